@@ -1,0 +1,1 @@
+"""slime: RL post-training of LLMs with Megatron (training), SGLang (rollout) and Ray (placement)."""
