@@ -1,0 +1,151 @@
+"""The launch plan: what a validated command line will ask of a cluster, for a person to check
+before booking it. ``build_plan`` returns plain data (JSON-ready); ``format_plan`` renders it."""
+
+from __future__ import annotations
+
+import argparse
+
+from slime.utils.validation import gpus
+
+
+def _role_topology(args: argparse.Namespace, total: int) -> dict:
+    tp, pp, cp = args.tensor_model_parallel_size, args.pipeline_model_parallel_size, args.context_parallel_size
+    return {
+        "gpus": total,
+        "tensor_parallel": tp,
+        "pipeline_parallel": pp,
+        "context_parallel": cp,
+        "expert_parallel": args.expert_model_parallel_size,
+        "expert_tensor_parallel": args.expert_tensor_parallel_size,
+        "data_parallel": total // (tp * pp * cp),
+    }
+
+
+def build_plan(args: argparse.Namespace) -> dict:
+    """The plan of a Namespace that ``validate_args`` accepted."""
+    actor_gpus = gpus(args.actor_num_nodes, args.actor_num_gpus_per_node)
+    critic_gpus = gpus(args.critic_num_nodes, args.critic_num_gpus_per_node) if args.use_critic else 0
+    rollout_gpus = 0 if args.debug_train_only else (args.rollout_num_gpus or 0)
+    train_gpus = 0 if args.debug_rollout_only else actor_gpus + critic_gpus
+    total = max(train_gpus, rollout_gpus) if args.colocate else train_gpus + rollout_gpus
+    per_engine = args.rollout_num_gpus_per_engine
+    samples = args.rollout_batch_size * args.n_samples_per_prompt
+    dp = actor_gpus // (args.tensor_model_parallel_size * args.pipeline_model_parallel_size * args.context_parallel_size)
+    per_rank = args.global_batch_size // dp
+    plan = {
+        "placement": {
+            "colocated": bool(args.colocate),
+            "offload_train": bool(args.offload_train),
+            "offload_rollout": bool(args.offload_rollout),
+            "nodes": -(-total // args.num_gpus_per_node),
+        },
+        "gpus": {"actor": actor_gpus, "critic": critic_gpus, "rollout": rollout_gpus, "total": total},
+        "actor": _role_topology(args, actor_gpus),
+        "critic": _role_topology(args, critic_gpus) if args.use_critic else None,
+        "rollout": {
+            "engines": rollout_gpus // per_engine,
+            "gpus_per_engine": per_engine,
+            "sglang_dp_size": args.sglang_dp_size,
+            "sglang_dp_attention": bool(args.sglang_enable_dp_attention),
+            "sglang_ep_size": args.sglang_ep_size,
+        },
+        "per_rollout": {
+            "prompts": args.rollout_batch_size,
+            "samples_per_prompt": args.n_samples_per_prompt,
+            "samples": samples,
+            "over_sampling_prompts": args.over_sampling_batch_size,
+            "optimizer_steps": args.num_steps_per_rollout,
+            "global_batch_size": args.global_batch_size,
+            "samples_per_data_parallel_rank_per_step": per_rank,
+            "micro_batches_per_step": None if args.use_dynamic_batch_size else per_rank // args.micro_batch_size,
+            "micro_batch_size": None if args.use_dynamic_batch_size else args.micro_batch_size,
+            "max_tokens_per_gpu": args.max_tokens_per_gpu,
+        },
+        "run": {
+            "rollouts": args.num_rollout,
+            "epochs": args.num_epoch,
+            "samples": args.num_rollout * samples if args.num_rollout else None,
+            "optimizer_steps": args.num_rollout * args.num_steps_per_rollout if args.num_rollout else None,
+        },
+        "evaluation": {
+            "interval": args.eval_interval,
+            "datasets": _eval_datasets(args),
+            "samples_per_prompt": args.n_samples_per_eval_prompt,
+        },
+        "checkpoints": {"save": args.save, "interval": args.save_interval, "load": args.load, "ref_load": args.ref_load},
+        "derived": dict(getattr(args, "derived_values", {})),
+        "role_overrides": getattr(args, "role_overrides", {}),
+        "role_overrides_ignored": getattr(args, "role_overrides_ignored", []),
+    }
+    plan["derived"] = {attr: {"value": getattr(args, attr), "reason": why} for attr, why in plan["derived"].items()}
+    return plan
+
+
+def _eval_datasets(args: argparse.Namespace) -> list[str]:
+    if args.eval_config:
+        return [f"from {args.eval_config}"]
+    data = args.eval_prompt_data or []
+    return [data[i] for i in range(0, len(data) - 1, 2)]
+
+
+def _n(value) -> str:
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def format_plan(plan: dict) -> str:
+    """A page a person reads before booking the cluster."""
+    p, g, a = plan["placement"], plan["gpus"], plan["actor"]
+    rows = []
+    where = "colocated (rollout shares the actor's GPUs, taking turns)" if p["colocated"] else "separate GPUs per role"
+    rows.append(("Placement", f"{where}; offload train: {_yes(p['offload_train'])}, "
+                              f"offload rollout: {_yes(p['offload_rollout'])}"))
+    rows.append(("GPUs", f"actor {g['actor']}, critic {g['critic']}, rollout {g['rollout']}"
+                         f"{' (shared)' if p['colocated'] else ''}; total {g['total']} on {p['nodes']} node(s)"))
+    for role in ("actor", "critic"):
+        t = plan[role]
+        if t:
+            rows.append((role.capitalize(), f"TP {t['tensor_parallel']} × PP {t['pipeline_parallel']} × CP "
+                         f"{t['context_parallel']} → DP {t['data_parallel']}; EP {t['expert_parallel']}, "
+                         f"expert TP {t['expert_tensor_parallel']}"))
+    r = plan["rollout"]
+    engine = f"{r['engines']} SGLang engine(s) × {r['gpus_per_engine']} GPU(s)"
+    if r["sglang_dp_attention"]:
+        engine += f", DP attention {r['sglang_dp_size']}"
+    if r["sglang_ep_size"] > 1:
+        engine += f", EP {r['sglang_ep_size']}"
+    rows.append(("Rollout", engine))
+    b = plan["per_rollout"]
+    rows.append(("Per rollout", f"{_n(b['prompts'])} prompts × {b['samples_per_prompt']} samples = "
+                                f"{_n(b['samples'])} samples (sampling {b['over_sampling_prompts']} prompts at a time)"))
+    if b["micro_batch_size"] is None:
+        micro = f"dynamic micro-batches of up to {_n(b['max_tokens_per_gpu'])} tokens per GPU"
+    else:
+        micro = f"{b['micro_batches_per_step']} micro-batch(es) of {b['micro_batch_size']}"
+    rows.append(("Optimizer", f"{b['optimizer_steps']} step(s) per rollout × {_n(b['global_batch_size'])} samples; "
+                              f"per data-parallel rank {b['samples_per_data_parallel_rank_per_step']} samples per step "
+                              f"= {micro}"))
+    run = plan["run"]
+    if run["rollouts"]:
+        rows.append(("Run", f"{_n(run['rollouts'])} rollouts → {_n(run['samples'])} samples, "
+                            f"{_n(run['optimizer_steps'])} optimizer steps"))
+    else:
+        rows.append(("Run", f"{run['epochs']} epoch(s) over the prompt data (rollouts counted at start-up)"))
+    e = plan["evaluation"]
+    if e["interval"]:
+        rows.append(("Evaluation", f"every {e['interval']} rollouts on {', '.join(e['datasets'])} "
+                                   f"({e['samples_per_prompt']} sample(s) per prompt)"))
+    c = plan["checkpoints"]
+    if c["save"]:
+        rows.append(("Checkpoints", f"every {c['interval'] or 'end of run'} rollouts to {c['save']}"))
+    for attr, d in plan["derived"].items():
+        rows.append(("Derived", f"--{attr.replace('_', '-')} = {d['value']} ({d['reason']})"))
+    for role, values in plan["role_overrides"].items():
+        rows.append((f"{role.capitalize()} overrides", ", ".join(f"{k}={v}" for k, v in values.items()) or "none"))
+    for key in plan["role_overrides_ignored"]:
+        rows.append(("Ignored", f"{key} in the role-override file (placement stays on the command line)"))
+    width = max(len(label) for label, _ in rows)
+    return "slime launch plan\n" + "\n".join(f"  {label:<{width}}  {text}" for label, text in rows) + "\n"
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"

@@ -1,0 +1,368 @@
+"""Cross-field checks and derived values of a parsed command line.
+
+``validate(args)`` first sets the values that other flags determine (recording each in
+``args.derived_values`` with the reason, so the launch plan can list them), then runs every
+check and raises one ``ArgumentProblems`` with all failures, each naming the flags involved
+and what would be right. Nothing is changed silently: a value the user set is never
+overwritten, and a contradiction is an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from slime.utils.problems import ProblemList
+from slime.utils.role_overrides import load_role_overrides
+
+
+def gpus(nodes: int | None, per_node: int | None) -> int:
+    return (nodes or 0) * (per_node or 0)
+
+
+class _Validator:
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.problems = ProblemList()
+        if not hasattr(args, "derived_values"):
+            args.derived_values = {}
+
+    def fail(self, message: str, *flags: str) -> None:
+        self.problems.add(message, *flags)
+
+    def derive(self, attr: str, value, reason: str) -> None:
+        setattr(self.args, attr, value)
+        self.args.derived_values[attr] = reason
+
+    def positive(self, *attrs: str) -> None:
+        for attr in attrs:
+            value = getattr(self.args, attr)
+            if value is not None and value < 1:
+                self.fail(f"--{attr.replace('_', '-')} must be at least 1, got {value}", _flag(attr))
+
+
+def _flag(attr: str) -> str:
+    return "--" + attr.replace("_", "-")
+
+
+def validate(args: argparse.Namespace) -> argparse.Namespace:
+    """Derive, check, raise ArgumentProblems listing every failure; return ``args``."""
+    v = _Validator(args)
+    v.positive(
+        "actor_num_nodes", "actor_num_gpus_per_node", "critic_num_nodes", "critic_num_gpus_per_node",
+        "rollout_num_gpus", "rollout_num_gpus_per_engine", "num_gpus_per_node", "rollout_batch_size",
+        "n_samples_per_prompt", "global_batch_size", "num_steps_per_rollout", "micro_batch_size",
+        "over_sampling_batch_size", "num_rollout", "num_epoch", "n_samples_per_eval_prompt", "save_interval",
+        "eval_interval", "max_tokens_per_gpu", "tensor_model_parallel_size", "pipeline_model_parallel_size",
+        "context_parallel_size", "expert_model_parallel_size", "expert_tensor_parallel_size",
+    )
+    if v.problems.problems:  # the arithmetic below assumes positive sizes
+        v.problems.raise_if_any()
+    for check in CHECKS:
+        check(v)
+    v.problems.raise_if_any()
+    return args
+
+
+def _required_inputs(v: _Validator) -> None:
+    a = v.args
+    if a.hf_checkpoint is None:
+        v.fail("--hf-checkpoint is required: the HuggingFace checkpoint the rollout engines and tokenizer load",
+               "--hf-checkpoint")
+    if a.rollout_batch_size is None:
+        v.fail("--rollout-batch-size is required: prompts per rollout", "--rollout-batch-size")
+    if a.prompt_data is None and a.rollout_global_dataset and not a.debug_train_only:
+        v.fail("--prompt-data is required: the JSONL file of training prompts "
+               "(or --disable-rollout-global-dataset when a custom rollout brings its own data)", "--prompt-data")
+    if a.num_rollout is None and a.num_epoch is None:
+        v.fail("set --num-rollout (rollouts to run) or --num-epoch (passes over --prompt-data)",
+               "--num-rollout", "--num-epoch")
+    if a.train_backend == "megatron" and not a.debug_rollout_only:
+        missing = [_flag(x) for x in ("num_layers", "hidden_size", "num_attention_heads") if getattr(a, x) is None]
+        if missing:
+            v.fail(f"the megatron backend needs the model architecture: {', '.join(missing)} unset "
+                   "(add MODEL_ARGS, e.g. from scripts/models/<model>.sh)", *missing)
+        if a.lr is None:
+            v.fail("--lr is required for training", "--lr")
+
+
+def _placement(v: _Validator) -> None:
+    a = v.args
+    actor = gpus(a.actor_num_nodes, a.actor_num_gpus_per_node)
+    if a.colocate:
+        if a.rollout_num_gpus is None:
+            v.derive("rollout_num_gpus", actor, "--colocate: the rollout engines share the actor's GPUs")
+        elif a.rollout_num_gpus != actor:
+            v.fail(f"with --colocate the rollout runs on the actor's {actor} GPUs "
+                   f"(--actor-num-nodes × --actor-num-gpus-per-node), but --rollout-num-gpus is {a.rollout_num_gpus}: "
+                   "drop --rollout-num-gpus or make it equal", "--rollout-num-gpus", "--colocate")
+    elif a.rollout_num_gpus is None and not a.debug_train_only:
+        v.fail("--rollout-num-gpus is required unless --colocate (GPUs for the SGLang engines)",
+               "--rollout-num-gpus", "--colocate")
+    for side in ("train", "rollout"):
+        attr = f"offload_{side}"
+        if a.offload:
+            if getattr(a, attr) is False:
+                v.fail(f"--offload turns on --offload-{side}, but --no-offload-{side} is given: keep one",
+                       "--offload", f"--no-offload-{side}")
+            elif getattr(a, attr) is None:
+                v.derive(attr, True, "--offload")
+        elif getattr(a, attr) is None:
+            v.derive(attr, bool(a.colocate), "follows --colocate")
+    per_engine = a.rollout_num_gpus_per_engine
+    if a.rollout_num_gpus and a.rollout_num_gpus % per_engine:
+        v.fail(f"--rollout-num-gpus {a.rollout_num_gpus} is not a multiple of --rollout-num-gpus-per-engine "
+               f"{per_engine}: every engine needs {per_engine} GPUs", "--rollout-num-gpus", "--rollout-num-gpus-per-engine")
+    if per_engine > a.num_gpus_per_node and per_engine % a.num_gpus_per_node:
+        v.fail(f"an engine spanning nodes needs whole nodes: --rollout-num-gpus-per-engine {per_engine} is not a "
+               f"multiple of --num-gpus-per-node {a.num_gpus_per_node}",
+               "--rollout-num-gpus-per-engine", "--num-gpus-per-node")
+    if a.use_critic:
+        if a.critic_num_nodes is None:
+            v.derive("critic_num_nodes", a.actor_num_nodes, "defaults to --actor-num-nodes")
+        if a.critic_num_gpus_per_node is None:
+            v.derive("critic_num_gpus_per_node", a.actor_num_gpus_per_node, "defaults to --actor-num-gpus-per-node")
+
+
+def _model_parallel(v: _Validator, role: str, total: int) -> None:
+    a = v.args
+    tp, pp, cp = a.tensor_model_parallel_size, a.pipeline_model_parallel_size, a.context_parallel_size
+    ep = a.expert_model_parallel_size
+    etp = a.expert_tensor_parallel_size or tp
+    mp = tp * pp * cp
+    nodes, per_node = f"--{role}-num-nodes", f"--{role}-num-gpus-per-node"
+    if total % mp:
+        v.fail(f"--tensor-model-parallel-size {tp} × --pipeline-model-parallel-size {pp} × --context-parallel-size "
+               f"{cp} = {mp} does not divide the {role}'s {total} GPUs ({nodes} × {per_node})",
+               "--tensor-model-parallel-size", "--pipeline-model-parallel-size", "--context-parallel-size", nodes)
+        return
+    if (total // pp) % (ep * etp):
+        v.fail(f"expert parallelism does not fit the {role}: --expert-model-parallel-size {ep} × expert tensor "
+               f"parallel {etp} must divide GPUs per pipeline stage ({total} / {pp} = {total // pp})",
+               "--expert-model-parallel-size", "--expert-tensor-parallel-size", "--pipeline-model-parallel-size")
+
+
+def _parallelism(v: _Validator) -> None:
+    a = v.args
+    tp, pp = a.tensor_model_parallel_size, a.pipeline_model_parallel_size
+    ep = a.expert_model_parallel_size
+    if a.expert_tensor_parallel_size is None:
+        v.derive("expert_tensor_parallel_size", tp, "defaults to --tensor-model-parallel-size")
+    actor = gpus(a.actor_num_nodes, a.actor_num_gpus_per_node)
+    _model_parallel(v, "actor", actor)
+    if a.use_critic:
+        _model_parallel(v, "critic", gpus(a.critic_num_nodes, a.critic_num_gpus_per_node))
+    if ep > 1 and not a.num_experts:
+        v.fail(f"--expert-model-parallel-size {ep} needs an MoE model (--num-experts)",
+               "--expert-model-parallel-size", "--num-experts")
+    if a.num_experts and a.num_experts % ep:
+        v.fail(f"--num-experts {a.num_experts} is not a multiple of --expert-model-parallel-size {ep}",
+               "--num-experts", "--expert-model-parallel-size")
+    heads, groups = a.num_attention_heads, a.num_query_groups
+    if heads and heads % tp:
+        v.fail(f"--num-attention-heads {heads} is not a multiple of --tensor-model-parallel-size {tp}",
+               "--num-attention-heads", "--tensor-model-parallel-size")
+    if a.group_query_attention and groups and groups % tp:
+        v.fail(f"--num-query-groups {groups} is not a multiple of --tensor-model-parallel-size {tp}",
+               "--num-query-groups", "--tensor-model-parallel-size")
+    _pipeline_layers(v)
+
+
+def _pipeline_layers(v: _Validator) -> None:
+    a = v.args
+    pp, layers = a.pipeline_model_parallel_size, a.num_layers
+    first, last = a.decoder_first_pipeline_num_layers, a.decoder_last_pipeline_num_layers
+    if pp == 1 or not layers:
+        return
+    middle_stages = pp - (first is not None) - (last is not None)
+    middle_layers = layers - (first or 0) - (last or 0)
+    flags = ("--num-layers", "--pipeline-model-parallel-size",
+             "--decoder-first-pipeline-num-layers", "--decoder-last-pipeline-num-layers")
+    if middle_layers < 0 or (middle_stages == 0 and middle_layers) or (middle_stages and middle_layers % middle_stages):
+        v.fail(f"{layers} layers do not split over {pp} pipeline stages"
+               f"{f' with {first} in the first' if first is not None else ''}"
+               f"{f' and {last} in the last' if last is not None else ''}: the remaining {middle_layers} must divide "
+               f"evenly over {middle_stages} stage(s); set --decoder-first/last-pipeline-num-layers", *flags)
+
+
+def _batch_sizes(v: _Validator) -> None:
+    a = v.args
+    if a.rollout_batch_size is None:
+        return
+    samples = a.rollout_batch_size * a.n_samples_per_prompt
+    gbs, steps = a.global_batch_size, a.num_steps_per_rollout
+    flags = ("--rollout-batch-size", "--n-samples-per-prompt", "--global-batch-size", "--num-steps-per-rollout")
+    formula = "--rollout-batch-size × --n-samples-per-prompt = --global-batch-size × --num-steps-per-rollout"
+    if gbs is None and steps is None:
+        v.derive("num_steps_per_rollout", 1, "one optimizer step per rollout when neither it nor --global-batch-size is set")
+        v.derive("global_batch_size", samples, "--rollout-batch-size × --n-samples-per-prompt")
+    elif gbs is None:
+        if samples % steps:
+            v.fail(f"{a.rollout_batch_size} × {a.n_samples_per_prompt} = {samples} samples per rollout do not split "
+                   f"into --num-steps-per-rollout {steps} equal steps ({formula})", *flags)
+        else:
+            v.derive("global_batch_size", samples // steps, "samples per rollout / --num-steps-per-rollout")
+    elif steps is None:
+        if samples % gbs:
+            v.fail(f"{a.rollout_batch_size} × {a.n_samples_per_prompt} = {samples} samples per rollout are not a "
+                   f"multiple of --global-batch-size {gbs} ({formula})", *flags)
+        else:
+            v.derive("num_steps_per_rollout", samples // gbs, "samples per rollout / --global-batch-size")
+    elif gbs * steps != samples:
+        v.fail(f"{a.rollout_batch_size} × {a.n_samples_per_prompt} = {samples} samples per rollout, but "
+               f"--global-batch-size {gbs} × --num-steps-per-rollout {steps} = {gbs * steps} ({formula})", *flags)
+    if a.over_sampling_batch_size is None:
+        v.derive("over_sampling_batch_size", a.rollout_batch_size, "defaults to --rollout-batch-size")
+    elif a.over_sampling_batch_size < a.rollout_batch_size:
+        v.fail(f"--over-sampling-batch-size {a.over_sampling_batch_size} is smaller than --rollout-batch-size "
+               f"{a.rollout_batch_size}: it must sample at least a rollout's worth of prompts",
+               "--over-sampling-batch-size", "--rollout-batch-size")
+    if a.use_dynamic_batch_size:
+        if a.max_tokens_per_gpu is None:
+            v.fail("--use-dynamic-batch-size packs micro-batches by tokens and needs --max-tokens-per-gpu",
+                   "--use-dynamic-batch-size", "--max-tokens-per-gpu")
+    elif a.micro_batch_size is None:
+        v.derive("micro_batch_size", 1, "Megatron's default when --use-dynamic-batch-size is off")
+    actor = gpus(a.actor_num_nodes, a.actor_num_gpus_per_node)
+    model_parallel = a.tensor_model_parallel_size * a.pipeline_model_parallel_size * a.context_parallel_size
+    dp = actor // model_parallel if actor % model_parallel == 0 else None
+    gbs = a.global_batch_size
+    if dp and gbs:
+        if gbs % dp:
+            v.fail(f"--global-batch-size {gbs} does not split over the actor's {dp} data-parallel ranks",
+                   "--global-batch-size", "--actor-num-gpus-per-node", "--tensor-model-parallel-size")
+        elif not a.use_dynamic_batch_size and (gbs // dp) % a.micro_batch_size:
+            v.fail(f"each data-parallel rank gets {gbs // dp} samples per step, not a multiple of "
+                   f"--micro-batch-size {a.micro_batch_size}", "--micro-batch-size", "--global-batch-size")
+
+
+def _algorithm(v: _Validator) -> None:
+    a = v.args
+    kl_loss = a.use_kl_loss or a.kl_loss_coef
+    if a.kl_coef and kl_loss:
+        v.fail("--kl-coef (KL folded into the reward) and --use-kl-loss/--kl-loss-coef (KL in the loss) are "
+               "exclusive: keep one", "--kl-coef", "--use-kl-loss", "--kl-loss-coef")
+    if a.kl_loss_coef and not a.use_kl_loss:
+        v.fail(f"--kl-loss-coef {a.kl_loss_coef} has no effect without --use-kl-loss", "--kl-loss-coef", "--use-kl-loss")
+    if (a.kl_coef or a.use_kl_loss) and a.ref_load is None:
+        v.fail("KL needs a reference model: set --ref-load", "--ref-load", "--kl-coef", "--use-kl-loss")
+    if a.advantage_estimator == "ppo" and not a.use_critic:
+        v.fail("--advantage-estimator ppo needs a critic: add --use-critic (and optionally --critic-lr)",
+               "--advantage-estimator", "--use-critic")
+    if a.use_critic and a.advantage_estimator != "ppo":
+        v.fail(f"--use-critic trains a value model that --advantage-estimator {a.advantage_estimator} never uses: "
+               "use ppo or drop --use-critic", "--use-critic", "--advantage-estimator")
+    if a.num_critic_only_steps and not a.use_critic:
+        v.fail("--num-critic-only-steps needs --use-critic", "--num-critic-only-steps", "--use-critic")
+    if a.use_critic and a.critic_lr is None and a.lr is not None:
+        v.derive("critic_lr", a.lr, "defaults to --lr")
+    if a.eps_clip_high is None:
+        v.derive("eps_clip_high", a.eps_clip, "defaults to --eps-clip")
+    if a.eps_clip <= 0 or a.eps_clip_high <= 0:
+        v.fail("--eps-clip and --eps-clip-high must be positive", "--eps-clip", "--eps-clip-high")
+    if a.eps_clip_c is not None and a.eps_clip_c <= 1:
+        v.fail(f"--eps-clip-c (dual clip) must be greater than 1, got {a.eps_clip_c}", "--eps-clip-c")
+    if a.use_tis and a.tis_clip_low >= a.tis_clip:
+        v.fail(f"--tis-clip-low {a.tis_clip_low} must be below --tis-clip {a.tis_clip}", "--tis-clip-low", "--tis-clip")
+    if a.loss_type == "custom_loss" and not a.custom_loss_function_path:
+        v.fail("--loss-type custom_loss needs --custom-loss-function-path", "--loss-type", "--custom-loss-function-path")
+    if a.trainable_params_regex and a.frozen_params_regex:
+        v.fail("--trainable-params-regex and --frozen-params-regex are exclusive: give the parameters to train or "
+               "the ones to freeze", "--trainable-params-regex", "--frozen-params-regex")
+    if a.rm_type == "remote_rm" and not a.rm_url:
+        v.fail("--rm-type remote_rm needs --rm-url", "--rm-type", "--rm-url")
+    if a.save_interval is not None and a.save is None:
+        v.fail("--save-interval needs --save (where checkpoints go)", "--save-interval", "--save")
+
+
+def _sampling(v: _Validator) -> None:
+    a = v.args
+    if a.rollout_temperature <= 0:
+        v.fail(f"--rollout-temperature must be > 0, got {a.rollout_temperature}", "--rollout-temperature")
+    if not 0 < a.rollout_top_p <= 1:
+        v.fail(f"--rollout-top-p must be in (0, 1], got {a.rollout_top_p}", "--rollout-top-p")
+    limit = a.max_position_embeddings
+    if limit and a.rollout_max_context_len and a.rollout_max_context_len > limit:
+        v.fail(f"--rollout-max-context-len {a.rollout_max_context_len} exceeds --max-position-embeddings {limit}",
+               "--rollout-max-context-len", "--max-position-embeddings")
+
+
+def _evaluation(v: _Validator) -> None:
+    a = v.args
+    if a.eval_prompt_data and a.eval_config:
+        v.fail("--eval-config replaces --eval-prompt-data: give one", "--eval-config", "--eval-prompt-data")
+    if a.eval_prompt_data and len(a.eval_prompt_data) % 2:
+        v.fail("--eval-prompt-data takes name/path pairs, e.g. aime /data/aime.jsonl; got an odd number of values: "
+               + " ".join(a.eval_prompt_data), "--eval-prompt-data")
+    if a.eval_interval is not None and not (a.eval_prompt_data or a.eval_config):
+        v.fail("--eval-interval needs evaluation data: --eval-prompt-data name path … or --eval-config",
+               "--eval-interval", "--eval-prompt-data")
+    for attr, source in (("eval_temperature", "rollout_temperature"), ("eval_top_p", "rollout_top_p"),
+                         ("eval_top_k", "rollout_top_k"), ("eval_max_response_len", "rollout_max_response_len"),
+                         ("eval_input_key", "input_key"), ("eval_label_key", "label_key")):
+        if getattr(a, attr) is None and (a.eval_prompt_data or a.eval_config):
+            v.derive(attr, getattr(a, source), f"defaults to {_flag(source)}")
+    if a.eval_temperature is not None and a.eval_temperature <= 0:
+        v.fail(f"--eval-temperature must be > 0, got {a.eval_temperature}", "--eval-temperature")
+
+
+def _debug(v: _Validator) -> None:
+    a = v.args
+    if a.debug_rollout_only and a.debug_train_only:
+        v.fail("--debug-rollout-only and --debug-train-only are exclusive", "--debug-rollout-only", "--debug-train-only")
+    if a.debug_train_only and not a.load_debug_rollout_data:
+        v.fail("--debug-train-only trains on saved rollouts: set --load-debug-rollout-data",
+               "--debug-train-only", "--load-debug-rollout-data")
+    if a.load_debug_rollout_data and a.save_debug_rollout_data:
+        v.fail("--load-debug-rollout-data and --save-debug-rollout-data are exclusive",
+               "--load-debug-rollout-data", "--save-debug-rollout-data")
+
+
+def _sglang(v: _Validator) -> None:
+    """SGLang's own constraints, with SGLang's tensor-parallel size = --rollout-num-gpus-per-engine."""
+    a = v.args
+    tp = a.rollout_num_gpus_per_engine
+    dp = a.sglang_dp_size
+    if a.sglang_enable_dp_attention:
+        if dp < 2:
+            v.fail("--sglang-enable-dp-attention needs --sglang-dp-size > 1 (attention data-parallel groups)",
+                   "--sglang-enable-dp-attention", "--sglang-dp-size")
+        elif tp % dp:
+            v.fail(f"with DP attention, --sglang-dp-size {dp} must divide the engine's tensor-parallel size "
+                   f"(--rollout-num-gpus-per-engine {tp})", "--sglang-dp-size", "--rollout-num-gpus-per-engine")
+    elif dp > 1:
+        v.fail(f"--sglang-dp-size {dp} without --sglang-enable-dp-attention would need {dp}×{tp} GPUs per engine; "
+               "slime gives each engine --rollout-num-gpus-per-engine GPUs: add --sglang-enable-dp-attention or "
+               "use more engines", "--sglang-dp-size", "--sglang-enable-dp-attention")
+    if a.sglang_attn_dp_size > 1 and tp % a.sglang_attn_dp_size:
+        v.fail(f"--sglang-attn-dp-size {a.sglang_attn_dp_size} must divide --rollout-num-gpus-per-engine {tp}",
+               "--sglang-attn-dp-size", "--rollout-num-gpus-per-engine")
+    if a.sglang_ep_size > 1 and tp % a.sglang_ep_size:
+        v.fail(f"--sglang-ep-size {a.sglang_ep_size} must divide --rollout-num-gpus-per-engine {tp}",
+               "--sglang-ep-size", "--rollout-num-gpus-per-engine")
+    if a.sglang_enable_dp_lm_head and not (a.sglang_enable_dp_attention or a.sglang_attn_dp_size > 1):
+        v.fail("--sglang-enable-dp-lm-head needs DP attention (--sglang-enable-dp-attention)",
+               "--sglang-enable-dp-lm-head", "--sglang-enable-dp-attention")
+    if a.sglang_moe_dense_tp_size not in (None, 1):
+        v.fail(f"--sglang-moe-dense-tp-size supports only 1, got {a.sglang_moe_dense_tp_size}", "--sglang-moe-dense-tp-size")
+    if a.sglang_deepep_mode != "auto" and a.sglang_moe_a2a_backend != "deepep":
+        v.fail(f"--sglang-deepep-mode {a.sglang_deepep_mode} needs --sglang-moe-a2a-backend deepep",
+               "--sglang-deepep-mode", "--sglang-moe-a2a-backend")
+    fraction = a.sglang_mem_fraction_static
+    if fraction is not None and not 0 < fraction < 1:
+        v.fail(f"--sglang-mem-fraction-static must be between 0 and 1, got {fraction}", "--sglang-mem-fraction-static")
+    sizes = a.sglang_cuda_graph_bs_decode
+    if sizes and a.sglang_cuda_graph_max_bs_decode and max(sizes) > a.sglang_cuda_graph_max_bs_decode:
+        v.fail(f"--sglang-cuda-graph-bs goes up to {max(sizes)}, above --sglang-cuda-graph-max-bs "
+               f"{a.sglang_cuda_graph_max_bs_decode}", "--sglang-cuda-graph-bs-decode", "--sglang-cuda-graph-max-bs-decode")
+
+
+def _role_overrides(v: _Validator) -> None:
+    a = v.args
+    if a.megatron_config_path:
+        a.role_overrides, a.role_overrides_ignored = load_role_overrides(a, v.problems)
+
+
+CHECKS = [
+    _required_inputs, _placement, _parallelism, _batch_sizes, _algorithm, _sampling, _evaluation, _debug, _sglang,
+    _role_overrides,
+]

@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""Regenerate (or check) the snapshot of SGLang's server flags from the installed SGLang.
+
+    python tools/snapshot_sglang_args.py           # rewrite slime/utils/sglang_server_args.json
+    python tools/snapshot_sglang_args.py --check   # exit 1 and show the difference if it is stale
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from slime.utils.sglang_flags import SNAPSHOT_PATH, snapshot_from_installed  # noqa: E402
+
+
+def render(snapshot: dict) -> str:
+    """One line per flag, so a changed flag is a one-line diff."""
+    lines = [json.dumps(entry, sort_keys=True) for entry in snapshot["flags"]]
+    return (
+        "{\n"
+        f'"sglang_version": {json.dumps(snapshot["sglang_version"])},\n'
+        '"flags": [\n' + ",\n".join(lines) + "\n]\n}\n"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="compare instead of writing")
+    args = parser.parse_args(argv)
+    fresh = render(snapshot_from_installed())
+    current = SNAPSHOT_PATH.read_text() if SNAPSHOT_PATH.exists() else ""
+    if args.check:
+        if fresh == current:
+            print(f"{SNAPSHOT_PATH.name} matches the installed SGLang")
+            return 0
+        sys.stdout.writelines(difflib.unified_diff(
+            current.splitlines(True), fresh.splitlines(True), "checked-in snapshot", "installed sglang"))
+        print(f"\n{SNAPSHOT_PATH} is stale: run python tools/snapshot_sglang_args.py", file=sys.stderr)
+        return 1
+    tmp = SNAPSHOT_PATH.with_suffix(".tmp")
+    tmp.write_text(fresh)
+    tmp.replace(SNAPSHOT_PATH)
+    print(f"wrote {SNAPSHOT_PATH}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
