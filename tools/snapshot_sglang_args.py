@@ -8,13 +8,13 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from slime.utils.files import write_or_check  # noqa: E402
 from slime.utils.sglang_flags import SNAPSHOT_PATH, snapshot_from_installed  # noqa: E402
 
 
@@ -32,22 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="compare instead of writing")
     args = parser.parse_args(argv)
-    fresh = render(snapshot_from_installed())
-    current = SNAPSHOT_PATH.read_text() if SNAPSHOT_PATH.exists() else ""
-    if args.check:
-        if fresh == current:
-            print(f"{SNAPSHOT_PATH.name} matches the installed SGLang")
-            return 0
-        sys.stdout.writelines(difflib.unified_diff(
-            current.splitlines(True), fresh.splitlines(True), "checked-in snapshot", "installed sglang"))
-        print(f"\n{SNAPSHOT_PATH} is stale: run python tools/snapshot_sglang_args.py", file=sys.stderr)
-        return 1
-    tmp = SNAPSHOT_PATH.with_suffix(".tmp")
-    tmp.write_text(fresh)
-    tmp.replace(SNAPSHOT_PATH)
-    print(f"wrote {SNAPSHOT_PATH}")
-    return 0
-
+    text = render(snapshot_from_installed())
+    return write_or_check(SNAPSHOT_PATH, text, args.check, "python tools/snapshot_sglang_args.py")
 
 if __name__ == "__main__":
     sys.exit(main())

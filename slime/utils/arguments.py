@@ -91,7 +91,7 @@ def _suggest(option: str) -> str:
     hint = slime_owned_hint(name)
     if hint:
         return f"unknown flag {name}: {hint}"
-    close = difflib.get_close_matches(name, flag_by_option().keys(), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(name, flag_by_option().keys(), n=1, cutoff=0.7)
     if close:
         return f"unknown flag {name}: did you mean {close[0]}?"
     return f"unknown flag {name}: no similar flag exists (see docs/arguments.md)"
