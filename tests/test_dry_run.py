@@ -1,0 +1,79 @@
+"""train.py --dry-run prints the launch plan and imports no heavy library; so does parsing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+HEAVY = ("torch", "ray", "megatron", "sglang", "transformers")
+
+# Qwen3-235B-A22B on 8 nodes for training and 8 more for rollout: 128 GPUs, 64 per side.
+MOE_64_GPUS = """
+--actor-num-nodes 8 --actor-num-gpus-per-node 8 --rollout-num-gpus 64 --rollout-num-gpus-per-engine 32
+--tensor-model-parallel-size 4 --pipeline-model-parallel-size 4 --context-parallel-size 2
+--expert-model-parallel-size 16 --expert-tensor-parallel-size 1 --sequence-parallel
+--decoder-last-pipeline-num-layers 22
+--hf-checkpoint /data/Qwen3-235B-A22B --ref-load /data/ref --load /data/ckpt --save /data/ckpt --save-interval 20
+--prompt-data /data/dapo.jsonl --input-key prompt --label-key label --apply-chat-template --rm-type dapo
+--num-rollout 3000 --rollout-batch-size 32 --n-samples-per-prompt 8 --global-batch-size 64
+--use-dynamic-batch-size --max-tokens-per-gpu 9216 --advantage-estimator gspo --lr 1e-6
+--use-kl-loss --kl-loss-coef 0.00 --kl-loss-type low_var_kl
+--sglang-enable-dp-attention --sglang-dp-size 4 --sglang-ep-size 32 --sglang-cuda-graph-bs 1 2 4 8 16 24 32
+--eval-interval 20 --eval-prompt-data aime /data/aime.jsonl --n-samples-per-eval-prompt 16 --dry-run
+""".split()
+
+
+def _run(code: str, *argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=ROOT, check=False)
+
+
+def test_dry_run_prints_the_plan_of_a_64_gpu_moe_run(model_args):
+    argv = [*model_args["qwen3-235B-A22B"], *MOE_64_GPUS]
+    result = subprocess.run([sys.executable, "train.py", *argv], capture_output=True, text=True, cwd=ROOT, check=False)
+    assert result.returncode == 0, result.stderr
+    plan = result.stdout
+    assert "separate GPUs per role" in plan
+    assert "actor 64, critic 0, rollout 64; total 128 on 16 node(s)" in plan
+    assert "TP 4 × PP 4 × CP 2 → DP 2; EP 16, expert TP 1" in plan
+    assert "2 SGLang engine(s) × 32 GPU(s), DP attention 4, EP 32" in plan
+    assert "32 prompts × 8 samples = 256 samples" in plan
+    assert "4 step(s) per rollout × 64 samples; per data-parallel rank 32 samples per step" in plan
+    assert "3,000 rollouts → 768,000 samples, 12,000 optimizer steps" in plan
+    assert "--num-steps-per-rollout = 4 (samples per rollout / --global-batch-size)" in plan
+
+
+def test_dry_run_imports_no_heavy_library(model_args):
+    code = (
+        "import sys, json, train\n"
+        "code = train.main(sys.argv[1:])\n"
+        f"heavy = sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))\n"
+        "print(json.dumps([code, heavy]), file=sys.stderr)\n"
+    )
+    result = _run(code, *model_args["qwen3-235B-A22B"], *MOE_64_GPUS)
+    assert json.loads(result.stderr.strip().splitlines()[-1]) == [0, []]
+
+
+def test_parsing_a_200_token_argv_imports_no_heavy_library(model_args):
+    graph_sizes = ["1", "2", "4", *map(str, range(8, 257, 8))]
+    optimizer = "--optimizer adam --lr-decay-style constant --weight-decay 0.1 --adam-beta1 0.9 --adam-beta2 0.98".split()
+    argv = [*model_args["deepseek-v3"], *MOE_64_GPUS, *optimizer, "--sglang-cuda-graph-bs", *graph_sizes]
+    assert len(argv) >= 200
+    code = (
+        "import sys, json\n"
+        "from slime.utils.arguments import parse_args\n"
+        "parse_args(sys.argv[1:])\n"
+        f"print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))))\n"
+    )
+    result = _run(code, *argv)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == []
+
+
+def test_bad_arguments_exit_2_with_every_problem():
+    result = subprocess.run([sys.executable, "train.py", "--lr", "x", "--num-layer", "2"],
+                            capture_output=True, text=True, cwd=ROOT, check=False)
+    assert result.returncode == 2 and result.stdout == ""
+    assert "2 problems" in result.stderr and "did you mean --num-layers?" in result.stderr

@@ -1,0 +1,93 @@
+"""Each Megatron flag in the registry feeds a megatron-core field that exists and takes its type,
+or names the training-loop setting it controls. Runs where megatron-core is installed (CI installs it)."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import importlib
+import inspect
+import typing
+import warnings
+
+import pytest
+
+from slime.utils.arguments import all_flags
+from slime.utils.flags import MEGATRON, NEGATABLE, SWITCH, Flag
+from tests.conftest import require_module
+
+TARGETS = {
+    "TransformerConfig": "megatron.core.transformer.transformer_config",
+    "MLATransformerConfig": "megatron.core.transformer.transformer_config",
+    "ModelParallelConfig": "megatron.core.model_parallel_config",
+    "OptimizerConfig": "megatron.core.optimizer.optimizer_config",
+    "DistributedDataParallelConfig": "megatron.core.distributed.distributed_data_parallel_config",
+    "OptimizerParamScheduler": "megatron.core.optimizer_param_scheduler",
+    "GPTModel": "megatron.core.models.gpt.gpt_model",
+}
+MEGATRON_FLAGS = [f for f in all_flags() if f.owner == MEGATRON]
+
+
+def _annotation(owner: str, name: str):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cls = getattr(importlib.import_module(TARGETS[owner]), owner)
+    if dataclasses.is_dataclass(cls):
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        assert name in fields, f"{owner} has no field {name}"
+        try:
+            return typing.get_type_hints(cls)[name]
+        except Exception:  # forward references megatron-core leaves unresolved
+            return fields[name].type
+    parameters = inspect.signature(cls.__init__).parameters
+    assert name in parameters, f"{owner}.__init__ takes no {name}"
+    annotation = parameters[name].annotation
+    default = parameters[name].default
+    if annotation is inspect.Parameter.empty and default is not inspect.Parameter.empty and default is not None:
+        return type(default)
+    return annotation
+
+
+def _members(annotation) -> set:
+    """The plain types, Literal values and enum classes an annotation admits."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        return set().union(*(_members(a) for a in typing.get_args(annotation)))
+    if origin is typing.Literal:
+        return {("literal", v) for v in typing.get_args(annotation)}
+    if origin in (list, typing.List):
+        return {list}
+    return {annotation}
+
+
+def _accepts(annotation, f: Flag) -> bool:
+    if annotation is inspect.Parameter.empty or isinstance(annotation, str):
+        return True  # unannotated parameter or unresolved forward reference: nothing to compare
+    members = _members(annotation)
+    if f.kind in (SWITCH, NEGATABLE):
+        return bool in members
+    if f.is_list or getattr(f.type, "__name__", "") == "moe_freq_type":
+        return list in members
+    if f.choices:
+        literals = {v for kind, v in (m for m in members if isinstance(m, tuple))}
+        enums = [m for m in members if isinstance(m, type) and issubclass(m, enum.Enum)]
+        names = {member.name for e in enums for member in e}
+        dtypes = any(getattr(m, "__name__", "") == "dtype" for m in members)  # Megatron-LM maps "fp32" etc. to dtypes
+        return set(f.choices) <= literals | names or (not literals and not enums and (str in members or dtypes))
+    wanted = {int: {int, float}, float: {float}, str: {str}}.get(f.type or str, {f.type})
+    return bool(wanted & members)
+
+
+def test_every_megatron_flag_feeds_a_field_or_names_what_it_controls():
+    assert MEGATRON_FLAGS
+    missing = [f.name for f in MEGATRON_FLAGS if not (f.feeds or f.controls)]
+    assert missing == []
+
+
+@pytest.mark.parametrize("f", [f for f in MEGATRON_FLAGS if f.feeds], ids=lambda f: f.name)
+def test_flag_feeds_an_existing_field_of_its_type(f: Flag):
+    require_module("megatron.core")
+    owner, name = f.feeds.split(".")
+    annotation = _annotation(owner, name)
+    assert _accepts(annotation, f), f"{f.name} ({f.type_name}{', choices ' + str(f.choices) if f.choices else ''}) " \
+                                    f"cannot feed {f.feeds}: {annotation}"
