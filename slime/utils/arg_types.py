@@ -106,12 +106,12 @@ def moe_freq_type(text: str) -> int | list[int]:
     return value
 
 
-def positive_int(text: str) -> int:
-    """An integer ≥ 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+def format_number(value: int | float) -> str:
+    """A number spelled as a reader expects: ``1e-6`` rather than Python's ``1e-06``."""
+    if isinstance(value, int):
+        return str(value)
+    text = repr(value)
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        text = f"{mantissa}e{int(exponent)}"
+    return text

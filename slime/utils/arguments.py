@@ -24,7 +24,8 @@ from slime.utils.sglang_flags import GROUP as SGLANG_GROUP
 from slime.utils.sglang_flags import sglang_flags, slime_owned_hint
 
 __all__ = [
-    "ArgumentProblems", "all_flags", "build_parser", "flag_by_option", "parse_args", "parse_argv", "validate_args",
+    "ArgumentProblems", "all_flags", "build_parser", "flag_by_option", "looks_like_option", "parse_args", "parse_argv",
+    "validate_args",
 ]
 
 GROUP_ORDER = [
@@ -82,7 +83,8 @@ def _shared_parser() -> argparse.ArgumentParser:
     return build_parser()
 
 
-def _is_option(token: str) -> bool:
+def looks_like_option(token: str) -> bool:
+    """Whether argparse reads ``token`` as a flag (negative numbers are values)."""
     return token.startswith("-") and len(token) > 1 and not _NEGATIVE_NUMBER.match(token)
 
 
@@ -101,7 +103,7 @@ def _chunks(argv: list[str]) -> list[list[str]]:
     """Split an argv into one chunk per flag with its values (a leading chunk may hold stray values)."""
     chunks: list[list[str]] = []
     for token in argv:
-        if _is_option(token) or not chunks:
+        if looks_like_option(token) or not chunks:
             chunks.append([token])
         else:
             chunks[-1].append(token)
@@ -110,7 +112,7 @@ def _chunks(argv: list[str]) -> list[list[str]]:
 
 def _chunk_problems(parser: argparse.ArgumentParser, chunk: list[str]) -> list[Problem]:
     head = chunk[0]
-    if not _is_option(head):
+    if not looks_like_option(head):
         return [Problem(f"unexpected value(s) {' '.join(map(repr, chunk))} before any flag")]
     name = head.split("=", 1)[0]
     try:

@@ -24,18 +24,21 @@ def atomic_write(path: Path | str, text: str, mode: int | None = None) -> None:
         raise
 
 
-def write_or_check(path: Path, text: str, check: bool, regenerate: str) -> int:
+def write_or_check(path: Path, text: str, check: bool, regenerate: str, quiet: bool = False) -> int:
     """Rewrite ``path``, or with ``check`` print a unified diff and return 1 when it differs from ``text``."""
     current = path.read_text() if path.exists() else ""
     if check:
         if current == text:
-            print(f"{path} is up to date")
+            if not quiet:
+                print(f"{path} is up to date")
             return 0
         sys.stdout.writelines(difflib.unified_diff(
             current.splitlines(True), text.splitlines(True), f"{path} (committed)", f"{path} (generated)"))
         print(f"{path} is stale: run {regenerate}", file=sys.stderr)
         return 1
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, text)
-    print(f"wrote {path}")
+    if current != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, text)
+        if not quiet:
+            print(f"wrote {path}")
     return 0

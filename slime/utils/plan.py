@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from slime.utils.arg_types import format_number
+from slime.utils.role_overrides import role_args
 from slime.utils.validation import gpus
 
 
@@ -18,6 +20,7 @@ def _role_topology(args: argparse.Namespace, total: int) -> dict:
         "expert_parallel": args.expert_model_parallel_size,
         "expert_tensor_parallel": args.expert_tensor_parallel_size,
         "data_parallel": total // (tp * pp * cp),
+        "lr": args.lr,
     }
 
 
@@ -40,8 +43,8 @@ def build_plan(args: argparse.Namespace) -> dict:
             "nodes": -(-total // args.num_gpus_per_node),
         },
         "gpus": {"actor": actor_gpus, "critic": critic_gpus, "rollout": rollout_gpus, "total": total},
-        "actor": _role_topology(args, actor_gpus),
-        "critic": _role_topology(args, critic_gpus) if args.use_critic else None,
+        "actor": _role_topology(role_args(args, "actor"), actor_gpus),
+        "critic": _role_topology(role_args(args, "critic"), critic_gpus) if args.use_critic else None,
         "rollout": {
             "engines": rollout_gpus // per_engine,
             "gpus_per_engine": per_engine,
@@ -106,7 +109,7 @@ def format_plan(plan: dict) -> str:
         if t:
             rows.append((role.capitalize(), f"TP {t['tensor_parallel']} × PP {t['pipeline_parallel']} × CP "
                          f"{t['context_parallel']} → DP {t['data_parallel']}; EP {t['expert_parallel']}, "
-                         f"expert TP {t['expert_tensor_parallel']}"))
+                         f"expert TP {t['expert_tensor_parallel']}; lr {_v(t['lr'])}"))
     r = plan["rollout"]
     engine = f"{r['engines']} SGLang engine(s) × {r['gpus_per_engine']} GPU(s)"
     if r["sglang_dp_attention"]:
@@ -138,13 +141,19 @@ def format_plan(plan: dict) -> str:
     if c["save"]:
         rows.append(("Checkpoints", f"every {c['interval'] or 'end of run'} rollouts to {c['save']}"))
     for attr, d in plan["derived"].items():
-        rows.append(("Derived", f"--{attr.replace('_', '-')} = {d['value']} ({d['reason']})"))
+        rows.append(("Derived", f"--{attr.replace('_', '-')} = {_v(d['value'])} ({d['reason']})"))
     for role, values in plan["role_overrides"].items():
-        rows.append((f"{role.capitalize()} overrides", ", ".join(f"{k}={v}" for k, v in values.items()) or "none"))
+        rows.append((f"{role.capitalize()} overrides", ", ".join(f"{k}={_v(v)}" for k, v in values.items()) or "none"))
     for key in plan["role_overrides_ignored"]:
         rows.append(("Ignored", f"{key} in the role-override file (placement stays on the command line)"))
     width = max(len(label) for label, _ in rows)
     return "slime launch plan\n" + "\n".join(f"  {label:<{width}}  {text}" for label, text in rows) + "\n"
+
+
+def _v(value) -> str:
+    if isinstance(value, bool) or value is None:
+        return str(value).lower() if isinstance(value, bool) else "unset"
+    return format_number(value) if isinstance(value, (int, float)) else str(value)
 
 
 def _yes(flag: bool) -> str:

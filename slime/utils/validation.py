@@ -253,8 +253,6 @@ def _algorithm(v: _Validator) -> None:
                "use ppo or drop --use-critic", "--use-critic", "--advantage-estimator")
     if a.num_critic_only_steps and not a.use_critic:
         v.fail("--num-critic-only-steps needs --use-critic", "--num-critic-only-steps", "--use-critic")
-    if a.use_critic and a.critic_lr is None and a.lr is not None:
-        v.derive("critic_lr", a.lr, "defaults to --lr")
     if a.eps_clip_high is None:
         v.derive("eps_clip_high", a.eps_clip, "defaults to --eps-clip")
     if a.eps_clip <= 0 or a.eps_clip_high <= 0:

@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""Compose conf/ with Hydra and print the bash arrays train.py takes.
+
+    python tools/generate_args.py --config-name run_qwen3_4B > args.sh && source args.sh
+    python tools/generate_args.py --config-name run_qwen3_4B optimizer.lr=2e-6 -o args.sh
+    python tools/generate_args.py --config-name run_qwen3_4B --multirun optimizer.lr=1e-6,3e-6
+    python tools/generate_args.py --goldens [--check]
+
+Hydra's options work as usual (--cfg job, --info defaults-tree, --help, --multirun, overrides);
+the generator's own are listed by --help. The arrays are validated by the trainer's parser
+before anything is written: on any problem nothing reaches stdout or the output file, every
+problem is explained on stderr, and the exit status is 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import yaml  # noqa: E402
+
+from slime.config.argsfile import render_bash, render_json  # noqa: E402
+from slime.config.generate import CONF_DIR, GenerationError, Generated, generate  # noqa: E402
+from slime.config.provenance import Provenance  # noqa: E402
+from slime.utils.files import atomic_write  # noqa: E402
+
+
+def own_options() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("-o", "--output", type=Path)
+    parser.add_argument("--format", choices=("bash", "json"), default="bash")
+    parser.add_argument("--plan", action="store_true")
+    parser.add_argument("--provenance", action="store_true")
+    parser.add_argument("--which")
+    parser.add_argument("--goldens", action="store_true")
+    parser.add_argument("--check", action="store_true")
+    return parser
+
+
+@dataclass
+class Job:
+    """What one Hydra job produced: its generated arrays or its error, and where its file goes."""
+
+    overrides: list[str]
+    generated: Generated | None
+    error: GenerationError | None
+    text: str
+    output_dir: Path
+    sweep_dir: Path | None
+
+
+class Generator:
+    def __init__(self, options: argparse.Namespace):
+        self.options = options
+        self.jobs: list[Job] = []
+
+    def task(self, cfg) -> None:
+        """The Hydra task: runs once, or once per job of a sweep; never raises for config problems."""
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hydra_cfg = HydraConfig.get()
+        name = hydra_cfg.job.config_name
+        overrides = list(hydra_cfg.overrides.task)
+        multirun = hydra_cfg.mode == RunMode.MULTIRUN
+        sweep_dir = Path(hydra_cfg.sweep.dir).resolve() if multirun else None
+        output_dir = Path(hydra_cfg.runtime.output_dir)
+        if not name:
+            error = GenerationError("", ["give --config-name NAME: one of " + ", ".join(_primary_names())])
+            self.jobs.append(Job(overrides, None, error, "", output_dir, sweep_dir))
+            return
+        provenance = Provenance.compute(CONF_DIR, name, overrides)
+        try:
+            generated = generate(cfg, name, overrides, provenance=lambda: provenance)
+        except GenerationError as err:
+            self.jobs.append(Job(overrides, None, err, "", output_dir, sweep_dir))
+            return
+        self.jobs.append(Job(overrides, generated, None, self.render(generated, cfg, provenance), output_dir, sweep_dir))
+
+    def render(self, gen: Generated, cfg, provenance: Provenance) -> str:
+        o = self.options
+        if o.plan:
+            from slime.utils.plan import build_plan, format_plan
+
+            return format_plan(build_plan(gen.namespace))
+        if o.provenance or o.which:
+            return _provenance_text(cfg, provenance, o.which)
+        return render_json(gen) if o.format == "json" else render_bash(gen)
+
+    def finish(self) -> int:
+        if not self.jobs:  # --help, --cfg, --info: Hydra printed what was asked
+            return 0
+        failed = [job for job in self.jobs if job.error]
+        if failed:
+            for job in failed:
+                prefix = f"job {job.overrides}: " if len(self.jobs) > 1 else ""
+                print(prefix + job.error.render(), file=sys.stderr)
+            _remove_empty_sweep(self.jobs)
+            return 2
+        if self.jobs[0].sweep_dir is not None:
+            return self.write_sweep()
+        job = self.jobs[0]
+        writes_args = not (self.options.plan or self.options.provenance or self.options.which)
+        if writes_args and job.generated.role_file:
+            job.generated.role_file.write()
+        if self.options.output:
+            atomic_write(self.options.output, job.text)
+        else:
+            sys.stdout.write(job.text)
+        return 0
+
+    def write_sweep(self) -> int:
+        o = self.options
+        if o.output or o.plan or o.provenance or o.which:
+            print("with --multirun each job's file goes to <hydra.sweep.dir>/<job>/; "
+                  "-o, --plan, --provenance and --which apply to single runs", file=sys.stderr)
+            _remove_empty_sweep(self.jobs)
+            return 2
+        sweep_dir = self.jobs[0].sweep_dir
+        filename = "args.json" if o.format == "json" else "args.sh"
+        manifest = {"config_name": self.jobs[0].generated.config_name, "jobs": []}
+        for job in self.jobs:
+            if job.generated.role_file:
+                job.generated.role_file.write()
+            job.output_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write(job.output_dir / filename, job.text)
+            manifest["jobs"].append({
+                "overrides": job.overrides,
+                "args_file": str((job.output_dir / filename).relative_to(sweep_dir)),
+            })
+        atomic_write(sweep_dir / "manifest.yaml", yaml.safe_dump(manifest, sort_keys=False))
+        print(f"{len(self.jobs)} args files in {sweep_dir} (manifest.yaml lists each job's overrides)",
+              file=sys.stderr)
+        return 0
+
+
+def _primary_names() -> list[str]:
+    return sorted(path.stem for path in CONF_DIR.glob("run_*.yaml"))
+
+
+def _remove_empty_sweep(jobs: list[Job]) -> None:
+    """Undo the directories Hydra created for a sweep that failed; keep anything with files in it."""
+    sweep_dir = jobs[0].sweep_dir
+    if sweep_dir is None:
+        return
+    for job in jobs:
+        if job.output_dir.is_dir() and not any(job.output_dir.iterdir()):
+            job.output_dir.rmdir()
+    leftover = sweep_dir / "multirun.yaml"
+    if leftover.exists() and [p.name for p in sweep_dir.iterdir()] == ["multirun.yaml"]:
+        shutil.rmtree(sweep_dir)
+
+
+def _provenance_text(cfg, provenance: Provenance, which: str | None) -> str:
+    from omegaconf import OmegaConf
+
+    data = OmegaConf.to_container(cfg, resolve=True)
+    rows = []
+
+    def walk(node, prefix):
+        for key, value in node.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(value, dict) and value:
+                walk(value, path)
+            else:
+                rows.append((path, value))
+
+    walk(data, "")
+    if which:
+        rows = [(k, v) for k, v in rows if k == which or k.startswith(which + ".")]
+        if not rows:
+            raise SystemExit(f"--which {which}: no such key in the composed config")
+    width = max(len(f"{k} = {v}") for k, v in rows)
+    return "".join(f"{f'{k} = {v}':<{width}}  # {provenance.source_of(k)}\n" for k, v in rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    options, hydra_args = own_options().parse_known_args(argv)
+    if options.goldens:
+        from slime.config.goldens import update_goldens
+
+        return update_goldens(check=options.check)
+    if options.check:
+        print("--check goes with --goldens", file=sys.stderr)
+        return 2
+    import hydra
+
+    generator = Generator(options)
+    sys.argv = [sys.argv[0], *hydra_args]
+    hydra.main(config_path=str(CONF_DIR), config_name=None, version_base=None)(generator.task)()
+    return generator.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
