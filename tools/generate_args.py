@@ -180,6 +180,17 @@ def _provenance_text(cfg, provenance: Provenance, which: str | None) -> str:
     return "".join(f"{f'{k} = {v}':<{width}}  # {provenance.source_of(k)}\n" for k, v in rows)
 
 
+def _with_generator_help(hydra_args: list[str]) -> list[str]:
+    """Select the generator's --help page, with or without a config; Hydra takes overrides as one
+    run of positionals, so the extra override goes right before the user's first one."""
+    if any(arg.startswith("hydra/help=") for arg in hydra_args):
+        return hydra_args
+    first = next((i for i, arg in enumerate(hydra_args) if not arg.startswith("-") and "=" in arg), 0)
+    if first and hydra_args[first - 1] in ("--config-name", "-cn", "--config-path", "-cp", "--config-dir", "-cd"):
+        first = 0
+    return [*hydra_args[:first], "hydra/help=slime", *hydra_args[first:]]
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     options, hydra_args = own_options().parse_known_args(argv)
@@ -193,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     import hydra
 
     generator = Generator(options)
-    sys.argv = [sys.argv[0], *hydra_args]
+    sys.argv = [sys.argv[0], *_with_generator_help(hydra_args)]
     hydra.main(config_path=str(CONF_DIR), config_name=None, version_base=None)(generator.task)()
     return generator.finish()
 

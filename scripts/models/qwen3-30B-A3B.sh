@@ -1,0 +1,34 @@
+# shellcheck shell=bash disable=SC2034  # MODEL_ARGS is read by the script that sources this file
+# MODEL_ARGS of qwen3-30B-A3B, generated from conf/model/qwen3-30B-A3B.yaml by tools/generate_args.py --goldens;
+# do not edit: change the YAML and regenerate.
+
+MODEL_ARGS=(
+  --disable-bias-linear
+  --qk-layernorm
+  --group-query-attention
+  --num-attention-heads 32
+  --num-query-groups 4
+  --kv-channels 128
+  --num-layers 48
+  --hidden-size 2048
+  --ffn-hidden-size 6144
+  --normalization RMSNorm
+  --position-embedding-type rope
+  --norm-epsilon 1e-6
+  --rotary-percent 1.0
+  --swiglu
+  --untie-embeddings-and-output-weights
+  --vocab-size 151936
+  --rotary-base 1000000
+  --moe-ffn-hidden-size 768
+  --moe-router-score-function softmax
+  --moe-token-dispatcher-type alltoall
+  --moe-router-topk 8
+  --moe-layer-freq '[1]*48'
+  --num-experts 128
+  --moe-grouped-gemm
+  --moe-token-drop-policy probs
+  --moe-router-dtype fp32
+  --moe-permute-fusion
+  --moe-aux-loss-coeff 0
+)

@@ -1,0 +1,27 @@
+# shellcheck shell=bash disable=SC2034  # MODEL_ARGS is read by the script that sources this file
+# MODEL_ARGS of qwen3.5-27B, generated from conf/model/qwen3.5-27B.yaml by tools/generate_args.py --goldens;
+# do not edit: change the YAML and regenerate.
+
+MODEL_ARGS=(
+  --spec slime_plugins.models.qwen3_5 get_qwen3_5_spec
+  --disable-bias-linear
+  --qk-layernorm
+  --group-query-attention
+  --num-attention-heads 24
+  --num-query-groups 4
+  --kv-channels 256
+  --num-layers 64
+  --hidden-size 5120
+  --ffn-hidden-size 17408
+  --use-gated-attention
+  --normalization RMSNorm
+  --apply-layernorm-1p
+  --position-embedding-type rope
+  --norm-epsilon 1e-6
+  --rotary-percent 0.25
+  --swiglu
+  --untie-embeddings-and-output-weights
+  --vocab-size 248320
+  --rotary-base 10000000
+  --attention-output-gate
+)

@@ -1,0 +1,40 @@
+# shellcheck shell=bash disable=SC2034  # MODEL_ARGS is read by the script that sources this file
+# MODEL_ARGS of qwen3.5-35B-A3B-vl, generated from conf/model/qwen3.5-35B-A3B-vl.yaml by tools/generate_args.py --goldens;
+# do not edit: change the YAML and regenerate.
+
+MODEL_ARGS=(
+  --spec slime_plugins.models.qwen3_5_vl get_qwen3_5_vl_model_provider
+  --disable-bias-linear
+  --qk-layernorm
+  --group-query-attention
+  --num-attention-heads 16
+  --num-query-groups 2
+  --kv-channels 256
+  --num-layers 40
+  --hidden-size 2048
+  --ffn-hidden-size 512
+  --use-gated-attention
+  --normalization RMSNorm
+  --apply-layernorm-1p
+  --position-embedding-type rope
+  --norm-epsilon 1e-6
+  --rotary-percent 0.25
+  --swiglu
+  --untie-embeddings-and-output-weights
+  --vocab-size 248320
+  --rotary-base 10000000
+  --moe-ffn-hidden-size 512
+  --moe-shared-expert-intermediate-size 512
+  --moe-router-score-function softmax
+  --moe-token-dispatcher-type alltoall
+  --moe-router-topk 8
+  --moe-layer-freq '[1]*40'
+  --num-experts 256
+  --moe-grouped-gemm
+  --moe-token-drop-policy probs
+  --moe-router-dtype fp32
+  --moe-permute-fusion
+  --moe-aux-loss-coeff 0
+  --attention-output-gate
+  --moe-shared-expert-gate
+)
