@@ -1,21 +1,48 @@
 #!/usr/bin/env python3
-"""slime's trainer entry point, run as a Ray job by the launchers: ``python3 train.py <flags>``.
+"""slime's trainer entry point, run as a Ray job by the launchers.
+
+    python3 train.py <flags>                                   # the arrays of a generated args file
+    python3 train.py --config-name run_qwen3_4B [overrides…]   # the same, straight from conf/
 
 ``--dry-run`` prints the launch plan and exits without importing torch, Ray or any GPU library.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from slime.utils.arguments import ArgumentProblems, parse_args
 from slime.utils.plan import build_plan, format_plan
 
 
+def _from_config(argv: list[str]) -> argparse.Namespace:
+    """``--config-name NAME [--dry-run] [hydra overrides…]``: compose, generate and parse in-process."""
+    from slime.config.compose import namespace_from_config
+
+    head = argparse.ArgumentParser(prog="train.py", allow_abbrev=False)
+    head.add_argument("--config-name", required=True)
+    head.add_argument("--dry-run", action="store_true")
+    head.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. optimizer.lr=2e-6 +experiment=quick_test")
+    options = head.parse_args(argv)
+    args = namespace_from_config(options.config_name, options.overrides)
+    args.dry_run = args.dry_run or options.dry_run
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = parse_args(argv)
+        if any(token == "--config-name" or token.startswith("--config-name=") for token in argv):
+            args = _from_config(argv)
+        else:
+            args = parse_args(argv)
     except ArgumentProblems as err:
+        print(f"train.py: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:  # a config that does not generate: GenerationError, Hydra's own errors
+        if type(err).__module__.split(".")[0] not in ("slime", "hydra", "omegaconf"):
+            raise
         print(f"train.py: {err}", file=sys.stderr)
         return 2
     if args.dry_run:

@@ -15,6 +15,8 @@ problem is explained on stderr, and the exit status is 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import shutil
 import sys
 from dataclasses import dataclass
@@ -27,7 +29,7 @@ import yaml  # noqa: E402
 
 from slime.config.argsfile import render_bash, render_json  # noqa: E402
 from slime.config.generate import CONF_DIR, GenerationError, Generated, generate  # noqa: E402
-from slime.config.provenance import Provenance  # noqa: E402
+from slime.config.provenance import Provenance, yaml_syntax_problems  # noqa: E402
 from slime.utils.files import atomic_write  # noqa: E402
 
 
@@ -75,7 +77,7 @@ class Generator:
             error = GenerationError("", ["give --config-name NAME: one of " + ", ".join(_primary_names())])
             self.jobs.append(Job(overrides, None, error, "", output_dir, sweep_dir))
             return
-        provenance = Provenance.compute(CONF_DIR, name, overrides)
+        provenance = Provenance.compute(name, overrides)
         try:
             generated = generate(cfg, name, overrides, provenance=lambda: provenance)
         except GenerationError as err:
@@ -180,6 +182,16 @@ def _provenance_text(cfg, provenance: Provenance, which: str | None) -> str:
     return "".join(f"{f'{k} = {v}':<{width}}  # {provenance.source_of(k)}\n" for k, v in rows)
 
 
+def _config_dirs(hydra_args: list[str]) -> list[Path]:
+    dirs = []
+    for i, arg in enumerate(hydra_args):
+        if arg in ("--config-dir", "-cd") and i + 1 < len(hydra_args):
+            dirs.append(Path(hydra_args[i + 1]))
+        elif arg.startswith("--config-dir="):
+            dirs.append(Path(arg.split("=", 1)[1]))
+    return dirs
+
+
 def _with_generator_help(hydra_args: list[str]) -> list[str]:
     """Select the generator's --help page, with or without a config; Hydra takes overrides as one
     run of positionals, so the extra override goes right before the user's first one."""
@@ -205,7 +217,18 @@ def main(argv: list[str] | None = None) -> int:
 
     generator = Generator(options)
     sys.argv = [sys.argv[0], *_with_generator_help(hydra_args)]
-    hydra.main(config_path=str(CONF_DIR), config_name=None, version_base=None)(generator.task)()
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            hydra.main(config_path=str(CONF_DIR), config_name=None, version_base=None)(generator.task)()
+    except SystemExit as stop:
+        if stop.code in (0, None):
+            raise
+        # Hydra failed before the task ran: show YAML syntax errors plainly instead of a traceback.
+        problems = yaml_syntax_problems([CONF_DIR, *_config_dirs(hydra_args)])
+        sys.stderr.write("".join(f"{p}\n" for p in problems) if problems else captured.getvalue())
+        return 2
+    sys.stderr.write(captured.getvalue())
     return generator.finish()
 
 

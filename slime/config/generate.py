@@ -22,7 +22,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from slime.config.flatten import SETTINGS, KeyProblem, argv_of, flatten
 from slime.config.provenance import Provenance
-from slime.utils.arguments import ArgumentProblems, flag_by_option, parse_args, parse_argv
+from slime.utils.arguments import ArgumentProblems, flag_by_option, parse_args
 from slime.utils.files import atomic_write
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -134,8 +134,11 @@ class _Explainer:
         value = self.config
         for part in key.split("."):
             value = value.get(part) if isinstance(value, dict) else None
+        source = self.provenance.source_of(key)
+        if source.startswith("override "):
+            return source
         shown = "" if isinstance(value, (dict, list)) or value is None else f"={value}"
-        return f"{self.provenance.source_of(key)}: {key}{shown}"
+        return f"{source}: {key}{shown}"
 
     def key_problem(self, problem: KeyProblem) -> str:
         return f"{self.where(problem.key)}: {problem.message}"
@@ -158,7 +161,7 @@ def generate(cfg: DictConfig, config_name: str, overrides: list[str],
              provenance: Callable[[], Provenance] | None = None) -> Generated:
     """Validated arrays of one composed config; GenerationError lists every problem."""
     if provenance is None:
-        provenance = lambda: Provenance.compute(CONF_DIR, config_name, overrides)  # noqa: E731
+        provenance = lambda: Provenance.compute(config_name, overrides)  # noqa: E731
     config, problems = _resolve(cfg)
     flat = flatten(config)
     problems += flat.problems
@@ -170,15 +173,21 @@ def generate(cfg: DictConfig, config_name: str, overrides: list[str],
                                    "set roles: or --megatron-config-path, not both"))
     explain = _Explainer(config, flat.flag_keys, provenance)
     messages = [explain.key_problem(p) for p in problems]
+    # A flag whose value could not be written is missing from the argv: leave out what the parser
+    # then says about that flag, which would only repeat the problem in a misleading way.
+    unwritten = {flag for p in problems for flag in p.flags}
     with tempfile.TemporaryDirectory() as tmp:
         argv = argv_of(flat.arrays)
         if role_file:
             validation_path = role_file.write(Path(tmp))
             argv = [*argv, "--megatron-config-path", str(validation_path)]
         try:
-            namespace = parse_argv(argv) if problems else parse_args(argv)
+            namespace = parse_args(argv)
         except ArgumentProblems as err:
-            messages += [explain.parser_problem(p.message, p.flags) for p in err.problems]
+            messages += [explain.parser_problem(p.message, p.flags) for p in err.problems
+                         if not unwritten & set(p.flags)]
+            if not messages:  # every parser problem followed from one already reported
+                messages = [explain.key_problem(p) for p in problems]
     if messages:
         raise GenerationError(config_name, messages)
     if role_file:

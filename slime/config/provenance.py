@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 
 def _leaves(node, prefix: str):
     if isinstance(node, dict) and node:
@@ -19,6 +17,33 @@ def _leaves(node, prefix: str):
             yield from _leaves(value, path)
 
 
+def yaml_syntax_problems(config_dirs: list[Path]) -> list[str]:
+    """Every config file that is not valid YAML, with the line and what the parser expected."""
+    import yaml
+
+    problems = []
+    for config_dir in config_dirs:
+        for file in sorted(Path(config_dir).rglob("*.yaml")):
+            try:
+                yaml.safe_load(file.read_text())
+            except yaml.YAMLError as err:
+                mark = getattr(err, "problem_mark", None)
+                where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+                what = " ".join(filter(None, [getattr(err, "problem", None), getattr(err, "context", None)]))
+                problems.append(f"{_display_path('file://' + str(file.parent), file.stem)}: "
+                                f"YAML syntax error{where}: {what or err}")
+    return problems
+
+
+def _display_path(source: str, config_path: str) -> str:
+    """``file:///repo/conf`` + ``rollout/dapo_math`` → ``conf/rollout/dapo_math.yaml`` (absolute outside the repo)."""
+    if not source.startswith("file://"):
+        return f"{source}/{config_path}.yaml"
+    file = Path(source[len("file://"):]) / f"{config_path}.yaml"
+    root = Path(__file__).resolve().parents[2]
+    return str(file.relative_to(root)) if file.is_relative_to(root) else str(file)
+
+
 class Provenance:
     """``source_of("rollout.global_batch_size")`` → ``conf/rollout/dapo_math.yaml`` (or the override)."""
 
@@ -26,9 +51,11 @@ class Provenance:
         self.sources = sources
 
     @classmethod
-    def compute(cls, conf_dir: Path, config_name: str, overrides: list[str]) -> "Provenance":
+    def compute(cls, config_name: str, overrides: list[str]) -> "Provenance":
+        """Needs Hydra initialised (inside @hydra.main or a Compose API context)."""
         from hydra.core.global_hydra import GlobalHydra
         from hydra.types import RunMode
+        from omegaconf import OmegaConf
 
         loader = GlobalHydra.instance().config_loader()
         defaults = loader.compute_defaults_list(config_name, list(overrides), RunMode.RUN)
@@ -37,12 +64,12 @@ class Provenance:
             path = default.config_path or ""
             if not path or path.startswith("hydra/"):
                 continue
-            file = conf_dir / f"{path}.yaml"
-            if not file.exists():
+            loaded = loader.repository.load_config(path)
+            if loaded is None:
                 continue
-            node = yaml.safe_load(file.read_text()) or {}
+            node = OmegaConf.to_container(loaded.config, resolve=False)
             node.pop("defaults", None)
-            shown = f"conf/{path}.yaml"
+            shown = _display_path(loaded.path, path)
             for key in _leaves(node, default.package or ""):
                 sources[key] = shown
         for override in defaults.overrides.config_overrides:

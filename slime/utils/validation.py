@@ -299,7 +299,7 @@ def _evaluation(v: _Validator) -> None:
                          ("eval_input_key", "input_key"), ("eval_label_key", "label_key")):
         if getattr(a, attr) is None and (a.eval_prompt_data or a.eval_config):
             v.derive(attr, getattr(a, source), f"defaults to {_flag(source)}")
-    if a.eval_temperature is not None and a.eval_temperature <= 0:
+    if a.eval_temperature is not None and a.eval_temperature <= 0 and "eval_temperature" not in a.derived_values:
         v.fail(f"--eval-temperature must be > 0, got {a.eval_temperature}", "--eval-temperature")
 
 

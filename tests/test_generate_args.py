@@ -1,0 +1,185 @@
+"""tools/generate_args.py: every primary config generates a file that is ShellCheck-clean, sources
+under set -u and parses back to a valid Namespace; goldens, sweeps and Hydra's own options work."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from slime.config.argsfile import render_bash, render_json
+from slime.config.compose import generate_config, namespace_from_config, primary_configs
+from slime.config.goldens import update_goldens
+from slime.utils.arguments import parse_args
+from tests.bash_helpers import run_shellcheck, source_arrays
+from tests.conftest import ROOT
+
+ENV = {"BASE_FOLDER": "/cluster/base folder"}  # a space, to prove the reference stays one word
+
+
+def generator(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "tools" / "generate_args.py"), *args],
+                          capture_output=True, text=True, cwd=cwd, check=False)
+
+
+@pytest.fixture(scope="module")
+def generated():
+    return {name: generate_config(name) for name in primary_configs()}
+
+
+def test_the_issue_configs_exist():
+    assert {"run_qwen3_4B", "run_qwen3_30B_A3B", "run_qwen3_235B_A22B", "run_deepseek_r1", "run_glm4_9B",
+            "run_qwen2.5_0.5B", "run_qwen3_4B_ppo"} <= set(primary_configs())
+
+
+def test_every_primary_config_sources_and_parses_back(generated, tmp_path):
+    for name, gen in generated.items():
+        text = render_bash(gen)
+        path = tmp_path / f"{name}.sh"
+        path.write_text(text)
+        assert subprocess.run(["bash", "-n", str(path)], check=False).returncode == 0, name
+        assert run_shellcheck(path).stdout == "", name
+        arrays = source_arrays(text, ENV)
+        argv = [token for array in gen.arrays for token in arrays[array]]
+        if gen.role_file:
+            gen.role_file.write(ROOT)
+            argv[argv.index("--megatron-config-path") + 1] = str(ROOT / gen.role_file.path)
+        args = parse_args(argv)
+        assert args.hf_checkpoint.startswith("/cluster/base folder/"), name
+
+
+def test_an_unset_base_folder_stops_the_sourcing(generated):
+    with pytest.raises(RuntimeError, match="BASE_FOLDER is not set"):
+        source_arrays(render_bash(generated["run_qwen3_4B"]), env={})
+
+
+def test_an_interactive_shell_stops_sourcing_too(generated, tmp_path):
+    path = tmp_path / "args.sh"
+    path.write_text(render_bash(generated["run_qwen3_4B"]))
+    result = subprocess.run(["bash", "-i", "-c", f'source {path}; echo "complete=${{SLIME_ARGS_COMPLETE:-no}}"'],
+                            capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, check=False)
+    assert "complete=no" in result.stdout and "BASE_FOLDER is not set" in result.stderr
+
+
+def test_goldens_are_current():
+    assert update_goldens(check=True) == 0  # prints the unified diff of every stale file
+
+
+def test_model_scripts_match_the_reference_architectures(model_args):
+    from slime.config.goldens import MODELS_DIR
+
+    for model, tokens in model_args.items():
+        arrays = source_arrays((MODELS_DIR / f"{model}.sh").read_text() + "\nSLIME_ARG_ARRAYS=(MODEL_ARGS)\n"
+                               "SLIME_JOB_ENV=()\nSLIME_ARGS_COMPLETE=1\n")
+        assert vars(parse_args(arrays["MODEL_ARGS"], validate=False)) == vars(parse_args(tokens, validate=False)), model
+
+
+def test_cli_prints_the_same_file_and_writes_atomically(generated, tmp_path):
+    result = generator("--config-name", "run_qwen3_4B")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == render_bash(generated["run_qwen3_4B"])
+    target = tmp_path / "args.sh"
+    assert generator("--config-name", "run_qwen3_4B", "-o", str(target)).returncode == 0
+    assert target.read_text() == result.stdout
+    assert [p.name for p in tmp_path.iterdir()] == ["args.sh"]  # no temporary file left behind
+
+
+def test_overrides_presets_and_deletions_reach_the_arrays():
+    result = generator("--config-name", "run_qwen3_4B", "optimizer.lr=2e-6", "+experiment=quick_test",
+                       "~misc.attention_backend", "++rollout.rollout_top_p=0.9")
+    assert result.returncode == 0, result.stderr
+    arrays = source_arrays(result.stdout, ENV)
+    assert arrays["OPTIMIZER_ARGS"][arrays["OPTIMIZER_ARGS"].index("--lr") + 1] == "2e-6"
+    assert "--attention-backend" not in arrays["MISC_ARGS"]
+    assert ["--num-rollout", "3"] == arrays["ROLLOUT_ARGS"][arrays["ROLLOUT_ARGS"].index("--num-rollout"):][:2]
+    assert "--rollout-top-p" in arrays["ROLLOUT_ARGS"]
+
+
+def test_json_format(generated):
+    data = json.loads(render_json(generated["run_qwen3_4B_ppo"]))
+    assert data["arrays"]["MISC_ARGS"][-2] == "--megatron-config-path"
+    assert data["shell_variables"] == ["BASE_FOLDER"]
+    assert "lr: 1.0e-05" in data["role_file"]["text"]
+    cli = generator("--config-name", "run_qwen3_4B", "--format", "json")
+    assert json.loads(cli.stdout)["arrays"]["CLUSTER_ARGS"] == ["--actor-num-nodes", "1", "--actor-num-gpus-per-node",
+                                                                 "8", "--colocate"]
+
+
+def test_role_overrides_become_the_megatron_config_file(generated):
+    gen = generated["run_qwen3_4B_ppo"]
+    assert gen.role_file.path.parts[:2] == ("generated", "roles")
+    assert "role: critic" in gen.role_file.text
+    assert gen.namespace.role_overrides == {"critic": {"lr": 1e-5}}
+
+
+def test_multirun_writes_one_validated_file_per_job(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = generator("--config-name", "run_qwen3_4B", "--multirun", "optimizer.lr=1e-6,3e-6",
+                       "rollout.n_samples_per_prompt=8,16", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    import yaml
+
+    manifest = yaml.safe_load((sweep / "manifest.yaml").read_text())
+    assert len(manifest["jobs"]) == 4
+    seen = set()
+    for job in manifest["jobs"]:
+        arrays = source_arrays((sweep / job["args_file"]).read_text(), ENV)
+        args = parse_args([t for name, values in arrays.items() if name.endswith("_ARGS") for t in values])
+        seen.add((args.lr, args.n_samples_per_prompt))
+    assert seen == {(1e-6, 8), (1e-6, 16), (3e-6, 8), (3e-6, 16)}
+
+
+def test_a_failing_sweep_writes_nothing(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = generator("--config-name", "run_qwen3_4B", "--multirun", "rollout.global_batch_size=256,24",
+                       f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert "rollout.global_batch_size=24" in result.stderr
+    assert not sweep.exists()
+
+
+def test_hydra_options_work():
+    tree = generator("--config-name", "run_qwen3_4B", "--info", "defaults-tree")
+    assert tree.returncode == 0 and "model: qwen3-4B" in tree.stdout
+    job = generator("--config-name", "run_qwen3_4B", "--cfg", "job")
+    assert job.returncode == 0 and "num_layers: 36" in job.stdout
+    help_text = generator("--help").stdout
+    assert "== Configuration groups ==" in help_text and "model:" in help_text and "--provenance" in help_text
+
+
+def test_provenance_names_the_file_of_each_key():
+    which = generator("--config-name", "run_qwen3_4B", "+experiment=quick_test", "--which", "rollout.global_batch_size")
+    assert which.stdout.strip() == "rollout.global_batch_size = 8  # conf/experiment/quick_test.yaml"
+    every = generator("--config-name", "run_qwen3_4B", "--provenance").stdout
+    assert "rollout.prompt_data = ${BASE_FOLDER}/dapo-math-17k/dapo-math-17k.jsonl # conf/rollout/dapo_math.yaml" in \
+        " ".join(every.split())
+    assert "# conf/run_qwen3_4B.yaml" in every
+
+
+def test_plan_from_the_generator():
+    plan = generator("--config-name", "run_qwen3_235B_A22B", "--plan")
+    assert plan.returncode == 0 and "TP 4 × PP 4 × CP 2 → DP 2" in plan.stdout
+
+
+def test_namespace_from_config_is_the_sourced_command_line():
+    args = namespace_from_config("run_qwen3_4B", ["optimizer.lr=2e-6"], environ=ENV)
+    assert args.lr == 2e-6 and args.hf_checkpoint == "/cluster/base folder/Qwen3-4B"
+    assert args.global_batch_size == 256 and args.derived_values["num_steps_per_rollout"]
+
+
+def test_namespace_from_config_names_unset_variables():
+    from slime.config.generate import GenerationError
+
+    with pytest.raises(GenerationError, match="shell variable BASE_FOLDER is not set"):
+        namespace_from_config("run_qwen3_4B", environ={})
+
+
+def test_train_py_takes_a_config_name():
+    result = subprocess.run([sys.executable, "train.py", "--config-name", "run_qwen3_4B_ppo", "optimizer.lr=3e-6",
+                             "--dry-run"], capture_output=True, text=True, cwd=ROOT, env={**ENV, "PATH": "/usr/bin"},
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    assert "lr 3e-6" in result.stdout and "Critic" in result.stdout
