@@ -77,22 +77,21 @@ class Generator:
             error = GenerationError("", ["give --config-name NAME: one of " + ", ".join(_primary_names())])
             self.jobs.append(Job(overrides, None, error, "", output_dir, sweep_dir))
             return
-        provenance = Provenance.compute(name, overrides)
         try:
-            generated = generate(cfg, name, overrides, provenance=lambda: provenance)
+            generated = generate(cfg, name, overrides)
         except GenerationError as err:
             self.jobs.append(Job(overrides, None, err, "", output_dir, sweep_dir))
             return
-        self.jobs.append(Job(overrides, generated, None, self.render(generated, cfg, provenance), output_dir, sweep_dir))
+        self.jobs.append(Job(overrides, generated, None, self.render(generated, cfg), output_dir, sweep_dir))
 
-    def render(self, gen: Generated, cfg, provenance: Provenance) -> str:
+    def render(self, gen: Generated, cfg) -> str:
         o = self.options
         if o.plan:
             from slime.utils.plan import build_plan, format_plan
 
             return format_plan(build_plan(gen.namespace))
         if o.provenance or o.which:
-            return _provenance_text(cfg, provenance, o.which)
+            return _provenance_text(cfg, Provenance.compute(gen.config_name, gen.overrides), o.which)
         return render_json(gen) if o.format == "json" else render_bash(gen)
 
     def finish(self) -> int:
