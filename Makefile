@@ -1,0 +1,45 @@
+# Everyday shortcuts. CONFIG names a primary config (conf/run_*.yaml); OVERRIDES are Hydra overrides:
+#   make args CONFIG=run_qwen3_4B OVERRIDES="optimizer.lr=2e-6 +experiment=quick_test"
+CONFIG ?= run_qwen3_4B
+OVERRIDES ?=
+SWEEP ?= optimizer.lr=1e-6,3e-6
+PYTHON ?= python
+GENERATE = $(PYTHON) tools/generate_args.py --config-name $(CONFIG) $(OVERRIDES)
+
+.PHONY: help args show-config tree plan provenance sweep goldens check test bench
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+args:  ## write args.sh for CONFIG and OVERRIDES (validated; nothing written on error)
+	$(GENERATE) -o args.sh
+
+show-config:  ## the composed config (Hydra's --cfg job)
+	$(GENERATE) --cfg job
+
+tree:  ## which files compose CONFIG (Hydra's --info defaults-tree)
+	$(GENERATE) --info defaults-tree
+
+plan:  ## the launch plan: GPUs, engines, batch arithmetic, derived values
+	$(GENERATE) --plan
+
+provenance:  ## every key with its value and the file that set it
+	$(GENERATE) --provenance
+
+sweep:  ## one validated args file per combination of SWEEP under multirun/
+	$(GENERATE) --multirun $(SWEEP)
+
+goldens:  ## regenerate tests/golden/, scripts/models/ and docs/arguments.md
+	$(PYTHON) tools/generate_args.py --goldens
+	$(PYTHON) tools/generate_arguments_doc.py
+
+check:  ## fail on stale generated files (what CI checks)
+	$(PYTHON) tools/generate_args.py --goldens --check
+	$(PYTHON) tools/generate_arguments_doc.py --check
+
+test:  ## the test suite (the README's test command)
+	$(PYTHON) -m pytest
+
+bench:  ## speed of the parser and the generator, as ratios to baselines
+	$(PYTHON) benchmarks/parse_args.py
+	$(PYTHON) benchmarks/generate_args.py
