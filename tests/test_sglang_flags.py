@@ -54,3 +54,13 @@ def test_prefixed_flags_keep_sglang_types():
     assert args.sglang_lora_paths == ["a=/x", {"lora_name": "b", "lora_path": "/y"}]
     assert args.sglang_enable_amd_monokernel is True
     assert parse_args(["--sglang-no-enable-tf32-matmul"], validate=False).sglang_enable_tf32_matmul is False
+
+
+def test_flags_can_come_from_the_installed_sglang():
+    require_module("sglang")
+    code = ("from slime.utils.arguments import parse_args; import sys; "
+            "a = parse_args(['--sglang-cuda-graph-bs', '1', '2'], validate=False); "
+            "print(a.sglang_cuda_graph_bs_decode, 'sglang' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False,
+                            env={**__import__("os").environ, "SLIME_SGLANG_FLAGS": "installed"})
+    assert result.stdout.split() == ["[1,", "2]", "True"], result.stderr[-2000:]

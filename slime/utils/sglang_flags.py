@@ -5,7 +5,9 @@ The snapshot (``sglang_server_args.json``) records the structure of every flag o
 type, nargs, default, choices. Parsing reads the snapshot and never imports SGLang, so the
 generator on a laptop and the trainer on a cluster accept exactly the same flags.
 ``tools/snapshot_sglang_args.py`` regenerates it from the installed SGLang, and a test fails
-when the two disagree.
+when the two disagree. Where a cluster runs an SGLang other than the pinned one, setting
+``SLIME_SGLANG_FLAGS=installed`` registers the flags from the installed ``ServerArgs`` instead
+(importing SGLang, and giving up the parity between laptop and cluster).
 
 Settings slime decides itself (model path, tensor-parallel size, ports, …) are not
 re-registered; ``SLIME_OWNED`` says which slime flag sets each of them instead.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -181,8 +184,11 @@ def _tuple(choices):
 
 
 def sglang_flags(snapshot: dict | None = None) -> list[Flag]:
-    """The ``--sglang-`` flags of the snapshot, without the settings slime owns."""
-    snapshot = snapshot or load_snapshot()
+    """The ``--sglang-`` flags of the snapshot (or of the installed SGLang, when asked), without the
+    settings slime owns."""
+    if snapshot is None:
+        use_installed = os.environ.get("SLIME_SGLANG_FLAGS") == "installed"
+        snapshot = snapshot_from_installed() if use_installed else load_snapshot()
     return [_flag_from_entry(e) for e in snapshot["flags"] if e["dest"] not in SLIME_OWNED]
 
 
