@@ -40,8 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     except ArgumentProblems as err:
         print(f"train.py: {err}", file=sys.stderr)
         return 2
-    except Exception as err:  # a config that does not generate: GenerationError, Hydra's own errors
-        if type(err).__module__.split(".")[0] not in ("slime", "hydra", "omegaconf"):
+    except Exception as err:  # Hydra's own errors: a missing config, a bad override
+        if type(err).__module__.split(".")[0] not in ("hydra", "omegaconf"):
             raise
         print(f"train.py: {err}", file=sys.stderr)
         return 2

@@ -20,9 +20,10 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from slime.config.flatten import SETTINGS, KeyProblem, argv_of, flatten
+from slime.config.flatten import KeyProblem, argv_of, flatten
 from slime.config.provenance import Provenance
 from slime.utils.arguments import ArgumentProblems, flag_by_option, parse_args
+from slime.utils.problems import Problem
 from slime.utils.files import atomic_write
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,18 +32,14 @@ ROLES_DIR = Path("generated") / "roles"  # relative to the repository root, wher
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-class GenerationError(Exception):
+class GenerationError(ArgumentProblems):
     """Every problem of one config, each naming its key, value and file."""
 
     def __init__(self, config_name: str, messages: list[str]):
         self.config_name = config_name
         self.messages = messages
-        super().__init__(self.render())
-
-    def render(self) -> str:
-        count = len(self.messages)
-        head = f"cannot generate args for {self.config_name or '(no --config-name)'}: {count} problem{'s' * (count != 1)}"
-        return head + "".join(f"\n  - {m}" for m in self.messages)
+        super().__init__([Problem(m) for m in messages],
+                         f"cannot generate args for {config_name or '(no --config-name)'}")
 
 
 @dataclass
@@ -194,7 +191,3 @@ def generate(cfg: DictConfig, config_name: str, overrides: list[str],
         flat.arrays["MISC_ARGS"].append(["--megatron-config-path", str(role_file.path)])
         namespace.megatron_config_path = str(role_file.path)
     return Generated(config_name, list(overrides), flat.arrays, namespace, role_file, env)
-
-
-def settings_help() -> str:
-    return "\n".join(f"  {key}: {text}" for key, text in SETTINGS.items())
