@@ -41,6 +41,7 @@ def build_plan(args: argparse.Namespace) -> dict:
             "offload_train": bool(args.offload_train),
             "offload_rollout": bool(args.offload_rollout),
             "nodes": -(-total // args.num_gpus_per_node),
+            "gpus_per_node": args.num_gpus_per_node,
         },
         "gpus": {"actor": actor_gpus, "critic": critic_gpus, "rollout": rollout_gpus, "total": total},
         "actor": _role_topology(role_args(args, "actor"), actor_gpus),
@@ -158,3 +159,37 @@ def _v(value) -> str:
 
 def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m slime.utils.plan [--json|--nodes] -- <train.py flags>``: the plan of a command line.
+
+    ``--nodes`` prints ``NODES GPUS_PER_NODE`` for launchers (how many machines, how many GPUs each
+    declares to Ray); ``--json`` the whole plan; the default, the page ``format_plan`` renders.
+    """
+    import json
+    import sys
+
+    from slime.utils.arguments import ArgumentProblems, parse_args
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    mode = argv.pop(0) if argv and argv[0] in ("--json", "--nodes") else "--text"
+    if argv[:1] == ["--"]:
+        argv = argv[1:]
+    try:
+        plan = build_plan(parse_args(argv))
+    except ArgumentProblems as err:
+        print(err, file=sys.stderr)
+        return 2
+    if mode == "--nodes":
+        p = plan["placement"]
+        print(p["nodes"], min(p["gpus_per_node"], plan["gpus"]["total"]))
+    elif mode == "--json":
+        print(json.dumps(plan, indent=2, default=str))
+    else:
+        sys.stdout.write(format_plan(plan))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

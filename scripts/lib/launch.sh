@@ -1,0 +1,297 @@
+# shellcheck shell=bash
+# The shared logic of the scripts/run-*.sh launchers. Sourced, never executed; every launcher is
+#   source scripts/lib/launch.sh && slime_launch <config-name> "$@"
+#
+# What a launch does, in order:
+#   1. gets its arrays: from ARGS_FILE (a file tools/generate_args.py wrote) or by running the
+#      generator for its config with the launcher's arguments as Hydra overrides;
+#   2. checks the environment and reports everything missing at once;
+#   3. starts a Ray head on this node (and, with HOSTFILE, a worker on each listed host over ssh),
+#      or joins the cluster at RAY_ADDRESS;
+#   4. submits `python3 train.py` with every array, following the job's output;
+#   5. stops the Ray processes it started itself, and nothing else.
+#
+# Environment:
+#   ARGS_FILE        use this generated args file instead of generating one (no overrides then)
+#   BASE_FOLDER …    whatever shell variables the config refers to
+#   MASTER_ADDR      address of this (head) node; required when the run spans several nodes
+#   HOSTFILE         worker hosts, one per line (# comments allowed), for runs on several nodes
+#   RAY_ADDRESS      dashboard of a running cluster (http://host:8265): submit there, start nothing
+#   RAY_PORT, RAY_DASHBOARD_PORT, RAY_AGENT_PORT, RAY_CLIENT_PORT
+#                    ports of the head started here (6379, 8265, 52365, 10001): set them to run
+#                    beside another Ray cluster on the same node
+#   SLIME_NUM_GPUS   GPUs each node declares to Ray (default: what the config uses per node)
+#   MEGATRON_LM_PATH a Megatron-LM checkout added to the job's PYTHONPATH
+#   SLIME_DRY_RUN=1  same as --dry-run: print every command, one per line, and run none
+#   PYTHON           the Python that runs the generator (python3)
+
+SLIME_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+SLIME_STARTED_PIDS=()
+SLIME_TEMP_FILES=()
+
+slime::die() {
+  printf 'launcher: %s\n' "$@" >&2
+  exit 1
+}
+
+slime::warn() {
+  printf 'launcher: %s\n' "$@" >&2
+}
+
+# One word quoted for bash: bare when safe, in single quotes when possible, else printf %q.
+slime::quote_word() {
+  if [[ "$1" =~ ^[A-Za-z0-9_@%+=:,./-]+$ ]]; then
+    printf '%s' "$1"
+  elif [[ "$1" != *"'"* && "$1" != *[[:cntrl:]]* ]]; then
+    printf "'%s'" "$1"
+  else
+    printf '%q' "$1"
+  fi
+}
+
+# A command as one copy-pasteable line.
+slime::quote_line() {
+  local quoted=() word
+  for word in "$@"; do
+    quoted+=("$(slime::quote_word "${word}")")
+  done
+  printf '%s\n' "${quoted[*]}"
+}
+
+# Run a command, or under --dry-run print it and run nothing.
+slime::run() {
+  if [[ "${SLIME_DRY_RUN:-0}" == 1 ]]; then
+    slime::quote_line "$@"
+  else
+    "$@"
+  fi
+}
+
+# Start a command in the background and remember it, so cleanup stops exactly what was started.
+slime::run_background() {
+  if [[ "${SLIME_DRY_RUN:-0}" == 1 ]]; then
+    printf '%s &\n' "$(slime::quote_line "$@")"
+    return
+  fi
+  "$@" &
+  SLIME_STARTED_PIDS+=("$!")
+}
+
+slime::cleanup() {
+  local pid
+  for pid in "${SLIME_STARTED_PIDS[@]}"; do
+    # `ray start --block` drains and stops its own processes on SIGTERM; over `ssh -tt` the
+    # remote one gets SIGHUP when the ssh client ends, which it handles the same way.
+    kill -TERM "${pid}" 2>/dev/null || true
+  done
+  for pid in "${SLIME_STARTED_PIDS[@]}"; do
+    wait "${pid}" 2>/dev/null || true
+  done
+  if ((${#SLIME_TEMP_FILES[@]})); then
+    rm -f -- "${SLIME_TEMP_FILES[@]}"
+  fi
+}
+
+slime::usage() {
+  cat <<EOF
+usage: bash ${0##*/} [--dry-run] [HYDRA OVERRIDES...]
+Launches ${1} (conf/${1}.yaml). Overrides go to tools/generate_args.py, for example
+optimizer.lr=2e-6 +experiment=quick_test. Set ARGS_FILE to use a file the generator wrote.
+See the top of scripts/lib/launch.sh for the environment variables.
+EOF
+}
+
+# The shell variables a generated args file refers to, from its header.
+slime::required_variables() {
+  sed -n 's/^# shell variables expanded when sourced: //p' "$1" | tr ',' ' ' | sed 's/\bnone\b//'
+}
+
+slime::is_complete() {
+  [[ "$(tail -n 1 "$1")" == "SLIME_ARGS_COMPLETE=1" ]]
+}
+
+# The worker hosts of HOSTFILE, without comments and blank lines.
+slime::workers() {
+  sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^[[:space:]]*$/d' "${HOSTFILE}"
+}
+
+slime::has_nvlink() {
+  if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi topo -m 2>/dev/null | grep -q 'NV[0-9]'; then
+    echo 1
+  else
+    echo 0
+  fi
+}
+
+slime_launch() {
+  local config="$1"
+  shift
+  local python="${PYTHON:-python3}" overrides=() arg
+  for arg in "$@"; do
+    case "${arg}" in
+      --dry-run) SLIME_DRY_RUN=1 ;;
+      -h | --help)
+        slime::usage "${config}"
+        return 0
+        ;;
+      *) overrides+=("${arg}") ;;
+    esac
+  done
+  trap slime::cleanup EXIT
+  cd "${SLIME_ROOT}" || slime::die "cannot enter ${SLIME_ROOT}"
+
+  # 1. the arrays
+  local args_file
+  if [[ -n "${ARGS_FILE:-}" ]]; then
+    ((${#overrides[@]} == 0)) || slime::die "overrides go to the generator; with ARGS_FILE set, regenerate that file instead"
+    args_file="${ARGS_FILE}"
+    [[ -f "${args_file}" ]] || slime::die "ARGS_FILE ${args_file} does not exist"
+    slime::is_complete "${args_file}" ||
+      slime::die "ARGS_FILE ${args_file} is incomplete (no SLIME_ARGS_COMPLETE=1 at its end): regenerate it"
+  else
+    args_file="$(mktemp "${TMPDIR:-/tmp}/slime-args.XXXXXX")"
+    SLIME_TEMP_FILES+=("${args_file}")
+    if [[ "${SLIME_DRY_RUN:-0}" == 1 ]]; then
+      printf '# %s\n' "$(slime::quote_line "${python}" tools/generate_args.py --config-name "${config}" "${overrides[@]}")"
+    fi
+    "${python}" tools/generate_args.py --config-name "${config}" "${overrides[@]}" -o "${args_file}" ||
+      slime::die "the config did not generate (see above); nothing was started"
+  fi
+
+  # 2. the environment: everything missing is reported at once
+  local problems=() missing=() name
+  for name in $(slime::required_variables "${args_file}"); do
+    if [[ -z "${!name:-}" ]]; then
+      missing+=("${name}")
+      problems+=("${name} is not set: the config refers to \${${name}}")
+    fi
+  done
+  command -v "${python}" >/dev/null 2>&1 || problems+=("${python} is not on PATH")
+  if [[ "${SLIME_DRY_RUN:-0}" != 1 ]]; then
+    command -v ray >/dev/null 2>&1 || problems+=("ray is not on PATH (bash scripts/install-deps.sh installs it)")
+  fi
+  # The arrays are read in a subshell, a missing variable getting a placeholder there only so the
+  # plan can still be computed and every problem reported: nothing runs while one is missing.
+  local fields=() argv=() job_env=() workers=() count nodes gpus_per_node
+  mapfile -d '' fields < <(slime::read_arrays "${args_file}" "${missing[@]}")
+  ((${#fields[@]})) || slime::die "${args_file} did not source completely: regenerate it"
+  count="${fields[0]}"
+  argv=("${fields[@]:1:count}")
+  job_env=("${fields[@]:count+2}")
+  read -r nodes gpus_per_node < <("${python}" -m slime.utils.plan --nodes -- "${argv[@]}") ||
+    slime::die "could not compute the plan of ${config}"
+  gpus_per_node="${SLIME_NUM_GPUS:-${gpus_per_node}}"
+  slime::check_nodes "${nodes}" "${gpus_per_node}"
+  ((${#problems[@]} == 0)) || slime::die "${problems[@]}"
+
+  # 3. Ray, and 4. the job
+  local runtime_env address="${RAY_ADDRESS:-}"
+  runtime_env="$("${python}" -m slime.utils.runtime_env \
+    "PYTHONPATH=${SLIME_ROOT}${MEGATRON_LM_PATH:+:${MEGATRON_LM_PATH}}" \
+    "CUDA_DEVICE_MAX_CONNECTIONS=1" \
+    "NCCL_NVLS_ENABLE=$(slime::has_nvlink)" \
+    "${job_env[@]}")"
+  if [[ -z "${address}" ]]; then
+    address="http://${MASTER_ADDR:-127.0.0.1}:${RAY_DASHBOARD_PORT:-8265}"
+    slime::start_ray "${gpus_per_node}"
+  fi
+  slime::submit ray job submit --address "${address}" --runtime-env-json "${runtime_env}" -- python3 train.py "${argv[@]}"
+}
+
+# Submit and follow the job. A head that has just started may not have registered its dashboard
+# agent yet; Ray then refuses the submission before creating any job, and it is safe to retry.
+slime::submit() {
+  if [[ "${SLIME_DRY_RUN:-0}" == 1 ]]; then
+    slime::quote_line "$@"
+    return
+  fi
+  local log attempt status
+  log="$(mktemp "${TMPDIR:-/tmp}/slime-submit.XXXXXX")"
+  SLIME_TEMP_FILES+=("${log}")
+  for attempt in 1 2 3 4 5 6 7 8 9 10; do
+    status=0
+    "$@" 2>&1 | tee "${log}" || status="${PIPESTATUS[0]}"
+    if ((status != 0)) && grep -q 'No available agent' "${log}" && ! grep -q 'submitted successfully' "${log}"; then
+      slime::warn "Ray's dashboard agent is not up yet; submitting again (attempt ${attempt})"
+      sleep 3
+      continue
+    fi
+    return "${status}"
+  done
+  return "${status}"
+}
+
+# Adds to the caller's `problems` what a run on several nodes lacks; sets the caller's `workers`.
+slime::check_nodes() {
+  local nodes="$1" gpus_per_node="$2"
+  workers=()
+  if [[ -z "${RAY_ADDRESS:-}" ]] && ((nodes > 1)); then
+    [[ -n "${MASTER_ADDR:-}" ]] ||
+      problems+=("MASTER_ADDR is not set: this run spans ${nodes} nodes and the workers join the head there")
+    if [[ -z "${HOSTFILE:-}" ]]; then
+      problems+=("HOSTFILE is not set: list the $((nodes - 1)) worker hosts, one per line (or set RAY_ADDRESS to use a running cluster)")
+    elif [[ ! -r "${HOSTFILE}" ]]; then
+      problems+=("HOSTFILE ${HOSTFILE} cannot be read")
+    else
+      mapfile -t workers < <(slime::workers)
+      ((${#workers[@]} >= nodes - 1)) ||
+        problems+=("HOSTFILE ${HOSTFILE} lists ${#workers[@]} worker(s); this run needs $((nodes - 1))")
+      workers=("${workers[@]:0:nodes-1}")
+    fi
+  fi
+  if [[ "${SLIME_DRY_RUN:-0}" != 1 && -z "${RAY_ADDRESS:-}" ]] && command -v nvidia-smi >/dev/null 2>&1; then
+    local present
+    present="$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)"
+    ((present >= gpus_per_node)) || problems+=("this node has ${present} GPU(s); the run needs ${gpus_per_node} per node")
+  fi
+}
+
+# The head here, from the repository root (the job runs where Ray was started), then the caller's
+# `workers` over ssh; each `ray start --block` is remembered so cleanup stops exactly these.
+slime::start_ray() {
+  local gpus_per_node="$1" head="${MASTER_ADDR:-127.0.0.1}" port="${RAY_PORT:-6379}" ray_bin host remote
+  ray_bin="$(command -v ray || echo ray)" # workers run it by absolute path: ssh's PATH may lack it
+  slime::run cd "${SLIME_ROOT}"
+  slime::run_background ray start --head --node-ip-address "${head}" --port "${port}" \
+    --dashboard-host "${head}" --dashboard-port "${RAY_DASHBOARD_PORT:-8265}" \
+    --dashboard-agent-listen-port "${RAY_AGENT_PORT:-52365}" --ray-client-server-port "${RAY_CLIENT_PORT:-10001}" \
+    --num-gpus "${gpus_per_node}" \
+    --disable-usage-stats --block
+  slime::wait_for_ray "${head}:${port}" "${SLIME_STARTED_PIDS[-1]:-}"
+  remote="cd $(printf '%q' "${SLIME_ROOT}") && $(slime::quote_line "${ray_bin}" start --address "${head}:${port}" \
+    --num-gpus "${gpus_per_node}" --disable-usage-stats --block)"
+  for host in "${workers[@]}"; do
+    slime::run_background ssh -tt "${host}" "${remote}"
+  done
+}
+
+# The argv (all arrays, in order) and SLIME_JOB_ENV of an args file, NUL-separated, each preceded
+# by its length; variables named after the file get placeholder values.
+slime::read_arrays() (
+  local file="$1" name array elements argv=()
+  shift
+  for name in "$@"; do
+    export "${name}=<${name} unset>"
+  done
+  SLIME_ARG_ARRAYS=()
+  SLIME_JOB_ENV=()
+  # shellcheck source=/dev/null
+  source "${file}" >/dev/null
+  [[ "${SLIME_ARGS_COMPLETE:-}" == 1 ]] || exit 1
+  for array in "${SLIME_ARG_ARRAYS[@]}"; do
+    elements="${array}[@]"
+    argv+=("${!elements}")
+  done
+  printf '%s\0' "${#argv[@]}" "${argv[@]}" "${#SLIME_JOB_ENV[@]}" "${SLIME_JOB_ENV[@]}"
+)
+
+slime::wait_for_ray() {
+  local gcs="$1" pid="$2" waited=0
+  [[ "${SLIME_DRY_RUN:-0}" == 1 ]] && return 0
+  until ray status --address "${gcs}" >/dev/null 2>&1; do
+    kill -0 "${pid}" 2>/dev/null || slime::die "ray start failed (see above)"
+    ((waited < 120)) || slime::die "Ray did not come up at ${gcs} within 120 s"
+    sleep 2
+    waited=$((waited + 2))
+  done
+}

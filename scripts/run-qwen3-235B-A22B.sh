@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Qwen3-235B-A22B (MoE): GSPO on DAPO-Math-17k, 8 nodes × 8 GPUs colocated.
+# Config: conf/run_qwen3_235B_A22B.yaml. Every launcher has this shape; the logic lives in scripts/lib/launch.sh.
+#   bash scripts/run-qwen3-235B-A22B.sh [--dry-run] [hydra overrides...]    e.g. optimizer.lr=2e-6 +experiment=quick_test
+#   ARGS_FILE=args.sh bash scripts/run-qwen3-235B-A22B.sh                  use a file tools/generate_args.py wrote
+set -euo pipefail
+
+# shellcheck source=scripts/lib/launch.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/launch.sh"
+slime_launch run_qwen3_235B_A22B "$@"

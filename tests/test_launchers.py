@@ -1,0 +1,170 @@
+"""scripts/run-*.sh: dry runs print exactly the argv of the config's generated arrays; errors stop
+the launcher before any Ray command; every launcher has one shape and passes ShellCheck."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from slime.config.compose import primary_configs
+from slime.utils.arguments import parse_args
+from tests.bash_helpers import run_shellcheck, source_arrays
+from tests.conftest import ROOT
+
+BASE = "/data/base folder"
+
+
+def launcher_of(config: str) -> Path:
+    return ROOT / "scripts" / (config.replace("_", "-") + ".sh")
+
+
+def launch(config: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    environment = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "BASE_FOLDER": BASE,
+                   "PYTHON": sys.executable, **(env or {})}
+    return subprocess.run(["bash", str(launcher_of(config)), *args], capture_output=True, text=True,
+                          env=environment, cwd="/", check=False)
+
+
+def words(line: str) -> list[str]:
+    """Split a printed command the way bash would."""
+    result = subprocess.run(["bash", "-c", 'eval "set -- $1"; printf "%s\\0" "$@"', "bash", line],
+                            capture_output=True, check=True)
+    return result.stdout.decode().split("\0")[:-1]
+
+
+def submitted_argv(stdout: str) -> list[str]:
+    [line] = [line for line in stdout.splitlines() if line.startswith("ray job submit ")]
+    tokens = words(line)
+    return tokens[tokens.index("--") + 1:]
+
+
+def golden_argv(config: str) -> list[str]:
+    arrays = source_arrays((ROOT / "tests" / "golden" / f"{config}.sh").read_text(), {"BASE_FOLDER": BASE})
+    return [token for name, values in arrays.items() if name.endswith("_ARGS") for token in values]
+
+
+def multi_node_env(tmp_path: Path, workers: int) -> dict[str, str]:
+    hostfile = tmp_path / "hosts"
+    hostfile.write_text("# workers\n" + "".join(f"node{i}\n" for i in range(1, workers + 1)))
+    return {"MASTER_ADDR": "10.0.0.1", "HOSTFILE": str(hostfile)}
+
+
+@pytest.mark.parametrize("config", primary_configs())
+def test_dry_run_submits_exactly_the_generated_arrays(config, tmp_path):
+    result = launch(config, "--dry-run", env=multi_node_env(tmp_path, 15))
+    assert result.returncode == 0, result.stderr
+    argv = submitted_argv(result.stdout)
+    assert argv[:2] == ["python3", "train.py"]
+    assert argv[2:] == golden_argv(config)  # token by token
+    cwd = os.getcwd()
+    try:
+        os.chdir(ROOT)  # where the job runs: relative paths such as the role file resolve there
+        parse_args(argv[2:])
+    finally:
+        os.chdir(cwd)
+    commands = [line for line in result.stdout.splitlines() if not line.startswith("#")]
+    assert commands[0] == f"cd {ROOT}"
+    assert commands[1].startswith("ray start --head") and commands[1].endswith("--block &")
+    nodes = int(re.search(r"on (\d+) node", subprocess.run(
+        [sys.executable, "tools/generate_args.py", "--config-name", config, "--plan"],
+        capture_output=True, text=True, cwd=ROOT, check=True).stdout).group(1))
+    ssh = [line for line in commands if line.startswith("ssh ")]
+    assert len(ssh) == nodes - 1
+    assert all(words(line.removesuffix(" &"))[:3] == ["ssh", "-tt", f"node{i}"] for i, line in enumerate(ssh, 1))
+
+
+def test_launcher_overrides_reach_the_argv():
+    result = launch("run_qwen3_4B", "--dry-run", "optimizer.lr=3e-6", "+experiment=quick_test")
+    argv = submitted_argv(result.stdout)
+    assert argv[argv.index("--lr") + 1] == "3e-6"
+    assert argv[argv.index("--num-rollout") + 1] == "3"
+
+
+def test_a_bad_override_stops_before_ray():
+    result = launch("run_qwen3_4B", "--dry-run", "rollout.global_batch_size=24")
+    assert result.returncode != 0
+    assert "not a multiple of --global-batch-size 24" in result.stderr
+    assert "nothing was started" in result.stderr
+    assert "ray " not in result.stdout
+
+
+def test_an_args_file_is_used_as_is(tmp_path):
+    args = tmp_path / "args.sh"
+    subprocess.run([sys.executable, "tools/generate_args.py", "--config-name", "run_glm4_9B", "-o", str(args)],
+                   cwd=ROOT, check=True)
+    result = launch("run_qwen3_4B", "--dry-run", env={"ARGS_FILE": str(args)})
+    assert result.returncode == 0, result.stderr
+    assert submitted_argv(result.stdout)[2:] == golden_argv("run_glm4_9B")
+
+
+def test_an_args_file_cut_short_is_refused(tmp_path):
+    full = subprocess.run([sys.executable, "tools/generate_args.py", "--config-name", "run_qwen3_4B"],
+                          capture_output=True, text=True, cwd=ROOT, check=True).stdout
+    cut = tmp_path / "args.sh"
+    cut.write_text(full[: full.index("GRPO_ARGS=(")])
+    result = launch("run_qwen3_4B", "--dry-run", env={"ARGS_FILE": str(cut)})
+    assert result.returncode != 0 and "is incomplete" in result.stderr and "ray " not in result.stdout
+
+
+def test_overrides_and_an_args_file_do_not_mix(tmp_path):
+    result = launch("run_qwen3_4B", "optimizer.lr=1e-6", env={"ARGS_FILE": str(tmp_path / "x.sh")})
+    assert result.returncode != 0 and "regenerate that file instead" in result.stderr
+
+
+def test_missing_environment_is_reported_all_at_once():
+    result = launch("run_qwen3_235B_A22B", "--dry-run", env={"BASE_FOLDER": ""})
+    assert result.returncode != 0
+    for text in ("BASE_FOLDER is not set", "MASTER_ADDR is not set", "HOSTFILE is not set"):
+        assert text in result.stderr
+    assert "ray " not in result.stdout
+
+
+def test_a_short_hostfile_is_refused(tmp_path):
+    result = launch("run_deepseek_r1", "--dry-run", env=multi_node_env(tmp_path, 3))
+    assert result.returncode != 0 and "lists 3 worker(s); this run needs 15" in result.stderr
+
+
+def test_a_running_cluster_is_joined_not_started():
+    result = launch("run_qwen3_4B", "--dry-run", env={"RAY_ADDRESS": "http://10.1.1.1:8265"})
+    lines = result.stdout.splitlines()
+    assert not any(line.startswith("ray start") for line in lines)
+    assert words([x for x in lines if x.startswith("ray job submit")][0])[3:5] == ["--address", "http://10.1.1.1:8265"]
+
+
+def test_config_env_reaches_the_runtime_env():
+    from slime.config.overrides import override
+
+    result = launch("run_qwen3_4B", "--dry-run", "+env.NCCL_DEBUG=WARN", override("+env.DATA_ROOT", "${BASE_FOLDER}/x"))
+    line = [x for x in result.stdout.splitlines() if x.startswith("ray job submit")][0]
+    import json
+
+    env_vars = json.loads(words(line)[words(line).index("--runtime-env-json") + 1])["env_vars"]
+    assert env_vars["NCCL_DEBUG"] == "WARN" and env_vars["DATA_ROOT"] == f"{BASE}/x"
+    assert env_vars["PYTHONPATH"] == str(ROOT) and env_vars["CUDA_DEVICE_MAX_CONNECTIONS"] == "1"
+
+
+def test_every_primary_config_has_a_launcher_of_the_same_shape():
+    shapes = set()
+    for config in primary_configs():
+        text = launcher_of(config).read_text()
+        description = text.splitlines()[1]
+        shapes.add(text.replace(config, "CONFIG").replace(launcher_of(config).name, "LAUNCHER")
+                   .replace(description, "# DESCRIPTION"))
+    assert len(shapes) == 1
+
+
+def test_shell_is_shellcheck_clean():
+    files = [*sorted((ROOT / "scripts").rglob("*.sh")), ROOT / ".ci" / "run"]
+    result = run_shellcheck(*files)
+    assert result.stdout == "", result.stdout
+
+
+def test_no_launcher_kills_processes_by_name():
+    for path in (ROOT / "scripts").rglob("*.sh"):
+        text = path.read_text()
+        assert not re.search(r"\b(pkill|killall)\b|ray stop", text), path
