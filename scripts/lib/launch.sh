@@ -257,7 +257,9 @@ slime::start_ray() {
     --dashboard-agent-listen-port "${RAY_AGENT_PORT:-52365}" --ray-client-server-port "${RAY_CLIENT_PORT:-10001}" \
     --num-gpus "${gpus_per_node}" \
     --disable-usage-stats --block
-  slime::wait_for_ray "${head}:${port}" "${SLIME_STARTED_PIDS[-1]:-}"
+  local head_pid=""
+  ((${#SLIME_STARTED_PIDS[@]} == 0)) || head_pid="${SLIME_STARTED_PIDS[${#SLIME_STARTED_PIDS[@]} - 1]}"
+  slime::wait_for_ray "${head}:${port}" "${head_pid}"
   remote="cd $(printf '%q' "${SLIME_ROOT}") && $(slime::quote_line "${ray_bin}" start --address "${head}:${port}" \
     --num-gpus "${gpus_per_node}" --disable-usage-stats --block)"
   for host in "${workers[@]}"; do
