@@ -148,14 +148,14 @@ def test_config_env_reaches_the_runtime_env():
     assert env_vars["PYTHONPATH"] == str(ROOT) and env_vars["CUDA_DEVICE_MAX_CONNECTIONS"] == "1"
 
 
-def test_every_primary_config_has_a_launcher_of_the_same_shape():
-    shapes = set()
+def test_every_primary_config_has_a_launcher_of_the_one_shape():
+    from slime.config.launcher_template import description_of, render_launcher
+
     for config in primary_configs():
-        text = launcher_of(config).read_text()
-        description = text.splitlines()[1]
-        shapes.add(text.replace(config, "CONFIG").replace(launcher_of(config).name, "LAUNCHER")
-                   .replace(description, "# DESCRIPTION"))
-    assert len(shapes) == 1
+        expected = render_launcher(config, description_of(ROOT / "conf" / f"{config}.yaml"))
+        assert launcher_of(config).read_text() == expected, config
+    launchers = {p.name for p in (ROOT / "scripts").glob("run-*.sh")}
+    assert launchers == {launcher_of(config).name for config in primary_configs()}
 
 
 def test_shell_is_shellcheck_clean():

@@ -13,9 +13,14 @@ _INTERPOLATION = re.compile(r"(\\*)\$\{")
 _BEFORE_QUOTE_OR_END = re.compile(r"(\\*)('|$)")
 
 
+def escape_interpolation(text: str) -> str:
+    r"""``text`` as OmegaConf reads it back unchanged: every ``${`` becomes ``\${`` (backslashes right
+    before it doubled), so ``${NAME}`` stays a shell reference instead of an interpolation."""
+    return _INTERPOLATION.sub(lambda m: m.group(1) * 2 + "\\${", text)
+
+
 def quote_value(text: str) -> str:
-    # OmegaConf reads "\${" as a literal "${"; backslashes right before it are doubled to stay literal.
-    escaped = _INTERPOLATION.sub(lambda m: m.group(1) * 2 + "\\${", text)
+    escaped = escape_interpolation(text)
     # Hydra's quoted strings: backslashes before a quote (or the closing quote) double, quotes escape.
     escaped = _BEFORE_QUOTE_OR_END.sub(lambda m: m.group(1) * 2 + ("\\'" if m.group(2) else ""), escaped)
     return f"'{escaped}'"

@@ -1,0 +1,143 @@
+"""A captured train.py argv turned into config groups: which array each token came from, then one
+``key: value`` per flag, by the flag's kind (the inverse of ``slime.config.flatten``)."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+from slime.config.flatten import ARRAY_GROUPS
+from slime.utils.arguments import flag_by_option, looks_like_option
+from slime.utils.flags import CONST, NEGATABLE, SWITCH
+from slime.utils.slime_flags import CLUSTER
+
+# Array names of existing launchers and the config group each one becomes.
+ARRAY_TO_GROUP = {
+    **{f"{group.upper()}_ARGS": group for group in ARRAY_GROUPS},
+    "DISTRIBUTED_ARGS": "perf", "TRAIN_ARGS": "perf", "PPO_ARGS": "grpo", "ALGO_ARGS": "grpo",
+    "ALGORITHM_ARGS": "grpo", "CRITIC_ARGS": "grpo", "DATA_ARGS": "rollout", "LOG_ARGS": "wandb",
+    "LOGGING_ARGS": "wandb", "RAY_ARGS": "cluster", "SPEC_ARGS": "sglang", "DEBUG_ARGS": "misc",
+}
+
+
+class RawNumber(str):
+    """A number to be written as the launcher spelled it (``1e-6``, ``0.00``)."""
+
+
+@dataclass
+class Converted:
+    groups: dict[str, dict[str, object]] = field(default_factory=dict)  # group → key → YAML value
+    model_tokens: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def group_of_array(name: str) -> str | None:
+    if name in ARRAY_TO_GROUP:
+        return ARRAY_TO_GROUP[name]
+    return "misc" if name.endswith("_ARGS") else None
+
+
+def segments(argv: list[str], arrays: dict[str, list[str]]) -> list[tuple[str | None, list[str]]]:
+    """Split the argv into the arrays it was expanded from, by matching their contents in place;
+    tokens no array explains are inline flags (array None)."""
+    candidates = sorted(((name, values) for name, values in arrays.items() if values and group_of_array(name)),
+                        key=lambda item: -len(item[1]))
+    found: list[tuple[str | None, list[str]]] = []
+    i = 0
+    while i < len(argv):
+        for name, values in candidates:
+            if argv[i:i + len(values)] == values:
+                found.append((name, values))
+                i += len(values)
+                break
+        else:
+            if found and found[-1][0] is None:
+                found[-1][1].append(argv[i])
+            else:
+                found.append((None, [argv[i]]))
+            i += 1
+    return found
+
+
+def flag_chunks(tokens: list[str], problems: list[str]) -> list[tuple[str, list[str]]]:
+    """``[(option, values)]``: each flag with the values that follow it (``--x=v`` split)."""
+    chunks: list[tuple[str, list[str]]] = []
+    for token in tokens:
+        if looks_like_option(token):
+            option, sep, value = token.partition("=")
+            chunks.append((option, [value] if sep else []))
+        elif chunks:
+            chunks[-1][1].append(token)
+        else:
+            problems.append(f"value {token!r} before any flag")
+    return chunks
+
+
+def _suggest(option: str) -> str:
+    close = difflib.get_close_matches(option, flag_by_option().keys(), n=1, cutoff=0.7)
+    return f" (closest known flag: {close[0]})" if close else " (no similar flag: see docs/arguments.md)"
+
+
+def _scalar(text: str, type_name: str):
+    if type_name == "int":
+        try:
+            return int(text)
+        except ValueError:
+            return text
+    if type_name == "float":
+        try:
+            float(text)
+        except ValueError:
+            return text
+        return RawNumber(text)
+    return text
+
+
+def key_and_value(option: str, values: list[str]):
+    """The config key and YAML value of one flag occurrence; ValueError names the problem."""
+    f = flag_by_option().get(option)
+    if f is None:
+        raise ValueError(f"unknown flag {option}{_suggest(option)}")
+    positive = option if option in f.names else f.names[f.off_names.index(option)]
+    key = positive[2:].replace("-", "_")
+    if f.kind in (SWITCH, NEGATABLE) or (f.kind == CONST and f.nargs == 0):
+        if values:
+            raise ValueError(f"{option} takes no value, got {' '.join(values)}")
+        return key, option in f.names
+    if not values:
+        raise ValueError(f"{option} needs a value")
+    base = f.type_name.removeprefix("list[").rstrip("]")
+    if f.is_list:
+        return key, [_scalar(v, base) for v in values]
+    if len(values) > 1:
+        raise ValueError(f"{option} takes one value, got {' '.join(values)}")
+    return key, _scalar(values[0], base)
+
+
+def convert(argv: list[str], arrays: dict[str, list[str]]) -> Converted:
+    """Group the argv's flags by the arrays they came from; inline flags go to cluster (placement
+    flags) or misc. A flag given twice keeps argparse's last value."""
+    out = Converted()
+    placed: dict[str, tuple[str, str]] = {}  # flag → (group, key) where its value is kept
+    for array, tokens in segments(argv, arrays):
+        for option, values in flag_chunks(tokens, out.problems):
+            try:
+                key, value = key_and_value(option, values)
+            except ValueError as err:
+                out.problems.append(str(err))
+                continue
+            f = flag_by_option()[option]
+            group = group_of_array(array) if array else ("cluster" if f.group == CLUSTER else "misc")
+            if array == "MODEL_ARGS":
+                out.model_tokens += [option, *values]
+            previous = placed.get(f.name)
+            if previous:
+                if out.groups[previous[0]].get(previous[1]) == value:
+                    continue  # the same value again: keep it where it first appeared
+                out.groups[previous[0]].pop(previous[1], None)
+                out.notes.append(f"{option} is given more than once with different values; the config keeps "
+                                 "the last, as argparse did")
+            out.groups.setdefault(group, {})[key] = value
+            placed[f.name] = (group, key)
+    return out

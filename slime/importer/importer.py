@@ -1,0 +1,175 @@
+"""Import an existing launch script: capture its real argv, write the config in the project's style,
+prove parity with the original, and only then write the files.
+
+Parity: the imported config's generated argv parses, with ``parse_args``, to the same Namespace as
+the original argv, flag by flag; where a flag's tokens differ in spelling only (``0.00`` → ``0.0``)
+it is listed as a re-spelling. Any difference fails the import and nothing is written.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from slime.config.argsfile import render_bash
+from slime.config.flatten import ARRAY_GROUPS, flatten
+from slime.config.generate import CONF_DIR, ROOT, GenerationError, Generated, generate
+from slime.config.goldens import GOLDEN_DIR, MODELS_DIR, _ModelYamlLoader, model_script
+from slime.config.launcher_template import launcher_name, render_launcher
+from slime.importer.capture import Capture, CaptureError, capture
+from slime.importer.convert import Converted, convert
+from slime.importer.yaml_out import mapping
+from slime.utils.arguments import ArgumentProblems, flag_by_option, parse_args
+from slime.utils.files import atomic_write
+
+
+class ImportFailed(Exception):
+    """The import cannot be written; the message lists every reason."""
+
+
+@dataclass
+class ImportResult:
+    name: str
+    files: dict[Path, str]  # path → content, written only after parity holds
+    model: str
+    new_model: bool
+    respelled: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    variables: list[str] = field(default_factory=list)
+
+
+def default_name(script: Path) -> str:
+    """``run-qwen3-4B.sh`` → ``run_qwen3_4B``."""
+    return script.stem.replace("-", "_") if script.stem.startswith("run") else "run_" + script.stem.replace("-", "_")
+
+
+def _model_argv(entries: dict) -> list[str]:
+    flat = flatten({"model": entries})
+    return [token for line in flat.arrays["MODEL_ARGS"] for token in line]
+
+
+def _namespace(tokens: list[str]) -> dict:
+    return vars(parse_args(tokens, validate=False))
+
+
+def find_model(model_tokens: list[str], sourced: list[Path], name: str) -> tuple[str, bool]:
+    """An existing conf/model file with the same MODEL_ARGS, or the name for a new one."""
+    if model_tokens and not any("${" in token for token in model_tokens):
+        wanted = _namespace(model_tokens)
+        for path in sorted((CONF_DIR / "model").glob("*.yaml")):
+            entries = yaml.load(path.read_text(), Loader=_ModelYamlLoader) or {}
+            if _namespace(_model_argv(entries)) == wanted:
+                return path.stem, False
+    model_files = [p for p in sourced if "model" in p.parent.name or "model" in p.stem]
+    stem = model_files[-1].stem if model_files else f"{name.removeprefix('run_')}_model"
+    if (CONF_DIR / "model" / f"{stem}.yaml").exists():
+        stem = f"{stem}_{name.removeprefix('run_')}"
+    return stem, True
+
+
+def render_config(script: Path, name: str, model: str, converted: Converted, variables: list[str]) -> str:
+    lines = [f"# Imported from {script.name} by tools/import_launcher.py.",
+             f"#   python tools/generate_args.py --config-name {name} > args.sh"]
+    if variables:
+        lines.append("# Shell variables it refers to (export them before sourcing): " + ", ".join(variables))
+    lines += ["defaults:", "  - generator", f"  - model: {model}", "  - _self_", ""]
+    text = "\n".join(lines) + "\n"
+    for group in ARRAY_GROUPS:
+        entries = converted.groups.get(group)
+        if group == "model" or not entries:
+            continue
+        text += f"{group}:\n{mapping(entries, '  ')}\n"
+    return text.rstrip("\n") + "\n"
+
+
+def render_model(model: str, script: Path, entries: dict) -> str:
+    return (f"# {model}: imported from the MODEL_ARGS of {script.name}.\n"
+            f"# Megatron MODEL_ARGS; scripts/models/{model}.sh is generated from this file.\n" + mapping(entries))
+
+
+@contextmanager
+def _overlay(files: dict[str, str]):
+    """A Hydra context whose primary configs include ``files`` on top of conf/."""
+    from hydra import initialize_config_dir
+
+    with tempfile.TemporaryDirectory(prefix="slime-import-conf-") as tmp:
+        for relative, text in files.items():
+            (Path(tmp) / relative).parent.mkdir(parents=True, exist_ok=True)
+            (Path(tmp) / relative).write_text(text)
+        with initialize_config_dir(config_dir=tmp, version_base=None, job_name="import"):
+            yield [f"hydra.searchpath=[file://{CONF_DIR}]"]
+
+
+def parity(original: list[str], generated: list[str]) -> tuple[list[str], list[str]]:
+    """(differences, re-spelled flags) between two argvs, compared as parsed Namespaces."""
+    before, after = _namespace(original), _namespace(generated)
+    by_attr = {}
+    for f in flag_by_option().values():
+        by_attr.setdefault(f.attr, f.name)
+    differences = [f"{by_attr.get(k, k)}: the launcher gives {before.get(k)!r}, the config {after.get(k)!r}"
+                   for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
+    respelled = [f"{by_attr.get(k, k)}" for k in sorted(before)
+                 if before[k] == after.get(k) and _tokens_of(original, by_attr.get(k)) != _tokens_of(generated, by_attr.get(k))]
+    return differences, respelled
+
+
+def _tokens_of(argv: list[str], option: str | None) -> list[str]:
+    if option is None or option not in argv:
+        return []
+    start = argv.index(option)
+    end = next((i for i in range(start + 1, len(argv)) if argv[i].startswith("--")), len(argv))
+    return argv[start:end]
+
+
+def import_launcher(script: Path, name: str | None = None, values: dict[str, str] | None = None,
+                    args: list[str] | None = None) -> ImportResult:
+    """Everything an import writes, after capture, conversion, validation and the parity check."""
+    name = name or default_name(script)
+    try:
+        captured: Capture = capture(script, args=args, values=values)
+    except CaptureError as err:
+        raise ImportFailed(str(err)) from None
+    converted = convert(captured.argv, captured.arrays)
+    if converted.problems:
+        raise ImportFailed(f"{script.name}: " + "; ".join(converted.problems))
+    model, new_model = find_model(converted.model_tokens, captured.sourced, name)
+    config_text = render_config(script, name, model, converted, captured.variables)
+    overlay = {f"{name}.yaml": config_text}
+    if new_model:
+        overlay[f"model/{model}.yaml"] = render_model(model, script, converted.groups.get("model", {}))
+    with _overlay(overlay) as search_path:
+        from hydra import compose
+
+        try:
+            cfg = compose(name, overrides=search_path)
+            gen: Generated = generate(cfg, name, [])
+        except (GenerationError, ArgumentProblems) as err:
+            raise ImportFailed(f"the imported config does not validate:\n{err}") from None
+    differences, respelled = parity(captured.argv, gen.argv)
+    if differences:
+        raise ImportFailed("parity check failed, flag by flag:\n  - " + "\n  - ".join(differences))
+    files = {CONF_DIR / f"{name}.yaml": config_text,
+             ROOT / "scripts" / launcher_name(name): render_launcher(name, config_text.splitlines()[0].lstrip("# ")),
+             GOLDEN_DIR / f"{name}.sh": render_bash(gen)}
+    if new_model:
+        model_file = CONF_DIR / "model" / f"{model}.yaml"
+        files[model_file] = overlay[f"model/{model}.yaml"]
+    return ImportResult(name, files, model, new_model, respelled, converted.notes, captured.variables)
+
+
+def write(result: ImportResult, force: bool = False) -> None:
+    existing = [p for p in result.files if p.exists() and p.read_text() != result.files[p]]
+    if existing and not force:
+        raise ImportFailed("would overwrite " + ", ".join(str(p.relative_to(ROOT)) for p in existing)
+                           + " (pass --force, or --name to choose another name)")
+    for path, text in result.files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, text, mode=0o755 if path.suffix == ".sh" and path.parent.name == "scripts" else None)
+    if result.new_model:
+        model_file = CONF_DIR / "model" / f"{result.model}.yaml"
+        atomic_write(MODELS_DIR / f"{result.model}.sh", model_script(model_file))
+
