@@ -43,3 +43,12 @@ def run_shellcheck(*paths: Path) -> subprocess.CompletedProcess:
     shellcheck = Path(sys.executable).parent / "shellcheck"
     command = str(shellcheck) if shellcheck.exists() else "shellcheck"
     return subprocess.run([command, "-S", "style", *map(str, paths)], capture_output=True, text=True, check=False)
+
+
+def variables_of(text: str, base: str = "/cluster/base folder") -> dict[str, str]:
+    """A value for every shell variable a generated file refers to (its header names them)."""
+    for line in text.splitlines():
+        if line.startswith("# shell variables expanded when sourced: "):
+            names = line.split(": ", 1)[1]
+            return {} if names == "none" else {name: f"{base}/{name}" for name in names.split(", ")}
+    return {}

@@ -13,7 +13,7 @@ import pytest
 
 from slime.config.compose import primary_configs
 from slime.utils.arguments import parse_args
-from tests.bash_helpers import run_shellcheck, source_arrays
+from tests.bash_helpers import run_shellcheck, source_arrays, variables_of
 from tests.conftest import ROOT
 
 BASE = "/data/base folder"
@@ -23,9 +23,13 @@ def launcher_of(config: str) -> Path:
     return ROOT / "scripts" / (config.replace("_", "-") + ".sh")
 
 
+def golden_text(config: str) -> str:
+    return (ROOT / "tests" / "golden" / f"{config}.sh").read_text()
+
+
 def launch(config: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    environment = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "BASE_FOLDER": BASE,
-                   "PYTHON": sys.executable, **(env or {})}
+    environment = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", **variables_of(golden_text(config), BASE),
+                   "BASE_FOLDER": BASE, "PYTHON": sys.executable, **(env or {})}
     return subprocess.run(["bash", str(launcher_of(config)), *args], capture_output=True, text=True,
                           env=environment, cwd="/", check=False)
 
@@ -44,7 +48,8 @@ def submitted_argv(stdout: str) -> list[str]:
 
 
 def golden_argv(config: str) -> list[str]:
-    arrays = source_arrays((ROOT / "tests" / "golden" / f"{config}.sh").read_text(), {"BASE_FOLDER": BASE})
+    text = golden_text(config)
+    arrays = source_arrays(text, {**variables_of(text, BASE), "BASE_FOLDER": BASE})
     return [token for name, values in arrays.items() if name.endswith("_ARGS") for token in values]
 
 

@@ -4,10 +4,10 @@ to ``train.py`` together with the bash arrays it built, as bash itself holds the
 The script runs under bash with ``BASH_ENV`` pointing at a prelude that defines shell functions
 for the commands a launcher uses (ray, ssh, pkill, nvidia-smi, sleep, python, …), so nothing is
 started or killed; the same commands are also on ``PATH`` as recording stubs for scripts that
-call them by path or ``exec`` them. When the script reaches ``python3 train.py`` (directly or
+call them by path or ``exec`` them, and — where the machine allows new mount and PID namespaces (``unshare``) — bound
+over the real binaries, so even ``/usr/bin/python3`` reaches a stub. When the script reaches ``python3 train.py`` (directly or
 after ``ray job submit … --``), the prelude writes that argv and every array variable of the
-shell, NUL-separated. Where the machine allows it, the script runs in its own PID namespace
-(``unshare``). Variables the script reads but does not set get placeholders that the importer
+shell, NUL-separated. Variables the script reads but does not set get placeholders that the importer
 turns back into shell references.
 """
 
@@ -114,15 +114,42 @@ def referenced_unset_variables(script: Path, environ: dict[str, str]) -> list[st
     return list(names)
 
 
-def _isolation() -> list[str]:
-    """Run in a new PID namespace where allowed, so nothing the script starts can outlive it."""
+ISOLATE = """set -u
+# Inside new mount and PID namespaces: put the recording stubs over the faked commands' real files,
+# so a script that calls /usr/bin/python3 by path reaches a stub too; then run the script.
+while [ "$1" != -- ]; do
+  mount --bind "$1" "$2" 2>/dev/null || true
+  shift 2
+done
+shift
+exec "$@"
+"""
+
+
+def _isolation(stubs: Path, isolate_script: Path) -> list[str]:
+    """A prefix running the script in its own PID and mount namespaces, with the real binaries of
+    the faked commands covered by stubs; empty where the machine allows no namespaces."""
     if shutil.which("unshare") is None:
         return []
-    for prefix in (["unshare", "--pid", "--fork", "--mount-proc"],
-                   ["unshare", "--user", "--map-root-user", "--pid", "--fork", "--mount-proc"]):
+    covers = []
+    for name in FAKED:
+        for directory in os.environ.get("PATH", "").split(os.pathsep) + ["/usr/bin", "/bin", "/usr/local/bin"]:
+            candidate = Path(directory) / name
+            if candidate.is_file() and os.access(candidate, os.X_OK):
+                covers += [str(stubs / name), str(candidate.resolve())]
+    for prefix in (["unshare", "--mount", "--pid", "--fork", "--mount-proc"],
+                   ["unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork", "--mount-proc"]):
         if subprocess.run([*prefix, "true"], capture_output=True, check=False).returncode == 0:
-            return prefix
+            return [*prefix, "sh", str(isolate_script), *covers, "--"]
     return []
+
+
+def isolation_available() -> bool:
+    """Whether scripts run in their own namespaces here (so absolute paths reach stubs too)."""
+    return shutil.which("unshare") is not None and any(
+        subprocess.run([*prefix, "true"], capture_output=True, check=False).returncode == 0
+        for prefix in (["unshare", "--mount", "--pid", "--fork", "--mount-proc"],
+                       ["unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork", "--mount-proc"]))
 
 
 def capture(script: Path, args: list[str] | None = None, values: dict[str, str] | None = None,
@@ -144,6 +171,8 @@ def capture(script: Path, args: list[str] | None = None, values: dict[str, str] 
         prelude.write_text(PRELUDE + "".join(f"{name}() {{ return 0; }}\n" for name in _NO_OPS))
         capture_file = tmp_path / "capture"
         capture_file.touch()
+        isolate_script = tmp_path / "isolate.sh"
+        isolate_script.write_text(ISOLATE)
         env = {
             **environ,
             **{name: PLACEHOLDER.format(name) for name in variables},
@@ -152,7 +181,8 @@ def capture(script: Path, args: list[str] | None = None, values: dict[str, str] 
             "SLIME_CAPTURE_FILE": str(capture_file),
         }
         try:
-            result = subprocess.run([*_isolation(), "bash", str(script), *(args or [])], env=env, cwd=script.parent,
+            prefix = _isolation(stubs, isolate_script)
+            result = subprocess.run([*prefix, "bash", str(script), *(args or [])], env=env, cwd=script.parent,
                                     capture_output=True, text=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
             raise CaptureError(f"{script} did not finish within {timeout:.0f} s with its commands replaced") from None

@@ -1,0 +1,127 @@
+"""tools/import_launcher.py on launchers written the way teams write them: each import passes its
+parity check and reproduces the committed config (which the golden and launcher tests then cover)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from slime.importer.capture import capture
+from slime.importer.importer import ImportFailed, import_launcher, parity
+from tests.conftest import ROOT
+
+FIXTURES = ROOT / "tests" / "fixtures" / "launchers"
+IMPORTED = sorted(FIXTURES.glob("run-imported-*.sh"))
+
+
+def test_there_are_at_least_eight_launchers():
+    assert len(list(FIXTURES.glob("*.sh"))) >= 8
+
+
+@pytest.mark.parametrize("script", IMPORTED, ids=lambda p: p.stem)
+def test_import_passes_parity_and_reproduces_the_committed_config(script):
+    result = import_launcher(script)
+    for path, text in result.files.items():
+        assert path.read_text() == text, f"{path} differs from a fresh import: re-run tools/import_launcher.py"
+
+
+def test_shell_variables_survive_as_references_and_can_be_given():
+    text = (ROOT / "conf" / "run_imported_dense.yaml").read_text()
+    assert r"hf_checkpoint: \${BASE_DIR}/Qwen3-4B" in text
+    given = import_launcher(FIXTURES / "run-imported-dense.sh", values={"BASE_DIR": "/mnt/models"})
+    config = next(t for p, t in given.files.items() if p.name == "run_imported_dense.yaml")
+    assert "hf_checkpoint: /mnt/models/Qwen3-4B" in config and given.variables == []
+
+
+def test_arithmetic_and_seq_are_written_as_values():
+    text = (ROOT / "conf" / "run_imported_moe.yaml").read_text()
+    assert "actor_num_gpus_per_node: 4" in text and "rollout_num_gpus: 4" in text
+    assert "rollout_batch_size: 32" in text
+    assert "sglang_cuda_graph_bs: [1, 2, 4, 8, 16, 24, 32, 40" in text and "248, 256]" in text
+
+
+def test_commented_out_lines_are_dropped():
+    text = (ROOT / "conf" / "run_imported_dense.yaml").read_text()
+    assert "micro_batch_size" not in text and "wandb" not in text and "FP8" not in text
+
+
+def test_an_existing_model_file_is_reused_and_a_new_one_written():
+    assert "- model: qwen3-4B" in (ROOT / "conf" / "run_imported_dense.yaml").read_text()
+    assert "- model: moonlight" in (ROOT / "conf" / "run_imported_mla.yaml").read_text()
+    assert "- model: glm4-9B" in (ROOT / "conf" / "run_imported_direct.yaml").read_text()
+    model = ROOT / "conf" / "model" / "imported_newmodel_model.yaml"
+    assert "imported from the MODEL_ARGS of run-imported-newmodel.sh" in model.read_text()
+    assert (ROOT / "scripts" / "models" / "imported_newmodel_model.sh").exists()
+    assert "- model: imported_newmodel_model" in (ROOT / "conf" / "run_imported_newmodel.yaml").read_text()
+    again = import_launcher(FIXTURES / "run-imported-newmodel.sh")
+    assert (again.model, again.new_model) == ("imported_newmodel_model", False)  # now it exists: reused
+
+
+def test_a_missing_model_file_is_a_clear_error():
+    with pytest.raises(ImportFailed, match=r"models/qwen9-9B\.sh, which does not exist"):
+        import_launcher(FIXTURES / "broken-missing-model.sh")
+
+
+def test_unknown_flags_are_reported_with_the_closest_not_dropped():
+    with pytest.raises(ImportFailed) as caught:
+        import_launcher(FIXTURES / "broken-unknown-flag.sh")
+    assert "unknown flag --rollout-batchsize (closest known flag: --rollout-batch-size)" in str(caught.value)
+    assert "unknown flag --frobnicate-level" in str(caught.value)
+
+
+def test_parity_reports_differences_flag_by_flag():
+    differences, respelled = parity(["--lr", "1e-6", "--kl-loss-coef", "0.00"], ["--lr", "2e-6", "--kl-loss-coef", "0"])
+    assert differences == ["--lr: the launcher gives 1e-06, the config 2e-06"]
+    assert respelled == ["--kl-loss-coef"]
+
+
+def test_nothing_the_script_calls_is_run(tmp_path):
+    from slime.importer.capture import isolation_available
+
+    canary = tmp_path / "canary"
+    script = tmp_path / "run-hostile.sh"
+    # Without namespaces a command called by its absolute path cannot be replaced; with them it is.
+    by_path = f"/usr/bin/python3 -c 'open(\"{canary}\", \"w\")'" if isolation_available() else ""
+    script.write_text(f"""#!/bin/bash
+set -e
+pkill -9 python
+ray stop --force
+ray start --head --num-gpus 8
+sleep 600
+nvidia-smi -L
+python3 -c 'open("{canary}", "w")'
+{by_path}
+ssh worker1 "rm -rf /"
+python3 train.py --lr 1e-6 --num-layers 2
+""")
+    captured = capture(script, timeout=30)
+    assert captured.argv == ["--lr", "1e-6", "--num-layers", "2"]
+    assert not canary.exists()
+
+
+def test_cli_writes_nothing_when_the_import_fails(tmp_path):
+    result = subprocess.run([sys.executable, "tools/import_launcher.py", str(FIXTURES / "broken-unknown-flag.sh")],
+                            capture_output=True, text=True, cwd=ROOT, check=False)
+    assert result.returncode == 2 and result.stdout == ""
+    assert not (ROOT / "conf" / "run_broken_unknown_flag.yaml").exists()
+    assert not (ROOT / "conf" / "broken_unknown_flag.yaml").exists()
+
+
+def test_cli_check_mode_reports_the_parity(tmp_path):
+    result = subprocess.run([sys.executable, "tools/import_launcher.py", str(FIXTURES / "run-imported-dense.sh"),
+                             "--check"], capture_output=True, text=True, cwd=ROOT, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "parity: the config's argv parses to the launcher's Namespace" in result.stdout
+    assert "would write conf/run_imported_dense.yaml" in result.stdout
+
+
+def test_an_existing_different_file_is_not_overwritten(tmp_path):
+    script = tmp_path / "run-qwen3-4B.sh"
+    script.write_text((FIXTURES / "run-imported-dense.sh").read_text().replace("${SCRIPT_DIR}/models", str(FIXTURES / "models")))
+    from slime.importer.importer import write
+
+    with pytest.raises(ImportFailed, match="would overwrite conf/run_qwen3_4B.yaml"):
+        write(import_launcher(script, Path(script).stem.replace("-", "_")))
