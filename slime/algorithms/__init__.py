@@ -1,0 +1,1 @@
+"""RL algorithms in pure torch: KL estimators, advantages and returns, policy and value losses."""

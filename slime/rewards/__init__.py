@@ -1,0 +1,1 @@
+"""Reward functions: a hub selected by --rm-type, custom functions, concurrent scoring."""

@@ -1,0 +1,1 @@
+"""Rollout: prompt data, samples, the generation client and the default rollout function."""

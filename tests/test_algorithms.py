@@ -1,0 +1,130 @@
+"""Every algorithm against values computed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from slime.algorithms.advantages import compute_advantages, discounted_returns, gae, group_normalize, whiten
+from slime.algorithms.kl import kl_estimate
+from slime.algorithms.losses import aggregate, entropy_from_logits, policy_loss, tis_weights, value_loss
+
+T = torch.tensor
+
+
+def close(a, b, tol=1e-5):
+    assert torch.allclose(torch.as_tensor(a, dtype=torch.float32), torch.as_tensor(b, dtype=torch.float32), atol=tol), (a, b)
+
+
+def test_kl_estimators():
+    logp, ref = T([-1.0, -2.0]), T([-1.5, -1.0])  # log ratios 0.5, -1
+    close(kl_estimate(logp, ref, "k1"), [0.5, -1.0])
+    close(kl_estimate(logp, ref, "k2"), [0.125, 0.5])
+    close(kl_estimate(logp, ref, "k3"), [math.exp(-0.5) - 1 + 0.5, math.exp(1) - 1 - 1])
+    assert kl_estimate(T([0.0]), T([-20.0]), "low_var_kl").item() == 10.0  # exp(-20) - 1 + 20 ≈ 19, clamped
+    with pytest.raises(ValueError):
+        kl_estimate(logp, ref, "k4")
+
+
+def test_group_normalize():
+    rewards = T([1.0, 0.0, 0.0, 0.0, 1.0, 1.0])  # two groups of three
+    centred = group_normalize(rewards, 3, divide_by_std=False)
+    close(centred, [2 / 3, -1 / 3, -1 / 3, -2 / 3, 1 / 3, 1 / 3])
+    std = math.sqrt(2 / 9)
+    close(group_normalize(rewards, 3), [(2 / 3) / std, (-1 / 3) / std, (-1 / 3) / std, (-2 / 3) / std,
+                                        (1 / 3) / std, (1 / 3) / std], tol=1e-4)
+
+
+def test_grpo_broadcasts_to_tokens_and_kl_coef_lowers_rewards():
+    adv, ret = compute_advantages("grpo", T([1.0, 0.0]), [2, 3], 2)
+    close(adv[0], [1.0, 1.0], tol=1e-4)
+    close(adv[1], [-1.0, -1.0, -1.0], tol=1e-4)
+    assert ret is adv
+    kl = [T([0.5, 0.5]), T([0.0, 0.0, 0.0])]
+    adv, _ = compute_advantages("grpo", T([1.0, 1.0]), [2, 3], 2, kl=kl, kl_coef=1.0)
+    assert adv[0][0] < 0 < adv[1][0]  # the first sample paid 1.0 of KL penalty
+
+
+def test_discounted_returns_and_reinforce_plus_plus():
+    close(discounted_returns(T([1.0, 0.0, 2.0]), 0.5), [1 + 0 + 0.5, 0 + 1.0, 2.0])
+    adv, ret = compute_advantages("reinforce_plus_plus", T([1.0, 0.0]), [2, 2], 2, gamma=1.0,
+                                  kl=[T([0.1, 0.1]), T([0.0, 0.0])], kl_coef=1.0)
+    close(ret[0], [0.8, 0.9])  # token rewards -0.1, -0.1 + 1 → returns 0.8, 0.9
+    close(ret[1], [0.0, 0.0])
+    flat = torch.cat(adv)
+    close(flat.mean(), 0.0) and close(flat.std(unbiased=False), 1.0)
+
+
+def test_reinforce_plus_plus_baseline():
+    adv, _ = compute_advantages("reinforce_plus_plus_baseline", T([1.0, 0.0]), [1, 1], 2)
+    close(torch.cat(adv), [1.0, -1.0], tol=1e-4)  # centred 0.5, -0.5, then whitened
+
+
+def test_gae():
+    rewards, values = T([0.0, 1.0]), T([0.5, 0.8])
+    advantages, returns = gae(rewards, values, gamma=1.0, lambd=1.0)
+    # delta1 = 1 + 0 - 0.8 = 0.2; delta0 = 0 + 0.8 - 0.5 = 0.3; A0 = 0.3 + 0.2 = 0.5
+    close(advantages, [0.5, 0.2])
+    close(returns, [1.0, 1.0])
+    advantages, _ = gae(rewards, values, gamma=0.5, lambd=0.5)
+    # delta1 = 1 - 0.8 = 0.2; delta0 = 0 + 0.5*0.8 - 0.5 = -0.1; A0 = -0.1 + 0.25*0.2 = -0.05
+    close(advantages, [-0.05, 0.2])
+
+
+def test_ppo_needs_values():
+    with pytest.raises(ValueError, match="values"):
+        compute_advantages("ppo", T([1.0]), [1], 1)
+    adv, ret = compute_advantages("ppo", T([1.0]), [2], 1, values=[T([0.5, 0.8])])
+    close(adv[0], [0.5, 0.2])
+
+
+def test_whiten():
+    out = whiten([T([1.0, 2.0]), T([3.0])])
+    flat = torch.cat(out)
+    close(flat.mean(), 0.0)
+    close(flat.std(unbiased=False), 1.0, tol=1e-4)
+
+
+def test_policy_loss_clips_and_dual_clips():
+    old = T([0.0, 0.0, 0.0])
+    logp = torch.log(T([1.5, 0.5, 4.0]))  # ratios 1.5, 0.5, 4
+    adv = T([1.0, 1.0, -1.0])
+    loss, clipped = policy_loss(logp, old, adv, eps_clip=0.2, eps_clip_high=0.3)
+    # token 0: max(-1.5, -1.3) = -1.3 (clipped); token 1: max(-0.5, -0.8) = -0.5; token 2: max(4, 1.3) = 4
+    close(loss, [-1.3, -0.5, 4.0])
+    close(clipped, [1.0, 0.0, 0.0])
+    loss, _ = policy_loss(logp, old, adv, eps_clip=0.2, eps_clip_high=0.3, eps_clip_c=3.0)
+    close(loss, [-1.3, -0.5, 3.0])  # negative advantage capped at -A * 3
+
+
+def test_sequence_level_ratio_for_gspo():
+    logp, old = T([0.2, -0.2, 0.6]), T([0.0, 0.0, 0.0])  # mean log-ratio 0.2
+    loss, _ = policy_loss(logp, old, T([1.0, 1.0, 1.0]), eps_clip=0.5, eps_clip_high=0.5, sequence_level=True)
+    close(loss, [-math.exp(0.2)] * 3)
+
+
+def test_truncated_importance_sampling():
+    weights = tis_weights(T([0.0, 0.0, 0.0]), T([0.0, math.log(4.0), -math.log(4.0)]), low=0.5, high=2.0)
+    close(weights, [1.0, 0.5, 2.0])
+    loss, _ = policy_loss(T([0.0]), T([0.0]), T([1.0]), eps_clip=0.2, eps_clip_high=0.2, tis_weights=T([2.0]))
+    close(loss, [-2.0])
+
+
+def test_value_loss_clipping():
+    loss = value_loss(T([2.0]), T([1.0]), T([3.0]), value_clip=0.5)
+    # unclipped (2-3)^2 = 1; clipped value 1.5 → (1.5-3)^2 = 2.25; half the max
+    close(loss, [1.125])
+
+
+def test_entropy_of_uniform_logits():
+    close(entropy_from_logits(torch.zeros(2, 4)), [math.log(4)] * 2)
+
+
+def test_aggregation_per_token_and_per_sample():
+    losses = [T([1.0, 1.0, 1.0]), T([4.0])]
+    masks = [T([1.0, 1.0, 0.0]), T([1.0])]
+    close(aggregate(losses, masks, per_token_mean=True), (2 + 4) / 3)
+    close(aggregate(losses, masks, per_token_mean=False), (1 + 4) / 2)
+    close(aggregate(losses, masks, per_token_mean=True, total_tokens=6), 1.0)
