@@ -4,7 +4,8 @@
     python3 train.py <flags>                                   # the arrays of a generated args file
     python3 train.py --config-name run_qwen3_4B [overrides…]   # the same, straight from conf/
 
-``--dry-run`` prints the launch plan and exits without importing torch, Ray or any GPU library.
+``--dry-run`` prints the launch plan and exits without importing torch, Ray or any GPU library;
+otherwise the plan is printed and the training loop (``slime.trainer``) runs.
 """
 
 from __future__ import annotations
@@ -48,9 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:
         sys.stdout.write(format_plan(build_plan(args)))
         return 0
-    print("train.py: the training loop is not part of this version yet; run with --dry-run to check a launch",
-          file=sys.stderr)
-    return 2
+    from slime.trainer import run
+
+    sys.stdout.write(format_plan(build_plan(args)))
+    return run(args, argv)
 
 
 if __name__ == "__main__":

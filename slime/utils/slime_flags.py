@@ -84,6 +84,8 @@ SLIME_FLAGS = [
     flag("--megatron-config-path", group=TRAINING,
          help="YAML list of {name, role: actor|critic, overrides} applied per role on top of these flags."),
     # -- rollout ----------------------------------------------------------------------------
+    flag("--rollout-backend", default="sglang", choices=("sglang", "torch"), group=ROLLOUT,
+         help="Rollout engines: SGLang servers (GPU), or torch engines serving SGLang's /generate API (CPU)."),
     flag("--hf-checkpoint", group=ROLLOUT,
          help="HuggingFace checkpoint for the rollout engines and the tokenizer."),
     flag("--model-name", group=ROLLOUT, help="Model family for weight conversion; detected from the checkpoint when unset."),

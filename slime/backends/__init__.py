@@ -1,0 +1,1 @@
+"""Training backends and rollout engines, behind the interfaces in ``base``."""

@@ -1,0 +1,246 @@
+"""The CPU training backend: a transformers model trained with plain torch, one Ray actor per
+data-parallel rank, gradients summed over ranks with gloo. The actor role trains the policy; the
+critic role trains a value head on the same architecture (PPO).
+
+Each rank receives its share of a rollout, split into the rollout's optimizer steps; the loss of a
+step is normalized by the step's token (or sample) count over all ranks, so summing gradients over
+ranks gives the gradient of the global batch's mean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import socket
+
+import torch
+import torch.distributed as dist
+
+from slime.algorithms.kl import kl_estimate
+from slime.algorithms.losses import aggregate, entropy_from_logits, policy_loss, tis_weights, value_loss
+from slime.backends.base import TrainBackend
+from slime.utils.checkpoint import latest_rollout_id, role_dir
+
+
+class ValueModel(torch.nn.Module):
+    """A causal LM's backbone with a scalar head: one value per position."""
+
+    def __init__(self, hf_checkpoint: str):
+        super().__init__()
+        from transformers import AutoModel
+
+        self.backbone = AutoModel.from_pretrained(hf_checkpoint, dtype=torch.float32)
+        self.value_head = torch.nn.Linear(self.backbone.config.hidden_size, 1)
+        torch.nn.init.zeros_(self.value_head.weight)
+        torch.nn.init.zeros_(self.value_head.bias)
+
+    def forward(self, input_ids, attention_mask):
+        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self.value_head(hidden).squeeze(-1)
+
+
+def _schedule(args: argparse.Namespace, total_steps: int):
+    warmup = args.lr_warmup_iters or int((args.lr_warmup_fraction or 0) * total_steps)
+    decay_steps = args.lr_decay_iters or total_steps
+    floor = (args.min_lr or 0.0) / args.lr if args.lr else 0.0
+
+    def factor(step: int) -> float:
+        if warmup and step < warmup:
+            start = args.lr_warmup_init / args.lr if args.lr else 0.0
+            return start + (1 - start) * step / warmup
+        progress = min(1.0, (step - warmup) / max(1, decay_steps - warmup))
+        if args.lr_decay_style == "linear":
+            return floor + (1 - floor) * (1 - progress)
+        if args.lr_decay_style == "cosine":
+            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+        return 1.0
+
+    return factor
+
+
+class TorchTrainBackend(TrainBackend):
+    def __init__(self, args: argparse.Namespace, role: str):
+        torch.set_num_threads(1)
+        self.args, self.role = args, role
+        self.rank, self.world_size = 0, 1
+        self._loaded = None
+
+    # -- setup ---------------------------------------------------------------------------------
+    def address(self) -> tuple[str, int]:
+        """This process's host and a free port, for rank 0 to host the process group."""
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return "127.0.0.1", s.getsockname()[1]
+
+    def init(self, rank: int, world_size: int, master_addr: str, master_port: int) -> None:
+        from transformers import AutoModelForCausalLM
+
+        a = self.args
+        self.rank, self.world_size = rank, world_size
+        torch.manual_seed(a.seed + rank)
+        if world_size > 1:
+            dist.init_process_group("gloo", init_method=f"tcp://{master_addr}:{master_port}", rank=rank,
+                                    world_size=world_size)
+        if self.role == "critic":
+            self.model = ValueModel(a.hf_checkpoint)
+        else:
+            self.model = AutoModelForCausalLM.from_pretrained(a.hf_checkpoint, dtype=torch.float32)
+        self.reference = None
+        if self.role == "actor" and (a.use_kl_loss or a.kl_coef):
+            self.reference = AutoModelForCausalLM.from_pretrained(a.ref_load or a.hf_checkpoint,
+                                                                  dtype=torch.float32).eval()
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=a.lr, betas=(a.adam_beta1, a.adam_beta2),
+                                           eps=a.adam_eps, weight_decay=a.weight_decay)
+        total_steps = (a.num_rollout or 1) * (a.num_steps_per_rollout or 1)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _schedule(a, total_steps))
+        if a.load and latest_rollout_id(a.load) is not None:
+            self._load(a.load)
+
+    def loaded_rollout_id(self) -> int | None:
+        return self._loaded
+
+    # -- forward passes ------------------------------------------------------------------------
+    @staticmethod
+    def _pad(batch: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
+        sequences = [s["prompt_tokens"] + s["response_tokens"] for s in batch]
+        width = max(map(len, sequences))
+        ids = torch.zeros(len(sequences), width, dtype=torch.long)
+        mask = torch.zeros(len(sequences), width, dtype=torch.long)
+        for i, seq in enumerate(sequences):
+            ids[i, :len(seq)] = torch.tensor(seq)
+            mask[i, :len(seq)] = 1
+        return ids, mask
+
+    @staticmethod
+    def _response_slices(batch: list[dict]):
+        for i, s in enumerate(batch):
+            start = len(s["prompt_tokens"]) - 1  # the position that predicts the first response token
+            yield i, slice(start, start + len(s["response_tokens"])), torch.tensor(s["response_tokens"])
+
+    def _token_log_probs(self, model, batch: list[dict], with_entropy: bool = False):
+        ids, mask = self._pad(batch)
+        logits = model(input_ids=ids, attention_mask=mask).logits
+        out, entropies = [], []
+        for i, positions, targets in self._response_slices(batch):
+            step_logits = logits[i, positions].float()
+            out.append(torch.log_softmax(step_logits, -1).gather(1, targets[:, None]).squeeze(1))
+            if with_entropy:
+                entropies.append(entropy_from_logits(step_logits))
+        return out, entropies
+
+    @torch.no_grad()
+    def compute_log_probs(self, batch: list[dict], reference: bool = False) -> list[list[float]]:
+        model = self.reference if reference else self.model
+        if model is None:
+            raise ValueError("no reference model: KL needs --ref-load (or --kl-coef/--use-kl-loss)")
+        log_probs, _ = self._token_log_probs(model, batch)
+        return [lp.tolist() for lp in log_probs]
+
+    def _values(self, batch: list[dict]) -> list[torch.Tensor]:
+        ids, mask = self._pad(batch)
+        values = self.model(ids, mask)
+        return [values[i, positions] for i, positions, _ in self._response_slices(batch)]
+
+    @torch.no_grad()
+    def compute_values(self, batch: list[dict]) -> list[list[float]]:
+        return [v.tolist() for v in self._values(batch)]
+
+    # -- training ------------------------------------------------------------------------------
+    def _actor_loss(self, micro: list[dict], total_tokens: float, total_samples: int):
+        a = self.args
+        log_probs, entropies = self._token_log_probs(self.model, micro, with_entropy=True)
+        per_token, masks, clipped, kls = [], [], [], []
+        for s, logp, entropy in zip(micro, log_probs, entropies):
+            old = torch.tensor(s["old_log_probs"])
+            weights = None
+            if a.use_tis and s.get("rollout_log_probs"):
+                weights = tis_weights(old, torch.tensor(s["rollout_log_probs"]), a.tis_clip_low, a.tis_clip)
+            loss, was_clipped = policy_loss(logp, old, torch.tensor(s["advantages"]), eps_clip=a.eps_clip,
+                                            eps_clip_high=a.eps_clip_high, eps_clip_c=a.eps_clip_c,
+                                            sequence_level=a.advantage_estimator == "gspo", tis_weights=weights)
+            if a.use_kl_loss:
+                kl = kl_estimate(logp, torch.tensor(s["ref_log_probs"]), a.kl_loss_type)
+                loss = loss + a.kl_loss_coef * kl
+                kls.append(kl.detach())
+            if a.entropy_coef:
+                loss = loss - a.entropy_coef * entropy
+            per_token.append(loss)
+            masks.append(torch.tensor(s["loss_mask"], dtype=torch.float32))
+            clipped.append(was_clipped)
+        total = aggregate(per_token, masks, a.calculate_per_token_loss, total_tokens, total_samples)
+        metrics = {"pg_clipfrac": float(torch.cat(clipped).mean()),
+                   "entropy": float(torch.cat([e.detach() for e in entropies]).mean())}
+        if kls:
+            metrics["kl_loss"] = float(torch.cat(kls).mean())
+        return total, metrics
+
+    def _critic_loss(self, micro: list[dict], total_tokens: float, total_samples: int):
+        values = self._values(micro)
+        losses = [value_loss(v, torch.tensor(s["old_values"]), torch.tensor(s["returns"]), self.args.value_clip)
+                  for s, v in zip(micro, values)]
+        masks = [torch.tensor(s["loss_mask"], dtype=torch.float32) for s in micro]
+        return aggregate(losses, masks, self.args.calculate_per_token_loss, total_tokens, total_samples), {}
+
+    def train(self, batch: list[dict], step_sizes: list[int], global_tokens: list[int]) -> dict:
+        a = self.args
+        loss_fn = self._critic_loss if self.role == "critic" else self._actor_loss
+        micro_size = a.micro_batch_size or 1
+        totals: dict[str, float] = {}
+        start = 0
+        self.model.train()
+        for size, tokens in zip(step_sizes, global_tokens):
+            step, start = batch[start:start + size], start + size
+            self.optimizer.zero_grad()
+            step_loss = 0.0
+            for i in range(0, len(step), micro_size):
+                loss, metrics = loss_fn(step[i:i + micro_size], float(tokens), size * self.world_size)
+                loss.backward()
+                step_loss += float(loss.detach())
+                for key, value in metrics.items():
+                    totals[key] = totals.get(key, 0.0) + value / max(1, math.ceil(len(step) / micro_size))
+            if self.world_size > 1:
+                for p in self.model.parameters():
+                    if p.grad is not None:
+                        dist.all_reduce(p.grad)
+                losses = torch.tensor([step_loss])
+                dist.all_reduce(losses)
+                step_loss = float(losses)
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), a.clip_grad)
+            self.optimizer.step()
+            self.scheduler.step()
+            totals["loss"] = totals.get("loss", 0.0) + step_loss
+            totals["grad_norm"] = totals.get("grad_norm", 0.0) + float(grad_norm)
+        steps = max(1, len(step_sizes))
+        result = {f"{self.role}/{key}": value / steps for key, value in totals.items()}
+        result[f"{self.role}/lr"] = self.scheduler.get_last_lr()[0]
+        return result
+
+    # -- checkpoints and weights ----------------------------------------------------------------
+    def save(self, directory: str, rollout_id: int) -> None:
+        if self.rank != 0:
+            return
+        target = role_dir(directory, rollout_id, self.role)
+        target.mkdir(parents=True, exist_ok=True)
+        torch.save(self.model.state_dict(), target / "model.pt")
+        torch.save({"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()},
+                   target / "optimizer.pt")
+
+    def _load(self, directory: str) -> None:
+        rollout_id = latest_rollout_id(directory)
+        source = role_dir(directory, rollout_id, self.role)
+        if not (source / "model.pt").exists():
+            raise FileNotFoundError(f"{source}/model.pt: the checkpoint of rollout {rollout_id} has no {self.role}")
+        self.model.load_state_dict(torch.load(source / "model.pt", weights_only=True))
+        if not self.args.no_load_optim:
+            state = torch.load(source / "optimizer.pt", weights_only=True)
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+        self._loaded = rollout_id
+
+    def export_weights(self) -> dict:
+        return {name: tensor.detach().clone() for name, tensor in self.model.state_dict().items()}
+
+    def state_fingerprint(self) -> dict:
+        """Model and optimizer state as plain tensors, to compare a resumed run with the saved one."""
+        return {"model": self.export_weights(), "optimizer": self.optimizer.state_dict()}
+

@@ -1,0 +1,273 @@
+"""The RL training loop (slime's shape), run by ``train.py`` on a validated Namespace.
+
+Ray (the cluster the job runs on, or a fresh local one) → placement groups from the plan → the
+actor group (and a critic group for PPO) and the rollout engines → for each rollout from the
+resumed one to --num-rollout: generate → reward → (critic train) → actor train → save every
+--save-interval → push weights to the engines → evaluate every --eval-interval → log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import signal
+from pathlib import Path
+
+from slime.utils.checkpoint import latest_rollout_id, read_run_record, write_run_record
+from slime.utils.role_overrides import role_args
+from slime.utils.run_log import RunLog
+from slime.utils.validation import gpus
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Stopped(Exception):
+    """The run was asked to stop (SIGTERM): it shuts Ray down like any other ending."""
+
+
+def _on_sigterm(signum, frame):
+    raise Stopped("stopped by SIGTERM")
+
+
+def connect_ray(args: argparse.Namespace):
+    """Join the cluster of a Ray job (RAY_ADDRESS), or start a private local one with the run's GPUs declared."""
+    import ray
+
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=True)
+        return
+    needed = sum([0 if args.debug_rollout_only else gpus(args.actor_num_nodes, args.actor_num_gpus_per_node),
+                  gpus(args.critic_num_nodes, args.critic_num_gpus_per_node) if args.use_critic else 0,
+                  0 if args.colocate or args.debug_train_only else args.rollout_num_gpus])
+    ray.init(address="local", num_gpus=max(needed, 1), num_cpus=os.cpu_count(), include_dashboard=False,
+             runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}},
+             log_to_driver=True)
+
+
+def _training_dicts(samples) -> list[dict]:
+    return [{"prompt_tokens": s.prompt_tokens, "response_tokens": s.response_tokens, "loss_mask": s.loss_mask,
+             "rollout_log_probs": s.rollout_log_probs} for s in samples]
+
+
+def _shard(batch: list[dict], steps: int, ranks: int) -> list[list[dict]]:
+    """Each optimizer step's samples split evenly over the ranks, steps kept in order."""
+    per_step = len(batch) // steps
+    per_rank = per_step // ranks
+    return [[batch[k * per_step + r * per_rank + i] for k in range(steps) for i in range(per_rank)] for r in range(ranks)]
+
+
+def _unshard(per_rank: list[list], steps: int, ranks: int) -> list:
+    per_rank_step = len(per_rank[0]) // steps
+    return [per_rank[r][k * per_rank_step + i] for k in range(steps) for r in range(ranks) for i in range(per_rank_step)]
+
+
+class Trainer:
+    def __init__(self, args: argparse.Namespace, argv: list[str]):
+        self.args, self.argv = args, argv
+        self.log = RunLog(args)
+        self.actor = self.critic = self.engines = None
+        self.data_source = None
+
+    # -- setup ---------------------------------------------------------------------------------
+    def setup(self) -> int:
+        import ray
+        from transformers import AutoTokenizer
+
+        from slime.ray.groups import EngineGroup, TrainGroup
+        from slime.ray.placement import create_placement
+        from slime.rollout.data_source import DataSource, load_prompts
+
+        a = self.args
+        available = ray.cluster_resources().get("GPU", 0)
+        self.tokenizer = AutoTokenizer.from_pretrained(a.hf_checkpoint)
+        if not a.debug_train_only:
+            prompts = load_prompts(a.prompt_data, self.tokenizer, input_key=a.input_key, label_key=a.label_key,
+                                   metadata_key=a.metadata_key, apply_chat_template=a.apply_chat_template,
+                                   chat_template_kwargs=a.apply_chat_template_kwargs,
+                                   max_prompt_len=a.rollout_max_prompt_len)
+            self.data_source = DataSource(prompts, a.rollout_shuffle, a.rollout_seed)
+            if a.num_rollout is None:
+                a.num_rollout = math.ceil(a.num_epoch * len(prompts) / a.rollout_batch_size)
+                self.log.note(f"{a.num_epoch} epoch(s) of {len(prompts)} prompts: {a.num_rollout} rollouts")
+            self.eval_sets = self._eval_sets()
+        placement = create_placement(a, available)
+        if not a.debug_rollout_only:
+            self.actor = TrainGroup(role_args(a, "actor"), "actor", placement)
+            if a.use_critic:
+                self.critic = TrainGroup(role_args(a, "critic"), "critic", placement)
+        if not a.debug_train_only:
+            self.engines = EngineGroup(a, placement)
+            from slime.rollout.client import GenerateClient
+
+            self.client = GenerateClient(self.engines.urls)
+        start = 0
+        resumed = self.actor.first("loaded_rollout_id") if self.actor else None
+        if resumed is not None:
+            start = resumed + 1
+            record = read_run_record(a.load, resumed)
+            if self.data_source and record.get("data_source"):
+                self.data_source.load_state_dict(record["data_source"])
+            self.log.note(f"resumed from {a.load} at rollout {resumed}: model and optimizer loaded, "
+                          f"continuing at rollout {start}")
+            self._push_weights()
+        return start
+
+    def _eval_sets(self) -> dict:
+        from slime.rollout.data_source import load_prompts
+
+        a = self.args
+        pairs = a.eval_prompt_data or []
+        if a.eval_config:
+            import yaml
+
+            config = yaml.safe_load(Path(a.eval_config).read_text())
+            pairs = [x for item in config.get("datasets", []) for x in (item["name"], item["path"])]
+        return {name: load_prompts(path, self.tokenizer, input_key=a.eval_input_key or a.input_key,
+                                   label_key=a.eval_label_key or a.label_key, metadata_key=a.metadata_key,
+                                   apply_chat_template=a.apply_chat_template,
+                                   chat_template_kwargs=a.apply_chat_template_kwargs)
+                for name, path in zip(pairs[::2], pairs[1::2])}
+
+    # -- one rollout ---------------------------------------------------------------------------
+    def _generate(self, rollout_id: int):
+        import torch
+
+        from slime.rollout.sample import Sample
+        from slime.rollout.sglang_rollout import RolloutContext
+        from slime.utils.functions import load_function
+
+        a = self.args
+        if a.load_debug_rollout_data:
+            rows = torch.load(a.load_debug_rollout_data.format(rollout_id=rollout_id), weights_only=False)
+            return [Sample.from_dict(row) for row in rows]
+        rollout = load_function(a.rollout_function_path)
+        samples = rollout(a, rollout_id, RolloutContext(self.client, self.tokenizer, self.data_source))
+        if a.save_debug_rollout_data:
+            path = Path(a.save_debug_rollout_data.format(rollout_id=rollout_id))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save([s.to_dict() for s in samples], path)
+        return samples
+
+    def _train(self, rollout_id: int, samples) -> dict:
+        import torch
+
+        from slime.algorithms.advantages import compute_advantages
+        from slime.algorithms.kl import kl_estimate
+
+        a = self.args
+        steps, ranks = a.num_steps_per_rollout, self.actor.size
+        batch = _training_dicts(samples)
+        shards = _shard(batch, steps, ranks)
+        old = _unshard(self.actor.run("compute_log_probs", [(s,) for s in shards]), steps, ranks)
+        needs_reference = a.use_kl_loss or a.kl_coef
+        ref = _unshard(self.actor.run("compute_log_probs", [(s, True) for s in shards]), steps, ranks) \
+            if needs_reference else None
+        values = None
+        if self.critic:
+            critic_shards = _shard(batch, steps, self.critic.size)
+            values = _unshard(self.critic.run("compute_values", [(s,) for s in critic_shards]), steps, self.critic.size)
+        kl = [kl_estimate(torch.tensor(o), torch.tensor(r), a.kl_loss_type) for o, r in zip(old, ref)] if ref else None
+        rewards = torch.tensor([s.reward for s in samples], dtype=torch.float32)
+        lengths = [s.response_length for s in samples]
+        if a.compute_advantages_and_returns:
+            advantages, returns = compute_advantages(
+                a.advantage_estimator, rewards, lengths, a.n_samples_per_prompt, kl=kl, kl_coef=a.kl_coef,
+                values=[torch.tensor(v) for v in values] if values else None, gamma=a.gamma, lambd=a.lambd,
+                divide_by_std=a.grpo_std_normalization, normalize=a.normalize_advantages)
+        else:
+            advantages = returns = [torch.tensor(s.metadata["advantages"]) for s in samples]
+        for i, row in enumerate(batch):
+            row.update(advantages=advantages[i].tolist(), returns=returns[i].tolist(), old_log_probs=old[i],
+                       ref_log_probs=ref[i] if ref else None, old_values=values[i] if values else None)
+        per_step = len(batch) // steps
+        tokens = [sum(sum(r["loss_mask"]) for r in batch[k * per_step:(k + 1) * per_step]) for k in range(steps)]
+        metrics = {"kl": float(torch.cat(kl).mean()) if kl else 0.0}
+        if self.critic:
+            critic_shards = _shard(batch, steps, self.critic.size)
+            sizes = [per_step // self.critic.size] * steps
+            metrics.update(self.critic.run("train", [(s, sizes, tokens) for s in critic_shards])[0])
+        if rollout_id >= a.num_critic_only_steps:
+            sizes = [per_step // ranks] * steps
+            metrics.update(self.actor.run("train", [(s, sizes, tokens) for s in _shard(batch, steps, ranks)])[0])
+        return metrics
+
+    def _push_weights(self) -> None:
+        import ray
+
+        if self.engines:
+            self.engines.update_weights(ray.put(self.actor.first("export_weights")))
+
+    def _save(self, rollout_id: int) -> None:
+        a = self.args
+        self.actor.first("save", a.save, rollout_id)
+        if self.critic:
+            self.critic.first("save", role_args(a, "critic").save, rollout_id)
+        write_run_record(a.save, rollout_id, self.argv, a,
+                         {"data_source": self.data_source.state_dict() if self.data_source else None})
+
+    def run(self) -> None:
+        a = self.args
+        start = self.setup()
+        if self.engines and self.eval_sets and a.eval_interval and not a.skip_eval_before_train and start == 0:
+            self._evaluate(start - 1)
+        for rollout_id in range(start, a.num_rollout):
+            with self.log.phase("generate"):
+                samples = self._generate(rollout_id)
+            metrics = {"reward": sum(s.reward for s in samples) / len(samples),
+                       "response_len": sum(s.response_length for s in samples) / len(samples)}
+            failed = sum("reward_error" in s.metadata for s in samples)
+            if failed:
+                first = next(s.metadata["reward_error"] for s in samples if "reward_error" in s.metadata)
+                self.log.note(f"rollout {rollout_id}: {failed} reward(s) failed and count as 0; first: {first}")
+            if self.actor:
+                if self.engines and a.offload_rollout:
+                    self.engines.release()
+                with self.log.phase("train"):
+                    metrics.update(self._train(rollout_id, samples))
+                last = rollout_id + 1 == a.num_rollout
+                if a.save and a.save_interval and ((rollout_id + 1) % a.save_interval == 0 or last):
+                    with self.log.phase("save"):
+                        self._save(rollout_id)
+                if self.engines:
+                    if a.offload_rollout:
+                        self.engines.resume()
+                    with self.log.phase("sync"):
+                        self._push_weights()
+            if self.engines and self.eval_sets and a.eval_interval and (rollout_id + 1) % a.eval_interval == 0:
+                with self.log.phase("eval"):
+                    metrics.update(self._evaluate(rollout_id))
+            self.log.rollout(rollout_id, metrics)
+
+    def _evaluate(self, rollout_id: int) -> dict:
+        from slime.rollout.sglang_rollout import evaluate
+
+        results = evaluate(self.args, rollout_id, self.eval_sets, self.client)
+        self.log.note("eval " + ", ".join(f"{name} {value:.4f}" for name, value in results.items()))
+        return {f"eval/{name}": value for name, value in results.items()}
+
+
+def run(args: argparse.Namespace, argv: list[str]) -> int:
+    """Train; every ending, an error included, shuts Ray down. Returns the exit status."""
+    import ray
+
+    from slime.rewards.hub import RewardFailure
+    from slime.rollout.client import EngineError
+
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    trainer = Trainer(args, argv)
+    try:
+        connect_ray(args)
+        trainer.run()
+        return 0
+    except (EngineError, RewardFailure, NotImplementedError, Stopped, FileNotFoundError, ValueError) as err:
+        print(f"train.py: {err}", flush=True)
+        return 1
+    except ray.exceptions.RayActorError as err:
+        print(f"train.py: a Ray actor of the run died: {str(err).splitlines()[0]}", flush=True)
+        return 1
+    finally:
+        trainer.log.close()
+        signal.signal(signal.SIGTERM, previous)
+        if ray.is_initialized():
+            ray.shutdown()

@@ -1,0 +1,65 @@
+"""Progress of a run: one line per rollout on stdout (reward, response length, KL, losses, time per
+phase), TensorBoard when --use-tensorboard, Weights & Biases when --use-wandb and wandb is installed."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from contextlib import contextmanager
+
+HEADLINE = ("reward", "response_len", "kl", "actor/loss", "critic/loss")
+
+
+class RunLog:
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.phases: dict[str, float] = {}
+        self.writer = None
+        self.wandb = None
+        if args.use_tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                raise RuntimeError("--use-tensorboard needs the tensorboard package: pip install tensorboard") from None
+            self.writer = SummaryWriter(args.tensorboard_dir)
+        if args.use_wandb:
+            try:
+                import wandb
+            except ImportError:
+                self.note("--use-wandb is set but wandb is not installed: logging to stdout only")
+            else:
+                wandb.init(project=args.wandb_project, entity=args.wandb_entity, group=args.wandb_group,
+                           mode=args.wandb_mode, dir=args.wandb_dir, config=vars(args))
+                self.wandb = wandb
+
+    @staticmethod
+    def note(message: str) -> None:
+        print(f"slime: {message}", flush=True)
+
+    @contextmanager
+    def phase(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - start
+
+    def rollout(self, rollout_id: int, metrics: dict) -> None:
+        shown = "  ".join(f"{key} {metrics[key]:.4f}" for key in HEADLINE if key in metrics)
+        times = "  ".join(f"{name} {seconds:.2f}s" for name, seconds in self.phases.items())
+        print(f"rollout {rollout_id + 1}/{self.args.num_rollout}  {shown}  |  {times}", flush=True)
+        values = {**metrics, **{f"time/{name}": seconds for name, seconds in self.phases.items()}}
+        if self.writer:
+            for key, value in values.items():
+                self.writer.add_scalar(key, value, rollout_id)
+        if self.wandb:
+            self.wandb.log(values, step=rollout_id)
+        self.phases = {}
+
+    def close(self) -> None:
+        if self.writer:
+            self.writer.close()
+        if self.wandb:
+            self.wandb.finish()
+        sys.stdout.flush()
