@@ -12,9 +12,10 @@ MODEL_ARGS=(
   --num-query-groups 2
   --use-rotary-position-embeddings
   --disable-bias-linear
+  --untie-embeddings-and-output-weights
   --normalization RMSNorm
   --norm-epsilon 1e-6
   --rotary-base 10000
-  --vocab-size 256
+  --vocab-size 16
   --kv-channels 16
 )

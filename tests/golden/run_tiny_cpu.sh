@@ -22,35 +22,39 @@ MODEL_ARGS=(
   --num-query-groups 2
   --use-rotary-position-embeddings
   --disable-bias-linear
+  --untie-embeddings-and-output-weights
   --normalization RMSNorm
   --norm-epsilon 1e-6
   --rotary-base 10000
-  --vocab-size 256
+  --vocab-size 16
   --kv-channels 16
 )
 CKPT_ARGS=(
   --hf-checkpoint "${BASE_FOLDER}"/tiny-cpu
-  --ref-load "${BASE_FOLDER}"/tiny-cpu_torch_dist
-  --load "${BASE_FOLDER}"/tiny-cpu_slime
+  --ref-load "${BASE_FOLDER}"/tiny-cpu
   --save "${BASE_FOLDER}"/tiny-cpu_slime
-  --save-interval 10
+  --load "${BASE_FOLDER}"/tiny-cpu_slime
+  --save-interval 20
 )
 ROLLOUT_ARGS=(
+  --rollout-backend torch
   --prompt-data "${BASE_FOLDER}"/toy/train.jsonl
   --input-key prompt
   --label-key label
+  --apply-chat-template
+  --rollout-shuffle
   --rm-type exact_match
-  --num-rollout 30
+  --num-rollout 60
   --rollout-batch-size 8
-  --n-samples-per-prompt 4
+  --n-samples-per-prompt 8
   --global-batch-size 32
-  --rollout-max-response-len 8
+  --rollout-max-response-len 1
   --rollout-temperature 1.0
 )
 EVAL_ARGS=()
 PERF_ARGS=(
   --train-backend torch
-  --micro-batch-size 4
+  --micro-batch-size 16
 )
 GRPO_ARGS=(
   --advantage-estimator grpo
@@ -63,18 +67,19 @@ GRPO_ARGS=(
 )
 OPTIMIZER_ARGS=(
   --optimizer adam
-  --lr 0.001
+  --lr 0.003
   --lr-decay-style constant
-  --weight-decay 0.1
+  --weight-decay 0.0
   --adam-beta1 0.9
   --adam-beta2 0.98
 )
 WANDB_ARGS=()
 SGLANG_ARGS=(
   --rollout-num-gpus-per-engine 1
-  --sglang-mem-fraction-static 0.7
 )
-MISC_ARGS=()
+MISC_ARGS=(
+  --seed 1234
+)
 SLIME_ARG_ARRAYS=(CLUSTER_ARGS MODEL_ARGS CKPT_ARGS ROLLOUT_ARGS EVAL_ARGS PERF_ARGS GRPO_ARGS OPTIMIZER_ARGS WANDB_ARGS SGLANG_ARGS MISC_ARGS)
 SLIME_JOB_ENV=()
 SLIME_ARGS_COMPLETE=1
