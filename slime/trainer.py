@@ -254,10 +254,11 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     from slime.rewards.hub import RewardFailure
     from slime.rollout.client import EngineError
 
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    previous = signal.getsignal(signal.SIGTERM)
     trainer = Trainer(args, argv)
     try:
         connect_ray(args)
+        signal.signal(signal.SIGTERM, _on_sigterm)  # after ray.init, which installs its own handler
         trainer.run()
         return 0
     except (EngineError, RewardFailure, NotImplementedError, Stopped, FileNotFoundError, ValueError) as err:

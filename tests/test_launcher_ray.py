@@ -29,8 +29,8 @@ def free_ports(count: int) -> list[int]:
 
 
 def ray_is_up(ray: str, port: int) -> bool:
-    return subprocess.run([ray, "status", "--address", f"127.0.0.1:{port}"], capture_output=True,
-                          check=False).returncode == 0
+    return subprocess.run([ray, "status", "--address", f"127.0.0.1:{port}"], capture_output=True, check=False,
+                          env={**os.environ, "RAY_AUTH_MODE": "token"}).returncode == 0
 
 
 def gcs_processes(port: int) -> str:
@@ -43,7 +43,8 @@ def test_tiny_launcher_on_a_real_local_ray(tmp_path):
     bin_dir = Path(sys.executable).parent
     ray = str(bin_dir / "ray")
     decoy_port, decoy_dashboard, port, dashboard, agent = free_ports(5)
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "RAY_AUTH_MODE": "token"}
+    subprocess.run([ray, "get-auth-token", "--generate"], env=env, capture_output=True, check=True)
     # Another user's cluster on the same node: it must survive the launch.
     decoy = subprocess.Popen(
         [ray, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(decoy_port),

@@ -24,6 +24,8 @@
 #   MEGATRON_LM_PATH a Megatron-LM checkout added to the job's PYTHONPATH
 #   SLIME_DRY_RUN=1  same as --dry-run: print every command, one per line, and run none
 #   PYTHON           the Python that runs the generator (python3)
+#   RAY_AUTH_MODE    Ray's authentication (token unless set; the token is ~/.ray/auth_token, which
+#                    the launcher creates when missing and the worker hosts must share)
 
 SLIME_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 SLIME_STARTED_PIDS=()
@@ -139,6 +141,7 @@ slime_launch() {
   done
   trap slime::cleanup EXIT
   cd "${SLIME_ROOT}" || slime::die "cannot enter ${SLIME_ROOT}"
+  export RAY_AUTH_MODE="${RAY_AUTH_MODE:-token}"
 
   # 1. the arrays
   local args_file
@@ -252,6 +255,7 @@ slime::start_ray() {
   local gpus_per_node="$1" head="${MASTER_ADDR:-127.0.0.1}" port="${RAY_PORT:-6379}" ray_bin host remote
   ray_bin="$(command -v ray || echo ray)" # workers run it by absolute path: ssh's PATH may lack it
   slime::run cd "${SLIME_ROOT}"
+  slime::ensure_ray_token
   slime::run_background ray start --head --node-ip-address "${head}" --port "${port}" \
     --dashboard-host "${head}" --dashboard-port "${RAY_DASHBOARD_PORT:-8265}" \
     --dashboard-agent-listen-port "${RAY_AGENT_PORT:-52365}" --ray-client-server-port "${RAY_CLIENT_PORT:-10001}" \
@@ -265,6 +269,19 @@ slime::start_ray() {
   for host in "${workers[@]}"; do
     slime::run_background ssh -tt "${host}" "${remote}"
   done
+}
+
+# Ray enables token authentication for new local clusters when it finds a token; the launcher says
+# so explicitly (RAY_AUTH_MODE=token unless set), so every ray command here, the workers and the job
+# agree, and creates the token (~/.ray/auth_token) when there is none. Workers need the same token.
+slime::ensure_ray_token() {
+  [[ "${RAY_AUTH_MODE}" == token ]] || return 0
+  [[ -n "${RAY_AUTH_TOKEN:-}" || -s "${RAY_AUTH_TOKEN_PATH:-${HOME:-}/.ray/auth_token}" ]] && return 0
+  if [[ "${SLIME_DRY_RUN:-0}" == 1 ]]; then
+    slime::quote_line ray get-auth-token --generate
+  else
+    ray get-auth-token --generate >/dev/null
+  fi
 }
 
 # The argv (all arrays, in order) and SLIME_JOB_ENV of an args file, NUL-separated, each preceded

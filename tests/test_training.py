@@ -1,0 +1,112 @@
+"""The training loop end to end on this CPU: the tiny model learns its toy task, a run resumes from its
+checkpoint with the same model and optimizer state, PPO runs with its critic, and failures (a broken
+reward, a crashing engine) end the run with a clear message and Ray shut down."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, require_module
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def base_folder(tmp_path_factory):
+    require_module("torch")
+    require_module("ray")
+    base = tmp_path_factory.mktemp("tiny")
+    subprocess.run([sys.executable, "tools/make_tiny_model.py", "--out", str(base)], cwd=ROOT, check=True,
+                   capture_output=True)
+    return base
+
+
+def train(base: Path, *overrides: str, config: str = "run_tiny_cpu", timeout: int = 400, wait: bool = True):
+    env = {**os.environ, "BASE_FOLDER": str(base), "RAY_DEDUP_LOGS": "0"}
+    env.pop("RAY_ADDRESS", None)
+    command = [sys.executable, "train.py", "--config-name", config, *overrides]
+    if not wait:
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def rewards(log: str) -> list[float]:
+    return [float(x) for x in re.findall(r"^rollout \d+/\d+\s+reward ([\d.]+)", log, re.M)]
+
+
+def raylets() -> set[int]:
+    import psutil
+
+    return {p.pid for p in psutil.process_iter(["name"]) if p.info["name"] and "raylet" in p.info["name"]}
+
+
+def test_the_tiny_model_learns_its_toy_task_through_the_launcher(base_folder):
+    """The README's second main job: the launcher starts Ray, submits the run, and stops Ray."""
+    env = {**os.environ, "BASE_FOLDER": str(base_folder), "PYTHON": sys.executable,
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "RAY_PORT": "6411",
+           "RAY_DASHBOARD_PORT": "8411", "RAY_AGENT_PORT": "52411", "RAY_CLIENT_PORT": "20411"}
+    result = subprocess.run(["bash", "scripts/run-tiny-cpu.sh", "ckpt.save_interval=null"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=600, check=False)
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-4000:]
+    history = rewards(log)
+    assert len(history) == 60
+    first, last = sum(history[:5]) / 5, sum(history[-5:]) / 5
+    assert first < 0.2 and last >= first + 0.3, history
+
+
+def test_a_killed_run_resumes_after_its_last_checkpoint(base_folder, tmp_path):
+    save = tmp_path / "ckpt"
+    process = train(base_folder, f"ckpt.save={save}", "ckpt.save_interval=2", wait=False)
+    index = save / "latest_checkpointed_iteration.txt"
+    deadline = time.time() + 300
+    while not (index.exists() and int(index.read_text()) >= 3):
+        assert process.poll() is None and time.time() < deadline, process.stdout.read()[-3000:]
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    log = process.communicate(timeout=120)[0]
+    saved = int(index.read_text())
+    assert "stopped by SIGTERM" in log and rewards(log)[-1:]  # stopped mid-run, cleanly
+    resumed = train(base_folder, f"ckpt.save={save}", "ckpt.save_interval=2", f"rollout.num_rollout={saved + 3}")
+    assert resumed.returncode == 0, resumed.stdout[-3000:]
+    assert f"at rollout {saved}: model and optimizer loaded, continuing at rollout {saved + 1}" in resumed.stdout
+    lines = re.findall(r"^rollout (\d+)/", resumed.stdout, re.M)
+    assert lines == [str(n) for n in range(saved + 2, saved + 4)]
+
+
+def test_ppo_with_a_critic_at_its_own_learning_rate(base_folder, tmp_path):
+    result = train(base_folder, f"ckpt.save={tmp_path / 'ppo'}", "rollout.num_rollout=6", config="run_tiny_cpu_ppo")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "Critic            TP 1 × PP 1 × CP 1 → DP 1; EP 1, expert TP 1; lr 0.01" in result.stdout
+    assert len(re.findall(r"^rollout \d+/6 .*critic/loss", result.stdout, re.M)) == 6
+    assert (tmp_path / "ppo" / "rollout_5" / "critic" / "model.pt").exists()
+
+
+def test_a_broken_reward_stops_the_run_with_its_error_and_ray_down(base_folder, tmp_path):
+    before = raylets()
+    result = train(base_folder, f"ckpt.save={tmp_path / 'x'}", "~rollout.rm_type",
+                   "+rollout.custom_rm_path=tests.helpers_training:broken_reward")
+    assert result.returncode == 1
+    assert "the reward function (tests.helpers_training:broken_reward) failed on every sample" in result.stdout
+    assert "KeyError: 'answer'" in result.stdout
+    time.sleep(2)
+    assert raylets() <= before
+
+
+def test_a_crashing_engine_stops_the_run_with_a_clear_error(base_folder, tmp_path):
+    before = raylets()
+    result = train(base_folder, f"ckpt.save={tmp_path / 'x'}",
+                   "+rollout.custom_generate_function_path=tests.helpers_training:kill_engine_then_generate")
+    assert result.returncode == 1
+    assert re.search(r"rollout engine http://127\.0\.0\.1:\d+ did not answer /generate", result.stdout), \
+        result.stdout[-3000:]
+    time.sleep(2)
+    assert raylets() <= before
