@@ -42,7 +42,7 @@ def test_tiny_launcher_on_a_real_local_ray(tmp_path):
     require_module("ray")
     bin_dir = Path(sys.executable).parent
     ray = str(bin_dir / "ray")
-    decoy_port, decoy_dashboard, port, dashboard, agent = free_ports(5)
+    decoy_port, decoy_dashboard = free_ports(2)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "RAY_AUTH_MODE": "token"}
     subprocess.run([ray, "get-auth-token", "--generate"], env=env, capture_output=True, check=True)
     # Another user's cluster on the same node: it must survive the launch.
@@ -56,6 +56,7 @@ def test_tiny_launcher_on_a_real_local_ray(tmp_path):
         while not ray_is_up(ray, decoy_port):
             assert time.time() < deadline and decoy.poll() is None, "the decoy Ray cluster did not start"
             time.sleep(2)
+        port, dashboard, agent = free_ports(3)  # chosen once the decoy holds its own ports
         result = subprocess.run(
             ["bash", str(ROOT / "scripts" / "run-tiny-cpu.sh"), "+misc.dry_run=true"],
             capture_output=True, text=True, cwd=tmp_path, timeout=400, check=False,

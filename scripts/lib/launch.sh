@@ -263,7 +263,7 @@ slime::start_ray() {
     --disable-usage-stats --block
   local head_pid=""
   ((${#SLIME_STARTED_PIDS[@]} == 0)) || head_pid="${SLIME_STARTED_PIDS[${#SLIME_STARTED_PIDS[@]} - 1]}"
-  slime::wait_for_ray "${head}:${port}" "${head_pid}"
+  slime::wait_for_ray "${head}:${port}" "http://${head}:${RAY_DASHBOARD_PORT:-8265}" "${head_pid}"
   remote="cd $(printf '%q' "${SLIME_ROOT}") && $(slime::quote_line "${ray_bin}" start --address "${head}:${port}" \
     --num-gpus "${gpus_per_node}" --disable-usage-stats --block)"
   for host in "${workers[@]}"; do
@@ -304,10 +304,11 @@ slime::read_arrays() (
   printf '%s\0' "${#argv[@]}" "${argv[@]}" "${#SLIME_JOB_ENV[@]}" "${SLIME_JOB_ENV[@]}"
 )
 
+# Wait until the head's GCS answers and its dashboard takes job submissions.
 slime::wait_for_ray() {
-  local gcs="$1" pid="$2" waited=0
+  local gcs="$1" dashboard="$2" pid="$3" waited=0
   [[ "${SLIME_DRY_RUN:-0}" == 1 ]] && return 0
-  until ray status --address "${gcs}" >/dev/null 2>&1; do
+  until ray status --address "${gcs}" >/dev/null 2>&1 && ray job list --address "${dashboard}" >/dev/null 2>&1; do
     kill -0 "${pid}" 2>/dev/null || slime::die "ray start failed (see above)"
     ((waited < 120)) || slime::die "Ray did not come up at ${gcs} within 120 s"
     sleep 2
