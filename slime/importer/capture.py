@@ -126,10 +126,23 @@ exec "$@"
 """
 
 
+_NAMESPACES = (["unshare", "--mount", "--pid", "--fork", "--mount-proc"],
+               ["unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork", "--mount-proc"])
+
+
+def _namespace_prefix() -> list[str] | None:
+    """The first way of entering new mount and PID namespaces that works here, if any."""
+    if shutil.which("unshare") is None:
+        return None
+    return next((prefix for prefix in _NAMESPACES
+                 if subprocess.run([*prefix, "true"], capture_output=True, check=False).returncode == 0), None)
+
+
 def _isolation(stubs: Path, isolate_script: Path) -> list[str]:
     """A prefix running the script in its own PID and mount namespaces, with the real binaries of
     the faked commands covered by stubs; empty where the machine allows no namespaces."""
-    if shutil.which("unshare") is None:
+    prefix = _namespace_prefix()
+    if prefix is None:
         return []
     covers = []
     for name in FAKED:
@@ -137,19 +150,12 @@ def _isolation(stubs: Path, isolate_script: Path) -> list[str]:
             candidate = Path(directory) / name
             if candidate.is_file() and os.access(candidate, os.X_OK):
                 covers += [str(stubs / name), str(candidate.resolve())]
-    for prefix in (["unshare", "--mount", "--pid", "--fork", "--mount-proc"],
-                   ["unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork", "--mount-proc"]):
-        if subprocess.run([*prefix, "true"], capture_output=True, check=False).returncode == 0:
-            return [*prefix, "sh", str(isolate_script), *covers, "--"]
-    return []
+    return [*prefix, "sh", str(isolate_script), *covers, "--"]
 
 
 def isolation_available() -> bool:
     """Whether scripts run in their own namespaces here (so absolute paths reach stubs too)."""
-    return shutil.which("unshare") is not None and any(
-        subprocess.run([*prefix, "true"], capture_output=True, check=False).returncode == 0
-        for prefix in (["unshare", "--mount", "--pid", "--fork", "--mount-proc"],
-                       ["unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork", "--mount-proc"]))
+    return _namespace_prefix() is not None
 
 
 def capture(script: Path, args: list[str] | None = None, values: dict[str, str] | None = None,
