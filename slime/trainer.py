@@ -17,7 +17,6 @@ from pathlib import Path
 from slime.utils.checkpoint import latest_rollout_id, read_run_record, write_run_record
 from slime.utils.role_overrides import role_args
 from slime.utils.run_log import RunLog
-from slime.utils.validation import gpus
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,10 +36,9 @@ def connect_ray(args: argparse.Namespace):
     if os.environ.get("RAY_ADDRESS"):
         ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=True)
         return
-    needed = sum([0 if args.debug_rollout_only else gpus(args.actor_num_nodes, args.actor_num_gpus_per_node),
-                  gpus(args.critic_num_nodes, args.critic_num_gpus_per_node) if args.use_critic else 0,
-                  0 if args.colocate or args.debug_train_only else args.rollout_num_gpus])
-    ray.init(address="local", num_gpus=max(needed, 1), num_cpus=os.cpu_count(), include_dashboard=False,
+    from slime.ray.placement import bundles_needed
+
+    ray.init(address="local", num_gpus=max(bundles_needed(args), 1), num_cpus=os.cpu_count(), include_dashboard=False,
              runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}},
              log_to_driver=True)
 
@@ -68,6 +66,7 @@ class Trainer:
         self.log = RunLog(args)
         self.actor = self.critic = self.engines = None
         self.data_source = None
+        self.eval_sets: dict = {}
 
     # -- setup ---------------------------------------------------------------------------------
     def setup(self) -> int:

@@ -83,11 +83,29 @@ def test_a_killed_run_resumes_after_its_last_checkpoint(base_folder, tmp_path):
 
 
 def test_ppo_with_a_critic_at_its_own_learning_rate(base_folder, tmp_path):
-    result = train(base_folder, f"ckpt.save={tmp_path / 'ppo'}", "rollout.num_rollout=6", config="run_tiny_cpu_ppo")
+    result = train(base_folder, f"ckpt.save={tmp_path / 'ppo'}", "rollout.num_rollout=6", config="run_tiny_cpu_ppo",
+                   *["+eval.eval_interval=3", f"+eval.eval_prompt_data=[toy,{base_folder}/toy/eval.jsonl]"])
     assert result.returncode == 0, result.stdout[-3000:]
+    assert len(re.findall(r"^slime: eval toy \d\.\d{4}$", result.stdout, re.M)) == 3  # before training, after 3 and 6
     assert "Critic            TP 1 × PP 1 × CP 1 → DP 1; EP 1, expert TP 1; lr 0.01" in result.stdout
     assert len(re.findall(r"^rollout \d+/6 .*critic/loss", result.stdout, re.M)) == 6
     assert (tmp_path / "ppo" / "rollout_5" / "critic" / "model.pt").exists()
+
+
+def test_rollouts_saved_by_a_rollout_only_run_replay_in_a_train_only_run(base_folder, tmp_path):
+    from slime.config.overrides import override
+
+    data = tmp_path / "rollouts" / "rollout_{rollout_id}.pt"
+    generate = train(base_folder, f"ckpt.save={tmp_path / 'a'}", "rollout.num_rollout=2", "+misc.debug_rollout_only=true",
+                     override("+misc.save_debug_rollout_data", str(data)))
+    assert generate.returncode == 0, generate.stdout[-3000:]
+    assert sorted(p.name for p in data.parent.iterdir()) == ["rollout_0.pt", "rollout_1.pt"]
+    assert "actor/loss" not in generate.stdout
+    replay = train(base_folder, f"ckpt.save={tmp_path / 'b'}", "rollout.num_rollout=2", "+misc.debug_train_only=true",
+                   override("+misc.load_debug_rollout_data", str(data)))
+    assert replay.returncode == 0, replay.stdout[-3000:]
+    replayed = re.findall(r"^rollout \d/2\s+reward ([\d.]+).*actor/loss", replay.stdout, re.M)
+    assert replayed == re.findall(r"^rollout \d/2\s+reward ([\d.]+)", generate.stdout, re.M)
 
 
 def test_a_broken_reward_stops_the_run_with_its_error_and_ray_down(base_folder, tmp_path):

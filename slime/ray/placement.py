@@ -21,15 +21,25 @@ class Placement:
     rollout: list[int]  # first bundle of each engine
 
 
+def gpus_needed(args: argparse.Namespace) -> tuple[int, int, int, bool]:
+    """(actor, critic, rollout) GPUs of this run, and whether the rollout shares the actor's."""
+    actor = 0 if args.debug_rollout_only else gpus(args.actor_num_nodes, args.actor_num_gpus_per_node)
+    critic = gpus(args.critic_num_nodes, args.critic_num_gpus_per_node) if args.use_critic and actor else 0
+    rollout = 0 if args.debug_train_only else args.rollout_num_gpus
+    return actor, critic, rollout, bool(args.colocate and actor)
+
+
+def bundles_needed(args: argparse.Namespace) -> int:
+    actor, critic, rollout, shared = gpus_needed(args)
+    return actor + critic + (0 if shared else rollout)
+
+
 def create_placement(args: argparse.Namespace, available_gpus: float) -> Placement:
     import ray
     from ray.util.placement_group import placement_group
 
-    actor = 0 if args.debug_rollout_only else gpus(args.actor_num_nodes, args.actor_num_gpus_per_node)
-    critic = gpus(args.critic_num_nodes, args.critic_num_gpus_per_node) if args.use_critic else 0
-    rollout = 0 if args.debug_train_only else args.rollout_num_gpus
-    shared = args.colocate and actor
-    total = actor + critic + (0 if shared else rollout)
+    actor, critic, rollout, shared = gpus_needed(args)
+    total = bundles_needed(args)
     if total > available_gpus:
         raise ValueError(f"the run needs {total} GPUs (actor {actor}, critic {critic}, rollout {rollout}"
                          f"{', shared with the actor' if shared else ''}) and the Ray cluster has {available_gpus:g}")

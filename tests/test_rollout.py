@@ -1,0 +1,95 @@
+"""The default rollout function against a real torch engine (in-process, no Ray): SGLang-shaped
+requests, n samples per prompt, rewards, and the dynamic-sampling filter's over-sampling loop."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+import pytest
+
+from slime.rollout.client import EngineError, GenerateClient
+from slime.rollout.data_source import DataSource, load_prompts
+from slime.rollout.sglang_rollout import RolloutContext, generate_rollout
+from tests.conftest import ROOT, require_module
+
+KEPT_GROUPS = []
+
+
+def keep_mixed_groups(args, group):
+    """DAPO-style filter: a group whose samples all scored the same teaches nothing."""
+    keep = len({s.reward for s in group}) > 1
+    KEPT_GROUPS.append(keep)
+    return keep
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    require_module("transformers")
+    base = tmp_path_factory.mktemp("tiny")
+    subprocess.run([sys.executable, "tools/make_tiny_model.py", "--out", str(base)], cwd=ROOT, check=True,
+                   capture_output=True)
+    from slime.backends.torch_engine import TorchEngine
+
+    served = TorchEngine(str(base / "tiny-cpu"))
+    yield served, base
+    served.shutdown()
+
+
+def rollout_args(**overrides):
+    from slime.utils.arguments import parse_args
+
+    base = ["--hf-checkpoint", "x", "--prompt-data", "x", "--rollout-batch-size", "4", "--n-samples-per-prompt", "4",
+            "--num-rollout", "1", "--train-backend", "torch", "--lr", "1e-3", "--colocate", "--rm-type", "exact_match",
+            "--rollout-max-response-len", "2", "--rollout-temperature", "1.5"]
+    for key, value in overrides.items():
+        base += [f"--{key.replace('_', '-')}", str(value)]
+    return parse_args(base)
+
+
+def context(engine_and_base, args):
+    served, base = engine_and_base
+    prompts = load_prompts(str(base / "toy" / "train.jsonl"), served.tokenizer, input_key="prompt", label_key="label",
+                           metadata_key=None, apply_chat_template=True)
+    return RolloutContext(GenerateClient([served.url()]), served.tokenizer, DataSource(prompts, True, 1))
+
+
+def test_a_rollout_has_groups_of_scored_samples_in_sglangs_shape(engine):
+    args = rollout_args()
+    samples = generate_rollout(args, 0, context(engine, args))
+    assert len(samples) == 16 and [s.group_index for s in samples] == [g for g in range(4) for _ in range(4)]
+    for s in samples:
+        assert 1 <= s.response_length <= 2 and len(s.rollout_log_probs) == s.response_length
+        assert all(lp <= 0 for lp in s.rollout_log_probs) and s.reward in (0.0, 1.0)
+    again = generate_rollout(args, 0, context(engine, args))
+    assert [s.response_tokens for s in again] == [s.response_tokens for s in samples]  # per-request seeds
+
+
+def test_the_dynamic_filter_over_samples_until_the_rollout_is_full(engine):
+    KEPT_GROUPS.clear()
+    args = rollout_args(dynamic_sampling_filter_path="tests.test_rollout:keep_mixed_groups",
+                        over_sampling_batch_size=8)
+    samples = generate_rollout(args, 3, context(engine, args))
+    assert len(samples) == 16
+    assert all(len({s.reward for s in samples[g * 4:(g + 1) * 4]}) > 1 for g in range(4))
+    assert len(KEPT_GROUPS) >= 8 and KEPT_GROUPS.count(True) >= 4
+
+
+def test_an_unreachable_engine_is_a_clear_error():
+    client = GenerateClient(["http://127.0.0.1:9"])
+    with pytest.raises(EngineError, match=r"rollout engine http://127.0.0.1:9 did not answer /generate"):
+        client.generate([1, 2], {"max_new_tokens": 1})
+
+
+def test_engine_speaks_sglangs_generate(engine):
+    served, _ = engine
+    reply = GenerateClient([served.url()]).generate(served.tokenizer("3+1=")["input_ids"],
+                                                    {"max_new_tokens": 3, "temperature": 1.0, "sampling_seed": 5})
+    assert set(reply) == {"text", "output_ids", "meta_info"}
+    assert reply["meta_info"]["finish_reason"]["type"] in ("stop", "length")
+    assert [entry[1] for entry in reply["meta_info"]["output_token_logprobs"]] == reply["output_ids"]
+    served.release_memory()
+    with pytest.raises(EngineError, match="HTTP 503"):
+        GenerateClient([served.url()]).generate([5], {"max_new_tokens": 1})
+    served.resume_memory()
