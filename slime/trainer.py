@@ -38,8 +38,9 @@ def connect_ray(args: argparse.Namespace):
         return
     from slime.ray.placement import bundles_needed
 
+    # The local cluster's workers inherit this process's environment, PYTHONPATH included.
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     ray.init(address="local", num_gpus=max(bundles_needed(args), 1), num_cpus=os.cpu_count(), include_dashboard=False,
-             runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}},
              log_to_driver=True)
 
 

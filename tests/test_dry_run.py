@@ -38,7 +38,7 @@ def test_dry_run_prints_the_plan_of_a_64_gpu_moe_run(model_args):
     assert "separate GPUs per role" in plan
     assert "actor 64, critic 0, rollout 64; total 128 on 16 node(s)" in plan
     assert "TP 4 × PP 4 × CP 2 → DP 2; EP 16, expert TP 1" in plan
-    assert "2 SGLang engine(s) × 32 GPU(s), DP attention 4, EP 32" in plan
+    assert "2 SGLang engine(s) × 32 GPU(s), DP attention 4, EP 32" in plan  # the default rollout backend
     assert "32 prompts × 8 samples = 256 samples" in plan
     assert "4 step(s) per rollout × 64 samples; per data-parallel rank 32 samples per step" in plan
     assert "3,000 rollouts → 768,000 samples, 12,000 optimizer steps" in plan

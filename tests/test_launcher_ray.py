@@ -29,8 +29,13 @@ def free_ports(count: int) -> list[int]:
 
 
 def ray_is_up(ray: str, port: int) -> bool:
+    """Whether a Ray head answers on this GCS port (a dead one makes `ray status` wait for a timeout)."""
+    with socket.socket() as s:
+        s.settimeout(1)
+        if s.connect_ex(("127.0.0.1", port)) != 0:
+            return False
     return subprocess.run([ray, "status", "--address", f"127.0.0.1:{port}"], capture_output=True, check=False,
-                          env={**os.environ, "RAY_AUTH_MODE": "token"}).returncode == 0
+                          env={**os.environ, "RAY_AUTH_MODE": "token"}, timeout=60).returncode == 0
 
 
 def gcs_processes(port: int) -> str:

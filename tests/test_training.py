@@ -18,6 +18,9 @@ from tests.conftest import ROOT, require_module
 
 pytestmark = pytest.mark.slow
 
+# One trainer rank and one engine: fewer processes to start where two ranks add nothing to the test.
+ONE_GPU = "cluster.actor_num_gpus_per_node=1"
+
 
 @pytest.fixture(scope="module")
 def base_folder(tmp_path_factory):
@@ -65,7 +68,7 @@ def test_the_tiny_model_learns_its_toy_task_through_the_launcher(base_folder):
 
 def test_a_killed_run_resumes_after_its_last_checkpoint(base_folder, tmp_path):
     save = tmp_path / "ckpt"
-    process = train(base_folder, f"ckpt.save={save}", "ckpt.save_interval=2", wait=False)
+    process = train(base_folder, ONE_GPU, f"ckpt.save={save}", "ckpt.save_interval=2", wait=False)
     index = save / "latest_checkpointed_iteration.txt"
     deadline = time.time() + 300
     while not (index.exists() and int(index.read_text()) >= 3):
@@ -75,7 +78,7 @@ def test_a_killed_run_resumes_after_its_last_checkpoint(base_folder, tmp_path):
     log = process.communicate(timeout=120)[0]
     saved = int(index.read_text())
     assert "stopped by SIGTERM" in log and rewards(log)[-1:]  # stopped mid-run, cleanly
-    resumed = train(base_folder, f"ckpt.save={save}", "ckpt.save_interval=2", f"rollout.num_rollout={saved + 3}")
+    resumed = train(base_folder, ONE_GPU, f"ckpt.save={save}", "ckpt.save_interval=2", f"rollout.num_rollout={saved + 3}")
     assert resumed.returncode == 0, resumed.stdout[-3000:]
     assert f"at rollout {saved}: model and optimizer loaded, continuing at rollout {saved + 1}" in resumed.stdout
     lines = re.findall(r"^rollout (\d+)/", resumed.stdout, re.M)
@@ -83,7 +86,7 @@ def test_a_killed_run_resumes_after_its_last_checkpoint(base_folder, tmp_path):
 
 
 def test_ppo_with_a_critic_at_its_own_learning_rate(base_folder, tmp_path):
-    result = train(base_folder, f"ckpt.save={tmp_path / 'ppo'}", "rollout.num_rollout=6", config="run_tiny_cpu_ppo",
+    result = train(base_folder, ONE_GPU, f"ckpt.save={tmp_path / 'ppo'}", "rollout.num_rollout=6", config="run_tiny_cpu_ppo",
                    *["+eval.eval_interval=3", f"+eval.eval_prompt_data=[toy,{base_folder}/toy/eval.jsonl]"])
     assert result.returncode == 0, result.stdout[-3000:]
     assert len(re.findall(r"^slime: eval toy \d\.\d{4}$", result.stdout, re.M)) == 3  # before training, after 3 and 6
@@ -96,12 +99,12 @@ def test_rollouts_saved_by_a_rollout_only_run_replay_in_a_train_only_run(base_fo
     from slime.config.overrides import override
 
     data = tmp_path / "rollouts" / "rollout_{rollout_id}.pt"
-    generate = train(base_folder, f"ckpt.save={tmp_path / 'a'}", "rollout.num_rollout=2", "+misc.debug_rollout_only=true",
+    generate = train(base_folder, ONE_GPU, f"ckpt.save={tmp_path / 'a'}", "rollout.num_rollout=2", "+misc.debug_rollout_only=true",
                      override("+misc.save_debug_rollout_data", str(data)))
     assert generate.returncode == 0, generate.stdout[-3000:]
     assert sorted(p.name for p in data.parent.iterdir()) == ["rollout_0.pt", "rollout_1.pt"]
     assert "actor/loss" not in generate.stdout
-    replay = train(base_folder, f"ckpt.save={tmp_path / 'b'}", "rollout.num_rollout=2", "+misc.debug_train_only=true",
+    replay = train(base_folder, ONE_GPU, f"ckpt.save={tmp_path / 'b'}", "rollout.num_rollout=2", "+misc.debug_train_only=true",
                    override("+misc.load_debug_rollout_data", str(data)))
     assert replay.returncode == 0, replay.stdout[-3000:]
     replayed = re.findall(r"^rollout \d/2\s+reward ([\d.]+).*actor/loss", replay.stdout, re.M)
@@ -110,7 +113,7 @@ def test_rollouts_saved_by_a_rollout_only_run_replay_in_a_train_only_run(base_fo
 
 def test_a_broken_reward_stops_the_run_with_its_error_and_ray_down(base_folder, tmp_path):
     before = raylets()
-    result = train(base_folder, f"ckpt.save={tmp_path / 'x'}", "~rollout.rm_type",
+    result = train(base_folder, ONE_GPU, f"ckpt.save={tmp_path / 'x'}", "~rollout.rm_type",
                    "+rollout.custom_rm_path=tests.helpers_training:broken_reward")
     assert result.returncode == 1
     assert "the reward function (tests.helpers_training:broken_reward) failed on every sample" in result.stdout
@@ -121,7 +124,7 @@ def test_a_broken_reward_stops_the_run_with_its_error_and_ray_down(base_folder, 
 
 def test_a_crashing_engine_stops_the_run_with_a_clear_error(base_folder, tmp_path):
     before = raylets()
-    result = train(base_folder, f"ckpt.save={tmp_path / 'x'}",
+    result = train(base_folder, f"ckpt.save={tmp_path / 'x'}",  # two engines: one is killed
                    "+rollout.custom_generate_function_path=tests.helpers_training:kill_engine_then_generate")
     assert result.returncode == 1
     assert re.search(r"rollout engine http://127\.0\.0\.1:\d+ did not answer /generate", result.stdout), \

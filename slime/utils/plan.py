@@ -48,6 +48,7 @@ def build_plan(args: argparse.Namespace) -> dict:
         "critic": _role_topology(role_args(args, "critic"), critic_gpus) if args.use_critic else None,
         "rollout": {
             "engines": rollout_gpus // per_engine,
+            "backend": args.rollout_backend,
             "gpus_per_engine": per_engine,
             "sglang_dp_size": args.sglang_dp_size,
             "sglang_dp_attention": bool(args.sglang_enable_dp_attention),
@@ -112,7 +113,8 @@ def format_plan(plan: dict) -> str:
                          f"{t['context_parallel']} → DP {t['data_parallel']}; EP {t['expert_parallel']}, "
                          f"expert TP {t['expert_tensor_parallel']}; lr {_v(t['lr'])}"))
     r = plan["rollout"]
-    engine = f"{r['engines']} SGLang engine(s) × {r['gpus_per_engine']} GPU(s)"
+    kind = "SGLang" if r["backend"] == "sglang" else r["backend"]
+    engine = f"{r['engines']} {kind} engine(s) × {r['gpus_per_engine']} GPU(s)"
     if r["sglang_dp_attention"]:
         engine += f", DP attention {r['sglang_dp_size']}"
     if r["sglang_ep_size"] > 1:
