@@ -30,14 +30,10 @@ CHAT_TEMPLATE = "{% for message in messages %}{{ message['content'] }}{% endfor 
 
 def model_flags() -> dict:
     """The tiny architecture, read from conf/model/tiny.yaml through the trainer's parser."""
-    from slime.config.goldens import _ModelYamlLoader
-    from slime.config.flatten import flatten
+    from slime.config.model_files import load_model_entries, model_argv
     from slime.utils.arguments import parse_args
 
-    import yaml
-
-    entries = yaml.load((ROOT / "conf" / "model" / "tiny.yaml").read_text(), Loader=_ModelYamlLoader)
-    argv = [t for line in flatten({"model": entries}).arrays["MODEL_ARGS"] for t in line]
+    argv = model_argv(load_model_entries(ROOT / "conf" / "model" / "tiny.yaml"))
     return vars(parse_args(argv, validate=False))
 
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-from omegaconf._utils import get_yaml_loader
 
 from slime.config.argsfile import render_bash, render_model_script
 from slime.config.compose import generate_config, hydra_context, primary_configs
-from slime.config.flatten import flatten
 from slime.config.generate import CONF_DIR, ROOT, GenerationError
+from slime.config.model_files import flatten_model, load_model_entries
 from slime.utils.arguments import ArgumentProblems, parse_argv
 from slime.utils.files import write_or_check
 
@@ -20,24 +18,9 @@ MODELS_DIR = ROOT / "scripts" / "models"
 REGENERATE = "python tools/generate_args.py --goldens"
 
 
-class _ModelYamlLoader(yaml.CSafeLoader):
-    """The C YAML loader with OmegaConf's implicit types (``1e-6`` is a float) and no duplicate keys:
-    model files hold no interpolations, so Hydra's slower loader is not needed to read them."""
-
-    yaml_implicit_resolvers = get_yaml_loader().yaml_implicit_resolvers
-
-    def construct_mapping(self, node, deep=False):
-        keys = [self.construct_object(key, deep=True) for key, _ in node.value]
-        duplicates = sorted({str(k) for k in keys if keys.count(k) > 1})
-        if duplicates:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key(s) {', '.join(duplicates)}",
-                                                    node.start_mark)
-        return super().construct_mapping(node, deep=deep)
-
-
 def model_script(path: Path) -> str:
     """scripts/models/<model>.sh from conf/model/<model>.yaml: MODEL_ARGS only, checked by the parser."""
-    flat = flatten({"model": yaml.load(path.read_text(), Loader=_ModelYamlLoader) or {}})
+    flat = flatten_model(load_model_entries(path))
     messages = [f"conf/model/{path.name}: {p.key}: {p.message}" for p in flat.problems]
     lines = flat.arrays["MODEL_ARGS"]
     try:

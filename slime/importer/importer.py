@@ -13,12 +13,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from slime.config.argsfile import render_bash
-from slime.config.flatten import ARRAY_GROUPS, flatten
+from slime.config.flatten import ARRAY_GROUPS
 from slime.config.generate import CONF_DIR, ROOT, GenerationError, Generated, generate
-from slime.config.goldens import GOLDEN_DIR, MODELS_DIR, _ModelYamlLoader, model_script
+from slime.config.goldens import GOLDEN_DIR, MODELS_DIR, model_script
+from slime.config.model_files import load_model_entries, model_argv
 from slime.config.launcher_template import launcher_name, render_launcher
 from slime.importer.capture import Capture, CaptureError, capture
 from slime.importer.convert import Converted, convert
@@ -47,11 +46,6 @@ def default_name(script: Path) -> str:
     return script.stem.replace("-", "_") if script.stem.startswith("run") else "run_" + script.stem.replace("-", "_")
 
 
-def _model_argv(entries: dict) -> list[str]:
-    flat = flatten({"model": entries})
-    return [token for line in flat.arrays["MODEL_ARGS"] for token in line]
-
-
 def _namespace(tokens: list[str]) -> dict:
     return vars(parse_args(tokens, validate=False))
 
@@ -61,8 +55,7 @@ def find_model(model_tokens: list[str], sourced: list[Path], name: str) -> tuple
     if model_tokens and not any("${" in token for token in model_tokens):
         wanted = _namespace(model_tokens)
         for path in sorted((CONF_DIR / "model").glob("*.yaml")):
-            entries = yaml.load(path.read_text(), Loader=_ModelYamlLoader) or {}
-            if _namespace(_model_argv(entries)) == wanted:
+            if _namespace(model_argv(load_model_entries(path))) == wanted:
                 return path.stem, False
     model_files = [p for p in sourced if "model" in p.parent.name or "model" in p.stem]
     stem = model_files[-1].stem if model_files else f"{name.removeprefix('run_')}_model"
