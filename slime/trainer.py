@@ -163,9 +163,9 @@ class Trainer:
         needs_reference = a.use_kl_loss or a.kl_coef
         ref = _unshard(self.actor.run("compute_log_probs", [(s, True) for s in shards]), steps, ranks) \
             if needs_reference else None
-        values = None
+        values = critic_shards = None
         if self.critic:
-            critic_shards = _shard(batch, steps, self.critic.size)
+            critic_shards = _shard(batch, steps, self.critic.size)  # the same dicts: filled in below
             values = _unshard(self.critic.run("compute_values", [(s,) for s in critic_shards]), steps, self.critic.size)
         kl = [kl_estimate(torch.tensor(o), torch.tensor(r), a.kl_loss_type) for o, r in zip(old, ref)] if ref else None
         rewards = torch.tensor([s.reward for s in samples], dtype=torch.float32)
@@ -184,12 +184,11 @@ class Trainer:
         tokens = [sum(sum(r["loss_mask"]) for r in batch[k * per_step:(k + 1) * per_step]) for k in range(steps)]
         metrics = {"kl": float(torch.cat(kl).mean()) if kl else 0.0}
         if self.critic:
-            critic_shards = _shard(batch, steps, self.critic.size)
             sizes = [per_step // self.critic.size] * steps
             metrics.update(self.critic.run("train", [(s, sizes, tokens) for s in critic_shards])[0])
         if rollout_id >= a.num_critic_only_steps:
             sizes = [per_step // ranks] * steps
-            metrics.update(self.actor.run("train", [(s, sizes, tokens) for s in _shard(batch, steps, ranks)])[0])
+            metrics.update(self.actor.run("train", [(s, sizes, tokens) for s in shards])[0])
         return metrics
 
     def _push_weights(self) -> None:

@@ -20,7 +20,9 @@ BASE = "/data/base folder"
 
 
 def launcher_of(config: str) -> Path:
-    return ROOT / "scripts" / (config.replace("_", "-") + ".sh")
+    from slime.config.launcher_template import launcher_name
+
+    return ROOT / "scripts" / launcher_name(config)
 
 
 def golden_text(config: str) -> str:

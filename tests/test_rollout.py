@@ -93,3 +93,16 @@ def test_engine_speaks_sglangs_generate(engine):
     with pytest.raises(EngineError, match="HTTP 503"):
         GenerateClient([served.url()]).generate([5], {"max_new_tokens": 1})
     served.resume_memory()
+
+
+def test_engine_stops_at_stop_strings(engine):
+    served, _ = engine
+    client = GenerateClient([served.url()])
+    for seed in range(20):
+        reply = client.generate(served.tokenizer("3+1=")["input_ids"],
+                                {"max_new_tokens": 12, "temperature": 1.0, "sampling_seed": seed, "stop": ["+"]})
+        finish = reply["meta_info"]["finish_reason"]
+        if finish["type"] == "stop" and finish["matched"] == "+":
+            assert reply["text"].endswith("+") and reply["text"].count("+") == 1
+            return
+    pytest.fail("no sample produced the stop string in 20 tries")

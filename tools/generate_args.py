@@ -74,7 +74,9 @@ class Generator:
         sweep_dir = Path(hydra_cfg.sweep.dir).resolve() if multirun else None
         output_dir = Path(hydra_cfg.runtime.output_dir)
         if not name:
-            error = GenerationError("", ["give --config-name NAME: one of " + ", ".join(_primary_names())])
+            from slime.config.compose import primary_configs
+
+            error = GenerationError("", ["give --config-name NAME: one of " + ", ".join(primary_configs())])
             self.jobs.append(Job(overrides, None, error, "", output_dir, sweep_dir))
             return
         try:
@@ -139,10 +141,6 @@ class Generator:
         print(f"{len(self.jobs)} args files in {sweep_dir} (manifest.yaml lists each job's overrides)",
               file=sys.stderr)
         return 0
-
-
-def _primary_names() -> list[str]:
-    return sorted(path.stem for path in CONF_DIR.glob("run_*.yaml"))
 
 
 def _remove_empty_sweep(jobs: list[Job]) -> None:

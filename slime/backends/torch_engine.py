@@ -1,7 +1,7 @@
 """A CPU rollout engine: a transformers model behind SGLang's native HTTP API on loopback.
 
 ``POST /generate`` takes SGLang's request (``input_ids``, ``sampling_params`` with temperature,
-top_p, top_k, max_new_tokens, stop_token_ids, skip_special_tokens, sampling_seed;
+top_p, top_k, max_new_tokens, stop, stop_token_ids, skip_special_tokens, sampling_seed;
 ``return_logprob``) and answers SGLang's response (``text``, ``output_ids``, ``meta_info`` with
 ``finish_reason`` and ``output_token_logprobs``), so the rollout client is the one that talks to
 SGLang. ``GET /health`` answers once the model is loaded. Weights are replaced in place from a
@@ -81,16 +81,19 @@ class TorchEngine(RolloutEngine):
         stop_ids = set(params.get("stop_token_ids") or [])
         if not params.get("ignore_eos") and self.tokenizer.eos_token_id is not None:
             stop_ids.add(self.tokenizer.eos_token_id)
+        stop_strings = params.get("stop") or []
+        stop_strings = [stop_strings] if isinstance(stop_strings, str) else list(stop_strings)
         generator = torch.Generator().manual_seed(int(params.get("sampling_seed", self.seed)))
         with self._lock:
-            output, logprobs, finish = self._sample(input_ids, max_new, temperature, top_p, top_k, stop_ids, generator)
+            output, logprobs, finish = self._sample(input_ids, max_new, temperature, top_p, top_k, stop_ids,
+                                                    stop_strings, generator)
         text = self.tokenizer.decode(output, skip_special_tokens=params.get("skip_special_tokens", True))
         meta = {"prompt_tokens": len(input_ids), "completion_tokens": len(output), "finish_reason": finish}
         if request.get("return_logprob"):
             meta["output_token_logprobs"] = [[lp, tok, None] for lp, tok in zip(logprobs, output)]
         return {"text": text, "output_ids": output, "meta_info": meta}
 
-    def _sample(self, input_ids, max_new, temperature, top_p, top_k, stop_ids, generator):
+    def _sample(self, input_ids, max_new, temperature, top_p, top_k, stop_ids, stop_strings, generator):
         ids = torch.tensor([input_ids])
         past, output, logprobs = None, [], []
         for _ in range(max_new):
@@ -105,6 +108,11 @@ class TorchEngine(RolloutEngine):
             ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
             if token in stop_ids:
                 return output, logprobs, {"type": "stop", "matched": token}
+            if stop_strings:
+                text = self.tokenizer.decode(output)
+                matched = next((stop for stop in stop_strings if stop in text), None)
+                if matched is not None:
+                    return output, logprobs, {"type": "stop", "matched": matched}
         return output, logprobs, {"type": "length", "length": max_new}
 
 

@@ -39,9 +39,6 @@ class ProblemList:
     def add(self, message: str, *flags: str) -> None:
         self.problems.append(Problem(message, tuple(flags)))
 
-    def extend(self, problems: list[Problem]) -> None:
-        self.problems.extend(problems)
-
     def raise_if_any(self, title: str = "invalid arguments") -> None:
         if self.problems:
             raise ArgumentProblems(self.problems, title)
