@@ -19,6 +19,14 @@ def policy_loss(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Te
     log_ratio = logp - old_logp
     if sequence_level:
         log_ratio = log_ratio.mean().expand_as(logp)
+    return clipped_policy_loss(log_ratio, advantages, eps_clip=eps_clip, eps_clip_high=eps_clip_high,
+                               eps_clip_c=eps_clip_c, tis_weights=tis_weights)
+
+
+def clipped_policy_loss(log_ratio: torch.Tensor, advantages: torch.Tensor, *, eps_clip: float, eps_clip_high: float,
+                        eps_clip_c: float | None = None,
+                        tis_weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The PPO-clip loss per token from log-ratios of any shape (one sample's or a whole micro-batch's)."""
     ratio = torch.exp(log_ratio)
     unclipped = -advantages * ratio
     clipped = -advantages * ratio.clamp(1 - eps_clip, 1 + eps_clip_high)

@@ -16,8 +16,8 @@ import socket
 import torch
 import torch.distributed as dist
 
-from slime.algorithms.kl import kl_estimate
-from slime.algorithms.losses import aggregate, entropy_from_logits, policy_loss, tis_weights, value_loss
+from slime.algorithms.losses import entropy_from_logits
+from slime.algorithms.micro_batch import MicroBatch, actor_loss, critic_loss
 from slime.backends.base import TrainBackend
 from slime.utils.checkpoint import latest_rollout_id, role_dir
 
@@ -112,21 +112,28 @@ class TorchTrainBackend(TrainBackend):
         return ids, mask
 
     @staticmethod
-    def _response_slices(batch: list[dict]):
-        for i, s in enumerate(batch):
-            start = len(s["prompt_tokens"]) - 1  # the position that predicts the first response token
-            yield i, slice(start, start + len(s["response_tokens"])), torch.tensor(s["response_tokens"])
+    def _response_positions(batch: list[dict]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(row, column, target token) of every response token of the padded batch, concatenated."""
+        lengths = torch.tensor([len(s["response_tokens"]) for s in batch])
+        starts = torch.tensor([len(s["prompt_tokens"]) - 1 for s in batch])  # the position predicting token 0
+        rows = torch.repeat_interleave(torch.arange(len(batch)), lengths)
+        first = torch.repeat_interleave(torch.cumsum(lengths, 0) - lengths, lengths)
+        columns = torch.repeat_interleave(starts, lengths) + torch.arange(int(lengths.sum())) - first
+        targets = torch.tensor([t for s in batch for t in s["response_tokens"]], dtype=torch.long)
+        return rows, columns, targets
 
     def _token_log_probs(self, model, batch: list[dict], with_entropy: bool = False):
+        """Flat log-probs of every response token of ``batch`` (and the entropies at those positions)."""
         ids, mask = self._pad(batch)
-        logits = model(input_ids=ids, attention_mask=mask).logits
-        out, entropies = [], []
-        for i, positions, targets in self._response_slices(batch):
-            step_logits = logits[i, positions].float()
-            out.append(torch.log_softmax(step_logits, -1).gather(1, targets[:, None]).squeeze(1))
-            if with_entropy:
-                entropies.append(entropy_from_logits(step_logits))
-        return out, entropies
+        rows, columns, targets = self._response_positions(batch)
+        logits = model(input_ids=ids, attention_mask=mask).logits[rows, columns].float()
+        log_probs = torch.log_softmax(logits, -1)
+        entropy = entropy_from_logits(logits) if with_entropy else None
+        return log_probs.gather(1, targets[:, None]).squeeze(1), entropy
+
+    @staticmethod
+    def _split(flat: torch.Tensor, batch: list[dict]) -> list[list[float]]:
+        return [part.tolist() for part in torch.split(flat, [len(s["response_tokens"]) for s in batch])]
 
     @torch.no_grad()
     def compute_log_probs(self, batch: list[dict], reference: bool = False) -> list[list[float]]:
@@ -134,52 +141,24 @@ class TorchTrainBackend(TrainBackend):
         if model is None:
             raise ValueError("no reference model: KL needs --ref-load (or --kl-coef/--use-kl-loss)")
         log_probs, _ = self._token_log_probs(model, batch)
-        return [lp.tolist() for lp in log_probs]
+        return self._split(log_probs, batch)
 
-    def _values(self, batch: list[dict]) -> list[torch.Tensor]:
+    def _values(self, batch: list[dict]) -> torch.Tensor:
         ids, mask = self._pad(batch)
-        values = self.model(ids, mask)
-        return [values[i, positions] for i, positions, _ in self._response_slices(batch)]
+        rows, columns, _ = self._response_positions(batch)
+        return self.model(ids, mask)[rows, columns]
 
     @torch.no_grad()
     def compute_values(self, batch: list[dict]) -> list[list[float]]:
-        return [v.tolist() for v in self._values(batch)]
+        return self._split(self._values(batch), batch)
 
     # -- training ------------------------------------------------------------------------------
     def _actor_loss(self, micro: list[dict], total_tokens: float, total_samples: int):
-        a = self.args
-        log_probs, entropies = self._token_log_probs(self.model, micro, with_entropy=True)
-        per_token, masks, clipped, kls = [], [], [], []
-        for s, logp, entropy in zip(micro, log_probs, entropies):
-            old = torch.tensor(s["old_log_probs"])
-            weights = None
-            if a.use_tis and s.get("rollout_log_probs"):
-                weights = tis_weights(old, torch.tensor(s["rollout_log_probs"]), a.tis_clip_low, a.tis_clip)
-            loss, was_clipped = policy_loss(logp, old, torch.tensor(s["advantages"]), eps_clip=a.eps_clip,
-                                            eps_clip_high=a.eps_clip_high, eps_clip_c=a.eps_clip_c,
-                                            sequence_level=a.advantage_estimator == "gspo", tis_weights=weights)
-            if a.use_kl_loss:
-                kl = kl_estimate(logp, torch.tensor(s["ref_log_probs"]), a.kl_loss_type)
-                loss = loss + a.kl_loss_coef * kl
-                kls.append(kl.detach())
-            if a.entropy_coef:
-                loss = loss - a.entropy_coef * entropy
-            per_token.append(loss)
-            masks.append(torch.tensor(s["loss_mask"], dtype=torch.float32))
-            clipped.append(was_clipped)
-        total = aggregate(per_token, masks, a.calculate_per_token_loss, total_tokens, total_samples)
-        metrics = {"pg_clipfrac": float(torch.cat(clipped).mean()),
-                   "entropy": float(torch.cat([e.detach() for e in entropies]).mean())}
-        if kls:
-            metrics["kl_loss"] = float(torch.cat(kls).mean())
-        return total, metrics
+        log_probs, entropy = self._token_log_probs(self.model, micro, with_entropy=True)
+        return actor_loss(self.args, log_probs, entropy, MicroBatch.from_dicts(micro), total_tokens, total_samples)
 
     def _critic_loss(self, micro: list[dict], total_tokens: float, total_samples: int):
-        values = self._values(micro)
-        losses = [value_loss(v, torch.tensor(s["old_values"]), torch.tensor(s["returns"]), self.args.value_clip)
-                  for s, v in zip(micro, values)]
-        masks = [torch.tensor(s["loss_mask"], dtype=torch.float32) for s in micro]
-        return aggregate(losses, masks, self.args.calculate_per_token_loss, total_tokens, total_samples), {}
+        return critic_loss(self.args, self._values(micro), MicroBatch.from_dicts(micro), total_tokens, total_samples)
 
     def train(self, batch: list[dict], step_sizes: list[int], global_tokens: list[int]) -> dict:
         a = self.args
