@@ -8,6 +8,7 @@ generation over SGLang's HTTP API and takes new weights from the trainer.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 
 
 class TrainBackend(ABC):
@@ -35,6 +36,20 @@ class TrainBackend(ABC):
     @abstractmethod
     def export_weights(self) -> dict:
         """The model's weights in HF naming, for the rollout engines."""
+
+    def hf_weight_buckets(self, bucket_bytes: int) -> Iterator[list[tuple[str, object]]]:
+        """The model's full weights in HF naming, in buckets of about ``bucket_bytes``, for a weight
+        push. A collective over the role's ranks: every rank iterates it (a sharded backend gathers
+        each tensor from its shards); the ranks that hold no full tensors yield empty buckets."""
+        bucket, size = [], 0
+        for name, tensor in self.export_weights().items():
+            bucket.append((name, tensor))
+            size += tensor.numel() * tensor.element_size()
+            if size >= bucket_bytes:
+                yield bucket
+                bucket, size = [], 0
+        if bucket:
+            yield bucket
 
 
 class RolloutEngine(ABC):
