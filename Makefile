@@ -29,9 +29,16 @@ provenance:  ## every key with its value and the file that set it
 sweep:  ## one validated args file per combination of SWEEP under multirun/
 	$(GENERATE) --multirun $(SWEEP)
 
-goldens:  ## regenerate tests/golden/, scripts/models/ and docs/arguments.md
+IMPORTED = tests/fixtures/imported
+
+goldens:  ## regenerate tests/golden/, scripts/models/, docs/arguments.md and the importer's fixtures
 	$(PYTHON) tools/generate_args.py --goldens
 	$(PYTHON) tools/generate_arguments_doc.py
+	rm -rf $(IMPORTED).old && mv $(IMPORTED) $(IMPORTED).old && ok=1 && \
+	for script in tests/fixtures/launchers/run-*.sh; do \
+	  $(PYTHON) tools/import_launcher.py "$$script" --into $(IMPORTED) >/dev/null || { ok=0; break; }; \
+	done; \
+	if [ "$$ok" = 1 ]; then rm -rf $(IMPORTED).old; else rm -rf $(IMPORTED); mv $(IMPORTED).old $(IMPORTED); exit 1; fi
 
 check:  ## fail on stale generated files (what CI checks)
 	$(PYTHON) tools/generate_args.py --goldens --check

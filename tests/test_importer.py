@@ -1,5 +1,6 @@
 """tools/import_launcher.py on launchers written the way teams write them: each import passes its
-parity check and reproduces the committed config (which the golden and launcher tests then cover)."""
+parity check and reproduces the committed fixture under tests/fixtures/imported/ (laid out like the
+repository: conf/, scripts/, tests/golden/), which composes on top of conf/ to its golden file."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from pathlib import Path
 import pytest
 
 from slime.importer.capture import capture
-from slime.importer.importer import ImportFailed, import_launcher, parity
+from slime.importer.importer import ImportFailed, Layout, import_launcher, parity
 from tests.conftest import ROOT
 
 FIXTURES = ROOT / "tests" / "fixtures" / "launchers"
 IMPORTED = sorted(FIXTURES.glob("run-imported-*.sh"))
+INTO = Layout(ROOT / "tests" / "fixtures" / "imported")
+CONF = INTO.conf
 
 
 def test_there_are_at_least_eight_launchers():
@@ -23,40 +26,63 @@ def test_there_are_at_least_eight_launchers():
 
 @pytest.mark.parametrize("script", IMPORTED, ids=lambda p: p.stem)
 def test_import_passes_parity_and_reproduces_the_committed_config(script):
-    result = import_launcher(script)
+    result = import_launcher(script, layout=INTO)
     for path, text in result.files.items():
-        assert path.read_text() == text, f"{path} differs from a fresh import: re-run tools/import_launcher.py"
+        assert path.read_text() == text, f"{path} differs from a fresh import: run make goldens"
+
+
+def test_the_fixtures_generate_their_goldens_with_config_dir():
+    for config in sorted(CONF.glob("run_imported_*.yaml")):
+        result = subprocess.run([sys.executable, "tools/generate_args.py", "-cd", str(CONF.relative_to(ROOT)),
+                                 "--config-name", config.stem], capture_output=True, text=True, cwd=ROOT, check=False)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == INTO.golden(config.stem).read_text(), config.stem
+
+
+def test_imports_stay_out_of_the_projects_own_runs():
+    from slime.config.compose import primary_configs
+
+    assert not [name for name in primary_configs() if "imported" in name]
+    assert not list((ROOT / "conf" / "model").glob("imported*")) and not list((ROOT / "scripts").rglob("*imported*"))
+    assert not list((ROOT / "tests" / "golden").glob("*imported*"))
 
 
 def test_shell_variables_survive_as_references_and_can_be_given():
-    text = (ROOT / "conf" / "run_imported_dense.yaml").read_text()
+    text = (CONF / "run_imported_dense.yaml").read_text()
     assert r"hf_checkpoint: \${BASE_DIR}/Qwen3-4B" in text
-    given = import_launcher(FIXTURES / "run-imported-dense.sh", values={"BASE_DIR": "/mnt/models"})
+    given = import_launcher(FIXTURES / "run-imported-dense.sh", values={"BASE_DIR": "/mnt/models"}, layout=INTO)
     config = next(t for p, t in given.files.items() if p.name == "run_imported_dense.yaml")
     assert "hf_checkpoint: /mnt/models/Qwen3-4B" in config and given.variables == []
 
 
 def test_arithmetic_and_seq_are_written_as_values():
-    text = (ROOT / "conf" / "run_imported_moe.yaml").read_text()
+    text = (CONF / "run_imported_moe.yaml").read_text()
     assert "actor_num_gpus_per_node: 4" in text and "rollout_num_gpus: 4" in text
     assert "rollout_batch_size: 32" in text
     assert "sglang_cuda_graph_bs: [1, 2, 4, 8, 16, 24, 32, 40" in text and "248, 256]" in text
 
 
 def test_commented_out_lines_are_dropped():
-    text = (ROOT / "conf" / "run_imported_dense.yaml").read_text()
+    text = (CONF / "run_imported_dense.yaml").read_text()
     assert "micro_batch_size" not in text and "wandb" not in text and "FP8" not in text
 
 
-def test_an_existing_model_file_is_reused_and_a_new_one_written():
-    assert "- model: qwen3-4B" in (ROOT / "conf" / "run_imported_dense.yaml").read_text()
-    assert "- model: moonlight" in (ROOT / "conf" / "run_imported_mla.yaml").read_text()
-    assert "- model: glm4-9B" in (ROOT / "conf" / "run_imported_direct.yaml").read_text()
-    model = ROOT / "conf" / "model" / "imported_newmodel_model.yaml"
-    assert "imported from the MODEL_ARGS of run-imported-newmodel.sh" in model.read_text()
-    assert (ROOT / "scripts" / "models" / "imported_newmodel_model.sh").exists()
-    assert "- model: imported_newmodel_model" in (ROOT / "conf" / "run_imported_newmodel.yaml").read_text()
-    again = import_launcher(FIXTURES / "run-imported-newmodel.sh")
+def test_an_existing_model_file_is_reused_and_a_new_one_written(tmp_path):
+    assert "- model: qwen3-4B" in (CONF / "run_imported_dense.yaml").read_text()
+    assert "- model: moonlight" in (CONF / "run_imported_mla.yaml").read_text()
+    assert "- model: glm4-9B" in (CONF / "run_imported_direct.yaml").read_text()
+    fresh = Layout(tmp_path)
+    first = import_launcher(FIXTURES / "run-imported-newmodel.sh", layout=fresh)
+    assert (first.model, first.new_model) == ("imported_newmodel_model", True)
+    from slime.importer.importer import write
+
+    write(first)
+    for committed in (INTO.model_file("imported_newmodel_model"), INTO.model_script("imported_newmodel_model")):
+        written = tmp_path / committed.relative_to(INTO.root)
+        assert written.read_text() == committed.read_text(), written
+    assert "imported from the MODEL_ARGS of run-imported-newmodel.sh" in fresh.model_file(first.model).read_text()
+    assert "- model: imported_newmodel_model" in fresh.config_file("run_imported_newmodel").read_text()
+    again = import_launcher(FIXTURES / "run-imported-newmodel.sh", layout=fresh)
     assert (again.model, again.new_model) == ("imported_newmodel_model", False)  # now it exists: reused
 
 
@@ -116,6 +142,18 @@ def test_cli_check_mode_reports_the_parity(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "parity: the config's argv parses to the launcher's Namespace" in result.stdout
     assert "would write conf/run_imported_dense.yaml" in result.stdout
+    assert not (ROOT / "conf" / "run_imported_dense.yaml").exists()
+
+
+def test_cli_into_writes_the_repository_layout_under_the_folder(tmp_path):
+    result = subprocess.run([sys.executable, "tools/import_launcher.py", str(FIXTURES / "run-imported-ppo.sh"),
+                             "--into", str(tmp_path)], capture_output=True, text=True, cwd=ROOT, check=False)
+    assert result.returncode == 0, result.stderr
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert written == ["conf/run_imported_ppo.yaml", "scripts/run-imported-ppo.sh", "tests/golden/run_imported_ppo.sh"]
+    assert f"wrote {tmp_path}/conf/run_imported_ppo.yaml" in result.stdout
+    assert f"-cd {tmp_path}/conf --config-name run_imported_ppo" in (tmp_path / "conf/run_imported_ppo.yaml").read_text()
+    assert not (ROOT / "conf" / "run_imported_ppo.yaml").exists()
 
 
 def test_an_existing_different_file_is_not_overwritten(tmp_path):

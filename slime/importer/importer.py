@@ -16,7 +16,7 @@ from pathlib import Path
 from slime.config.argsfile import render_bash
 from slime.config.flatten import ARRAY_GROUPS
 from slime.config.generate import CONF_DIR, ROOT, GenerationError, Generated, generate
-from slime.config.goldens import GOLDEN_DIR, MODELS_DIR, model_script
+from slime.config.goldens import model_script
 from slime.config.model_files import load_model_entries, model_argv
 from slime.config.launcher_template import launcher_name, render_launcher
 from slime.importer.capture import Capture, CaptureError, capture
@@ -28,6 +28,54 @@ from slime.utils.files import atomic_write
 
 class ImportFailed(Exception):
     """The import cannot be written; the message lists every reason."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where an import writes: a folder laid out like the repository (``conf/``, ``conf/model/``,
+    ``scripts/``, ``scripts/models/``, ``tests/golden/``), the repository itself by default.
+
+    Configs written elsewhere compose on top of the repository's ``conf/`` (their defaults name its
+    groups), as ``tools/generate_args.py -cd <folder>/conf`` does."""
+
+    root: Path = ROOT
+
+    @property
+    def conf(self) -> Path:
+        return self.root / "conf"
+
+    @property
+    def is_repository(self) -> bool:
+        return self.root.resolve() == ROOT
+
+    def model_dirs(self) -> list[Path]:
+        """Where existing model files are looked up: this layout's, then the repository's."""
+        return list(dict.fromkeys([self.conf / "model", CONF_DIR / "model"]))
+
+    def config_file(self, name: str) -> Path:
+        return self.conf / f"{name}.yaml"
+
+    def model_file(self, model: str) -> Path:
+        return self.conf / "model" / f"{model}.yaml"
+
+    def launcher(self, name: str) -> Path:
+        return self.root / "scripts" / launcher_name(name)
+
+    def model_script(self, model: str) -> Path:
+        return self.root / "scripts" / "models" / f"{model}.sh"
+
+    def golden(self, name: str) -> Path:
+        return self.root / "tests" / "golden" / f"{name}.sh"
+
+    def generate_command(self, name: str) -> str:
+        config_dir = "" if self.is_repository else f"-cd {shown(self.conf)} "
+        return f"python tools/generate_args.py {config_dir}--config-name {name} > args.sh"
+
+
+def shown(path: Path) -> str:
+    """A path as a message shows it: relative to the repository when inside it."""
+    path = path.absolute()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 @dataclass
@@ -50,23 +98,28 @@ def _namespace(tokens: list[str]) -> dict:
     return vars(parse_args(tokens, validate=False))
 
 
-def find_model(model_tokens: list[str], sourced: list[Path], name: str) -> tuple[str, bool]:
-    """An existing conf/model file with the same MODEL_ARGS, or the name for a new one."""
+def find_model(model_tokens: list[str], sourced: list[Path], name: str,
+               layout: Layout = Layout()) -> tuple[str, bool]:
+    """An existing model file with the same MODEL_ARGS (the layout's or conf/model's), or the name
+    for a new one."""
+    model_dirs = layout.model_dirs()
     if model_tokens and not any("${" in token for token in model_tokens):
         wanted = _namespace(model_tokens)
-        for path in sorted((CONF_DIR / "model").glob("*.yaml")):
-            if _namespace(model_argv(load_model_entries(path))) == wanted:
-                return path.stem, False
+        for model_dir in model_dirs:
+            for path in sorted(model_dir.glob("*.yaml")):
+                if _namespace(model_argv(load_model_entries(path))) == wanted:
+                    return path.stem, False
     model_files = [p for p in sourced if "model" in p.parent.name or "model" in p.stem]
     stem = model_files[-1].stem if model_files else f"{name.removeprefix('run_')}_model"
-    if (CONF_DIR / "model" / f"{stem}.yaml").exists():
+    if any((model_dir / f"{stem}.yaml").exists() for model_dir in model_dirs):
         stem = f"{stem}_{name.removeprefix('run_')}"
     return stem, True
 
 
-def render_config(script: Path, name: str, model: str, converted: Converted, variables: list[str]) -> str:
+def render_config(script: Path, name: str, model: str, converted: Converted, variables: list[str],
+                  layout: Layout = Layout()) -> str:
     lines = [f"# Imported from {script.name} by tools/import_launcher.py.",
-             f"#   python tools/generate_args.py --config-name {name} > args.sh"]
+             f"#   {layout.generate_command(name)}"]
     if variables:
         lines.append("# Shell variables it refers to (export them before sourcing): " + ", ".join(variables))
     lines += ["defaults:", "  - generator", f"  - model: {model}", "  - _self_", ""]
@@ -85,16 +138,19 @@ def render_model(model: str, script: Path, entries: dict) -> str:
 
 
 @contextmanager
-def _overlay(files: dict[str, str]):
-    """A Hydra context whose primary configs include ``files`` on top of conf/."""
+def _overlay(files: dict[str, str], layout: Layout):
+    """A Hydra context whose primary configs include ``files`` on top of the layout's conf/ and
+    the repository's."""
     from hydra import initialize_config_dir
 
+    dirs = [d.resolve() for d in (layout.conf, CONF_DIR) if d.is_dir()]
+    search_path = ",".join(f"file://{d}" for d in dict.fromkeys(dirs))
     with tempfile.TemporaryDirectory(prefix="slime-import-conf-") as tmp:
         for relative, text in files.items():
             (Path(tmp) / relative).parent.mkdir(parents=True, exist_ok=True)
             (Path(tmp) / relative).write_text(text)
         with initialize_config_dir(config_dir=tmp, version_base=None, job_name="import"):
-            yield [f"hydra.searchpath=[file://{CONF_DIR}]"]
+            yield [f"hydra.searchpath=[{search_path}]"]
 
 
 def parity(original: list[str], generated: list[str]) -> tuple[list[str], list[str]]:
@@ -119,8 +175,9 @@ def _tokens_of(argv: list[str], option: str | None) -> list[str]:
 
 
 def import_launcher(script: Path, name: str | None = None, values: dict[str, str] | None = None,
-                    args: list[str] | None = None) -> ImportResult:
-    """Everything an import writes, after capture, conversion, validation and the parity check."""
+                    args: list[str] | None = None, layout: Layout = Layout()) -> ImportResult:
+    """Everything an import writes into ``layout``, after capture, conversion, validation and the
+    parity check."""
     name = name or default_name(script)
     try:
         captured: Capture = capture(script, args=args, values=values)
@@ -129,12 +186,12 @@ def import_launcher(script: Path, name: str | None = None, values: dict[str, str
     converted = convert(captured.argv, captured.arrays)
     if converted.problems:
         raise ImportFailed(f"{script.name}: " + "; ".join(converted.problems))
-    model, new_model = find_model(converted.model_tokens, captured.sourced, name)
-    config_text = render_config(script, name, model, converted, captured.variables)
+    model, new_model = find_model(converted.model_tokens, captured.sourced, name, layout)
+    config_text = render_config(script, name, model, converted, captured.variables, layout)
     overlay = {f"{name}.yaml": config_text}
     if new_model:
         overlay[f"model/{model}.yaml"] = render_model(model, script, converted.groups.get("model", {}))
-    with _overlay(overlay) as search_path:
+    with _overlay(overlay, layout) as search_path:
         from hydra import compose
 
         try:
@@ -145,24 +202,30 @@ def import_launcher(script: Path, name: str | None = None, values: dict[str, str
     differences, respelled = parity(captured.argv, gen.argv)
     if differences:
         raise ImportFailed("parity check failed, flag by flag:\n  - " + "\n  - ".join(differences))
-    files = {CONF_DIR / f"{name}.yaml": config_text,
-             ROOT / "scripts" / launcher_name(name): render_launcher(name, config_text.splitlines()[0].lstrip("# ")),
-             GOLDEN_DIR / f"{name}.sh": render_bash(gen)}
+    files = {layout.config_file(name): config_text,
+             layout.launcher(name): render_launcher(name, config_text.splitlines()[0].lstrip("# ")),
+             layout.golden(name): render_bash(gen)}
     if new_model:
-        model_file = CONF_DIR / "model" / f"{model}.yaml"
-        files[model_file] = overlay[f"model/{model}.yaml"]
+        model_text = overlay[f"model/{model}.yaml"]
+        files[layout.model_file(model)] = model_text
+        files[layout.model_script(model)] = model_script_of(model, model_text)
     return ImportResult(name, files, model, new_model, respelled, converted.notes, captured.variables)
+
+
+def model_script_of(model: str, model_text: str) -> str:
+    """scripts/models/<model>.sh of a model file that is not written yet."""
+    with tempfile.TemporaryDirectory(prefix="slime-import-model-") as tmp:
+        path = Path(tmp) / f"{model}.yaml"
+        path.write_text(model_text)
+        return model_script(path)
 
 
 def write(result: ImportResult, force: bool = False) -> None:
     existing = [p for p in result.files if p.exists() and p.read_text() != result.files[p]]
     if existing and not force:
-        raise ImportFailed("would overwrite " + ", ".join(str(p.relative_to(ROOT)) for p in existing)
+        raise ImportFailed("would overwrite " + ", ".join(shown(p) for p in existing)
                            + " (pass --force, or --name to choose another name)")
     for path, text in result.files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, text, mode=0o755 if path.suffix == ".sh" and path.parent.name == "scripts" else None)
-    if result.new_model:
-        model_file = CONF_DIR / "model" / f"{result.model}.yaml"
-        atomic_write(MODELS_DIR / f"{result.model}.sh", model_script(model_file))
 
