@@ -176,3 +176,61 @@ def test_no_launcher_kills_processes_by_name():
     for path in (ROOT / "scripts").rglob("*.sh"):
         text = path.read_text()
         assert not re.search(r"\b(pkill|killall)\b|ray stop", text), path
+
+
+def library(script: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run bash code with scripts/lib/launch.sh sourced, as a launcher has it."""
+    environment = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PYTHON": sys.executable, **(env or {})}
+    return subprocess.run(["bash", "-c", f'set -euo pipefail; source "$1"; {script}', "bash",
+                           str(ROOT / "scripts" / "lib" / "launch.sh")],
+                          capture_output=True, text=True, env=environment, cwd=ROOT, check=False, timeout=120)
+
+
+def ray_ports(**given: int) -> dict[str, str]:
+    from slime.utils.ports import free_ports
+
+    names = ("RAY_PORT", "RAY_DASHBOARD_PORT", "RAY_AGENT_PORT", "RAY_CLIENT_PORT")
+    return {name: str(given.get(name) or port) for name, port in zip(names, free_ports(len(names)))}
+
+
+def gcs_processes(port: str) -> str:
+    return subprocess.run(["pgrep", "-f", f"gcs_server_port={port}"], capture_output=True, text=True,
+                          check=False).stdout
+
+
+def test_issue13_1_a_taken_port_is_refused_before_anything_starts():
+    import socket
+
+    with socket.socket() as holder:  # what another cluster's dashboard looks like to a new head
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        ports = ray_ports(RAY_DASHBOARD_PORT=taken)
+        result = launch("run_tiny_cpu", env={**ports, "SLIME_NUM_GPUS": "8"})
+    assert result.returncode == 1, result.stderr
+    assert f"port {taken} (RAY_DASHBOARD_PORT) is in use on this node" in result.stderr
+    assert "set RAY_DASHBOARD_PORT to a free port (" in result.stderr and "is free now)" in result.stderr
+    assert result.stdout == "" and gcs_processes(ports["RAY_PORT"]) == ""
+
+
+def test_issue13_1_ports_that_are_no_ports_or_given_twice_are_refused():
+    result = launch("run_tiny_cpu", env={"RAY_PORT": "63x", "RAY_DASHBOARD_PORT": "9", "RAY_AGENT_PORT": "9",
+                                          "RAY_CLIENT_PORT": "70000", "SLIME_NUM_GPUS": "8"})
+    assert result.returncode == 1 and result.stdout == ""
+    assert "RAY_PORT=63x is not a port number" in result.stderr
+    assert "RAY_CLIENT_PORT=70000 is not a port number" in result.stderr
+    assert "RAY_AGENT_PORT=9: that port is already given to another of" in result.stderr
+
+
+def test_issue13_1_cleanup_signals_only_its_own_running_children():
+    outsider = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        # The PID list holds a PID whose process is not the launcher's child, as after PID reuse.
+        result = library(f"slime::run_background sleep 60; mine=\"${{SLIME_STARTED_PIDS[0]}}\"; "
+                         f"SLIME_STARTED_PIDS+=({outsider.pid}); slime::cleanup; "
+                         "if kill -0 \"${mine}\" 2>/dev/null; then echo mine-alive; else echo mine-stopped; fi")
+        assert result.stdout.strip() == "mine-stopped", result.stderr
+        assert outsider.poll() is None, "cleanup signalled a process the launcher did not start"
+    finally:
+        outsider.kill()
+        outsider.wait()

@@ -7,9 +7,11 @@
 #      generator for its config with the launcher's arguments as Hydra overrides;
 #   2. checks the environment and reports everything missing at once;
 #   3. starts a Ray head on this node (and, with HOSTFILE, a worker on each listed host over ssh),
-#      or joins the cluster at RAY_ADDRESS;
+#      or joins the cluster at RAY_ADDRESS; a head's ports must be free (a taken one is refused,
+#      naming the variable that moves it), and the dashboard the job goes to must be that head's;
 #   4. submits `python3 train.py` with every array, following the job's output;
-#   5. stops the Ray processes it started itself, and nothing else.
+#   5. stops the Ray processes it started itself, and nothing else: only PIDs that are still its
+#      running children are signalled.
 #
 # Environment:
 #   ARGS_FILE        use this generated args file instead of generating one (no overrides then)
@@ -19,7 +21,7 @@
 #   RAY_ADDRESS      dashboard of a running cluster (http://host:8265): submit there, start nothing
 #   RAY_PORT, RAY_DASHBOARD_PORT, RAY_AGENT_PORT, RAY_CLIENT_PORT
 #                    ports of the head started here (6379, 8265, 52365, 10001): set them to run
-#                    beside another Ray cluster on the same node
+#                    beside another Ray cluster on the same node (a taken port is refused)
 #   SLIME_NUM_GPUS   GPUs each node declares to Ray (default: what the config uses per node)
 #   MEGATRON_LM_PATH a Megatron-LM checkout added to the job's PYTHONPATH
 #   SLIME_DRY_RUN=1  same as --dry-run: print every command, one per line, and run none
@@ -79,12 +81,22 @@ slime::run_background() {
   SLIME_STARTED_PIDS+=("$!")
 }
 
+# Whether a PID is a background job of this shell that is still running: a PID that has exited
+# may belong to another process by now, and is never signalled.
+slime::is_running_child() {
+  local running
+  running=" $(jobs -rp | tr '\n' ' ') "
+  [[ "${running}" == *" $1 "* ]]
+}
+
 slime::cleanup() {
   local pid
   for pid in "${SLIME_STARTED_PIDS[@]}"; do
     # `ray start --block` drains and stops its own processes on SIGTERM; over `ssh -tt` the
     # remote one gets SIGHUP when the ssh client ends, which it handles the same way.
-    kill -TERM "${pid}" 2>/dev/null || true
+    if slime::is_running_child "${pid}"; then
+      kill -TERM "${pid}" 2>/dev/null || true
+    fi
   done
   for pid in "${SLIME_STARTED_PIDS[@]}"; do
     wait "${pid}" 2>/dev/null || true
@@ -185,6 +197,9 @@ slime_launch() {
     slime::die "could not compute the plan of ${config}"
   gpus_per_node="${SLIME_NUM_GPUS:-${gpus_per_node}}"
   slime::check_nodes "${nodes}" "${gpus_per_node}"
+  if [[ "${SLIME_DRY_RUN:-0}" != 1 && -z "${RAY_ADDRESS:-}" ]]; then
+    slime::check_ports
+  fi
   ((${#problems[@]} == 0)) || slime::die "${problems[@]}"
 
   # 3. Ray, and 4. the job
@@ -249,21 +264,52 @@ slime::check_nodes() {
   fi
 }
 
+# The ports a head started here binds, each after the variable that moves it.
+slime::head_ports() {
+  printf '%s\n' "RAY_PORT ${RAY_PORT:-6379}" "RAY_DASHBOARD_PORT ${RAY_DASHBOARD_PORT:-8265}" \
+    "RAY_AGENT_PORT ${RAY_AGENT_PORT:-52365}" "RAY_CLIENT_PORT ${RAY_CLIENT_PORT:-10001}"
+}
+
+# Adds to the caller's `problems` every port of the head that is not a port number, is given
+# twice, or is taken on this node (by another Ray cluster, say), with a free one to use instead.
+slime::check_ports() {
+  local variable port ports=() seen=" " taken suggestion
+  while read -r variable port; do
+    if [[ ! "${port}" =~ ^[0-9]+$ ]] || ((10#${port} < 1 || 10#${port} > 65535)); then
+      problems+=("${variable}=${port} is not a port number (1-65535)")
+    elif [[ "${seen}" == *" ${port} "* ]]; then
+      problems+=("${variable}=${port}: that port is already given to another of RAY_PORT, RAY_DASHBOARD_PORT, RAY_AGENT_PORT, RAY_CLIENT_PORT")
+    else
+      seen+="${port} "
+      ports+=("${variable}:${port}")
+    fi
+  done < <(slime::head_ports)
+  ((${#ports[@]})) || return 0
+  while read -r taken suggestion; do
+    for variable in "${ports[@]}"; do
+      [[ "${variable#*:}" == "${taken}" ]] || continue
+      problems+=("port ${taken} (${variable%%:*}) is in use on this node, perhaps by another Ray cluster: set ${variable%%:*} to a free port (${suggestion} is free now), or set RAY_ADDRESS to submit to that cluster on purpose")
+    done
+  done < <("${python}" -m slime.utils.ports "${ports[@]#*:}")
+}
+
 # The head here, from the repository root (the job runs where Ray was started), then the caller's
-# `workers` over ssh; each `ray start --block` is remembered so cleanup stops exactly these.
+# `workers` over ssh; each `ray start --block` is remembered so cleanup stops exactly these. The
+# head carries a resource named after this launch, so the cluster the job goes to is known to be it.
 slime::start_ray() {
-  local gpus_per_node="$1" head="${MASTER_ADDR:-127.0.0.1}" port="${RAY_PORT:-6379}" ray_bin host remote
+  local gpus_per_node="$1" head="${MASTER_ADDR:-127.0.0.1}" port="${RAY_PORT:-6379}" ray_bin host remote marker
+  marker="slime_launch_$$_${RANDOM}${RANDOM}"
   ray_bin="$(command -v ray || echo ray)" # workers run it by absolute path: ssh's PATH may lack it
   slime::run cd "${SLIME_ROOT}"
   slime::ensure_ray_token
   slime::run_background ray start --head --node-ip-address "${head}" --port "${port}" \
     --dashboard-host "${head}" --dashboard-port "${RAY_DASHBOARD_PORT:-8265}" \
     --dashboard-agent-listen-port "${RAY_AGENT_PORT:-52365}" --ray-client-server-port "${RAY_CLIENT_PORT:-10001}" \
-    --num-gpus "${gpus_per_node}" \
+    --num-gpus "${gpus_per_node}" --resources "{\"${marker}\": 1}" \
     --disable-usage-stats --block
   local head_pid=""
   ((${#SLIME_STARTED_PIDS[@]} == 0)) || head_pid="${SLIME_STARTED_PIDS[${#SLIME_STARTED_PIDS[@]} - 1]}"
-  slime::wait_for_ray "${head}:${port}" "http://${head}:${RAY_DASHBOARD_PORT:-8265}" "${head_pid}"
+  slime::wait_for_ray "http://${head}:${RAY_DASHBOARD_PORT:-8265}" "${head_pid}" "${marker}"
   remote="cd $(printf '%q' "${SLIME_ROOT}") && $(slime::quote_line "${ray_bin}" start --address "${head}:${port}" \
     --num-gpus "${gpus_per_node}" --disable-usage-stats --block)"
   for host in "${workers[@]}"; do
@@ -304,13 +350,25 @@ slime::read_arrays() (
   printf '%s\0' "${#argv[@]}" "${argv[@]}" "${#SLIME_JOB_ENV[@]}" "${SLIME_JOB_ENV[@]}"
 )
 
-# Wait until the head's GCS answers and its dashboard takes job submissions.
+# Wait until the dashboard at $1 takes job submissions and is this launch's: its cluster has the
+# head's marker resource ($3). A dashboard that answers without it belongs to another cluster
+# (one that took the port after the check, say): the launcher stops and submits nothing.
 slime::wait_for_ray() {
-  local gcs="$1" dashboard="$2" pid="$3" waited=0
+  local dashboard="$1" pid="$2" marker="$3" waited=0 foreign=0 nodes
   [[ "${SLIME_DRY_RUN:-0}" == 1 ]] && return 0
-  until ray status --address "${gcs}" >/dev/null 2>&1 && ray job list --address "${dashboard}" >/dev/null 2>&1; do
-    kill -0 "${pid}" 2>/dev/null || slime::die "ray start failed (see above)"
-    ((waited < 120)) || slime::die "Ray did not come up at ${gcs} within 120 s"
+  while true; do
+    slime::is_running_child "${pid}" || slime::die "ray start failed (see above); nothing was submitted"
+    if nodes="$(ray list nodes --address "${dashboard}" --detail --format json 2>/dev/null)"; then
+      if [[ "${nodes}" == *"\"${marker}\""* ]]; then
+        ray job list --address "${dashboard}" >/dev/null 2>&1 && return 0
+      else
+        # The head registers before its dashboard serves, so this is no start-up delay; a few
+        # answers are awaited all the same before concluding.
+        foreign=$((foreign + 1))
+        ((foreign < 3)) || slime::die "the Ray dashboard at ${dashboard} belongs to another cluster, not to the head started here: nothing was submitted. Set RAY_DASHBOARD_PORT to a free port, or RAY_ADDRESS=${dashboard} to submit to that cluster on purpose"
+      fi
+    fi
+    ((waited < 120)) || slime::die "Ray did not come up at ${dashboard} within 120 s; nothing was submitted"
     sleep 2
     waited=$((waited + 2))
   done

@@ -1,0 +1,47 @@
+"""Which TCP ports of this node are taken, and free ones to suggest instead.
+
+    python -m slime.utils.ports 6379 8265     # prints "PORT FREE" for each taken port, nothing if all are free
+
+A port is taken when something listens on it on any address: the check binds it on all addresses
+the way a server does (``SO_REUSEADDR``, so connections still closing do not count). The launcher
+asks before it starts a Ray head, so a port held by another cluster is refused instead of joined.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+
+
+def is_taken(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("", port))
+        except OSError:
+            return True
+    return False
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct ports free right now (the kernel's choice), for tests and suggestions."""
+    probes = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("", 0))
+        return [probe.getsockname()[1] for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
+
+
+def main(argv: list[str]) -> int:
+    ports = [int(arg) for arg in argv]
+    taken = [port for port in ports if is_taken(port)]
+    for port, suggestion in zip(taken, free_ports(len(taken))):
+        print(port, suggestion)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
