@@ -105,12 +105,8 @@ def test_parity_reports_differences_flag_by_flag():
 
 
 def test_nothing_the_script_calls_is_run(tmp_path):
-    from slime.importer.capture import isolation_available
-
     canary = tmp_path / "canary"
     script = tmp_path / "run-hostile.sh"
-    # Without namespaces a command called by its absolute path cannot be replaced; with them it is.
-    by_path = f"/usr/bin/python3 -c 'open(\"{canary}\", \"w\")'" if isolation_available() else ""
     script.write_text(f"""#!/bin/bash
 set -e
 pkill -9 python
@@ -119,12 +115,87 @@ ray start --head --num-gpus 8
 sleep 600
 nvidia-smi -L
 python3 -c 'open("{canary}", "w")'
-{by_path}
+/usr/bin/python3 -c 'open("{canary}", "w")'
 ssh worker1 "rm -rf /"
 python3 train.py --lr 1e-6 --num-layers 2
 """)
     captured = capture(script, timeout=30)
     assert captured.argv == ["--lr", "1e-6", "--num-layers", "2"]
+    assert not canary.exists()
+
+
+# Each escape a hostile launcher tried before the sandbox; {victim} is a folder beside the script.
+ESCAPES = {
+    "rm": 'rm -rf "{victim}"',
+    "curl": 'curl -s -m 5 "http://127.0.0.1:{port}/"; exec 3<>"/dev/tcp/127.0.0.1/{port}"',
+    "redirection": 'echo pwned > "{victim}/canary"; echo pwned >> "{victim}/precious"',
+    "perl": """perl -e 'open(my $f, ">", "{victim}/canary") or die; print $f "pwned"'""",
+    "sh": """/bin/sh -c 'echo pwned > "{victim}/canary"; touch "{victim}/canary2"'""",
+    "setsid": 'setsid bash -c "exec -a {marker} tail -f /dev/null" & disown; nohup tail -f /dev/null &',
+    "kill": 'builtin kill -TERM {outsider}; perl -e "kill 15, {outsider}"; /bin/kill -9 {outsider}',
+    "remount": 'mount -o remount,rw,bind "{victim}"; mount -o remount,rw /; touch "{victim}/canary"',
+    "nested": """unshare -Urm sh -c 'mount -o remount,rw,bind "{victim}"; umount -l "{victim}"; touch "{victim}/canary"'""",
+}
+
+
+@pytest.mark.parametrize("escape", ESCAPES)
+def test_issue13_2_a_hostile_launcher_cannot_escape_the_sandbox(escape, tmp_path):
+    import socket
+    import uuid
+
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "precious").write_text("keep me")
+    marker = f"slime_escapee_{uuid.uuid4().hex}"
+    outsider = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        server.setblocking(False)
+        line = ESCAPES[escape].format(victim=victim, port=server.getsockname()[1], marker=marker, outsider=outsider.pid)
+        script = tmp_path / "run-hostile.sh"
+        script.write_text(f"#!/bin/bash\n{line}\npython3 train.py --lr 1e-6\n")
+        try:
+            captured = capture(script, timeout=30)
+            with pytest.raises(BlockingIOError):
+                server.accept()  # no connection ever reached the loopback server
+            assert outsider.poll() is None, "the script signalled a process outside"
+        finally:
+            outsider.kill()
+            outsider.wait()
+    assert captured.argv == ["--lr", "1e-6"]
+    assert sorted(p.name for p in victim.iterdir()) == ["precious"] and (victim / "precious").read_text() == "keep me"
+    left = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True, check=False).stdout
+    assert left == "", "a process of the script outlived the import"
+
+
+def forced_path(tmp_path: Path, unshare: str | None) -> dict[str, str]:
+    """A PATH with bash and, when given, an `unshare` of this text: the machine without a sandbox."""
+    import os
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "bash").symlink_to("/bin/bash")
+    if unshare is not None:
+        (bin_dir / "unshare").write_text(unshare)
+        (bin_dir / "unshare").chmod(0o755)
+    return {**os.environ, "PATH": str(bin_dir)}
+
+
+@pytest.mark.parametrize("unshare, reason", [
+    (None, "unshare (util-linux) is not on PATH"),
+    ("#!/bin/sh\necho 'unshare: write failed /proc/self/uid_map: Operation not permitted' >&2\nexit 1\n",
+     "namespaces cannot be made here (unshare: write failed /proc/self/uid_map: Operation not permitted)"),
+], ids=["no-unshare", "namespaces-refused"])
+def test_issue13_2_without_a_sandbox_the_importer_refuses_and_runs_nothing(unshare, reason, tmp_path):
+    canary = tmp_path / "canary"
+    script = tmp_path / "run-x.sh"
+    script.write_text(f"#!/bin/bash\ntouch {canary}\npython3 train.py --lr 1e-6\n")
+    result = subprocess.run([sys.executable, "tools/import_launcher.py", str(script), "--check"], cwd=ROOT,
+                            env=forced_path(tmp_path, unshare), capture_output=True, text=True, check=False)
+    assert result.returncode == 2 and result.stdout == ""
+    assert "the script was not run: the importer runs launchers only in a sandbox" in result.stderr
+    assert reason in result.stderr
     assert not canary.exists()
 
 

@@ -1,22 +1,26 @@
-"""Run an existing launch script with every external command replaced, and capture what it passes
-to ``train.py`` together with the bash arrays it built, as bash itself holds them.
+"""Run an existing launch script in a sandbox with every external command replaced, and capture
+what it passes to ``train.py`` together with the bash arrays it built, as bash itself holds them.
 
-The script runs under bash with ``BASH_ENV`` pointing at a prelude that defines shell functions
-for the commands a launcher uses (ray, ssh, pkill, nvidia-smi, sleep, python, …), so nothing is
-started or killed; the same commands are also on ``PATH`` as recording stubs for scripts that
-call them by path or ``exec`` them, and — where the machine allows new mount and PID namespaces (``unshare``) — bound
-over the real binaries, so even ``/usr/bin/python3`` reaches a stub. When the script reaches ``python3 train.py`` (directly or
-after ``ray job submit … --``), the prelude writes that argv and every array variable of the
-shell, NUL-separated. Variables the script reads but does not set get placeholders that the importer
-turns back into shell references.
+The script runs under bash inside ``slime.importer.sandbox`` (new user, mount, PID, network, IPC
+and UTS namespaces; a read-only file system but for scratch folders; no capabilities; nothing left
+running afterwards). ``BASH_ENV`` points at a prelude that defines shell functions for the
+commands a launcher uses (ray, ssh, pkill, nvidia-smi, sleep, python, …); the same commands are on
+``PATH`` as recording stubs, and the stubs are bound over the real binaries, so even
+``/usr/bin/python3`` reaches one. When the script reaches ``python3 train.py`` (directly or after
+``ray job submit … --``), the prelude writes that argv and every array variable of the shell,
+NUL-separated, into the one writable folder the sandbox shares. Variables the script reads but
+does not set get placeholders that the importer turns back into shell references. Where no sandbox
+can be built, the script is not run at all and the capture fails with the reason.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,71 +118,63 @@ def referenced_unset_variables(script: Path, environ: dict[str, str]) -> list[st
     return list(names)
 
 
-ISOLATE = """set -u
-# Inside new mount and PID namespaces: put the recording stubs over the faked commands' real files,
-# so a script that calls /usr/bin/python3 by path reaches a stub too; then run the script.
-while [ "$1" != -- ]; do
-  mount --bind "$1" "$2" 2>/dev/null || true
-  shift 2
-done
-shift
-exec "$@"
-"""
+SANDBOX = Path(__file__).with_name("sandbox.py")
+UNSHARE = ["--user", "--map-root-user", "--mount", "--pid", "--net", "--ipc", "--uts", "--fork",
+           "--kill-child=SIGKILL"]
 
 
-_NAMESPACES = (["unshare", "--mount", "--pid", "--fork", "--mount-proc"],
-               ["unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork", "--mount-proc"])
+def _unshare_command() -> tuple[list[str] | None, str]:
+    """The command that enters the sandbox's namespaces here, or None and why it cannot."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return None, "unshare (util-linux) is not on PATH"
+    probe = subprocess.run([unshare, *UNSHARE, "true"], capture_output=True, text=True, check=False)
+    if probe.returncode != 0:
+        reason = probe.stderr.strip().splitlines()[-1] if probe.stderr.strip() else f"exit status {probe.returncode}"
+        return None, f"new user, mount, PID and network namespaces cannot be made here ({reason})"
+    return [unshare, *UNSHARE], ""
 
 
-def _namespace_prefix() -> list[str] | None:
-    """The first way of entering new mount and PID namespaces that works here, if any."""
-    if shutil.which("unshare") is None:
-        return None
-    return next((prefix for prefix in _NAMESPACES
-                 if subprocess.run([*prefix, "true"], capture_output=True, check=False).returncode == 0), None)
+def sandbox_problem() -> str | None:
+    """Why launchers cannot be imported here, or None where the sandbox can be built."""
+    return _unshare_command()[1] or None
 
 
-def _isolation(stubs: Path, isolate_script: Path) -> list[str]:
-    """A prefix running the script in its own PID and mount namespaces, with the real binaries of
-    the faked commands covered by stubs; empty where the machine allows no namespaces."""
-    prefix = _namespace_prefix()
-    if prefix is None:
-        return []
-    covers = []
+def _covers(stubs: Path) -> list[list[str]]:
+    """[stub, real binary] for every faked command found on PATH or in the usual folders."""
+    covers: dict[str, str] = {}
     for name in FAKED:
         for directory in os.environ.get("PATH", "").split(os.pathsep) + ["/usr/bin", "/bin", "/usr/local/bin"]:
             candidate = Path(directory) / name
             if candidate.is_file() and os.access(candidate, os.X_OK):
-                covers += [str(stubs / name), str(candidate.resolve())]
-    return [*prefix, "sh", str(isolate_script), *covers, "--"]
-
-
-def isolation_available() -> bool:
-    """Whether scripts run in their own namespaces here (so absolute paths reach stubs too)."""
-    return _namespace_prefix() is not None
+                covers.setdefault(str(candidate.resolve()), str(stubs / name))
+    return [[stub, real] for real, stub in covers.items()]
 
 
 def capture(script: Path, args: list[str] | None = None, values: dict[str, str] | None = None,
             timeout: float = 60) -> Capture:
-    """Run ``script`` with fakes and return what it hands to train.py; CaptureError if it never does."""
+    """Run ``script`` in the sandbox with fakes and return what it hands to train.py; CaptureError
+    if it never does, or if no sandbox can be built here (then the script is not run at all)."""
     script = script.resolve()
     if not script.is_file():
         raise CaptureError(f"{script} does not exist")
-    environ = {"HOME": "/nonexistent-home", "LANG": "C.UTF-8", **(values or {})}
+    unshare, problem = _unshare_command()
+    if unshare is None:
+        raise CaptureError(_refusal(problem))
+    environ = {"HOME": "/tmp/home", "TMPDIR": "/tmp", "LANG": "C.UTF-8", **(values or {})}
     variables = referenced_unset_variables(script, environ)
     with tempfile.TemporaryDirectory(prefix="slime-import-") as tmp:
-        tmp_path = Path(tmp)
-        stubs = tmp_path / "bin"
-        stubs.mkdir()
+        tmp_path = Path(tmp).resolve()
+        stubs, out, root = tmp_path / "bin", tmp_path / "out", tmp_path / "root"
+        for folder in (stubs, out, root):
+            folder.mkdir()
         for name in FAKED:
             (stubs / name).write_text(STUB.format(name=name))
             (stubs / name).chmod(0o755)
         prelude = tmp_path / "prelude.sh"
         prelude.write_text(PRELUDE + "".join(f"{name}() {{ return 0; }}\n" for name in _NO_OPS))
-        capture_file = tmp_path / "capture"
+        capture_file = out / "capture"
         capture_file.touch()
-        isolate_script = tmp_path / "isolate.sh"
-        isolate_script.write_text(ISOLATE)
         env = {
             **environ,
             **{name: PLACEHOLDER.format(name) for name in variables},
@@ -186,14 +182,29 @@ def capture(script: Path, args: list[str] | None = None, values: dict[str, str] 
             "BASH_ENV": str(prelude),
             "SLIME_CAPTURE_FILE": str(capture_file),
         }
+        spec = {"root": str(root), "covers": _covers(stubs), "readable": [str(tmp_path), str(script.parent)],
+                "writable": [str(out)], "command": ["bash", str(script), *(args or [])], "cwd": str(script.parent),
+                "env": env}
+        (tmp_path / "spec.json").write_text(json.dumps(spec))
         try:
-            prefix = _isolation(stubs, isolate_script)
-            result = subprocess.run([*prefix, "bash", str(script), *(args or [])], env=env, cwd=script.parent,
-                                    capture_output=True, text=True, timeout=timeout, check=False)
+            result = subprocess.run([*unshare, sys.executable, "-I", str(SANDBOX), str(tmp_path / "spec.json")],
+                                    stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
+                                    check=False, start_new_session=True)
         except subprocess.TimeoutExpired:
             raise CaptureError(f"{script} did not finish within {timeout:.0f} s with its commands replaced") from None
-        records = capture_file.read_bytes().decode().split("\0")[:-1]
+        if not (out / "ready").exists():
+            reasons = [line.removeprefix("slime-sandbox: ") for line in result.stderr.splitlines()
+                       if line.startswith("slime-sandbox: ")]
+            raise CaptureError(_refusal(reasons[-1] if reasons else result.stderr.strip() or
+                                        f"the sandbox exited with status {result.returncode}"))
+        records = capture_file.read_bytes().decode(errors="replace").split("\0")[:-1]
     return _parse(script, records, result, variables)
+
+
+def _refusal(reason: str) -> str:
+    return (f"the script was not run: the importer runs launchers only in a sandbox (new user, mount, PID and "
+            f"network namespaces, a read-only file system), and none can be built here: {reason}. "
+            "See docs/importing.md")
 
 
 def _parse(script: Path, records: list[str], result: subprocess.CompletedProcess, variables: list[str]) -> Capture:
