@@ -19,7 +19,7 @@ import contextlib
 import io
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +30,7 @@ import yaml  # noqa: E402
 from slime.config.argsfile import render_bash, render_json  # noqa: E402
 from slime.config.generate import CONF_DIR, GenerationError, Generated, generate  # noqa: E402
 from slime.config.provenance import Provenance, yaml_syntax_problems  # noqa: E402
-from slime.utils.files import atomic_write  # noqa: E402
+from slime.utils.files import atomic_write, output_problems, write_output  # noqa: E402
 
 
 def own_options() -> argparse.ArgumentParser:
@@ -55,6 +55,7 @@ class Job:
     text: str
     output_dir: Path
     sweep_dir: Path | None
+    read_files: list[Path] = field(default_factory=list)  # the config files composed, which -o must not name
 
 
 class Generator:
@@ -79,12 +80,20 @@ class Generator:
             error = GenerationError("", ["give --config-name NAME: one of " + ", ".join(primary_configs())])
             self.jobs.append(Job(overrides, None, error, "", output_dir, sweep_dir))
             return
+        read_files = self.read_files(name, overrides) if self.options.output and not multirun else []
         try:
             generated = generate(cfg, name, overrides)
         except GenerationError as err:
-            self.jobs.append(Job(overrides, None, err, "", output_dir, sweep_dir))
+            self.jobs.append(Job(overrides, None, err, "", output_dir, sweep_dir, read_files))
             return
-        self.jobs.append(Job(overrides, generated, None, self.render(generated, cfg), output_dir, sweep_dir))
+        self.jobs.append(Job(overrides, generated, None, self.render(generated, cfg), output_dir, sweep_dir,
+                             read_files))
+
+    @staticmethod
+    def read_files(name: str, overrides: list[str]) -> list[Path]:
+        from slime.config.provenance import config_files
+
+        return config_files(name, overrides)
 
     def render(self, gen: Generated, cfg) -> str:
         o = self.options
@@ -100,10 +109,14 @@ class Generator:
         if not self.jobs:  # --help, --cfg, --info: Hydra printed what was asked
             return 0
         failed = [job for job in self.jobs if job.error]
-        if failed:
+        unwritable = (output_problems(self.options.output, self.jobs[0].read_files)
+                      if self.options.output and self.jobs[0].sweep_dir is None else [])
+        if failed or unwritable:
             for job in failed:
                 prefix = f"job {job.overrides}: " if len(self.jobs) > 1 else ""
                 print(prefix + job.error.render(), file=sys.stderr)
+            for problem in unwritable:
+                print(f"generate_args: {problem}", file=sys.stderr)
             _remove_empty_sweep(self.jobs)
             return 2
         if self.jobs[0].sweep_dir is not None:
@@ -113,7 +126,11 @@ class Generator:
         if writes_args and job.generated.role_file:
             job.generated.role_file.write()
         if self.options.output:
-            atomic_write(self.options.output, job.text)
+            try:
+                write_output(self.options.output, job.text)
+            except OSError as err:
+                print(f"generate_args: -o {self.options.output}: cannot write: {err.strerror}", file=sys.stderr)
+                return 2
         else:
             sys.stdout.write(job.text)
         return 0

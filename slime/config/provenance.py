@@ -44,6 +44,32 @@ def _display_path(source: str, config_path: str) -> str:
     return str(file.relative_to(root)) if file.is_relative_to(root) else str(file)
 
 
+def _loaded_defaults(config_name: str, overrides: list[str]):
+    """The defaults list of a composition: (its computed list, [(default, loaded config)]) in merge
+    order, Hydra's own configs left out. Needs Hydra initialised."""
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import RunMode
+
+    loader = GlobalHydra.instance().config_loader()
+    defaults = loader.compute_defaults_list(config_name, list(overrides), RunMode.RUN)
+    loaded = []
+    for default in defaults.defaults:
+        path = default.config_path or ""
+        if not path or path.startswith("hydra/"):
+            continue
+        config = loader.repository.load_config(path)
+        if config is not None:
+            loaded.append((default, config))
+    return defaults, loaded
+
+
+def config_files(config_name: str, overrides: list[str]) -> list[Path]:
+    """The config files on disk that a composition reads (the primary config and its defaults)."""
+    _, loaded = _loaded_defaults(config_name, overrides)
+    return [Path(config.path[len("file://"):]) / f"{default.config_path}.yaml"
+            for default, config in loaded if config.path.startswith("file://")]
+
+
 class Provenance:
     """``source_of("rollout.global_batch_size")`` → ``conf/rollout/dapo_math.yaml`` (or the override)."""
 
@@ -53,23 +79,14 @@ class Provenance:
     @classmethod
     def compute(cls, config_name: str, overrides: list[str]) -> "Provenance":
         """Needs Hydra initialised (inside @hydra.main or a Compose API context)."""
-        from hydra.core.global_hydra import GlobalHydra
-        from hydra.types import RunMode
         from omegaconf import OmegaConf
 
-        loader = GlobalHydra.instance().config_loader()
-        defaults = loader.compute_defaults_list(config_name, list(overrides), RunMode.RUN)
+        defaults, loaded_defaults = _loaded_defaults(config_name, overrides)
         sources: dict[str, str] = {}
-        for default in defaults.defaults:
-            path = default.config_path or ""
-            if not path or path.startswith("hydra/"):
-                continue
-            loaded = loader.repository.load_config(path)
-            if loaded is None:
-                continue
+        for default, loaded in loaded_defaults:
             node = OmegaConf.to_container(loaded.config, resolve=False)
             node.pop("defaults", None)
-            shown = _display_path(loaded.path, path)
+            shown = _display_path(loaded.path, default.config_path)
             for key in _leaves(node, default.package or ""):
                 sources[key] = shown
         for override in defaults.overrides.config_overrides:
