@@ -111,3 +111,17 @@ def test_issue13_9_o_naming_a_missing_folder_or_a_folder_is_an_error(tmp_path):
         assert result.returncode == 2 and result.stdout == "", result.stderr
         assert message in result.stderr and "Traceback" not in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_issue13_14_a_temp_file_left_by_a_killed_writer_is_removed_by_the_next(tmp_path, expected):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = tmp_path / f".args.sh.{dead.pid}.k1ll3d.tmp"  # what SIGKILL during a write leaves
+    stale.write_text("partial")
+    live = tmp_path / f".args.sh.{os.getpid()}.wr1t1ng.tmp"  # a writer still running: not touched
+    live.write_text("partial")
+    other = tmp_path / ".notes.txt.1.x.tmp"
+    other.write_text("not ours")
+    assert generate(*CONFIG, "-o", str(tmp_path / "args.sh")).returncode == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["args.sh", live.name, other.name])
+    assert (tmp_path / "args.sh").read_text() == expected
