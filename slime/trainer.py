@@ -154,6 +154,7 @@ class Trainer:
 
         from slime.algorithms.advantages import compute_advantages
         from slime.algorithms.kl import kl_estimate
+        from slime.algorithms.layout import pad_lists, unpad_lists, valid_mask
 
         a = self.args
         steps, ranks = a.num_steps_per_rollout, self.actor.size
@@ -167,22 +168,24 @@ class Trainer:
         if self.critic:
             critic_shards = _shard(batch, steps, self.critic.size)  # the same dicts: filled in below
             values = _unshard(self.critic.run("compute_values", [(s,) for s in critic_shards]), steps, self.critic.size)
-        kl = [kl_estimate(torch.tensor(o), torch.tensor(r), a.kl_loss_type) for o, r in zip(old, ref)] if ref else None
+        lengths = torch.tensor([s.response_length for s in samples])
+        keep = valid_mask(lengths) & (pad_lists([s.loss_mask for s in samples]) > 0)
+        kl = kl_estimate(pad_lists(old), pad_lists(ref), a.kl_loss_type) if ref else None
         rewards = torch.tensor([s.reward for s in samples], dtype=torch.float32)
-        lengths = [s.response_length for s in samples]
         if a.compute_advantages_and_returns:
             advantages, returns = compute_advantages(
-                a.advantage_estimator, rewards, lengths, a.n_samples_per_prompt, kl=kl, kl_coef=a.kl_coef,
-                values=[torch.tensor(v) for v in values] if values else None, gamma=a.gamma, lambd=a.lambd,
+                a.advantage_estimator, rewards, lengths, a.n_samples_per_prompt, loss_mask=keep, kl=kl,
+                kl_coef=a.kl_coef, values=pad_lists(values) if values else None, gamma=a.gamma, lambd=a.lambd,
                 divide_by_std=a.grpo_std_normalization, normalize=a.normalize_advantages)
+            advantages, returns = unpad_lists(advantages, lengths), unpad_lists(returns, lengths)
         else:
-            advantages = returns = [torch.tensor(s.metadata["advantages"]) for s in samples]
+            advantages = returns = [torch.as_tensor(s.metadata["advantages"]).tolist() for s in samples]
         for i, row in enumerate(batch):
-            row.update(advantages=advantages[i].tolist(), returns=returns[i].tolist(), old_log_probs=old[i],
+            row.update(advantages=advantages[i], returns=returns[i], old_log_probs=old[i],
                        ref_log_probs=ref[i] if ref else None, old_values=values[i] if values else None)
         per_step = len(batch) // steps
         tokens = [sum(sum(r["loss_mask"]) for r in batch[k * per_step:(k + 1) * per_step]) for k in range(steps)]
-        metrics = {"kl": float(torch.cat(kl).mean()) if kl else 0.0}
+        metrics = {"kl": float(kl[keep].mean()) if kl is not None and keep.any() else 0.0}
         if self.critic:
             sizes = [per_step // self.critic.size] * steps
             metrics.update(self.critic.run("train", [(s, sizes, tokens) for s in critic_shards])[0])

@@ -1,4 +1,5 @@
-"""Every algorithm against values computed by hand."""
+"""Every algorithm against values computed by hand: the per-token reference (the oracle of the
+property tests in test_algorithms_batched.py) and the batched code alike."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import math
 import pytest
 import torch
 
-from slime.algorithms.advantages import compute_advantages, discounted_returns, gae, group_normalize, whiten
+from slime.algorithms import advantages as batched
 from slime.algorithms.kl import kl_estimate
+from slime.algorithms.layout import pad_lists, unpad_lists
 from slime.algorithms.losses import aggregate, entropy_from_logits, policy_loss, tis_weights, value_loss
+from slime.algorithms.reference import compute_advantages, discounted_returns, gae, group_normalize, whiten
 
 T = torch.tensor
 
@@ -80,11 +83,45 @@ def test_ppo_needs_values():
     close(adv[0], [0.5, 0.2])
 
 
-def test_whiten():
-    out = whiten([T([1.0, 2.0]), T([3.0])])
+def test_whiten_uses_the_tokens_the_loss_mask_keeps():
+    out = whiten([T([1.0, 2.0]), T([3.0])], [T([1, 1]), T([1])])
     flat = torch.cat(out)
     close(flat.mean(), 0.0)
     close(flat.std(unbiased=False), 1.0, tol=1e-4)
+    # the masked token neither moves the statistics (mean 1.5, std 0.5) nor escapes whitening
+    close(torch.cat(whiten([T([1.0, 2.0]), T([3.0])], [T([1, 1]), T([0])])), [-1.0, 1.0, 3.0], tol=1e-4)
+    keep = T([[True, True], [False, False]])
+    close(batched.masked_whiten(T([[1.0, 2.0], [3.0, 0.0]]), keep), [[-1.0, 1.0], [3.0, -3.0]], tol=1e-4)
+    close(torch.cat(whiten([T([1.0, 2.0])], [T([0, 0])])), [1.0, 2.0])  # nothing kept: left as it is
+
+
+def test_masked_tokens_pay_no_kl_penalty():
+    kl, masks = [T([0.5, 0.5, 0.5])], [T([1, 0, 1])]
+    _, returns = compute_advantages("reinforce_plus_plus", T([1.0]), [3], 1, kl=kl, loss_masks=masks, kl_coef=1.0)
+    close(returns[0], [-0.5 + 0.5, 0.5, 0.5])  # token rewards -0.5, 0, 0.5; gamma 1
+
+
+def test_batched_matches_hand_computed_ppo_and_grpo():
+    lengths = [2, 1]
+    values = pad_lists([[0.5, 0.8], [0.25]])
+    advantages, returns = batched.compute_advantages("ppo", T([1.0, 0.0]), lengths, 1, values=values,
+                                                     gamma=0.5, lambd=0.5)
+    assert advantages.shape == (2, 2) and advantages[1, 1] == 0 and returns[1, 1] == 0  # zero past the end
+    close(unpad_lists(advantages, lengths)[0], [-0.05, 0.2])  # as test_gae
+    close(unpad_lists(advantages, lengths)[1], [-0.25])
+    close(unpad_lists(returns, lengths)[0], [0.45, 1.0])
+    advantages, returns = batched.compute_advantages("grpo", T([1.0, 0.0]), lengths, 2)
+    close(advantages, [[1.0, 1.0], [-1.0, 0.0]], tol=1e-4)
+    assert returns is advantages
+
+
+def test_batched_rejects_what_it_cannot_compute():
+    with pytest.raises(ValueError, match="values"):
+        batched.compute_advantages("ppo", T([1.0]), [1], 1)
+    with pytest.raises(ValueError, match="unknown advantage estimator"):
+        batched.compute_advantages("a2c", T([1.0]), [1], 1)
+    with pytest.raises(ValueError, match="whole groups of 2"):
+        batched.compute_advantages("grpo", T([1.0, 0.0, 1.0]), [1, 1, 1], 2)
 
 
 def test_policy_loss_clips_and_dual_clips():

@@ -70,6 +70,8 @@ RULES = {
         ["--num-critic-only-steps", "2"], "--use-critic",
         ["--num-critic-only-steps", "2", "--use-critic", "--advantage-estimator", "ppo"]),
     "dual clip bound above 1": (["--eps-clip-c", "0.5"], "--eps-clip-c", ["--eps-clip-c", "3"]),
+    "gamma is a discount": (["--gamma", "1.5"], "--gamma", ["--gamma", "0.99"]),
+    "lambda is a discount": (["--lambd=-0.1"], "--lambd", ["--lambd", "0.95"]),
     "TIS bounds ordered": (["--use-tis", "--tis-clip-low", "3"], "--tis-clip-low", ["--use-tis", "--tis-clip-low", "0.5"]),
     "custom loss needs its function": (
         ["--loss-type", "custom_loss"], "--custom-loss-function-path",

@@ -1,91 +1,119 @@
-"""Advantages and returns per estimator. Inputs are per sample: a scalar reward, and per-token
-tensors over the response (KL to the reference, values for PPO). Outputs are per-token tensors.
+"""Advantages and returns of a whole rollout per estimator, on right-padded ``[B, L]`` tensors with
+tensor operations only (packed data goes through ``slime.algorithms.layout.pad``/``unpad``).
 
-- grpo / gspo: group-normalized reward, (r - mean) / (std + eps) within each prompt's group
-  (std division optional), the same for every token of the response.
+Inputs: one scalar reward per sample, each sample's response length, and per-token tensors (the loss
+mask, the KL to the reference, the critic's values) valid up to each row's length; whatever lies past
+it is ignored. Outputs are per-token, zero past each row's length, in the rewards' dtype; everything
+in between is computed in float64.
+
+- grpo / gspo: group-normalized reward, (r − mean) / (std + eps) within each prompt's group (std
+  division optional), the same for every token of the response; with --kl-coef the reward first pays
+  kl_coef × the sample's summed KL.
 - reinforce_plus_plus: token rewards (−kl_coef·KL per token, the reward on the last token),
   discounted returns with gamma, whitened over the batch.
-- reinforce_plus_plus_baseline: reward minus the group mean, then whitened over the batch.
-- ppo: GAE with gamma and lambda on token rewards and the critic's values; returns = A + V.
+- reinforce_plus_plus_baseline: reward minus the group mean, minus kl_coef·KL per token, whitened.
+- ppo: GAE with gamma and lambda on the token rewards and the critic's values; returns = A + V.
+
+Tokens the loss mask drops carry no KL penalty and do not enter the whitening statistics.
+``slime.algorithms.reference`` holds the same definitions token by token, the tests' oracle.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
+
+from slime.algorithms.layout import as_lengths, valid_mask
+from slime.algorithms.scan import reverse_discounted_cumsum
 
 EPS = 1e-6
+F64 = torch.float64
+ESTIMATORS = ("grpo", "gspo", "reinforce_plus_plus", "reinforce_plus_plus_baseline", "ppo")
 
 
 def group_normalize(rewards: torch.Tensor, group_size: int, divide_by_std: bool = True) -> torch.Tensor:
-    """Rewards of consecutive groups of ``group_size`` samples (one prompt each), centred per group."""
-    grouped = rewards.view(-1, group_size)
+    """Rewards of consecutive groups of ``group_size`` samples (one prompt each), centred per group
+    (and divided by the group's population std + EPS), in float64."""
+    if len(rewards) % group_size:
+        raise ValueError(f"{len(rewards)} samples do not form whole groups of {group_size} (--n-samples-per-prompt)")
+    grouped = rewards.to(F64).view(-1, group_size)
     centred = grouped - grouped.mean(dim=1, keepdim=True)
     if divide_by_std:
-        centred = centred / (grouped.std(dim=1, keepdim=True, unbiased=False) + EPS)
+        centred = centred / (centred.square().mean(dim=1, keepdim=True).sqrt() + EPS)
     return centred.view(-1)
 
 
-def whiten(values: list[torch.Tensor]) -> list[torch.Tensor]:
-    """Normalize token values to zero mean and unit variance over the whole batch."""
-    flat = torch.cat(values)
-    mean, std = flat.mean(), flat.std(unbiased=False)
-    return [(v - mean) / (std + EPS) for v in values]
+def masked_whiten(values: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """Zero mean and unit (population) variance over the tokens ``keep`` marks, applied to every token,
+    in float64. With no token kept there is nothing to normalize against: values come back unchanged."""
+    values = values.to(F64)
+    count = keep.sum()
+    if not count:
+        return values
+    mean = torch.where(keep, values, 0.0).sum() / count
+    std = (torch.where(keep, values - mean, 0.0).square().sum() / count).sqrt()
+    return (values - mean) / (std + EPS)
 
 
-def token_rewards(reward: float, kl: torch.Tensor, kl_coef: float) -> torch.Tensor:
-    """−kl_coef·KL on every token, plus the sample's reward on its last token."""
-    rewards = -kl_coef * kl
-    rewards = rewards.clone()
-    rewards[-1] += reward
-    return rewards
+def token_rewards(rewards: torch.Tensor, lengths: torch.Tensor, kl: torch.Tensor, keep: torch.Tensor,
+                  kl_coef: float) -> torch.Tensor:
+    """−kl_coef·KL on every token the loss keeps, plus each sample's reward on its last token."""
+    per_token = torch.where(keep, -kl_coef * kl.to(F64), 0.0)
+    rows = torch.nonzero(lengths > 0).squeeze(1)
+    return per_token.index_put((rows, lengths[rows] - 1), rewards.to(F64)[rows], accumulate=True)
 
 
 def discounted_returns(rewards: torch.Tensor, gamma: float) -> torch.Tensor:
-    returns = torch.zeros_like(rewards)
-    running = 0.0
-    for t in reversed(range(len(rewards))):
-        running = rewards[t] + gamma * running
-        returns[t] = running
-    return returns
+    """``R[t] = r[t] + gamma·R[t+1]`` along each zero-padded row."""
+    return reverse_discounted_cumsum(rewards.to(F64), gamma)
 
 
 def gae(rewards: torch.Tensor, values: torch.Tensor, gamma: float, lambd: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(advantages, returns) by generalised advantage estimation; the value after the last token is 0."""
-    advantages = torch.zeros_like(rewards)
-    last = 0.0
-    for t in reversed(range(len(rewards))):
-        next_value = values[t + 1] if t + 1 < len(values) else 0.0
-        delta = rewards[t] + gamma * next_value - values[t]
-        last = delta + gamma * lambd * last
-        advantages[t] = last
+    """(advantages, returns) by generalised advantage estimation on zero-padded rows: the value after
+    each row's last token is the padding's 0."""
+    rewards, values = rewards.to(F64), values.to(F64)
+    next_values = F.pad(values[:, 1:], (0, 1))
+    deltas = rewards + gamma * next_values - values
+    advantages = reverse_discounted_cumsum(deltas, gamma * lambd)
     return advantages, advantages + values
 
 
-def compute_advantages(estimator: str, rewards: torch.Tensor, response_lengths: list[int], group_size: int, *,
-                       kl: list[torch.Tensor] | None = None, kl_coef: float = 0.0,
-                       values: list[torch.Tensor] | None = None, gamma: float = 1.0, lambd: float = 1.0,
-                       divide_by_std: bool = True, normalize: bool = False) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """Per-sample token advantages and returns (returns equal advantages except for PPO)."""
-    kl = kl if kl is not None else [torch.zeros(n) for n in response_lengths]
+def compute_advantages(estimator: str, rewards: torch.Tensor, lengths, group_size: int, *,
+                       loss_mask: torch.Tensor | None = None, kl: torch.Tensor | None = None, kl_coef: float = 0.0,
+                       values: torch.Tensor | None = None, gamma: float = 1.0, lambd: float = 1.0,
+                       divide_by_std: bool = True, normalize: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token advantages and returns ``[B, L]`` (L: the per-token inputs' width, else the longest
+    response); returns equal advantages except for PPO."""
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"unknown advantage estimator {estimator!r}; expected one of {', '.join(ESTIMATORS)}")
+    if estimator == "ppo" and values is None:
+        raise ValueError("the ppo estimator needs the critic's values")
+    lengths = as_lengths(lengths)
+    given = [t for t in (loss_mask, kl, values) if t is not None]
+    width = given[0].shape[1] if given else (int(lengths.max()) if len(lengths) else 0)
+    valid = valid_mask(lengths, width)
+    keep = valid if loss_mask is None else valid & (loss_mask > 0)
+    kl = torch.zeros(valid.shape, dtype=F64) if kl is None else torch.where(valid, kl.to(F64), 0.0)
+
     if estimator in ("grpo", "gspo"):
-        scalar = rewards - kl_coef * torch.stack([k.sum() for k in kl]) if kl_coef else rewards
-        normalized = group_normalize(scalar, group_size, divide_by_std)
-        advantages = [torch.full((n,), float(a)) for a, n in zip(normalized, response_lengths)]
+        scalar = rewards.to(F64) - kl_coef * torch.where(keep, kl, 0.0).sum(1)
+        advantages = group_normalize(scalar, group_size, divide_by_std)[:, None].expand(valid.shape)
         returns = advantages
     elif estimator == "reinforce_plus_plus":
-        returns = [discounted_returns(token_rewards(float(r), k, kl_coef), gamma) for r, k in zip(rewards, kl)]
-        advantages = whiten(returns)
+        returns = discounted_returns(token_rewards(rewards, lengths, kl, keep, kl_coef), gamma)
+        advantages = masked_whiten(returns, keep)
     elif estimator == "reinforce_plus_plus_baseline":
-        centred = group_normalize(rewards, group_size, divide_by_std=False)
-        advantages = whiten([torch.full((n,), float(a)) - kl_coef * k for a, n, k in zip(centred, response_lengths, kl)])
-        returns = advantages
-    elif estimator == "ppo":
-        if values is None:
-            raise ValueError("the ppo estimator needs the critic's values")
-        pairs = [gae(token_rewards(float(r), k, kl_coef), v, gamma, lambd) for r, k, v in zip(rewards, kl, values)]
-        advantages, returns = [a for a, _ in pairs], [r for _, r in pairs]
+        centred = group_normalize(rewards, group_size, divide_by_std=False)[:, None]
+        advantages = returns = masked_whiten(centred - torch.where(keep, kl_coef * kl, 0.0), keep)
     else:
-        raise ValueError(f"unknown advantage estimator {estimator!r}")
+        values = torch.where(valid, values.to(F64), 0.0)
+        advantages, returns = gae(token_rewards(rewards, lengths, kl, keep, kl_coef), values, gamma, lambd)
     if normalize and estimator in ("grpo", "gspo", "ppo"):
-        advantages = whiten(advantages)
-    return advantages, returns
+        advantages = masked_whiten(advantages, keep)
+    dtype = rewards.dtype if rewards.is_floating_point() else torch.float32
+
+    def finish(per_token: torch.Tensor) -> torch.Tensor:
+        return torch.where(valid, per_token, 0.0).to(dtype)
+
+    token_advantages = finish(advantages)
+    return token_advantages, token_advantages if returns is advantages else finish(returns)

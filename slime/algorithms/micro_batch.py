@@ -36,7 +36,9 @@ class MicroBatch:
     @classmethod
     def from_dicts(cls, samples: list[dict]) -> "MicroBatch":
         def flat(key: str) -> torch.Tensor | None:
-            if any(not s.get(key) for s in samples):
+            """The field of every sample concatenated, or None where a sample lacks it (an empty
+            response's empty list counts as present)."""
+            if any(s.get(key) is None or len(s[key]) != len(s["response_tokens"]) for s in samples):
                 return None
             return torch.tensor([x for s in samples for x in s[key]], dtype=torch.float32)
 

@@ -259,6 +259,9 @@ def _algorithm(v: _Validator) -> None:
         v.fail("--eps-clip and --eps-clip-high must be positive", "--eps-clip", "--eps-clip-high")
     if a.eps_clip_c is not None and a.eps_clip_c <= 1:
         v.fail(f"--eps-clip-c (dual clip) must be greater than 1, got {a.eps_clip_c}", "--eps-clip-c")
+    for attr, name in (("gamma", "--gamma"), ("lambd", "--lambd")):
+        if not 0 <= getattr(a, attr) <= 1:
+            v.fail(f"{name} {getattr(a, attr)} is a discount: it must lie in [0, 1]", name)
     if a.use_tis and a.tis_clip_low >= a.tis_clip:
         v.fail(f"--tis-clip-low {a.tis_clip_low} must be below --tis-clip {a.tis_clip}", "--tis-clip-low", "--tis-clip")
     if a.loss_type == "custom_loss" and not a.custom_loss_function_path:
