@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -191,3 +192,25 @@ def test_critic_loss_of_a_micro_batch_equals_the_per_sample_loss(case):
     want, want_metrics = reference.critic_loss(args, ref_values, samples, tokens, count)
     assert abs(metrics["value_mean"] - want_metrics["value_mean"]) <= 1e-9
     assert_same_loss(loss, want, values, ref_leaf)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU: checks that the batched code runs where "
+                                                          "its inputs live")
+def test_the_batched_code_runs_on_the_inputs_device():
+    g = torch.Generator().manual_seed(0)
+    lengths = [300, 0, 17, 128]
+    tokens = {key: torch.rand(4, 300, generator=g) for key in ("loss_mask", "kl", "values")}
+    rewards = torch.tensor([1.0, 0.0, 1.0, 0.0])
+    for estimator in ESTIMATORS:
+        on_cpu = compute_advantages(estimator, rewards, lengths, 2, **tokens, gamma=0.99, lambd=0.95, kl_coef=0.1)
+        on_gpu = compute_advantages(estimator, rewards.cuda(), lengths, 2, **{k: v.cuda() for k, v in tokens.items()},
+                                    gamma=0.99, lambd=0.95, kl_coef=0.1)
+        for a, b in zip(on_cpu, on_gpu):
+            assert b.is_cuda
+            torch.testing.assert_close(b.cpu(), a, rtol=1e-5, atol=1e-6)
+    batch = MicroBatch(lengths=torch.tensor(lengths), loss_mask=torch.ones(445, device="cuda"),
+                       old_values=torch.zeros(445, device="cuda"), returns=torch.ones(445, device="cuda"))
+    args = argparse.Namespace(value_clip=0.2, calculate_per_token_loss=False)
+    loss, _ = critic_loss(args, torch.zeros(445, device="cuda"), batch, 445.0, 4)
+    assert loss.is_cuda and float(loss) == pytest.approx(0.5 * 3 / 4)

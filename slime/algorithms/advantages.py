@@ -88,12 +88,12 @@ def compute_advantages(estimator: str, rewards: torch.Tensor, lengths, group_siz
         raise ValueError(f"unknown advantage estimator {estimator!r}; expected one of {', '.join(ESTIMATORS)}")
     if estimator == "ppo" and values is None:
         raise ValueError("the ppo estimator needs the critic's values")
-    lengths = as_lengths(lengths)
     given = [t for t in (loss_mask, kl, values) if t is not None]
+    lengths = as_lengths(lengths).to(given[0].device if given else rewards.device)
     width = given[0].shape[1] if given else (int(lengths.max()) if len(lengths) else 0)
     valid = valid_mask(lengths, width)
     keep = valid if loss_mask is None else valid & (loss_mask > 0)
-    kl = torch.zeros(valid.shape, dtype=F64) if kl is None else torch.where(valid, kl.to(F64), 0.0)
+    kl = torch.zeros(valid.shape, dtype=F64, device=valid.device) if kl is None else torch.where(valid, kl.to(F64), 0.0)
 
     if estimator in ("grpo", "gspo"):
         scalar = rewards.to(F64) - kl_coef * torch.where(keep, kl, 0.0).sum(1)

@@ -48,11 +48,17 @@ class MicroBatch:
                    rollout_log_probs=flat("rollout_log_probs"), old_values=flat("old_values"))
 
 
+def _sums_per_sample(values: torch.Tensor, batch: MicroBatch) -> tuple[torch.Tensor, torch.Tensor]:
+    """(each sample's sum of ``values`` [S], the sample of each token [T]), on ``values``' device."""
+    ids = batch.sample_ids.to(values.device)
+    sums = torch.zeros(len(batch.lengths), dtype=values.dtype, device=values.device).index_add_(0, ids, values)
+    return sums, ids
+
+
 def segment_mean(values: torch.Tensor, batch: MicroBatch) -> torch.Tensor:
     """Each sample's mean of ``values`` over all its tokens (unmasked), broadcast back to its tokens."""
-    ids = batch.sample_ids
-    sums = torch.zeros(len(batch.lengths), dtype=values.dtype).index_add_(0, ids, values)
-    return (sums / batch.lengths.clamp(min=1).to(values.dtype))[ids]
+    sums, ids = _sums_per_sample(values, batch)
+    return (sums / batch.lengths.to(values.device).clamp(min=1).to(values.dtype))[ids]
 
 
 def aggregate_flat(per_token: torch.Tensor, batch: MicroBatch, per_token_mean: bool, total_tokens: float,
@@ -62,9 +68,8 @@ def aggregate_flat(per_token: torch.Tensor, batch: MicroBatch, per_token_mean: b
     masked = per_token * batch.loss_mask
     if per_token_mean:
         return masked.sum() / max(total_tokens, 1.0)
-    ids = batch.sample_ids
-    sums = torch.zeros(len(batch.lengths), dtype=masked.dtype).index_add(0, ids, masked)
-    counts = torch.zeros(len(batch.lengths), dtype=masked.dtype).index_add_(0, ids, batch.loss_mask)
+    sums, _ = _sums_per_sample(masked, batch)
+    counts, _ = _sums_per_sample(batch.loss_mask.to(masked.dtype), batch)
     return (sums / counts.clamp(min=1)).sum() / max(total_samples, 1)
 
 
