@@ -40,8 +40,9 @@ def connect_ray(args: argparse.Namespace):
 
     # The local cluster's workers inherit this process's environment, PYTHONPATH included.
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    # On loopback: the engines, the router and the weight-update group of a local run stay on this machine.
     ray.init(address="local", num_gpus=max(bundles_needed(args), 1), num_cpus=os.cpu_count(), include_dashboard=False,
-             log_to_driver=True)
+             log_to_driver=True, _node_ip_address="127.0.0.1")
 
 
 def _training_dicts(samples) -> list[dict]:
@@ -68,13 +69,15 @@ class Trainer:
         self.actor = self.critic = self.engines = None
         self.data_source = None
         self.eval_sets: dict = {}
+        self.weight_version = 0  # the engines' weights: those of the checkpoint, then one more per push
 
     # -- setup ---------------------------------------------------------------------------------
     def setup(self) -> int:
         import ray
         from transformers import AutoTokenizer
 
-        from slime.ray.groups import EngineGroup, TrainGroup
+        from slime.ray.engines import EngineGroup
+        from slime.ray.groups import TrainGroup
         from slime.ray.placement import create_placement
         from slime.rollout.data_source import DataSource, load_prompts
 
@@ -97,10 +100,13 @@ class Trainer:
             if a.use_critic:
                 self.critic = TrainGroup(role_args(a, "critic"), "critic", placement)
         if not a.debug_train_only:
-            self.engines = EngineGroup(a, placement)
             from slime.rollout.client import GenerateClient
 
-            self.client = GenerateClient(self.engines.urls)
+            self.engines = EngineGroup(a, placement, log=self.log.note)
+            self.client = GenerateClient(self.engines.router_url, [e.url for e in self.engines.engines],
+                                         check=self.engines.check)
+            if self.actor:
+                self.engines.on_restart = self._push_weights  # a restarted engine gets the current weights
         start = 0
         resumed = self.actor.first("loaded_rollout_id") if self.actor else None
         if resumed is not None:
@@ -111,6 +117,8 @@ class Trainer:
             self.log.note(f"resumed from {a.load} at rollout {resumed}: model and optimizer loaded, "
                           f"continuing at rollout {start}")
             self._push_weights()
+        if self.actor and self.engines and a.offload_train:
+            self.actor.on_every_rank("offload")
         return start
 
     def _eval_sets(self) -> dict:
@@ -194,11 +202,11 @@ class Trainer:
             metrics.update(self.actor.run("train", [(s, sizes, tokens) for s in shards])[0])
         return metrics
 
-    def _push_weights(self) -> None:
-        import ray
-
+    def _push_weights(self, engines=None) -> None:
+        """Every actor rank pushes (a collective); to every engine in service, or to ``engines``."""
         if self.engines:
-            self.engines.update_weights(ray.put(self.actor.first("export_weights")))
+            self.engines.check()
+            self.actor.on_every_rank("update_weights", self.engines.endpoints(engines), self.weight_version)
 
     def _save(self, rollout_id: int) -> None:
         a = self.args
@@ -222,9 +230,13 @@ class Trainer:
             if failed:
                 first = next(s.metadata["reward_error"] for s in samples if "reward_error" in s.metadata)
                 self.log.note(f"rollout {rollout_id}: {failed} reward(s) failed and count as 0; first: {first}")
+            if self.engines:
+                self.engines.check()
             if self.actor:
                 if self.engines and a.offload_rollout:
                     self.engines.release()
+                if self.engines and a.offload_train:
+                    self.actor.on_every_rank("onload")
                 with self.log.phase("train"):
                     metrics.update(self._train(rollout_id, samples))
                 last = rollout_id + 1 == a.num_rollout
@@ -232,10 +244,15 @@ class Trainer:
                     with self.log.phase("save"):
                         self._save(rollout_id)
                 if self.engines:
+                    if a.offload_train:
+                        self.actor.on_every_rank("offload")
                     if a.offload_rollout:
-                        self.engines.resume()
+                        self.engines.resume(["weights"])  # as slime: weights back, new ones in, then the KV cache
                     with self.log.phase("sync"):
+                        self.weight_version += 1
                         self._push_weights()
+                    if a.offload_rollout:
+                        self.engines.resume(["kv_cache"])
             if self.engines and self.eval_sets and a.eval_interval and (rollout_id + 1) % a.eval_interval == 0:
                 with self.log.phase("eval"):
                     metrics.update(self._evaluate(rollout_id))
@@ -270,6 +287,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         print(f"train.py: a Ray actor of the run died: {str(err).splitlines()[0]}", flush=True)
         return 1
     finally:
+        if trainer.engines is not None:
+            trainer.engines.shutdown()
         trainer.log.close()
         signal.signal(signal.SIGTERM, previous)
         if ray.is_initialized():

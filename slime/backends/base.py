@@ -1,8 +1,10 @@
-"""The two interfaces the training loop drives; GPU backends (megatron-core, SGLang) and the CPU
-pair (torch, the torch engine) implement the same methods, so the loop does not change.
+"""The interface of a train backend, which the training loop drives; megatron-core on GPUs and the
+torch backend on CPUs implement the same methods, so the loop does not change.
 
-A train backend holds one data-parallel rank of a role (actor or critic); a rollout engine serves
-generation over SGLang's HTTP API and takes new weights from the trainer.
+A train backend holds one rank of a role (actor or critic). The rollout engines are no interface of
+this package: they are server processes (SGLang's, or the torch engine) that the engine group
+(``slime.ray.engines``) talks to over SGLang's HTTP API; a train backend pushes its weights to them
+with ``update_weights`` (``slime.backends.weight_sync``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from collections.abc import Iterator
 
 
 class TrainBackend(ABC):
+    """Subclasses keep the run's Namespace as ``self.args``."""
+
     @abstractmethod
     def init(self, rank: int, world_size: int, master_addr: str, master_port: int) -> None:
         """Join the role's process group and load weights (from --load when it holds a checkpoint,
@@ -37,10 +41,16 @@ class TrainBackend(ABC):
     def export_weights(self) -> dict:
         """The model's weights in HF naming, for the rollout engines."""
 
+    def holds_full_weights(self) -> bool:
+        """Whether this rank's ``export_weights`` is the whole model (one of identical replicas sends)."""
+        return True
+
     def hf_weight_buckets(self, bucket_bytes: int) -> Iterator[list[tuple[str, object]]]:
         """The model's full weights in HF naming, in buckets of about ``bucket_bytes``, for a weight
         push. A collective over the role's ranks: every rank iterates it (a sharded backend gathers
         each tensor from its shards); the ranks that hold no full tensors yield empty buckets."""
+        if not self.holds_full_weights():
+            return
         bucket, size = [], 0
         for name, tensor in self.export_weights().items():
             bucket.append((name, tensor))
@@ -52,19 +62,15 @@ class TrainBackend(ABC):
             yield bucket
 
 
-class RolloutEngine(ABC):
-    @abstractmethod
-    def url(self) -> str:
-        """Where its HTTP API (SGLang's /generate) listens."""
+    def update_weights(self, engines: list[dict], version: int) -> None:
+        """Push the current weights to the rollout engines (run on every rank of the role; see
+        ``slime.backends.weight_sync`` for the transports)."""
+        from slime.backends.weight_sync import push_weights
 
-    @abstractmethod
-    def update_weights(self, state_dict: dict) -> None:
-        """Replace the weights by the trainer's, in HF naming."""
+        push_weights(self, self.args, engines, version)
 
-    @abstractmethod
-    def release_memory(self) -> None:
-        """Give back accelerator memory while the colocated trainer runs."""
+    def offload(self) -> None:
+        """Free accelerator memory while the colocated engines generate (--offload-train)."""
 
-    @abstractmethod
-    def resume_memory(self) -> None:
-        """Take it back before generating."""
+    def onload(self) -> None:
+        """Take it back before training."""

@@ -63,6 +63,7 @@ class TorchTrainBackend(TrainBackend):
         torch.set_num_threads(1)
         self.args, self.role = args, role
         self.rank, self.world_size = 0, 1
+        self.device = torch.device("cpu")
         self._loaded = None
 
     # -- setup ---------------------------------------------------------------------------------
@@ -215,6 +216,25 @@ class TorchTrainBackend(TrainBackend):
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])
         self._loaded = rollout_id
+
+    def holds_full_weights(self) -> bool:
+        return self.rank == 0  # every rank holds a replica: the first one sends
+
+    def offload(self) -> None:
+        self._move("cpu")
+
+    def onload(self) -> None:
+        self._move(self.device)
+
+    def _move(self, device) -> None:
+        """Model and optimizer state to ``device``; a no-op on a CPU-only run."""
+        if str(device) == str(next(self.model.parameters()).device):
+            return
+        self.model.to(device)
+        for state in self.optimizer.state.values():
+            for key, value in state.items():
+                if torch.is_tensor(value):
+                    state[key] = value.to(device)
 
     def export_weights(self) -> dict:
         return {name: tensor.detach().clone() for name, tensor in self.model.state_dict().items()}

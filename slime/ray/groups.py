@@ -1,11 +1,12 @@
-"""The Ray actors of a run: a train group per role (one actor per data-parallel rank) and the rollout
-engines, each pinned to its bundle of the placement group."""
+"""The train groups of a run: one Ray actor per rank of a role, each pinned to its bundle of the
+placement group (the rollout engines are ``slime.ray.engines``)."""
 
 from __future__ import annotations
 
 import argparse
+import threading
 
-from slime.ray.placement import ENGINE_GPU_FRACTION, TRAIN_GPU_FRACTION, Placement
+from slime.ray.placement import TRAIN_GPU_FRACTION, Placement
 
 
 def _backend_class(args: argparse.Namespace):
@@ -17,19 +18,11 @@ def _backend_class(args: argparse.Namespace):
                               "version does not include yet; use --train-backend torch")
 
 
-def _engine_class(args: argparse.Namespace):
-    if args.rollout_backend == "torch":
-        from slime.backends.torch_engine import TorchEngine
-
-        return TorchEngine
-    raise NotImplementedError("--rollout-backend sglang needs GPUs and SGLang's server, which this version does not "
-                              "launch yet; use --rollout-backend torch")
-
-
-def _options(placement: Placement, bundle: int, gpu_fraction: float) -> dict:
+def bundle_options(placement: Placement, bundle: int, gpu_fraction: float, env: dict | None = None) -> dict:
+    """Ray actor options that pin an actor to one bundle, taking ``gpu_fraction`` of its GPU."""
     from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-    return {"num_cpus": 0, "num_gpus": gpu_fraction,
+    return {"num_cpus": 0, "num_gpus": gpu_fraction, **({"runtime_env": {"env_vars": env}} if env else {}),
             "scheduling_strategy": PlacementGroupSchedulingStrategy(placement_group=placement.group,
                                                                     placement_group_bundle_index=bundle)}
 
@@ -43,7 +36,10 @@ class TrainGroup:
         bundles = placement.actor if role == "actor" else placement.critic
         remote = ray.remote(_backend_class(args))
         self.role = role
-        self.actors = [remote.options(**_options(placement, b, TRAIN_GPU_FRACTION)).remote(args, role) for b in bundles]
+        # Calls reach every rank in the same order, so collectives (a weight push from the engines'
+        # monitor thread, training from the loop) never interleave differently on two ranks.
+        self._lock = threading.Lock()
+        self.actors = [remote.options(**bundle_options(placement, b, TRAIN_GPU_FRACTION)).remote(args, role) for b in bundles]
         master_addr, master_port = ray.get(self.actors[0].address.remote())
         ray.get([a.init.remote(rank, len(self.actors), master_addr, master_port) for rank, a in enumerate(self.actors)])
 
@@ -54,37 +50,22 @@ class TrainGroup:
     def run(self, method: str, per_rank: list[tuple]) -> list:
         import ray
 
-        return ray.get([getattr(a, method).remote(*call) for a, call in zip(self.actors, per_rank)])
+        with self._lock:
+            refs = [getattr(a, method).remote(*call) for a, call in zip(self.actors, per_rank)]
+        try:
+            return ray.get(refs)
+        except ray.exceptions.RayTaskError as err:
+            from slime.rollout.client import EngineError
+
+            if isinstance(err.cause, EngineError):  # an engine failed the push: its own message, no traceback
+                raise err.cause from None
+            raise
+
+    def on_every_rank(self, method: str, *call) -> list:
+        return self.run(method, [call] * self.size)
 
     def first(self, method: str, *call):
         import ray
 
         return ray.get(getattr(self.actors[0], method).remote(*call))
 
-
-class EngineGroup:
-    """The rollout engines and their URLs."""
-
-    def __init__(self, args: argparse.Namespace, placement: Placement):
-        import ray
-
-        remote = ray.remote(_engine_class(args))
-        self.engines = [remote.options(**_options(placement, b, ENGINE_GPU_FRACTION)).remote(args.hf_checkpoint,
-                                                                                             args.rollout_seed)
-                        for b in placement.rollout]
-        self.urls = ray.get([e.url.remote() for e in self.engines])
-
-    def update_weights(self, state_ref) -> None:
-        import ray
-
-        ray.get([e.update_weights.remote(state_ref) for e in self.engines])
-
-    def release(self) -> None:
-        import ray
-
-        ray.get([e.release_memory.remote() for e in self.engines])
-
-    def resume(self) -> None:
-        import ray
-
-        ray.get([e.resume_memory.remote() for e in self.engines])

@@ -30,7 +30,7 @@ __all__ = [
 
 GROUP_ORDER = [
     slime_flags.CLUSTER, slime_flags.TRAINING, slime_flags.ROLLOUT, slime_flags.SAMPLING, slime_flags.DATA,
-    slime_flags.BATCH, slime_flags.EVAL, slime_flags.ALGORITHM, slime_flags.REWARD, slime_flags.ROUTER,
+    slime_flags.BATCH, slime_flags.EVAL, slime_flags.ALGORITHM, slime_flags.REWARD, slime_flags.ROUTER, slime_flags.FAULT,
     slime_flags.LOGGING, slime_flags.DEBUG, *MEGATRON_GROUPS, SGLANG_GROUP,
 ]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from slime.backends.engine_command import display_command, planned_commands
 from slime.utils.arg_types import format_number
 from slime.utils.role_overrides import role_args
 from slime.utils.validation import gpus
@@ -53,6 +54,10 @@ def build_plan(args: argparse.Namespace) -> dict:
             "sglang_dp_size": args.sglang_dp_size,
             "sglang_dp_attention": bool(args.sglang_enable_dp_attention),
             "sglang_ep_size": args.sglang_ep_size,
+            "server_commands": [] if args.debug_train_only else planned_commands(args),
+            "router": f"{args.sglang_router_ip}:{args.sglang_router_port} (external)" if args.sglang_router_ip
+                      else "SGLang's router, started by slime",
+            "weight_transport": weight_transport(args),
         },
         "per_rollout": {
             "prompts": args.rollout_batch_size,
@@ -84,6 +89,14 @@ def build_plan(args: argparse.Namespace) -> dict:
     }
     plan["derived"] = {attr: {"value": getattr(args, attr), "reason": why} for attr, why in plan["derived"].items()}
     return plan
+
+
+def weight_transport(args: argparse.Namespace) -> str:
+    if args.update_weight_transport == "disk":
+        return f"disk ({args.update_weight_disk_dir or 'a temporary folder'}, /update_weights_from_disk)"
+    if args.colocate:
+        return "tensor (/update_weights_from_tensor: CUDA IPC handles on GPUs, tensors by value on CPUs)"
+    return "distributed (/update_weights_from_distributed: a weight-update group, NCCL on GPUs, gloo on CPUs)"
 
 
 def _eval_datasets(args: argparse.Namespace) -> list[str]:
@@ -119,7 +132,11 @@ def format_plan(plan: dict) -> str:
         engine += f", DP attention {r['sglang_dp_size']}"
     if r["sglang_ep_size"] > 1:
         engine += f", EP {r['sglang_ep_size']}"
-    rows.append(("Rollout", engine))
+    rows.append(("Rollout", f"{engine}; {r['router']}; weights pushed by {r['weight_transport']}"))
+    spans = any(server["node"] for server in r["server_commands"])
+    for server in r["server_commands"]:
+        label = f"Engine {server['engine']}" + (f" node {server['node']}" if spans else "")
+        rows.append((label, display_command(server["command"])))
     b = plan["per_rollout"]
     rows.append(("Per rollout", f"{_n(b['prompts'])} prompts × {b['samples_per_prompt']} samples = "
                                 f"{_n(b['samples'])} samples (sampling {b['over_sampling_prompts']} prompts at a time)"))

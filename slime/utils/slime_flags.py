@@ -20,6 +20,7 @@ EVAL = "Evaluation"
 ALGORITHM = "Algorithm"
 REWARD = "Reward"
 ROUTER = "Router"
+FAULT = "Fault tolerance"
 LOGGING = "Logging"
 DEBUG = "Debug and launch"
 
@@ -63,6 +64,12 @@ SLIME_FLAGS = [
          help="GPU memory kept free when sizing training buffers."),
     flag("--update-weight-buffer-size", type=int, default=512 * 1024**2, group=TRAINING,
          help="Bytes per bucket when pushing weights from training to the rollout engines."),
+    flag("--update-weight-transport", default="nccl", choices=("nccl", "disk"), group=TRAINING,
+         help="How weights reach the engines: nccl sends tensors (CUDA IPC handles when colocated, a weight-update "
+              "process group between the train ranks and the engines otherwise; serialized tensors and gloo on "
+              "CPU); disk writes safetensors to --update-weight-disk-dir for /update_weights_from_disk."),
+    flag("--update-weight-disk-dir", group=TRAINING,
+         help="Folder, readable by every engine, for --update-weight-transport disk; a temporary one when unset."),
     flag("--trainable-params-regex", nargs="+", group=TRAINING,
          help="Train only parameters whose name matches one of these regexes; freeze the rest."),
     flag("--frozen-params-regex", nargs="+", group=TRAINING,
@@ -210,6 +217,15 @@ SLIME_FLAGS = [
          help="Requests in flight per SGLang server."),
     flag("--sglang-config", group=ROUTER,
          help="YAML describing SGLang deployments (engine groups, models); replaces the flat --sglang- flags."),
+    # -- fault tolerance --------------------------------------------------------------------
+    switch("--use-fault-tolerance", group=FAULT,
+           help="Restart a rollout engine that dies or stops answering and go on, instead of stopping the run."),
+    flag("--rollout-health-check-interval", type=float, default=30.0, group=FAULT,
+         help="Seconds between health checks of each rollout engine."),
+    flag("--rollout-health-check-timeout", type=float, default=30.0, group=FAULT,
+         help="Seconds an engine has to answer a health check before it counts as dead."),
+    flag("--rollout-health-check-first-wait", type=float, default=0, group=FAULT,
+         help="Seconds after the engines are up before the first health check."),
     # -- logging ----------------------------------------------------------------------------
     switch("--use-wandb", group=LOGGING, help="Log to Weights & Biases."),
     flag("--wandb-mode", choices=("online", "offline", "disabled"), group=LOGGING, help="W&B mode."),

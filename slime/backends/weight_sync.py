@@ -1,0 +1,242 @@
+"""The weight push from the train ranks to the rollout engines, the ways SGLang takes new weights; one
+implementation for every train backend (``TrainBackend.update_weights`` calls it on each rank).
+
+Every rank iterates ``hf_weight_buckets`` (a collective: a sharded backend gathers each tensor), and
+the ranks that hold full tensors send them, by ``--update-weight-transport``:
+
+- ``disk``: each bucket becomes a safetensors file in ``--update-weight-disk-dir``; rank 0 adds the
+  index and the model's config files, then asks every engine to ``/update_weights_from_disk``. Any
+  placement, as long as the engines can read the folder.
+- ``nccl``, colocated: each bucket goes to ``/update_weights_from_tensor`` — CUDA IPC handles
+  (SGLang's ``MultiprocessingSerializer``) for tensors on a GPU, the tensors by value (safetensors
+  bytes) for tensors on a CPU, which is what the torch engine takes.
+- ``nccl``, engines on their own GPUs: rank 0 opens a weight-update process group with the engines
+  (``/init_weights_update_group``; NCCL on GPUs, gloo on CPUs), announces each bucket with
+  ``/update_weights_from_distributed`` and broadcasts its tensors.
+
+Per-bucket updates leave the KV cache alone; each engine's cache is flushed once at the end.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterable
+from datetime import timedelta
+from pathlib import Path
+
+import torch
+
+GROUP_NAME = "slime_weight_update"
+CONFIG_SUFFIXES = (".json", ".py", ".txt", ".model", ".tiktoken")  # what a model folder holds besides weights
+
+
+def transport(args) -> str:
+    """``disk``, ``tensor`` or ``distributed``, from --update-weight-transport and the placement."""
+    if args.update_weight_transport == "disk":
+        return "disk"
+    return "tensor" if args.colocate else "distributed"
+
+
+def default_disk_dir() -> str:
+    return str(Path(tempfile.gettempdir()) / "slime-weights")
+
+
+# -- tensors by value (CPU) and by CUDA IPC handle (GPU) ---------------------------------------------
+def encode_tensors(named_tensors: list[tuple[str, torch.Tensor]]) -> str:
+    """One entry of ``serialized_named_tensors`` for a CPU engine: the tensors by value."""
+    from safetensors.torch import save
+
+    return base64.b64encode(save({name: t.detach().contiguous().cpu() for name, t in named_tensors})).decode()
+
+
+def decode_tensors(entry: str) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load
+
+    return load(base64.b64decode(entry, validate=True))
+
+
+def serialize_bucket(bucket: list[tuple[str, torch.Tensor]], tp_size: int) -> list[str]:
+    """``serialized_named_tensors``: one entry per tensor-parallel rank of the engine."""
+    if bucket and bucket[0][1].is_cuda:
+        from sglang.srt.utils import MultiprocessingSerializer  # CUDA IPC handles, as SGLang reads them
+
+        return [MultiprocessingSerializer.serialize(bucket, output_str=True)] * tp_size
+    return [encode_tensors(bucket)] * tp_size
+
+
+# -- the push ------------------------------------------------------------------------------------------
+def _rank_and_world() -> tuple[int, int]:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _barrier(world: int) -> None:
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def _on_every_engine(engines: list[dict], path: str, payload_of) -> None:
+    """POST to every engine at once; the first failure is raised, naming the engine."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from slime.rollout.client import http_json
+
+    def call(engine: dict) -> None:
+        http_json(engine["url"], path, payload_of(engine), timeout=1800, engine=_describe(engine))
+
+    with ThreadPoolExecutor(max_workers=max(1, len(engines))) as pool:
+        list(pool.map(call, engines))
+
+
+def _describe(engine: dict) -> str:
+    return f"rollout engine {engine['index']} ({engine['url']} on host {engine['host']}; log {engine['log']})"
+
+
+def push_weights(backend, args, engines: list[dict], version: int) -> None:
+    """Send the backend's current weights to ``engines`` (dicts of index, url, host, log, tp_size)."""
+    rank, world = _rank_and_world()
+    buckets = backend.hf_weight_buckets(args.update_weight_buffer_size)
+    kind = transport(args)
+    if kind == "disk":
+        _push_by_disk(args, buckets, engines, version, rank, world)
+    elif kind == "tensor":
+        _push_by_tensor(buckets, engines, version)
+    else:
+        _push_distributed(backend, buckets, engines, version, rank)
+    _barrier(world)
+    if rank == 0 and kind != "disk":
+        _on_every_engine(engines, "/flush_cache", lambda e: {})
+
+
+def _push_by_disk(args, buckets: Iterable, engines: list[dict], version: int, rank: int, world: int) -> None:
+    from safetensors.torch import save_file
+
+    root = Path(args.update_weight_disk_dir or default_disk_dir())
+    target = root / f"weights_v{version}"
+    if rank == 0:
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+    _barrier(world)
+    weight_map = {}
+    for k, bucket in enumerate(buckets):
+        if bucket:
+            name = f"model-rank{rank:05d}-{k:05d}.safetensors"
+            save_file({n: t.detach().contiguous().cpu() for n, t in bucket}, target / name)
+            weight_map.update({n: name for n, _ in bucket})
+    if world > 1:
+        import torch.distributed as dist
+
+        maps = [None] * world
+        dist.all_gather_object(maps, weight_map)
+        weight_map = {k: v for m in maps for k, v in m.items()}
+    if rank != 0:
+        return
+    for source in Path(args.hf_checkpoint).iterdir():
+        if source.suffix in CONFIG_SUFFIXES and not source.name.endswith(".index.json"):
+            shutil.copy2(source, target / source.name)
+    (target / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+    _on_every_engine(engines, "/update_weights_from_disk", lambda e: {
+        "model_path": str(target), "flush_cache": True, "weight_version": str(version), "abort_all_requests": False})
+    for old in root.glob("weights_v*"):  # the engines read the new folder; older ones are done with
+        if old != target:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _push_by_tensor(buckets: Iterable, engines: list[dict], version: int) -> None:
+    for bucket in buckets:
+        if not bucket:
+            continue
+        _on_every_engine(engines, "/update_weights_from_tensor", lambda e, b=bucket: {
+            "serialized_named_tensors": serialize_bucket(b, e["tp_size"]), "load_format": None,
+            "flush_cache": False, "weight_version": str(version)})
+
+
+def _push_distributed(backend, buckets: Iterable, engines: list[dict], version: int, rank: int) -> None:
+    broadcast = None
+    for bucket in buckets:
+        if not bucket:
+            continue
+        if rank != 0:
+            raise NotImplementedError("the distributed weight push sends from rank 0 of the role; this backend "
+                                      f"holds full weights on rank {rank} too (use --update-weight-transport disk)")
+        broadcast = broadcast or _update_group(backend, engines, bucket[0][1].is_cuda)
+        names = [n for n, _ in bucket]
+        dtypes = [str(t.dtype).removeprefix("torch.") for _, t in bucket]
+        shapes = [list(t.shape) for _, t in bucket]
+        announced = _in_background(lambda: _on_every_engine(engines, "/update_weights_from_distributed", lambda e: {
+            "names": names, "dtypes": dtypes, "shapes": shapes, "group_name": GROUP_NAME, "flush_cache": False,
+            "weight_version": str(version)}))
+        for _, tensor in bucket:
+            broadcast(tensor.detach().contiguous())
+        announced.join_or_raise()
+
+
+class _Background(threading.Thread):
+    def __init__(self, work):
+        super().__init__(daemon=True)
+        self.work, self.error = work, None
+
+    def run(self):
+        try:
+            self.work()
+        except BaseException as err:  # raised in the caller by join_or_raise
+            self.error = err
+
+    def join_or_raise(self) -> None:
+        self.join()
+        if self.error is not None:
+            raise self.error
+
+
+def _in_background(work) -> _Background:
+    thread = _Background(work)
+    thread.start()
+    return thread
+
+
+def _update_group(backend, engines: list[dict], cuda: bool):
+    """The weight-update group of rank 0 and every engine's ranks, made once per set of engines."""
+    import torch.distributed as dist
+
+    from slime.ray.engines import service_host
+    from slime.rollout.router import free_port
+
+    key = tuple(e["url"] for e in engines)
+    cached = getattr(backend, "_weight_update_group", None)
+    if cached and cached[0] == key:
+        return cached[1]
+    host = service_host()
+    port = free_port(host)
+    world = 1 + sum(e["tp_size"] for e in engines)
+    offsets = {e["url"]: 1 + sum(x["tp_size"] for x in engines[:i]) for i, e in enumerate(engines)}
+    joined = _in_background(lambda: _on_every_engine(engines, "/init_weights_update_group", lambda e: {
+        "master_address": host, "master_port": port, "rank_offset": offsets[e["url"]], "world_size": world,
+        "group_name": GROUP_NAME, "backend": "nccl" if cuda else "gloo"}))
+    timeout = timedelta(minutes=10)
+    if cuda:  # SGLang's own helper, so the rendezvous matches its side exactly
+        from sglang.srt.utils.common import init_custom_process_group
+
+        nccl = init_custom_process_group(backend="nccl", init_method=f"tcp://{host}:{port}", world_size=world, rank=0,
+                                         group_name=GROUP_NAME, timeout=timeout)
+        store = None
+
+        def group_broadcast(tensor):
+            dist.broadcast(tensor, src=0, group=nccl)
+    else:  # the torch engine's side: a standalone gloo group over a TCP store
+        store = dist.TCPStore(host, port, world, is_master=True, timeout=timeout, wait_for_workers=False)
+        gloo = dist.ProcessGroupGloo(store, 0, world, timeout)
+
+        def group_broadcast(tensor):
+            gloo.broadcast(tensor, 0).wait()
+    joined.join_or_raise()
+    backend._weight_update_group = (key, group_broadcast, store)
+    return group_broadcast

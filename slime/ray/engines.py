@@ -1,0 +1,376 @@
+"""The rollout engines of a run, as slime runs SGLang: one server process per node of each engine,
+started by a Ray actor on the engine's placement-group bundle with its output in its own log file;
+SGLang's router in front (started here, or an external one given by --sglang-router-ip/port); health
+checks; a named error when an engine dies, or, with --use-fault-tolerance, a restart.
+
+Only the command differs between backends (``slime.backends.engine_command``): SGLang's
+``sglang.launch_server`` on GPUs, the torch engine on CPUs. Everything else — start-up, health,
+routing, weight updates, memory release — goes through the HTTP endpoints both serve.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from slime.backends.engine_command import EngineSlot, engine_count, nodes_per_engine, server_command
+from slime.ray.groups import bundle_options
+from slime.ray.placement import ENGINE_GPU_FRACTION, Placement
+from slime.rollout.client import EngineError, http_get, http_json
+
+STARTUP_TIMEOUT = 1800.0  # loading a large checkpoint and capturing CUDA graphs takes minutes
+STARTUP_POLL = 0.5
+# A server sees all of its node's GPUs and picks its own from --base-gpu-id, as SGLang expects.
+NOSET_GPUS = {"RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES": "1"}
+
+
+def _die_with_parent() -> None:
+    """Run in the child before exec: the server goes when its actor goes, however the actor ends."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def service_host() -> str:
+    """The address this process's servers listen on: loopback when the whole Ray cluster is this
+    machine (nothing needs more), else this node's address, which the other nodes reach."""
+    import ray
+
+    if len([node for node in ray.nodes() if node.get("Alive")]) == 1:
+        return "127.0.0.1"
+    return ray.util.get_node_ip_address()
+
+
+class EngineProcess:
+    """A Ray actor on one bundle: starts one server (one node of one engine) and watches it."""
+
+    def __init__(self, label: str, log_dir: str):
+        self.label, self.log_path = label, str(Path(log_dir) / f"{label}.log")
+        self.process = None
+
+    def where(self) -> dict:
+        """This node's address, free ports for the server, and the first GPU Ray gave this bundle."""
+        import socket
+
+        import ray
+
+        ports = []
+        sockets = []
+        for _ in range(3):
+            s = socket.socket()
+            s.bind(("", 0))
+            sockets.append(s)
+            ports.append(s.getsockname()[1])
+        for s in sockets:
+            s.close()
+        gpu_ids = ray.get_gpu_ids()
+        return {"host": service_host(), "ports": ports,
+                "gpu": int(gpu_ids[0]) if gpu_ids and str(gpu_ids[0]).isdigit() else 0, "log": self.log_path}
+
+    def start(self, command: list[str]) -> int:
+        import subprocess
+
+        self.stop()
+        Path(self.log_path).parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n".encode())
+            log.flush()
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                            preexec_fn=_die_with_parent, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        return self.process.pid
+
+    def exit_code(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+    def tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(Path(self.log_path).read_text(errors="replace").splitlines()[-lines:])
+        except OSError as err:
+            return f"(cannot read the log: {err})"
+
+    def stop(self) -> None:
+        import subprocess
+
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@dataclass
+class Engine:
+    """One engine: its actors (one per node), where node 0 serves HTTP, and its state."""
+
+    index: int
+    actors: list
+    slots: list[EngineSlot]
+    logs: list[str]
+    url: str = ""
+    router_id: str | None = None
+    in_service: bool = True
+    commands: list[list[str]] = field(default_factory=list)
+
+    @property
+    def host(self) -> str:
+        return self.slots[0].host
+
+    def describe(self) -> str:
+        return f"rollout engine {self.index} ({self.url} on host {self.host}; log {self.logs[0]})"
+
+
+def _log_dir() -> str:
+    return str(Path(tempfile.gettempdir()) / "slime-engines" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+
+
+class EngineGroup:
+    """Starts, routes, watches and restarts the run's engines."""
+
+    def __init__(self, args: argparse.Namespace, placement: Placement, log=print):
+        import ray
+
+        self.args, self.log = args, log
+        self.log_dir = _log_dir()
+        self.failure: EngineError | None = None
+        self.paused = False
+        self.on_restart = None  # set by the trainer: pushes the current weights to a restarted engine
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self.router = None
+        remote = ray.remote(EngineProcess)
+        nnodes, per_node = nodes_per_engine(args), min(args.rollout_num_gpus_per_engine, args.num_gpus_per_node)
+        self.engines = []
+        for index, first in enumerate(placement.rollout[:engine_count(args)]):
+            bundles = [first + node * per_node for node in range(nnodes)]
+            labels = [f"engine_{index}" + (f"_node{n}" if nnodes > 1 else "") for n in range(nnodes)]
+            actors = [remote.options(**bundle_options(placement, b, ENGINE_GPU_FRACTION, NOSET_GPUS)).remote(label, self.log_dir)
+                      for b, label in zip(bundles, labels)]
+            self.engines.append(Engine(index, actors, [], []))
+        self.monitor = None
+        try:
+            self._launch()
+        except BaseException:
+            self.shutdown()  # nothing half-started stays behind
+            raise
+
+    # -- start-up -----------------------------------------------------------------------------
+    def _launch(self) -> None:
+        args = self.args
+        for engine in self.engines:
+            self._place(engine)
+        self.log(f"starting {len(self.engines)} {args.rollout_backend} engine(s); logs in {self.log_dir} "
+                 f"on each engine's host")
+        self._start_all(self.engines)
+        self._start_router()
+        self.monitor = threading.Thread(target=self._watch, name="engine-health", daemon=True)
+        self.monitor.start()
+
+    def _place(self, engine: Engine) -> None:
+        import ray
+
+        places = ray.get([a.where.remote() for a in engine.actors])
+        head = places[0]
+        dist_init = f"{head['host']}:{head['ports'][2]}" if len(places) > 1 else None
+        engine.slots = [EngineSlot(engine.index, rank, p["host"], head["ports"][0], head["ports"][1], p["gpu"], dist_init)
+                        for rank, p in enumerate(places)]
+        engine.logs = [p["log"] for p in places]
+        engine.url = f"http://{head['host']}:{head['ports'][0]}"
+        engine.commands = [server_command(self.args, slot, python=sys.executable) for slot in engine.slots]
+
+    def _start_all(self, engines: list[Engine]) -> None:
+        import ray
+
+        ray.get([a.start.remote(cmd) for e in engines for a, cmd in zip(e.actors, e.commands)])
+        deadline = time.time() + STARTUP_TIMEOUT
+        waiting = list(engines)
+        while waiting:
+            for engine in list(waiting):
+                code = self._exit_code(engine)
+                if code is not None:
+                    raise self._error(engine, f"exited with code {code} while starting")
+                if _healthy(engine.url, timeout=5):
+                    waiting.remove(engine)
+            if waiting and time.time() > deadline:
+                raise self._error(waiting[0], f"did not answer /health_generate within {STARTUP_TIMEOUT:g} s of starting")
+            if waiting:
+                time.sleep(STARTUP_POLL)
+
+    def _start_router(self) -> None:
+        a = self.args
+        urls = [e.url for e in self.engines]
+        if a.sglang_router_ip:
+            self.router_url = f"http://{a.sglang_router_ip}:{a.sglang_router_port}"
+            for engine in self.engines:
+                self._route(engine)
+            self.log(f"routing through the external router at {self.router_url}")
+            return
+        import subprocess
+
+        from slime.rollout.router import free_port, router_command, wait_for_workers
+
+        host = service_host()
+        port = free_port(host)
+        self.router_url = f"http://{host}:{port}"
+        self.router_log = str(Path(self.log_dir) / "router.log")
+        Path(self.log_dir).mkdir(parents=True, exist_ok=True)
+        with open(self.router_log, "ab") as out:
+            self.router = subprocess.Popen(router_command(host, port, urls, metrics_port=free_port(host)), stdout=out, stderr=subprocess.STDOUT,
+                                           stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+        problem = wait_for_workers(self.router_url, len(urls), self.router, timeout=120)
+        if problem:
+            raise EngineError(f"SGLang's router at {self.router_url} {problem}; its log: {self.router_log}")
+        ids = {url: worker_id for worker_id, url in _router_worker_urls(self.router_url)}
+        for engine in self.engines:
+            engine.router_id = ids.get(engine.url)
+        self.log(f"SGLang router at {self.router_url} in front of {len(urls)} engine(s)")
+
+    def _route(self, engine: Engine) -> None:
+        reply = http_json(self.router_url, "/workers", {"url": engine.url}, timeout=30)
+        engine.router_id = reply.get("worker_id")
+
+    def _unroute(self, engine: Engine) -> None:
+        from slime.rollout.client import http_delete
+
+        if engine.router_id is None:
+            for worker_id, url in _router_worker_urls(self.router_url):
+                if url == engine.url:
+                    engine.router_id = worker_id
+        if engine.router_id:
+            http_delete(self.router_url, f"/workers/{engine.router_id}", timeout=30)
+            engine.router_id = None
+
+    # -- health -------------------------------------------------------------------------------
+    def _exit_code(self, engine: Engine) -> int | None:
+        import ray
+
+        codes = ray.get([a.exit_code.remote() for a in engine.actors], timeout=60)
+        return next((c for c in codes if c is not None), None)
+
+    def _error(self, engine: Engine, what: str) -> EngineError:
+        import ray
+
+        tail = ray.get(engine.actors[0].tail.remote())
+        return EngineError(f"{engine.describe()} {what}; the last lines of its log:\n{tail}")
+
+    def _watch(self) -> None:
+        a = self.args
+        if self._stop.wait(a.rollout_health_check_first_wait):
+            return
+        next_check = time.time() + a.rollout_health_check_interval
+        while not self._stop.wait(min(1.0, a.rollout_health_check_interval)):
+            try:
+                for engine in [e for e in self.engines if e.in_service]:
+                    code = self._exit_code(engine)
+                    if code is not None:
+                        self._failed(engine, f"died (exit code {code})")
+                    elif time.time() >= next_check and not self.paused and \
+                            not _healthy(engine.url, timeout=a.rollout_health_check_timeout):
+                        self._failed(engine, f"did not answer /health_generate within "
+                                             f"{a.rollout_health_check_timeout:g} s")
+                if time.time() >= next_check:
+                    next_check = time.time() + a.rollout_health_check_interval
+            except Exception as err:  # the monitor never dies silently; the run stops with the reason
+                if self._stop.is_set():
+                    return
+                self.failure = self.failure or EngineError(f"the engines' health check failed: {type(err).__name__}: {err}")
+                return
+
+    def _failed(self, engine: Engine, what: str) -> None:
+        error = self._error(engine, what)
+        if not self.args.use_fault_tolerance:
+            engine.in_service = False
+            self.failure = self.failure or error
+            return
+        self.log(f"{engine.describe()} {what}: restarting it (--use-fault-tolerance)")
+        with self._lock:
+            engine.in_service = False
+            try:
+                self._unroute(engine)
+            except EngineError as err:
+                self.log(f"could not take engine {engine.index} off the router: {err}")
+            import ray
+
+            ray.get([a.stop.remote() for a in engine.actors])
+            self._place(engine)
+            self._start_all([engine])
+            if self.on_restart:
+                self.on_restart([engine])
+            self._route(engine)
+            engine.in_service = True
+        self.log(f"rollout engine {engine.index} is back at {engine.url}")
+
+    def check(self) -> None:
+        """Raise the failure the monitor found, if any: the run stops with it."""
+        if self.failure is not None:
+            raise self.failure
+
+    # -- operations over every engine ------------------------------------------------------------
+    def endpoints(self, engines: list[Engine] | None = None) -> list[dict]:
+        """What a weight push needs of each engine in service (or of ``engines``)."""
+        chosen = engines if engines is not None else [e for e in self.engines if e.in_service]
+        return [{"index": e.index, "url": e.url, "host": e.host, "log": e.logs[0],
+                 "tp_size": self.args.rollout_num_gpus_per_engine} for e in chosen]
+
+    def _each(self, path: str, payload: dict, timeout: float = 600) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.check()
+        engines = [e for e in self.engines if e.in_service]
+
+        def call(engine: Engine) -> None:
+            http_json(engine.url, path, payload, timeout=timeout, engine=engine.describe())
+
+        with ThreadPoolExecutor(max_workers=max(1, len(engines))) as pool:
+            list(pool.map(call, engines))
+
+    def release(self) -> None:
+        """Give the GPUs to training (--offload-rollout): SGLang frees its weights and KV cache."""
+        self.paused = True
+        self._each("/release_memory_occupation", {})
+
+    def resume(self, tags: list[str] | None = None) -> None:
+        self._each("/resume_memory_occupation", {"tags": tags} if tags else {})
+        if not tags or "kv_cache" in tags:
+            self.paused = False
+
+    def flush_cache(self) -> None:
+        self._each("/flush_cache", {})
+
+    def shutdown(self) -> None:
+        import ray
+
+        self._stop.set()
+        if self.router is not None and self.router.poll() is None:
+            self.router.terminate()
+            try:
+                self.router.wait(timeout=10)
+            except Exception:
+                self.router.kill()
+        try:
+            ray.get([a.stop.remote() for e in self.engines for a in e.actors], timeout=60)
+        except Exception:  # an actor already gone took its server with it (PR_SET_PDEATHSIG)
+            pass
+
+
+def _healthy(url: str, timeout: float) -> bool:
+    try:
+        return http_get(url, "/health_generate", timeout=timeout)[0] == 200
+    except EngineError:
+        return False
+
+
+def _router_worker_urls(router_url: str) -> list[tuple[str, str]]:
+    import json
+
+    status, body = http_get(router_url, "/workers", timeout=30)
+    workers = json.loads(body).get("workers", []) if status == 200 else []
+    return [(w["id"], w["url"]) for w in workers]

@@ -1,0 +1,47 @@
+"""SGLang's router (``sglang-router``, a Rust binary on PyPI) in front of the rollout engines: the
+command that starts it and the wait until it has taken every engine as a healthy worker."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import time
+
+ROUTER_MODULE = "sglang_router.launch_router"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def router_command(host: str, port: int, worker_urls: list[str], metrics_port: int,
+                   python: str = sys.executable) -> list[str]:
+    """Round robin over the engines; the router's own health checks and retries stay on (a request to
+    an engine that just died is retried on another). Its Prometheus exporter gets a free port of its
+    own (the default, 29000, may be another run's)."""
+    return [python, "-m", ROUTER_MODULE, "--host", host, "--port", str(port), "--worker-urls", *worker_urls,
+            "--policy", "round_robin", "--prometheus-host", host, "--prometheus-port", str(metrics_port),
+            "--log-level", "warn"]
+
+
+def wait_for_workers(router_url: str, count: int, process, timeout: float) -> str | None:
+    """None once the router lists ``count`` healthy workers; else what went wrong."""
+    from slime.rollout.client import EngineError, http_get
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process is not None and process.poll() is not None:
+            return f"exited with code {process.returncode} while starting"
+        try:
+            status, body = http_get(router_url, "/workers", timeout=5)
+        except EngineError:
+            status, body = 0, b""
+        if status == 200:
+            workers = json.loads(body).get("workers", [])
+            if sum(bool(w.get("is_healthy")) for w in workers) >= count:
+                return None
+        time.sleep(0.3)
+    return f"did not list {count} healthy engine(s) within {timeout:g} s"
