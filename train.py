@@ -49,10 +49,25 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:
         sys.stdout.write(format_plan(build_plan(args)))
         return 0
+    sys.stdout.write(format_plan(build_plan(args)))
+    problems = _sglang_problems(args)
+    if problems:
+        print("train.py: SGLang rejects the engines' server arguments:\n  " + "\n  ".join(problems), file=sys.stderr)
+        return 2
     from slime.trainer import run
 
-    sys.stdout.write(format_plan(build_plan(args)))
     return run(args, argv)
+
+
+def _sglang_problems(args: argparse.Namespace) -> list[str]:
+    """SGLang's own check of every engine's server command, before any cluster resource is taken."""
+    import importlib.util
+
+    if args.rollout_backend != "sglang" or args.debug_train_only or importlib.util.find_spec("sglang") is None:
+        return []
+    from slime.backends.sglang_check import check_server_args
+
+    return check_server_args(args)[0]
 
 
 if __name__ == "__main__":

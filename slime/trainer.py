@@ -70,6 +70,7 @@ class Trainer:
         self.data_source = None
         self.eval_sets: dict = {}
         self.weight_version = 0  # the engines' weights: those of the checkpoint, then one more per push
+        self.own_disk_dir = None
 
     # -- setup ---------------------------------------------------------------------------------
     def setup(self) -> int:
@@ -95,6 +96,12 @@ class Trainer:
                 self.log.note(f"{a.num_epoch} epoch(s) of {len(prompts)} prompts: {a.num_rollout} rollouts")
             self.eval_sets = self._eval_sets()
         placement = create_placement(a, available)
+        if a.update_weight_transport == "disk" and not a.update_weight_disk_dir and not a.debug_train_only:
+            import tempfile
+
+            # One folder per run: two runs on a machine must not read each other's weights.
+            a.update_weight_disk_dir = self.own_disk_dir = tempfile.mkdtemp(prefix="slime-weights-")
+            self.log.note(f"weights reach the engines through {a.update_weight_disk_dir} (--update-weight-disk-dir)")
         if not a.debug_rollout_only:
             self.actor = TrainGroup(role_args(a, "actor"), "actor", placement)
             if a.use_critic:
@@ -203,10 +210,21 @@ class Trainer:
         return metrics
 
     def _push_weights(self, engines=None) -> None:
-        """Every actor rank pushes (a collective); to every engine in service, or to ``engines``."""
-        if self.engines:
+        """Every actor rank pushes (a collective); to every engine in service, or to ``engines``. Under
+        --use-fault-tolerance an engine that dies meanwhile is restarted (and given the weights then)."""
+        from slime.rollout.client import EngineError
+
+        if not self.engines:
+            return
+        with self.engines.lock:  # not while an engine is being restarted: it would miss these weights
             self.engines.check()
-            self.actor.on_every_rank("update_weights", self.engines.endpoints(engines), self.weight_version)
+            try:
+                self.actor.on_every_rank("update_weights", self.engines.endpoints(engines), self.weight_version)
+            except EngineError:
+                if not self.args.use_fault_tolerance or engines is not None:
+                    raise
+                self.engines.sweep()  # restarts the dead engine, which gets the weights as it comes back
+                self.actor.on_every_rank("update_weights", self.engines.endpoints(), self.weight_version)
 
     def _save(self, rollout_id: int) -> None:
         a = self.args
@@ -231,7 +249,7 @@ class Trainer:
                 first = next(s.metadata["reward_error"] for s in samples if "reward_error" in s.metadata)
                 self.log.note(f"rollout {rollout_id}: {failed} reward(s) failed and count as 0; first: {first}")
             if self.engines:
-                self.engines.check()
+                self.engines.sweep()
             if self.actor:
                 if self.engines and a.offload_rollout:
                     self.engines.release()
@@ -289,6 +307,10 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     finally:
         if trainer.engines is not None:
             trainer.engines.shutdown()
+        if trainer.own_disk_dir:
+            import shutil
+
+            shutil.rmtree(trainer.own_disk_dir, ignore_errors=True)
         trainer.log.close()
         signal.signal(signal.SIGTERM, previous)
         if ray.is_initialized():

@@ -102,3 +102,25 @@ def ray_cluster(tmp_path_factory):
         yield cluster.wait()
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory) -> Path:
+    """The tiny model and its toy task (tools/make_tiny_model.py), built once per test session."""
+    import subprocess
+    import sys
+
+    require_module("transformers")
+    base = tmp_path_factory.mktemp("tiny")
+    subprocess.run([sys.executable, "tools/make_tiny_model.py", "--out", str(base)], cwd=ROOT, check=True,
+                   capture_output=True)
+    return base
+
+
+@pytest.fixture(scope="session")
+def torch_engine(tiny_base):
+    """One torch engine server process on loopback, shared by the tests that only send it requests."""
+    from tests.helpers_engines import serve_torch_engine
+
+    with serve_torch_engine(tiny_base / "tiny-cpu") as url:
+        yield url

@@ -2,21 +2,49 @@
 
 from __future__ import annotations
 
-import os
 import signal
+import threading
+import time
 
 import psutil
 
 from slime.rollout.sglang_rollout import generate_one
 
+_kill_once = threading.Lock()
+_killed: list[int] = []
+
+
+def _server_pids(port: int) -> set[int]:
+    """The torch engine process listening on ``port`` (never anything else)."""
+    pids = {c.pid for c in psutil.net_connections(kind="tcp")
+            if c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN and c.pid}
+    return {pid for pid in pids if "slime.backends.torch_engine" in " ".join(psutil.Process(pid).cmdline())}
+
+
+def _wait_dead(process: psutil.Process) -> None:
+    """Until the killed server is gone or a zombie its parent (the engine's actor) has yet to reap."""
+    while True:
+        try:
+            if process.status() == psutil.STATUS_ZOMBIE:
+                return
+        except psutil.NoSuchProcess:
+            return
+        time.sleep(0.05)
+
 
 def kill_engine_then_generate(args, sample, params, client):
-    """Kill the engine process behind the first URL (as a crash would), then generate as usual."""
-    port = int(client.urls[0].rsplit(":", 1)[1])
-    for connection in psutil.net_connections(kind="tcp"):
-        if connection.laddr and connection.laddr.port == port and connection.status == psutil.CONN_LISTEN and connection.pid:
-            os.kill(connection.pid, signal.SIGKILL)
-    return generate_one(args, sample, params, client)  # round robin reaches the dead engine within two calls
+    """At the first request of the run, kill engine 0's server process (as a crash would) and wait until
+    it is gone; then generate as usual, through the router."""
+    with _kill_once:
+        if not _killed:
+            port = int(client.engine_urls[0].rsplit(":", 1)[1])
+            for pid in _server_pids(port):
+                process = psutil.Process(pid)
+                process.send_signal(signal.SIGKILL)
+                _wait_dead(process)
+                _killed.append(pid)
+            assert _killed, f"no torch engine listens on port {port}"
+    return generate_one(args, sample, params, client)
 
 
 def broken_reward(args, sample):

@@ -1,18 +1,14 @@
-"""The default rollout function against a real torch engine (in-process, no Ray): SGLang-shaped
+"""The default rollout function against a real torch engine server process (no Ray): SGLang-shaped
 requests, n samples per prompt, rewards, and the dynamic-sampling filter's over-sampling loop."""
 
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
-
 import pytest
 
-from slime.rollout.client import EngineError, GenerateClient
+from slime.rollout.client import EngineError, GenerateClient, http_json
 from slime.rollout.data_source import DataSource, load_prompts
 from slime.rollout.sglang_rollout import RolloutContext, generate_rollout
-from tests.conftest import ROOT, require_module
 
 KEPT_GROUPS = []
 
@@ -25,16 +21,11 @@ def keep_mixed_groups(args, group):
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    require_module("transformers")
-    base = tmp_path_factory.mktemp("tiny")
-    subprocess.run([sys.executable, "tools/make_tiny_model.py", "--out", str(base)], cwd=ROOT, check=True,
-                   capture_output=True)
-    from slime.backends.torch_engine import TorchEngine
+def engine(torch_engine, tiny_base):
+    from transformers import AutoTokenizer
 
-    served = TorchEngine(str(base / "tiny-cpu"))
-    yield served, base
-    served.shutdown()
+    return argparse.Namespace(url=torch_engine, tokenizer=AutoTokenizer.from_pretrained(tiny_base / "tiny-cpu")), \
+        tiny_base
 
 
 def rollout_args(**overrides):
@@ -52,7 +43,7 @@ def context(engine_and_base, args):
     served, base = engine_and_base
     prompts = load_prompts(str(base / "toy" / "train.jsonl"), served.tokenizer, input_key="prompt", label_key="label",
                            metadata_key=None, apply_chat_template=True)
-    return RolloutContext(GenerateClient([served.url()]), served.tokenizer, DataSource(prompts, True, 1))
+    return RolloutContext(GenerateClient(served.url), served.tokenizer, DataSource(prompts, True, 1))
 
 
 def test_a_rollout_has_groups_of_scored_samples_in_sglangs_shape(engine):
@@ -77,27 +68,29 @@ def test_the_dynamic_filter_over_samples_until_the_rollout_is_full(engine):
 
 
 def test_an_unreachable_engine_is_a_clear_error():
-    client = GenerateClient(["http://127.0.0.1:9"])
-    with pytest.raises(EngineError, match=r"rollout engine http://127.0.0.1:9 did not answer /generate"):
+    client = GenerateClient("http://127.0.0.1:9")
+    with pytest.raises(EngineError, match=r"router http://127.0.0.1:9 of the rollout engines did not answer /generate"):
         client.generate([1, 2], {"max_new_tokens": 1})
 
 
 def test_engine_speaks_sglangs_generate(engine):
     served, _ = engine
-    reply = GenerateClient([served.url()]).generate(served.tokenizer("3+1=")["input_ids"],
+    reply = GenerateClient(served.url).generate(served.tokenizer("3+1=")["input_ids"],
                                                     {"max_new_tokens": 3, "temperature": 1.0, "sampling_seed": 5})
     assert set(reply) == {"text", "output_ids", "meta_info"}
     assert reply["meta_info"]["finish_reason"]["type"] in ("stop", "length")
     assert [entry[1] for entry in reply["meta_info"]["output_token_logprobs"]] == reply["output_ids"]
-    served.release_memory()
-    with pytest.raises(EngineError, match="HTTP 503"):
-        GenerateClient([served.url()]).generate([5], {"max_new_tokens": 1})
-    served.resume_memory()
+    http_json(served.url, "/release_memory_occupation", {}, timeout=10)
+    try:
+        with pytest.raises(EngineError, match="HTTP 503"):
+            GenerateClient(served.url).generate([5], {"max_new_tokens": 1})
+    finally:
+        http_json(served.url, "/resume_memory_occupation", {}, timeout=10)
 
 
 def test_engine_stops_at_stop_strings(engine):
     served, _ = engine
-    client = GenerateClient([served.url()])
+    client = GenerateClient(served.url)
     for seed in range(20):
         reply = client.generate(served.tokenizer("3+1=")["input_ids"],
                                 {"max_new_tokens": 12, "temperature": 1.0, "sampling_seed": seed, "stop": ["+"]})

@@ -195,6 +195,10 @@ slime_launch() {
   job_env=("${fields[@]:count+2}")
   read -r nodes gpus_per_node < <("${python}" -m slime.utils.plan --nodes -- "${argv[@]}") ||
     slime::die "could not compute the plan of ${config}"
+  if [[ "${SLIME_DRY_RUN:-0}" == 1 ]]; then
+    # The plan, each engine's server command included, as comments: the output stays a list of commands.
+    "${python}" -m slime.utils.plan -- "${argv[@]}" | sed 's/^/# /'
+  fi
   gpus_per_node="${SLIME_NUM_GPUS:-${gpus_per_node}}"
   slime::check_nodes "${nodes}" "${gpus_per_node}"
   if [[ "${SLIME_DRY_RUN:-0}" != 1 && -z "${RAY_ADDRESS:-}" ]]; then

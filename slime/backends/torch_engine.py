@@ -8,7 +8,7 @@ response shapes of the pinned SGLang (``tests/fixtures/sglang_protocol.json`` re
 SGLang's source): ``/generate``, ``/health``, ``/health_generate``, ``/model_info``,
 ``/get_model_info``, ``/server_info``, ``/get_server_info``, ``/flush_cache``,
 ``/update_weights_from_disk``, ``/update_weights_from_tensor``, ``/init_weights_update_group``,
-``/update_weights_from_distributed``, ``/destroy_weights_update_group``,
+``/update_weights_from_distributed``, ``/destroy_weights_update_group``, ``/get_weights_by_name``,
 ``/release_memory_occupation`` and ``/resume_memory_occupation``. So the router, the health checks
 and the weight push run the same code for both backends. Where SGLang takes CUDA IPC handles in
 ``serialized_named_tensors``, this engine takes each bucket's tensors by value (safetensors bytes,
@@ -152,7 +152,8 @@ class TorchEngine:
                 "architectures": getattr(config, "architectures", None)}
 
     def server_info(self) -> dict:
-        return {**{k: v for k, v in vars(self.args).items()}, "dp_size": 1, "tokenizer_path": self.args.model_path,
+        return {**vars(self.args), "dp_size": 1, "tokenizer_path": self.args.model_path,
+                "launch_command": " ".join([sys.executable, "-m", "slime.backends.torch_engine", *sys.argv[1:]]),
                 "served_model_name": self.args.model_path, "startup_time": self.started,
                 "internal_states": [{"weight_version": self.weight_version, "memory_released": self.released}],
                 "version": SGLANG_VERSION, "frontend": "python"}
@@ -180,8 +181,9 @@ class TorchEngine:
                                                     stop_strings, generator)
         text = self.tokenizer.decode(output, skip_special_tokens=params.get("skip_special_tokens", True))
         meta = {"id": request.get("rid") or f"{time.time_ns():x}", "finish_reason": finish,
-                "prompt_tokens": len(input_ids), "completion_tokens": len(output), "cached_tokens": 0,
-                "weight_version": self.weight_version, "e2e_latency": time.time() - start}
+                "prompt_tokens": len(input_ids), "weight_version": self.weight_version, "num_retractions": 0,
+                "reasoning_tokens": 0, "completion_tokens": len(output), "cached_tokens": 0,
+                "e2e_latency": time.time() - start}
         if request.get("return_logprob"):
             meta["input_token_logprobs"] = [[None, input_ids[0], None]] + [[None, t, None] for t in input_ids[1:]]
             meta["output_token_logprobs"] = [[lp, tok, None] for lp, tok in zip(logprobs, output)]
@@ -254,7 +256,7 @@ def _handler(engine: TorchEngine):
 
         def _route(self, method: str) -> None:
             path = urlparse(self.path).path
-            request = self._request() if method == "POST" else {}
+            request = self._request() if method == "POST" or self.headers.get("Content-Length") else {}
             if request is None:
                 return
             if path in ("/health", "/health_generate"):
@@ -265,6 +267,12 @@ def _handler(engine: TorchEngine):
                 self._json(200, engine.model_info())
             elif path in ("/server_info", "/get_server_info"):
                 self._json(200, engine.server_info())
+            elif path == "/get_weights_by_name":
+                tensor = engine.model.state_dict().get(request.get("name"))
+                if tensor is None:
+                    self._json(400, {"error": {"message": f"Get parameter by name failed: no {request.get('name')!r}"}})
+                else:
+                    self._json(200, tensor.float().tolist()[:int(request.get("truncate_size", 100))])
             elif path == "/flush_cache":
                 self._send(200, FLUSHED.encode(), "text/plain")
             elif path == "/release_memory_occupation":
@@ -294,6 +302,9 @@ def _handler(engine: TorchEngine):
             self._route("GET")
 
         def do_POST(self):  # noqa: N802
+            self._route("POST")
+
+        def do_PUT(self):  # noqa: N802 (SGLang takes /generate by PUT too)
             self._route("POST")
 
         def log_message(self, *args):  # requests are not logged, as SGLang's default

@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import json
 import shutil
-import tempfile
 import threading
 from collections.abc import Iterable
 from datetime import timedelta
@@ -39,10 +38,6 @@ def transport(args) -> str:
     if args.update_weight_transport == "disk":
         return "disk"
     return "tensor" if args.colocate else "distributed"
-
-
-def default_disk_dir() -> str:
-    return str(Path(tempfile.gettempdir()) / "slime-weights")
 
 
 # -- tensors by value (CPU) and by CUDA IPC handle (GPU) ---------------------------------------------
@@ -120,7 +115,7 @@ def push_weights(backend, args, engines: list[dict], version: int) -> None:
 def _push_by_disk(args, buckets: Iterable, engines: list[dict], version: int, rank: int, world: int) -> None:
     from safetensors.torch import save_file
 
-    root = Path(args.update_weight_disk_dir or default_disk_dir())
+    root = Path(args.update_weight_disk_dir)  # the trainer makes one per run when unset
     target = root / f"weights_v{version}"
     if rank == 0:
         shutil.rmtree(target, ignore_errors=True)

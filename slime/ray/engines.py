@@ -40,10 +40,10 @@ def _die_with_parent() -> None:
 
 def service_host() -> str:
     """The address this process's servers listen on: loopback when the whole Ray cluster is this
-    machine (nothing needs more), else this node's address, which the other nodes reach."""
+    machine, or there is none (nothing needs more), else this node's address, which the others reach."""
     import ray
 
-    if len([node for node in ray.nodes() if node.get("Alive")]) == 1:
+    if not ray.is_initialized() or len([node for node in ray.nodes() if node.get("Alive")]) == 1:
         return "127.0.0.1"
     return ray.util.get_node_ip_address()
 
@@ -143,7 +143,8 @@ class EngineGroup:
         self.failure: EngineError | None = None
         self.paused = False
         self.on_restart = None  # set by the trainer: pushes the current weights to a restarted engine
-        self._lock = threading.RLock()
+        self.restarts = 0
+        self.lock = threading.RLock()  # held by a restart and by a weight push: one at a time
         self._stop = threading.Event()
         self.router = None
         remote = ray.remote(EngineProcess)
@@ -285,14 +286,15 @@ class EngineGroup:
                 return
 
     def _failed(self, engine: Engine, what: str) -> None:
-        error = self._error(engine, what)
-        if not self.args.use_fault_tolerance:
+        with self.lock:
+            if not engine.in_service:  # the monitor and a sweep both saw it: handled once
+                return
             engine.in_service = False
-            self.failure = self.failure or error
-            return
-        self.log(f"{engine.describe()} {what}: restarting it (--use-fault-tolerance)")
-        with self._lock:
-            engine.in_service = False
+            error = self._error(engine, what)
+            if not self.args.use_fault_tolerance:
+                self.failure = self.failure or error
+                return
+            self.log(f"{engine.describe()} {what}: restarting it (--use-fault-tolerance)")
             try:
                 self._unroute(engine)
             except EngineError as err:
@@ -306,7 +308,17 @@ class EngineGroup:
                 self.on_restart([engine])
             self._route(engine)
             engine.in_service = True
-        self.log(f"rollout engine {engine.index} is back at {engine.url}")
+            self.restarts += 1
+        self.log(f"rollout engine {engine.index} is back at {engine.url} with the current weights")
+
+    def sweep(self) -> None:
+        """Look at every engine's process now (the trainer does between phases, so a death is never
+        missed however short the phase); then ``check``."""
+        for engine in [e for e in self.engines if e.in_service]:
+            code = self._exit_code(engine)
+            if code is not None:
+                self._failed(engine, f"died (exit code {code})")
+        self.check()
 
     def check(self) -> None:
         """Raise the failure the monitor found, if any: the run stops with it."""
@@ -349,6 +361,8 @@ class EngineGroup:
         import ray
 
         self._stop.set()
+        if self.monitor is not None and self.monitor is not threading.current_thread():
+            self.monitor.join(timeout=STARTUP_TIMEOUT)  # a restart under way ends first
         if self.router is not None and self.router.poll() is None:
             self.router.terminate()
             try:

@@ -1,0 +1,50 @@
+"""A torch engine server process for tests, started with the command the engine group uses."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from slime.rollout.client import EngineError, http_get
+from slime.rollout.router import free_port
+from tests.conftest import ROOT
+
+
+def wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float = 180) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if http_get(url, "/health_generate", timeout=5)[0] == 200:
+                return
+        except EngineError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"the server at {url} did not come up in {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+@contextmanager
+def serve_torch_engine(model_path: Path, seed: int = 0):
+    """``python -m slime.backends.torch_engine`` on a free loopback port; yields its URL."""
+    port = free_port()
+    log = Path(tempfile.mkdtemp(prefix="slime-test-engine-")) / "engine.log"
+    command = [sys.executable, "-m", "slime.backends.torch_engine", "--model-path", str(model_path), "--host",
+               "127.0.0.1", "--port", str(port), "--random-seed", str(seed)]
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, process, log)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -1,0 +1,154 @@
+"""Each engine's server command: every --sglang-* flag of every primary config reaches it in SGLang's
+own spelling with its values, slime adds what it owns, the dry runs (train.py and the launcher) print
+it with named placeholders for what is only known at run time, and SGLang's own parser accepts it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from slime.backends.engine_command import engine_count, planned_commands, server_command
+from slime.config.compose import generate_config, namespace_from_config, primary_configs
+from slime.utils.arguments import flag_by_option, looks_like_option
+from slime.utils.flags import SGLANG
+from slime.utils.sglang_flags import load_snapshot
+from tests.conftest import ROOT, require_module
+
+ENV = {"BASE_FOLDER": "/models"}
+
+
+class _EveryVariable(dict):
+    """BASE_FOLDER=/models, and a folder named after any other variable a config refers to."""
+
+    def get(self, name, default=None):
+        return ENV.get(name, f"/{name.lower()}")
+
+
+def _namespace(config: str):
+    return namespace_from_config(config, [], environ=_EveryVariable())
+
+
+def _sglang_flags_of(argv: list[str]) -> dict[str, list[str]]:
+    """The SGLang server flags on a generated command line, with the words that follow each."""
+    flags, current = {}, None
+    for token in argv:
+        if looks_like_option(token):
+            flag = flag_by_option().get(token.split("=", 1)[0])
+            current = token if flag is not None and flag.owner == SGLANG else None
+            if current:
+                flags[current] = []
+        elif current:
+            flags[current].append(token)
+    return flags
+
+
+def _sglang_option(slime_option: str) -> str:
+    """SGLang's own spelling of a --sglang- flag (its first option for the same setting)."""
+    dest = flag_by_option()[slime_option].dest.removeprefix("sglang_")
+    entry = next(e for e in load_snapshot()["flags"] if e["dest"] == dest)
+    return next(o for o in entry["options"] if not o.startswith("--no-"))
+
+
+@pytest.mark.parametrize("config", primary_configs())
+def test_every_sglang_flag_of_the_config_reaches_each_engines_command(config):
+    args = _namespace(config)
+    flags = _sglang_flags_of(generate_config(config).argv)
+    commands = [server["command"] for server in planned_commands(args)]
+    assert len(commands) == engine_count(args) * max(1, -(-args.rollout_num_gpus_per_engine // args.num_gpus_per_node))
+    for command in commands:
+        for option, values in flags.items():
+            spelled = _sglang_option(option)
+            assert spelled in command, f"{config}: {option} does not reach {command}"
+            at = command.index(spelled) + 1
+            assert command[at:at + len(values)] == values, f"{config}: {option} {values}"
+
+
+def test_slime_sets_what_it_owns():
+    args = _namespace("run_qwen3_235B_A22B")
+    command = planned_commands(args)[1]["command"]  # engine 0, its second node
+    text = " ".join(command)
+    assert command[:3] == ["python3", "-m", "sglang.launch_server"]
+    assert "--model-path /models/Qwen3-235B-A22B --trust-remote-code --tp-size 32 --random-seed 42" in text
+    assert "--nnodes 4 --node-rank 1 --dist-init-addr {ENGINE0_NODE0_HOST}:{ENGINE0_DIST_INIT_PORT}" in text
+    assert "--host {ENGINE0_NODE1_HOST} --port {ENGINE0_PORT} --nccl-port {ENGINE0_NCCL_PORT}" in text
+    assert "--enable-memory-saver" in text  # colocated: memory is released while training
+
+
+def _dry_run(*argv: str) -> str:
+    result = subprocess.run([sys.executable, "train.py", *argv, "--dry-run"], cwd=ROOT, capture_output=True,
+                            text=True, env={**os.environ, **ENV}, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_train_dry_run_prints_each_engines_server_command_for_qwen3_4B():
+    plan = _dry_run("--config-name", "run_qwen3_4B")
+    assert "4 SGLang engine(s) × 2 GPU(s); SGLang's router, started by slime; weights pushed by tensor" in plan
+    expected = ("python3 -m sglang.launch_server --mem-fraction-static 0.7 --model-path /models/Qwen3-4B "
+                "--trust-remote-code --tp-size 2 --random-seed {seed} --host {{ENGINE{i}_HOST}} "
+                "--port {{ENGINE{i}_PORT}} --nccl-port {{ENGINE{i}_NCCL_PORT}} --base-gpu-id {{ENGINE{i}_BASE_GPU_ID}} "
+                "--skip-server-warmup --enable-memory-saver")
+    for i in range(4):
+        assert f"  Engine {i}     " + expected.format(i=i, seed=42 + i) + "\n" in plan
+
+
+def test_train_dry_run_prints_each_node_of_each_engine_for_qwen3_235B():
+    plan = _dry_run("--config-name", "run_qwen3_235B_A22B")
+    lines = [line for line in plan.splitlines() if line.startswith("  Engine ")]
+    assert len(lines) == 2 * 4  # 64 GPUs in engines of 32 GPUs on nodes of 8
+    sizes = " ".join(map(str, [1, 2, 4, *range(8, 257, 8)]))
+    assert lines[0] == (
+        "  Engine 0 node 0  python3 -m sglang.launch_server --mem-fraction-static 0.7 --dp-size 4 --enable-dp-lm-head "
+        f"--cuda-graph-bs-decode {sizes} --ep-size 32 --enable-dp-attention --model-path /models/Qwen3-235B-A22B "
+        "--trust-remote-code --tp-size 32 --random-seed 42 --host {ENGINE0_NODE0_HOST} --port {ENGINE0_PORT} "
+        "--nccl-port {ENGINE0_NCCL_PORT} --base-gpu-id {ENGINE0_BASE_GPU_ID} --skip-server-warmup --nnodes 4 "
+        "--node-rank 0 --dist-init-addr {ENGINE0_NODE0_HOST}:{ENGINE0_DIST_INIT_PORT} --enable-memory-saver")
+    assert lines[-1].endswith("--nnodes 4 --node-rank 3 --dist-init-addr {ENGINE1_NODE0_HOST}:{ENGINE1_DIST_INIT_PORT} "
+                              "--enable-memory-saver")
+
+
+def test_the_launchers_dry_run_prints_the_server_commands():
+    env = {**os.environ, **ENV, "PYTHON": sys.executable, "MASTER_ADDR": "127.0.0.1"}
+    result = subprocess.run(["bash", "scripts/run-qwen3-4B.sh", "--dry-run"], cwd=ROOT, capture_output=True,
+                            text=True, env=env, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "#   Engine 3     python3 -m sglang.launch_server --mem-fraction-static 0.7 --model-path /models/Qwen3-4B" \
+        in result.stdout
+
+
+def test_the_torch_engine_command_takes_the_same_server_arguments():
+    args = namespace_from_config("run_tiny_cpu", [], environ=ENV)
+    command = planned_commands(args)[1]["command"]
+    assert command == ["python3", "-m", "slime.backends.torch_engine", "--model-path", "/models/tiny-cpu",
+                       "--trust-remote-code", "--tp-size", "1", "--random-seed", "43", "--host", "{ENGINE1_HOST}",
+                       "--port", "{ENGINE1_PORT}", "--skip-server-warmup", "--enable-memory-saver"]
+    from slime.backends.torch_engine import parse_server_args
+
+    slot_values = [w.replace("{ENGINE1_HOST}", "127.0.0.1").replace("{ENGINE1_PORT}", "30001") for w in command[3:]]
+    assert parse_server_args(slot_values).port == 30001
+
+
+@pytest.mark.parametrize("config", [c for c in primary_configs() if "tiny" not in c])
+def test_sglangs_own_parser_accepts_every_engines_command(config):
+    require_module("sglang")
+    from slime.backends.sglang_check import check_server_args
+
+    problems, unchecked = check_server_args(_namespace(config))
+    assert problems == []
+    assert all("resolve_once" in note for note in unchecked)
+
+
+def test_sglangs_parser_objects_by_config_key():
+    require_module("sglang")
+    from slime.backends.engine_command import EngineSlot
+    from slime.backends.sglang_check import check_server_args
+
+    args = _namespace("run_qwen3_4B")
+    args.sglang_attention_backend = "no-such-backend"  # past slime's parser: only SGLang's can object
+    assert "--attention-backend" in server_command(args, EngineSlot(0, 0, "h", 1, 2, 0))
+    problems, _ = check_server_args(args)
+    assert len(problems) == 1 and problems[0].startswith("--sglang-attention-backend: SGLang's parser says: invalid "
+                                                         "choice: 'no-such-backend'"), problems
