@@ -77,10 +77,28 @@ def test_the_tiny_model_learns_its_toy_task_through_the_launcher(base_folder):
                             capture_output=True, text=True, timeout=600, check=False)
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-4000:]
+    # Engines are server processes behind SGLang's router on loopback, each with its own log.
+    assert re.search(r"^slime: starting 2 torch engine\(s\); logs in /\S+ on each engine's host$", log, re.M), log[-4000:]
+    assert re.search(r"^slime: SGLang router at http://127\.0\.0\.1:\d+ in front of 2 engine\(s\)$", log, re.M)
     history = rewards(log)
     assert len(history) == 60
     first, last = sum(history[:5]) / 5, sum(history[-5:]) / 5
     assert first < 0.2 and last >= first + 0.3, history
+
+
+def test_every_weight_transport_serves_the_engines_the_same_weights(base_folder, tmp_path):
+    """Tensors (colocated), disk, and a weight-update group (engines on their own GPU) give the same
+    rollouts, seeded per request, so each delivers exactly the weights training produced."""
+    runs = {"tensor": [], "disk": ["+perf.update_weight_transport=disk"],
+            "distributed": ["cluster.colocate=false", "+cluster.rollout_num_gpus=1"]}
+    histories = {}
+    for name, overrides in runs.items():
+        result = train(base_folder, ONE_GPU, f"ckpt.save={tmp_path / name}", "rollout.num_rollout=3", *overrides)
+        assert result.returncode == 0, result.stdout[-3000:]
+        assert f"weights pushed by {name}" in result.stdout
+        histories[name] = rewards(result.stdout)
+    assert len(histories["tensor"]) == 3
+    assert histories["disk"] == histories["tensor"] == histories["distributed"], histories
 
 
 def test_a_killed_run_resumes_after_its_last_checkpoint(base_folder, tmp_path):

@@ -75,8 +75,10 @@ class EngineProcess:
                 "gpu": int(gpu_ids[0]) if gpu_ids and str(gpu_ids[0]).isdigit() else 0, "log": self.log_path}
 
     def start(self, command: list[str]) -> int:
+        """Start ``command`` (its first word, the Python to run, is this actor's own)."""
         import subprocess
 
+        command = [sys.executable, *command[1:]]
         self.stop()
         Path(self.log_path).parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
@@ -185,7 +187,7 @@ class EngineGroup:
                         for rank, p in enumerate(places)]
         engine.logs = [p["log"] for p in places]
         engine.url = f"http://{head['host']}:{head['ports'][0]}"
-        engine.commands = [server_command(self.args, slot, python=sys.executable) for slot in engine.slots]
+        engine.commands = [server_command(self.args, slot) for slot in engine.slots]
 
     def _start_all(self, engines: list[Engine]) -> None:
         import ray
@@ -194,6 +196,8 @@ class EngineGroup:
         deadline = time.time() + STARTUP_TIMEOUT
         waiting = list(engines)
         while waiting:
+            if self._stop.is_set():
+                raise EngineError("the run is stopping: engine start-up abandoned")
             for engine in list(waiting):
                 code = self._exit_code(engine)
                 if code is not None:
@@ -306,6 +310,8 @@ class EngineGroup:
             self._start_all([engine])
             if self.on_restart:
                 self.on_restart([engine])
+            if self.paused:  # the others gave their memory to training: so does this one
+                http_json(engine.url, "/release_memory_occupation", {}, timeout=600, engine=engine.describe())
             self._route(engine)
             engine.in_service = True
             self.restarts += 1
@@ -333,16 +339,24 @@ class EngineGroup:
                  "tp_size": self.args.rollout_num_gpus_per_engine} for e in chosen]
 
     def _each(self, path: str, payload: dict, timeout: float = 600) -> None:
+        """POST to every engine in service; under --use-fault-tolerance an engine found dead meanwhile
+        is restarted and the call made again."""
         from concurrent.futures import ThreadPoolExecutor
-
-        self.check()
-        engines = [e for e in self.engines if e.in_service]
 
         def call(engine: Engine) -> None:
             http_json(engine.url, path, payload, timeout=timeout, engine=engine.describe())
 
-        with ThreadPoolExecutor(max_workers=max(1, len(engines))) as pool:
-            list(pool.map(call, engines))
+        for attempt in (1, 2):
+            self.check()
+            engines = [e for e in self.engines if e.in_service]
+            try:
+                with ThreadPoolExecutor(max_workers=max(1, len(engines))) as pool:
+                    list(pool.map(call, engines))
+                return
+            except EngineError:
+                if not self.args.use_fault_tolerance or attempt == 2:
+                    raise
+                self.sweep()
 
     def release(self) -> None:
         """Give the GPUs to training (--offload-rollout): SGLang frees its weights and KV cache."""
