@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from slime.rollout.client import EngineError, http_get
-from slime.rollout.router import free_port
+from slime.utils.ports import free_ports
 from tests.conftest import ROOT
 
 
@@ -31,7 +31,7 @@ def wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float 
 @contextmanager
 def serve_torch_engine(model_path: Path, seed: int = 0):
     """``python -m slime.backends.torch_engine`` on a free loopback port; yields its URL."""
-    port = free_port()
+    port = free_ports(1)[0]
     log = Path(tempfile.mkdtemp(prefix="slime-test-engine-")) / "engine.log"
     command = [sys.executable, "-m", "slime.backends.torch_engine", "--model-path", str(model_path), "--host",
                "127.0.0.1", "--port", str(port), "--random-seed", str(seed)]

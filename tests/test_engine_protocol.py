@@ -152,9 +152,9 @@ def test_update_from_distributed_broadcasts_into_the_served_weights(torch_engine
     import torch
     import torch.distributed as dist
 
-    from slime.rollout.router import free_port
+    from slime.utils.ports import free_ports
 
-    port = free_port()
+    port = free_ports(1)[0]
     init = {"master_address": "127.0.0.1", "master_port": port, "rank_offset": 1, "world_size": 2,
             "group_name": "test_group", "backend": "gloo"}
     replies = []
@@ -178,10 +178,11 @@ def test_update_from_distributed_broadcasts_into_the_served_weights(torch_engine
 
 def test_sglangs_router_routes_generate_to_the_torch_engine(torch_engine):
     require_module("sglang_router")
-    from slime.rollout.router import free_port, router_command, wait_for_workers
+    from slime.rollout.router import router_command, wait_for_workers
+    from slime.utils.ports import free_ports
 
-    port = free_port()
-    router = subprocess.Popen(router_command("127.0.0.1", port, [torch_engine], metrics_port=free_port()),
+    port, metrics_port = free_ports(2)
+    router = subprocess.Popen(router_command("127.0.0.1", port, [torch_engine], metrics_port=metrics_port),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}"

@@ -15,7 +15,7 @@ import pytest
 
 from slime.backends.engine_command import EngineSlot, server_command
 from slime.rollout.client import http_get, http_json
-from slime.rollout.router import free_port
+from slime.utils.ports import free_ports
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -40,8 +40,8 @@ def sglang_server(tiny_base, tmp_path_factory):
 
     args = namespace_from_config("run_tiny_cpu", ["rollout.rollout_backend=sglang", "+sglang.sglang_mem_fraction_static=0.2"],
                                  environ={"BASE_FOLDER": str(tiny_base)})
-    port = free_port()
-    command = server_command(args, EngineSlot(0, 0, "127.0.0.1", port, free_port(), 0), python=sys.executable)
+    port, nccl_port = free_ports(2)
+    command = server_command(args, EngineSlot(0, 0, "127.0.0.1", port, nccl_port, 0), python=sys.executable)
     log = tmp_path_factory.mktemp("sglang") / "engine_0.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)

@@ -70,9 +70,11 @@ def leftovers(mark: str, timeout: float = 30) -> list[str]:
 
 def test_the_tiny_model_learns_its_toy_task_through_the_launcher(base_folder):
     """The README's second main job: the launcher starts Ray, submits the run, and stops Ray."""
+    from slime.utils.ports import free_ports
+
+    ports = dict(zip(("RAY_PORT", "RAY_DASHBOARD_PORT", "RAY_AGENT_PORT", "RAY_CLIENT_PORT"), map(str, free_ports(4))))
     env = {**os.environ, "BASE_FOLDER": str(base_folder), "PYTHON": sys.executable,
-           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "RAY_PORT": "6411",
-           "RAY_DASHBOARD_PORT": "8411", "RAY_AGENT_PORT": "52411", "RAY_CLIENT_PORT": "20411"}
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", **ports}
     result = subprocess.run(["bash", "scripts/run-tiny-cpu.sh", "ckpt.save_interval=null"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=600, check=False)
     log = result.stdout + result.stderr

@@ -203,14 +203,14 @@ def _update_group(backend, engines: list[dict], cuda: bool):
     import torch.distributed as dist
 
     from slime.ray.engines import service_host
-    from slime.rollout.router import free_port
+    from slime.utils.ports import free_ports
 
     key = tuple(e["url"] for e in engines)
     cached = getattr(backend, "_weight_update_group", None)
     if cached and cached[0] == key:
         return cached[1]
     host = service_host()
-    port = free_port(host)
+    port = free_ports(1)[0]
     world = 1 + sum(e["tp_size"] for e in engines)
     offsets = {e["url"]: 1 + sum(x["tp_size"] for x in engines[:i]) for i, e in enumerate(engines)}
     joined = _in_background(lambda: _on_every_engine(engines, "/init_weights_update_group", lambda e: {

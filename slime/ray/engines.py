@@ -57,19 +57,11 @@ class EngineProcess:
 
     def where(self) -> dict:
         """This node's address, free ports for the server, and the first GPU Ray gave this bundle."""
-        import socket
-
         import ray
 
-        ports = []
-        sockets = []
-        for _ in range(3):
-            s = socket.socket()
-            s.bind(("", 0))
-            sockets.append(s)
-            ports.append(s.getsockname()[1])
-        for s in sockets:
-            s.close()
+        from slime.utils.ports import free_ports
+
+        ports = free_ports(3)  # HTTP, NCCL, and the dist-init address of an engine that spans nodes
         gpu_ids = ray.get_gpu_ids()
         return {"host": service_host(), "ports": ports,
                 "gpu": int(gpu_ids[0]) if gpu_ids and str(gpu_ids[0]).isdigit() else 0, "log": self.log_path}
@@ -220,16 +212,18 @@ class EngineGroup:
             return
         import subprocess
 
-        from slime.rollout.router import free_port, router_command, wait_for_workers
+        from slime.rollout.router import router_command, wait_for_workers
+        from slime.utils.ports import free_ports
 
         host = service_host()
-        port = free_port(host)
+        port, metrics_port = free_ports(2)
         self.router_url = f"http://{host}:{port}"
         self.router_log = str(Path(self.log_dir) / "router.log")
         Path(self.log_dir).mkdir(parents=True, exist_ok=True)
         with open(self.router_log, "ab") as out:
-            self.router = subprocess.Popen(router_command(host, port, urls, metrics_port=free_port(host)), stdout=out, stderr=subprocess.STDOUT,
-                                           stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+            self.router = subprocess.Popen(router_command(host, port, urls, metrics_port), stdout=out,
+                                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                           preexec_fn=_die_with_parent)
         problem = wait_for_workers(self.router_url, len(urls), self.router, timeout=120)
         if problem:
             raise EngineError(f"SGLang's router at {self.router_url} {problem}; its log: {self.router_log}")

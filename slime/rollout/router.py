@@ -4,17 +4,10 @@ command that starts it and the wait until it has taken every engine as a healthy
 from __future__ import annotations
 
 import json
-import socket
 import sys
 import time
 
 ROUTER_MODULE = "sglang_router.launch_router"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def router_command(host: str, port: int, worker_urls: list[str], metrics_port: int,
