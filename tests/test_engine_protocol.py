@@ -186,7 +186,7 @@ def test_sglangs_router_routes_generate_to_the_torch_engine(torch_engine):
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}"
-        assert wait_for_workers(url, 1, router, timeout=60) is None
+        assert wait_for_workers(url, [torch_engine], router, timeout=60) is None
         reply = http_json(url, "/generate", ENDPOINTS["/generate"]["example_request"], timeout=30)
         assert set(reply) == {"text", "output_ids", "meta_info"}
     finally:

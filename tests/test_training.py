@@ -4,6 +4,7 @@ reward, a crashing engine) end the run with a clear message and Ray shut down.""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -146,6 +147,30 @@ def test_rollouts_saved_by_a_rollout_only_run_replay_in_a_train_only_run(base_fo
     assert replay.returncode == 0, replay.stdout[-3000:]
     replayed = re.findall(r"^rollout \d/2\s+reward ([\d.]+).*actor/loss", replay.stdout, re.M)
     assert replayed == re.findall(r"^rollout \d/2\s+reward ([\d.]+)", generate.stdout, re.M)
+
+
+def test_an_external_router_routes_the_run_and_forgets_its_engines_after(base_folder, tmp_path):
+    require_module("sglang_router")
+    from slime.rollout.client import http_get
+    from slime.rollout.router import router_command
+    from slime.utils.ports import free_ports
+
+    port, metrics_port = free_ports(2)
+    router = subprocess.Popen(router_command("127.0.0.1", port, [], metrics_port), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        result = train(base_folder, ONE_GPU, f"ckpt.save={tmp_path / 'x'}", "rollout.num_rollout=1",
+                       "+misc.debug_rollout_only=true", "+rollout.sglang_router_ip=127.0.0.1",
+                       f"+rollout.sglang_router_port={port}")
+        assert result.returncode == 0, result.stdout[-3000:]
+        assert f"routing through the external router at http://127.0.0.1:{port}" in result.stdout
+        assert "127.0.0.1:" + str(port) + " (external)" in result.stdout
+        assert re.search(r"^rollout 1/1\s+reward", result.stdout, re.M)
+        status, body = http_get(f"http://127.0.0.1:{port}", "/workers", timeout=10)
+        assert status == 200 and json.loads(body)["workers"] == []
+    finally:
+        router.terminate()
+        router.wait(timeout=30)
 
 
 def test_a_broken_reward_stops_the_run_with_its_error_and_ray_down(base_folder, tmp_path):

@@ -141,6 +141,7 @@ class EngineGroup:
         self.lock = threading.RLock()  # held by a restart and by a weight push: one at a time
         self._stop = threading.Event()
         self.router = None
+        self.external_router = False
         remote = ray.remote(EngineProcess)
         nnodes, per_node = nodes_per_engine(args), min(args.rollout_num_gpus_per_engine, args.num_gpus_per_node)
         self.engines = []
@@ -206,6 +207,7 @@ class EngineGroup:
         urls = [e.url for e in self.engines]
         if a.sglang_router_ip:
             self.router_url = f"http://{a.sglang_router_ip}:{a.sglang_router_port}"
+            self.external_router = True
             for engine in self.engines:
                 self._route(engine)
             self.log(f"routing through the external router at {self.router_url}")
@@ -224,7 +226,7 @@ class EngineGroup:
             self.router = subprocess.Popen(router_command(host, port, urls, metrics_port), stdout=out,
                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                            preexec_fn=_die_with_parent)
-        problem = wait_for_workers(self.router_url, len(urls), self.router, timeout=120)
+        problem = wait_for_workers(self.router_url, urls, self.router, timeout=120)
         if problem:
             raise EngineError(f"SGLang's router at {self.router_url} {problem}; its log: {self.router_log}")
         ids = {url: worker_id for worker_id, url in _router_worker_urls(self.router_url)}
@@ -233,8 +235,15 @@ class EngineGroup:
         self.log(f"SGLang router at {self.router_url} in front of {len(urls)} engine(s)")
 
     def _route(self, engine: Engine) -> None:
-        reply = http_json(self.router_url, "/workers", {"url": engine.url}, timeout=30)
+        """Register ``engine`` with the router and wait until the router takes it as healthy."""
+        from slime.rollout.router import wait_for_workers
+
+        reply = http_json(self.router_url, "/workers", {"url": engine.url}, timeout=30,
+                          engine=f"the router {self.router_url}")
         engine.router_id = reply.get("worker_id")
+        problem = wait_for_workers(self.router_url, [engine.url], None, timeout=120)
+        if problem:
+            raise EngineError(f"the router {self.router_url} {problem}")
 
     def _unroute(self, engine: Engine) -> None:
         from slime.rollout.client import http_delete
@@ -371,6 +380,12 @@ class EngineGroup:
         self._stop.set()
         if self.monitor is not None and self.monitor is not threading.current_thread():
             self.monitor.join(timeout=STARTUP_TIMEOUT)  # a restart under way ends first
+        if self.external_router:  # the router outlives the run: it forgets this run's engines
+            for engine in self.engines:
+                try:
+                    self._unroute(engine)
+                except EngineError as err:
+                    self.log(f"could not take engine {engine.index} off the router: {err}")
         if self.router is not None and self.router.poll() is None:
             self.router.terminate()
             try:

@@ -20,8 +20,8 @@ def router_command(host: str, port: int, worker_urls: list[str], metrics_port: i
             "--log-level", "warn"]
 
 
-def wait_for_workers(router_url: str, count: int, process, timeout: float) -> str | None:
-    """None once the router lists ``count`` healthy workers; else what went wrong."""
+def wait_for_workers(router_url: str, urls: list[str], process, timeout: float) -> str | None:
+    """None once the router lists every one of ``urls`` as a healthy worker; else what went wrong."""
     from slime.rollout.client import EngineError, http_get
 
     deadline = time.time() + timeout
@@ -33,8 +33,8 @@ def wait_for_workers(router_url: str, count: int, process, timeout: float) -> st
         except EngineError:
             status, body = 0, b""
         if status == 200:
-            workers = json.loads(body).get("workers", [])
-            if sum(bool(w.get("is_healthy")) for w in workers) >= count:
+            healthy = {w.get("url") for w in json.loads(body).get("workers", []) if w.get("is_healthy")}
+            if set(urls) <= healthy:
                 return None
         time.sleep(0.3)
-    return f"did not list {count} healthy engine(s) within {timeout:g} s"
+    return f"did not take {', '.join(urls)} as healthy within {timeout:g} s"
