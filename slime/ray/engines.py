@@ -148,8 +148,8 @@ class EngineGroup:
         for index, first in enumerate(placement.rollout[:engine_count(args)]):
             bundles = [first + node * per_node for node in range(nnodes)]
             labels = [f"engine_{index}" + (f"_node{n}" if nnodes > 1 else "") for n in range(nnodes)]
-            actors = [remote.options(**bundle_options(placement, b, ENGINE_GPU_FRACTION, NOSET_GPUS)).remote(label, self.log_dir)
-                      for b, label in zip(bundles, labels)]
+            options = [bundle_options(placement, b, ENGINE_GPU_FRACTION, NOSET_GPUS) for b in bundles]
+            actors = [remote.options(**o).remote(label, self.log_dir) for o, label in zip(options, labels)]
             self.engines.append(Engine(index, actors, [], []))
         self.monitor = None
         try:
