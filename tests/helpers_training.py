@@ -32,18 +32,30 @@ def _wait_dead(process: psutil.Process) -> None:
         time.sleep(0.05)
 
 
-def kill_engine_then_generate(args, sample, params, client):
-    """At the first request of the run, kill engine 0's server process (as a crash would) and wait until
-    it is gone; then generate as usual, through the router."""
+def _signal_engine_0_once(client, signum: int) -> None:
     with _kill_once:
         if not _killed:
             port = int(client.engine_urls[0].rsplit(":", 1)[1])
             for pid in _server_pids(port):
                 process = psutil.Process(pid)
-                process.send_signal(signal.SIGKILL)
-                _wait_dead(process)
+                process.send_signal(signum)
+                if signum == signal.SIGKILL:
+                    _wait_dead(process)
                 _killed.append(pid)
             assert _killed, f"no torch engine listens on port {port}"
+
+
+def kill_engine_then_generate(args, sample, params, client):
+    """At the first request of the run, kill engine 0's server process (as a crash would) and wait until
+    it is gone; then generate as usual, through the router."""
+    _signal_engine_0_once(client, signal.SIGKILL)
+    return generate_one(args, sample, params, client)
+
+
+def freeze_engine_then_generate(args, sample, params, client):
+    """At the first request of the run, stop engine 0's server process (SIGSTOP: alive, answering
+    nothing, as a hung server); then generate as usual."""
+    _signal_engine_0_once(client, signal.SIGSTOP)
     return generate_one(args, sample, params, client)
 
 

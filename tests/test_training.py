@@ -197,6 +197,17 @@ def test_a_crashing_engine_stops_the_run_naming_it_and_its_log(base_folder, tmp_
     assert leftovers(mark) == []
 
 
+def test_an_engine_that_stops_answering_stops_the_run_naming_it(base_folder, tmp_path):
+    mark = uuid.uuid4().hex
+    result = train(base_folder, f"ckpt.save={tmp_path / 'x'}", "rollout.num_rollout=3", "+rollout.rollout_health_check_interval=1",
+                   "+rollout.rollout_health_check_timeout=2",
+                   "+rollout.custom_generate_function_path=tests.helpers_training:freeze_engine_then_generate", mark=mark)
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert re.search(r"^train\.py: rollout engine 0 \(http://127\.0\.0\.1:\d+ on host 127\.0\.0\.1; log /\S+/engine_0\.log\) "
+                     r"did not answer /health_generate within 2 s", result.stdout, re.M), result.stdout[-3000:]
+    assert leftovers(mark) == []
+
+
 def test_with_fault_tolerance_a_crashed_engine_is_restarted_and_the_run_finishes(base_folder, tmp_path):
     mark = uuid.uuid4().hex
     result = train(base_folder, f"ckpt.save={tmp_path / 'x'}", "rollout.num_rollout=3", KILL_ENGINE_0,

@@ -89,10 +89,15 @@ class EngineProcess:
         except OSError as err:
             return f"(cannot read the log: {err})"
 
-    def stop(self) -> None:
+    def stop(self, force: bool = False) -> None:
+        """End the server: SIGTERM and a grace period, or at once (``force``: one that stopped answering)."""
         import subprocess
 
         if self.process is not None and self.process.poll() is None:
+            if force:
+                self.process.kill()
+                self.process.wait()
+                return
             self.process.terminate()
             try:
                 self.process.wait(timeout=15)
@@ -299,16 +304,18 @@ class EngineGroup:
             engine.in_service = False
             error = self._error(engine, what)
             if not self.args.use_fault_tolerance:
-                self.failure = self.failure or error
+                self.failure = self.failure or error  # first: requests that fail next find it
+            import ray
+
+            # A server that stopped answering is ended, so requests waiting on it fail over or fail now.
+            ray.get([a.stop.remote(force=True) for a in engine.actors])
+            if not self.args.use_fault_tolerance:
                 return
             self.log(f"{engine.describe()} {what}: restarting it (--use-fault-tolerance)")
             try:
                 self._unroute(engine)
             except EngineError as err:
                 self.log(f"could not take engine {engine.index} off the router: {err}")
-            import ray
-
-            ray.get([a.stop.remote() for a in engine.actors])
             self._place(engine)
             self._start_all([engine])
             if self.on_restart:

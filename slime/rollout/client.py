@@ -65,7 +65,11 @@ class GenerateClient:
 
     def post(self, path: str, payload: dict) -> dict:
         self._check()
-        reply = http_json(self.url, path, payload, self.timeout, engine=f"the router {self.url} of the rollout engines")
+        try:
+            reply = http_json(self.url, path, payload, self.timeout, engine=f"the router {self.url} of the rollout engines")
+        except EngineError:
+            self._check()  # a failed engine the group found explains this better than the router's answer
+            raise
         self._check()
         return reply
 

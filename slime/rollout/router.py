@@ -14,10 +14,11 @@ def router_command(host: str, port: int, worker_urls: list[str], metrics_port: i
                    python: str = sys.executable) -> list[str]:
     """Round robin over the engines; the router's own health checks and retries stay on (a request to
     an engine that just died is retried on another). Its Prometheus exporter gets a free port of its
-    own (the default, 29000, may be another run's)."""
+    own (the default, 29000, may be another run's); it ends within seconds of SIGTERM (the default
+    grace period, 180 s, waits for requests nobody waits for once the run ends)."""
     return [python, "-m", ROUTER_MODULE, "--host", host, "--port", str(port), "--worker-urls", *worker_urls,
             "--policy", "round_robin", "--prometheus-host", host, "--prometheus-port", str(metrics_port),
-            "--log-level", "warn"]
+            "--shutdown-grace-period-secs", "5", "--log-level", "warn"]
 
 
 def wait_for_workers(router_url: str, urls: list[str], process, timeout: float) -> str | None:
