@@ -172,17 +172,18 @@ class Trainer:
         from slime.algorithms.layout import pad_lists, unpad_lists, valid_mask
 
         a = self.args
-        steps, ranks = a.num_steps_per_rollout, self.actor.size
+        steps, ranks = a.num_steps_per_rollout, self.actor.dp_size
         batch = _training_dicts(samples)
         shards = _shard(batch, steps, ranks)
-        old = _unshard(self.actor.run("compute_log_probs", [(s,) for s in shards]), steps, ranks)
+        old = _unshard(self.actor.run_sharded("compute_log_probs", [(s,) for s in shards]), steps, ranks)
         needs_reference = a.use_kl_loss or a.kl_coef
-        ref = _unshard(self.actor.run("compute_log_probs", [(s, True) for s in shards]), steps, ranks) \
+        ref = _unshard(self.actor.run_sharded("compute_log_probs", [(s, True) for s in shards]), steps, ranks) \
             if needs_reference else None
         values = critic_shards = None
         if self.critic:
-            critic_shards = _shard(batch, steps, self.critic.size)  # the same dicts: filled in below
-            values = _unshard(self.critic.run("compute_values", [(s,) for s in critic_shards]), steps, self.critic.size)
+            critic_shards = _shard(batch, steps, self.critic.dp_size)  # the same dicts: filled in below
+            values = _unshard(self.critic.run_sharded("compute_values", [(s,) for s in critic_shards]), steps,
+                              self.critic.dp_size)
         lengths = torch.tensor([s.response_length for s in samples])
         keep = valid_mask(lengths) & (pad_lists([s.loss_mask for s in samples]) > 0)
         kl = kl_estimate(pad_lists(old), pad_lists(ref), a.kl_loss_type) if ref else None
@@ -202,11 +203,11 @@ class Trainer:
         tokens = [sum(sum(r["loss_mask"]) for r in batch[k * per_step:(k + 1) * per_step]) for k in range(steps)]
         metrics = {"kl": float(kl[keep].mean()) if kl is not None and keep.any() else 0.0}
         if self.critic:
-            sizes = [per_step // self.critic.size] * steps
-            metrics.update(self.critic.run("train", [(s, sizes, tokens) for s in critic_shards])[0])
+            sizes = [per_step // self.critic.dp_size] * steps
+            metrics.update(self.critic.run_sharded("train", [(s, sizes, tokens) for s in critic_shards])[0])
         if rollout_id >= a.num_critic_only_steps:
             sizes = [per_step // ranks] * steps
-            metrics.update(self.actor.run("train", [(s, sizes, tokens) for s in shards])[0])
+            metrics.update(self.actor.run_sharded("train", [(s, sizes, tokens) for s in shards])[0])
         return metrics
 
     def _push_weights(self, engines=None) -> None:
@@ -228,9 +229,9 @@ class Trainer:
 
     def _save(self, rollout_id: int) -> None:
         a = self.args
-        self.actor.first("save", a.save, rollout_id)
+        self.actor.on_every_rank("save", a.save, rollout_id)
         if self.critic:
-            self.critic.first("save", role_args(a, "critic").save, rollout_id)
+            self.critic.on_every_rank("save", role_args(a, "critic").save, rollout_id)
         write_run_record(a.save, rollout_id, self.argv, a,
                          {"data_source": self.data_source.state_dict() if self.data_source else None})
 

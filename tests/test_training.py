@@ -128,9 +128,9 @@ def test_ppo_with_a_critic_at_its_own_learning_rate(base_folder, tmp_path):
                    *["+eval.eval_interval=3", f"+eval.eval_prompt_data=[toy,{base_folder}/toy/eval.jsonl]"])
     assert result.returncode == 0, result.stdout[-3000:]
     assert len(re.findall(r"^slime: eval toy \d\.\d{4}$", result.stdout, re.M)) == 3  # before training, after 3 and 6
-    assert "Critic            TP 1 × PP 1 × CP 1 → DP 1; EP 1, expert TP 1; lr 0.01" in result.stdout
+    assert "Critic            torch: TP 1 × PP 1 × CP 1 → DP 1; EP 1, expert TP 1; lr 0.01" in result.stdout
     assert len(re.findall(r"^rollout \d+/6 .*critic/loss", result.stdout, re.M)) == 6
-    assert (tmp_path / "ppo" / "rollout_5" / "critic" / "model.pt").exists()
+    assert (tmp_path / "ppo" / "critic" / "iter_0000005" / "model.pt").exists()
 
 
 def test_rollouts_saved_by_a_rollout_only_run_replay_in_a_train_only_run(base_folder, tmp_path):

@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
-"""Build the tiny model, its tokenizer and the toy task under a folder, locally (nothing is downloaded).
+"""Build tiny models of every mapped family, their tokenizer and the toy tasks under a folder, locally
+(nothing is downloaded).
 
-    python tools/make_tiny_model.py --out "$BASE_FOLDER"
+    python tools/make_tiny_model.py --out "$BASE_FOLDER" [--only tiny tiny-qwen3 …]
 
 writes
-    <out>/tiny-cpu/          a randomly initialised Qwen2-style model with the architecture of
-                             conf/model/tiny.yaml, and a character tokenizer with a chat template
-    <out>/toy/train.jsonl    the toy task: "d+1=" → the last digit of d + 1
-    <out>/toy/eval.jsonl     the same task, for evaluation
+    <out>/tiny-cpu/          a Qwen2-style model with the architecture of conf/model/tiny.yaml (the
+                             tiny runs train it), and a character tokenizer with a chat template
+    <out>/<name>/            one model per other conf/model/tiny-*.yaml (Llama, Qwen3, Qwen3-MoE,
+                             GLM-4, DeepSeek-V3), each consistent with its file: the HF ↔ megatron mapping tests
+    <out>/toy/               the one-token task: "d+1=" → the last digit of d + 1
+    <out>/count/             the several-token task: "d=" → the next three digits, "3=" → "456"
 
-A random model answers correctly about once in sixteen tries (one token of a sixteen-token
-vocabulary), so the mean reward of the run shows whether RL works.
+Every model is randomly initialised with --seed. A random model answers a toy prompt correctly about
+once in sixteen tries (one token of a sixteen-token vocabulary); on the count task its expected
+reward (the share of the three digits right, slime.rewards.toy:positional_match) is also about 1/16.
 """
 
 from __future__ import annotations
@@ -26,14 +30,23 @@ sys.path.insert(0, str(ROOT))
 SPECIAL = ["<pad>", "<eos>", "<bos>"]
 CHARACTERS = list("0123456789+=")
 CHAT_TEMPLATE = "{% for message in messages %}{{ message['content'] }}{% endfor %}"
+# conf/model file → (HF model_type, folder under --out)
+MODELS = {
+    "tiny": ("qwen2", "tiny-cpu"),
+    "tiny-llama": ("llama", "tiny-llama"),
+    "tiny-qwen3": ("qwen3", "tiny-qwen3"),
+    "tiny-qwen3-moe": ("qwen3_moe", "tiny-qwen3-moe"),
+    "tiny-glm4": ("glm4", "tiny-glm4"),
+    "tiny-deepseek-v3": ("deepseek_v3", "tiny-deepseek-v3"),
+}
 
 
-def model_flags() -> dict:
-    """The tiny architecture, read from conf/model/tiny.yaml through the trainer's parser."""
+def model_flags(name: str) -> dict:
+    """The architecture of conf/model/<name>.yaml, read through the trainer's parser."""
     from slime.config.model_files import load_model_entries, model_argv
     from slime.utils.arguments import parse_args
 
-    argv = model_argv(load_model_entries(ROOT / "conf" / "model" / "tiny.yaml"))
+    argv = model_argv(load_model_entries(ROOT / "conf" / "model" / f"{name}.yaml"))
     return vars(parse_args(argv, validate=False))
 
 
@@ -51,44 +64,57 @@ def build_tokenizer():
     return tokenizer
 
 
-def build_model(flags: dict, seed: int):
+def build_model(flags: dict, model_type: str, seed: int):
     import torch
-    from transformers import Qwen2Config, Qwen2ForCausalLM
+    from transformers import AutoConfig, AutoModelForCausalLM
 
-    config = Qwen2Config(
-        vocab_size=flags["vocab_size"], hidden_size=flags["hidden_size"], intermediate_size=flags["ffn_hidden_size"],
-        num_hidden_layers=flags["num_layers"], num_attention_heads=flags["num_attention_heads"],
-        num_key_value_heads=flags["num_query_groups"], head_dim=flags["kv_channels"],
-        rope_theta=float(flags["rotary_base"]), rms_norm_eps=flags["layernorm_epsilon"], max_position_embeddings=64,
-        tie_word_embeddings=not flags["untie_embeddings_and_output_weights"], bos_token_id=2, eos_token_id=1,
-        pad_token_id=0)
+    from slime.utils.hf_config import hf_config_fields
+
+    config = AutoConfig.for_model(model_type, **hf_config_fields(flags, model_type), max_position_embeddings=64,
+                                  bos_token_id=2, eos_token_id=1, pad_token_id=0)
     torch.manual_seed(seed)
-    return Qwen2ForCausalLM(config)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    with torch.no_grad():  # initialised norms are all ones: perturb them, so that a mapping mistake shows
+        for name, param in model.named_parameters():
+            if name.endswith("norm.weight") or "layernorm" in name:
+                param.add_(0.1 * torch.randn_like(param))
+    return model
 
 
 def toy_rows(count: int, offset: int = 0) -> list[dict]:
     return [{"prompt": f"{d}+1=", "label": str((d + 1) % 10)} for d in ((offset + i) % 10 for i in range(count))]
 
 
+def count_rows(count: int, offset: int = 0) -> list[dict]:
+    return [{"prompt": f"{d}=", "label": "".join(str((d + k) % 10) for k in (1, 2, 3))}
+            for d in ((offset + i) % 10 for i in range(count))]
+
+
+def write_task(folder: Path, rows) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows(200)))
+    (folder / "eval.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows(10)))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, help="the folder runs know as BASE_FOLDER")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", nargs="+", choices=sorted(MODELS), help="build only these models")
     options = parser.parse_args(argv)
-    flags = model_flags()
     tokenizer = build_tokenizer()
-    if len(tokenizer) > flags["vocab_size"]:
-        print(f"conf/model/tiny.yaml: vocab_size {flags['vocab_size']} < the tokenizer's {len(tokenizer)}",
-              file=sys.stderr)
-        return 2
-    model_dir = options.out / "tiny-cpu"
-    build_model(flags, options.seed).save_pretrained(model_dir)
-    tokenizer.save_pretrained(model_dir)
-    data = options.out / "toy"
-    data.mkdir(parents=True, exist_ok=True)
-    (data / "train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in toy_rows(200)))
-    (data / "eval.jsonl").write_text("".join(json.dumps(row) + "\n" for row in toy_rows(10)))
-    print(f"wrote {model_dir} and {data}")
+    for name in options.only or MODELS:
+        model_type, folder = MODELS[name]
+        flags = model_flags(name)
+        if len(tokenizer) > flags["vocab_size"]:
+            print(f"conf/model/{name}.yaml: vocab_size {flags['vocab_size']} < the tokenizer's {len(tokenizer)}",
+                  file=sys.stderr)
+            return 2
+        build_model(flags, model_type, options.seed).save_pretrained(options.out / folder)
+        tokenizer.save_pretrained(options.out / folder)
+    write_task(options.out / "toy", toy_rows)
+    write_task(options.out / "count", count_rows)
+    print(f"wrote {', '.join(MODELS[n][1] for n in options.only or MODELS)}, toy and count under {options.out}")
     return 0
 
 

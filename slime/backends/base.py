@@ -9,25 +9,58 @@ with ``update_weights`` (``slime.backends.weight_sync``).
 
 from __future__ import annotations
 
+import socket
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a train rank sits in its role: the loop sends each data-parallel rank its share of a
+    rollout (every tensor- and pipeline-parallel rank of that share gets the same) and reads results
+    from one rank per share."""
+
+    rank: int
+    world_size: int
+    dp_rank: int
+    dp_size: int
+    tp_rank: int = 0
+    pp_rank: int = 0
+    is_result_rank: bool = True  # the rank whose results stand for its share
+
+
+def free_address() -> tuple[str, int]:
+    """A loopback host and free port, for rank 0 to host a role's process group."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return "127.0.0.1", s.getsockname()[1]
 
 
 class TrainBackend(ABC):
     """Subclasses keep the run's Namespace as ``self.args``."""
 
+    def address(self) -> tuple[str, int]:
+        """Where rank 0 hosts the role's process group."""
+        return free_address()
+
     @abstractmethod
     def init(self, rank: int, world_size: int, master_addr: str, master_port: int) -> None:
         """Join the role's process group and load weights (from --load when it holds a checkpoint,
-        else from the HF checkpoint)."""
+        else from --ref-load or the HF checkpoint)."""
+
+    @abstractmethod
+    def layout(self) -> Layout:
+        """This rank's place in the role (after ``init``)."""
 
     @abstractmethod
     def loaded_rollout_id(self) -> int | None:
         """The rollout id of the checkpoint it resumed from, or None."""
 
     @abstractmethod
-    def compute_log_probs(self, batch: list[dict], reference: bool = False) -> list[list[float]]:
-        """Per-token log-probs of each sample's response (of the reference model when asked)."""
+    def compute_log_probs(self, batch: list[dict], reference: bool = False) -> list[list[float]] | None:
+        """Per-token log-probs of each sample's response (of the reference model when asked), at the
+        rollout temperature; None on ranks that are not their share's result rank."""
 
     @abstractmethod
     def train(self, batch: list[dict], step_sizes: list[int], global_tokens: list[int]) -> dict:
@@ -35,7 +68,7 @@ class TrainBackend(ABC):
 
     @abstractmethod
     def save(self, directory: str, rollout_id: int) -> None:
-        """Write model and optimizer state (rank 0 of the group)."""
+        """Write model and optimizer state; called on every rank (sharded backends write shards)."""
 
     @abstractmethod
     def export_weights(self) -> dict:
@@ -60,7 +93,6 @@ class TrainBackend(ABC):
                 bucket, size = [], 0
         if bucket:
             yield bucket
-
 
     def update_weights(self, engines: list[dict], version: int) -> None:
         """Push the current weights to the rollout engines (run on every rank of the role; see

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import argparse
 import math
-import socket
 
 import torch
 import torch.distributed as dist
 
 from slime.algorithms.losses import entropy_from_logits
 from slime.algorithms.micro_batch import MicroBatch, actor_loss, critic_loss
-from slime.backends.base import TrainBackend
-from slime.utils.checkpoint import latest_rollout_id, role_dir
+from slime.backends.base import Layout, TrainBackend
+from slime.utils.checkpoint import iteration_dir, latest_rollout_id
 
 
 class ValueModel(torch.nn.Module):
@@ -67,12 +66,6 @@ class TorchTrainBackend(TrainBackend):
         self._loaded = None
 
     # -- setup ---------------------------------------------------------------------------------
-    def address(self) -> tuple[str, int]:
-        """This process's host and a free port, for rank 0 to host the process group."""
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            return "127.0.0.1", s.getsockname()[1]
-
     def init(self, rank: int, world_size: int, master_addr: str, master_port: int) -> None:
         from transformers import AutoModelForCausalLM
 
@@ -99,6 +92,9 @@ class TorchTrainBackend(TrainBackend):
 
     def loaded_rollout_id(self) -> int | None:
         return self._loaded
+
+    def layout(self) -> Layout:
+        return Layout(rank=self.rank, world_size=self.world_size, dp_rank=self.rank, dp_size=self.world_size)
 
     # -- forward passes ------------------------------------------------------------------------
     @staticmethod
@@ -199,7 +195,7 @@ class TorchTrainBackend(TrainBackend):
     def save(self, directory: str, rollout_id: int) -> None:
         if self.rank != 0:
             return
-        target = role_dir(directory, rollout_id, self.role)
+        target = iteration_dir(directory, rollout_id)
         target.mkdir(parents=True, exist_ok=True)
         torch.save(self.model.state_dict(), target / "model.pt")
         torch.save({"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()},
@@ -207,7 +203,7 @@ class TorchTrainBackend(TrainBackend):
 
     def _load(self, directory: str) -> None:
         rollout_id = latest_rollout_id(directory)
-        source = role_dir(directory, rollout_id, self.role)
+        source = iteration_dir(directory, rollout_id)
         if not (source / "model.pt").exists():
             raise FileNotFoundError(f"{source}/model.pt: the checkpoint of rollout {rollout_id} has no {self.role}")
         self.model.load_state_dict(torch.load(source / "model.pt", weights_only=True))

@@ -14,8 +14,9 @@ def _backend_class(args: argparse.Namespace):
         from slime.backends.torch_backend import TorchTrainBackend
 
         return TorchTrainBackend
-    raise NotImplementedError("--train-backend megatron needs GPUs and megatron-core's training path, which this "
-                              "version does not include yet; use --train-backend torch")
+    from slime.backends.megatron.backend import MegatronTrainBackend
+
+    return MegatronTrainBackend
 
 
 def bundle_options(placement: Placement, bundle: int, gpu_fraction: float, env: dict | None = None) -> dict:
@@ -28,7 +29,8 @@ def bundle_options(placement: Placement, bundle: int, gpu_fraction: float, env: 
 
 
 class TrainGroup:
-    """One Ray actor per rank of a role; methods run on every rank and return per-rank results."""
+    """One Ray actor per rank of a role. ``run_sharded`` sends each data-parallel share to every rank
+    of that share and returns one result per share; ``run_all`` calls every rank (collectives)."""
 
     def __init__(self, args: argparse.Namespace, role: str, placement: Placement):
         import ray
@@ -42,12 +44,18 @@ class TrainGroup:
         self.actors = [remote.options(**bundle_options(placement, b, TRAIN_GPU_FRACTION)).remote(args, role) for b in bundles]
         master_addr, master_port = ray.get(self.actors[0].address.remote())
         ray.get([a.init.remote(rank, len(self.actors), master_addr, master_port) for rank, a in enumerate(self.actors)])
+        self.layouts = ray.get([a.layout.remote() for a in self.actors])
 
     @property
     def size(self) -> int:
         return len(self.actors)
 
+    @property
+    def dp_size(self) -> int:
+        return self.layouts[0].dp_size
+
     def run(self, method: str, per_rank: list[tuple]) -> list:
+        """``method(*per_rank[r])`` on every rank ``r`` at once; every rank's answer."""
         import ray
 
         with self._lock:
@@ -62,10 +70,16 @@ class TrainGroup:
             raise
 
     def on_every_rank(self, method: str, *call) -> list:
+        """``method(*call)`` on every rank at once (collectives need them all)."""
         return self.run(method, [call] * self.size)
 
-    def first(self, method: str, *call):
-        import ray
+    def run_sharded(self, method: str, per_share: list[tuple]) -> list:
+        """``method(*per_share[dp_rank])`` on every rank; the result rank's answer of each share."""
+        answers = self.run(method, [per_share[layout.dp_rank] for layout in self.layouts])
+        by_share = {layout.dp_rank: answer for layout, answer in zip(self.layouts, answers) if layout.is_result_rank}
+        return [by_share[rank] for rank in range(self.dp_size)]
 
-        return ray.get(getattr(self.actors[0], method).remote(*call))
+    def first(self, method: str, *call):
+        """The answer of rank 0 of a method that every rank runs (collectives included)."""
+        return self.on_every_rank(method, *call)[0]
 

@@ -115,3 +115,10 @@ def format_number(value: int | float) -> str:
         mantissa, exponent = text.split("e")
         text = f"{mantissa}e{int(exponent)}"
     return text
+
+
+def moe_layer_pattern(freq: int | list[int], num_layers: int) -> list[int]:
+    """The 0/1 per layer that --moe-layer-freq describes (megatron-core's reading of it)."""
+    if isinstance(freq, list):
+        return list(freq)
+    return [1 if i % freq == 0 else 0 for i in range(num_layers)]

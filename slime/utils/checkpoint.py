@@ -1,11 +1,12 @@
-"""Checkpoint layout (Megatron's convention for the index file):
+"""Checkpoint layout, Megatron-LM's, shared by every train backend:
 
-    <save>/latest_checkpointed_iteration.txt      the last rollout id saved
-    <save>/rollout_<id>/actor/{model,optimizer}.pt
-    <save>/rollout_<id>/critic/{model,optimizer}.pt
-    <save>/rollout_<id>/run.json                  argv, resolved settings, data position
+    <save>/latest_checkpointed_iteration.txt   the last rollout id saved ("release" for a converted one)
+    <save>/iter_0000020/                       the actor after rollout 20: torch_dist files (megatron
+                                               backend) or model.pt / optimizer.pt (torch backend),
+                                               and run.json: argv, resolved settings, data position
+    <critic save>/iter_0000020/                the critic, in --critic-save (default <save>/critic)
 
-``--load`` resumes at the rollout after the latest one.
+``--load`` resumes at the rollout after the latest one saved.
 """
 
 from __future__ import annotations
@@ -17,21 +18,21 @@ from pathlib import Path
 from slime.utils.files import atomic_write
 
 INDEX = "latest_checkpointed_iteration.txt"
+RUN_RECORD = "run.json"
 
 
-def rollout_dir(directory: str, rollout_id: int) -> Path:
-    return Path(directory) / f"rollout_{rollout_id}"
+def iteration_dir(directory: str | Path, rollout_id: int) -> Path:
+    return Path(directory) / f"iter_{rollout_id:07d}"
 
 
-def role_dir(directory: str, rollout_id: int, role: str) -> Path:
-    return rollout_dir(directory, rollout_id) / role
-
-
-def latest_rollout_id(directory: str | None) -> int | None:
+def latest_rollout_id(directory: str | Path | None) -> int | None:
+    """The rollout id of the latest checkpoint under ``directory``; None without one (or for a release,
+    which holds weights but no run)."""
     index = Path(directory) / INDEX if directory else None
-    if index is None or not index.exists():
+    if index is None or not index.is_file():
         return None
-    return int(index.read_text().strip())
+    mark = index.read_text().strip()
+    return int(mark) if mark.isdigit() else None
 
 
 def _jsonable(value):
@@ -46,11 +47,11 @@ def write_run_record(directory: str, rollout_id: int, argv: list[str], args: arg
     """run.json beside the weights, then the index: a checkpoint counts only once it is complete."""
     record = {"rollout_id": rollout_id, "argv": argv,
               "args": {key: _jsonable(value) for key, value in sorted(vars(args).items())}, **extra}
-    target = rollout_dir(directory, rollout_id)
+    target = iteration_dir(directory, rollout_id)
     target.mkdir(parents=True, exist_ok=True)
-    atomic_write(target / "run.json", json.dumps(record, indent=1) + "\n")
+    atomic_write(target / RUN_RECORD, json.dumps(record, indent=1) + "\n")
     atomic_write(Path(directory) / INDEX, f"{rollout_id}\n")
 
 
 def read_run_record(directory: str, rollout_id: int) -> dict:
-    return json.loads((rollout_dir(directory, rollout_id) / "run.json").read_text())
+    return json.loads((iteration_dir(directory, rollout_id) / RUN_RECORD).read_text())

@@ -14,6 +14,7 @@ from slime.utils.validation import gpus
 def _role_topology(args: argparse.Namespace, total: int) -> dict:
     tp, pp, cp = args.tensor_model_parallel_size, args.pipeline_model_parallel_size, args.context_parallel_size
     return {
+        "backend": args.train_backend,
         "gpus": total,
         "tensor_parallel": tp,
         "pipeline_parallel": pp,
@@ -122,7 +123,7 @@ def format_plan(plan: dict) -> str:
     for role in ("actor", "critic"):
         t = plan[role]
         if t:
-            rows.append((role.capitalize(), f"TP {t['tensor_parallel']} × PP {t['pipeline_parallel']} × CP "
+            rows.append((role.capitalize(), f"{t['backend']}: TP {t['tensor_parallel']} × PP {t['pipeline_parallel']} × CP "
                          f"{t['context_parallel']} → DP {t['data_parallel']}; EP {t['expert_parallel']}, "
                          f"expert TP {t['expert_tensor_parallel']}; lr {_v(t['lr'])}"))
     r = plan["rollout"]

@@ -169,6 +169,9 @@ def role_args(args: argparse.Namespace, role: str) -> argparse.Namespace:
         for key, critic_key in (("lr", "critic_lr"), ("load", "critic_load"), ("save", "critic_save")):
             if getattr(args, critic_key, None) is not None:
                 setattr(result, key, getattr(args, critic_key))
+            elif key != "lr" and getattr(args, key, None):
+                # the critic's checkpoints live beside the actor's, not over them
+                setattr(result, key, str(Path(getattr(args, key)) / "critic"))
     for key, value in getattr(args, "role_overrides", {}).get(role, {}).items():
         setattr(result, key, value)
     return result

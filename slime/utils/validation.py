@@ -10,6 +10,7 @@ overwritten, and a contradiction is an error.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 
 from slime.utils.problems import ProblemList
 from slime.utils.role_overrides import load_role_overrides
@@ -363,7 +364,40 @@ def _role_overrides(v: _Validator) -> None:
         a.role_overrides, a.role_overrides_ignored = load_role_overrides(a, v.problems)
 
 
+def _megatron_model(v: _Validator) -> None:
+    """What the megatron backend cannot build or map yet is an error before the cluster, not at hour two."""
+    a = v.args
+    if a.train_backend != "megatron" or a.debug_rollout_only:
+        return
+    if a.spec:
+        module = a.spec[0] if len(a.spec) == 2 else None
+        if module is None:
+            v.fail(f"--spec takes a module and a function name, got {' '.join(a.spec)}", "--spec")
+        elif _module_missing(module):
+            v.fail(f"--spec {' '.join(a.spec)}: there is no module {module} on the Python path, so the megatron "
+                   "backend cannot build this model's layers (the project ships slime_plugins.models.glm4)", "--spec")
+    elif a.post_self_attn_layernorm or a.post_mlp_layernorm:
+        v.fail("sandwich norms (--post-self-attn-layernorm, --post-mlp-layernorm) are built by a layer spec: add "
+               "--spec slime_plugins.models.glm4 get_glm_spec", "--post-self-attn-layernorm", "--spec")
+    unsupported = {
+        "use_gated_attention": "gated attention (Qwen3-Next, Qwen3.5) is not built by the megatron backend yet",
+        "attention_output_gate": "the attention output gate (Qwen3-Next, Qwen3.5) is not built by the megatron "
+                                 "backend yet",
+        "mtp_num_layers": "multi-token prediction layers are not mapped to HF weights by the megatron backend yet",
+    }
+    for attr, message in unsupported.items():
+        if getattr(a, attr):
+            v.fail(f"{_flag(attr)}: {message}; train this model elsewhere or drop the flag", _flag(attr))
+
+
+def _module_missing(dotted: str) -> bool:
+    try:
+        return importlib.util.find_spec(dotted) is None
+    except ImportError:  # a parent package is missing
+        return True
+
+
 CHECKS = [
     _required_inputs, _placement, _parallelism, _batch_sizes, _algorithm, _sampling, _evaluation, _debug, _sglang,
-    _role_overrides,
+    _role_overrides, _megatron_model,
 ]

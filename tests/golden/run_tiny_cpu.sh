@@ -22,6 +22,7 @@ MODEL_ARGS=(
   --num-query-groups 2
   --use-rotary-position-embeddings
   --disable-bias-linear
+  --add-qkv-bias
   --untie-embeddings-and-output-weights
   --normalization RMSNorm
   --norm-epsilon 1e-6

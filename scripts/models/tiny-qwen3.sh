@@ -1,0 +1,21 @@
+# shellcheck shell=bash disable=SC2034  # MODEL_ARGS is read by the script that sources this file
+# MODEL_ARGS of tiny-qwen3, generated from conf/model/tiny-qwen3.yaml by tools/generate_args.py --goldens;
+# do not edit: change the YAML and regenerate.
+
+MODEL_ARGS=(
+  --swiglu
+  --num-layers 2
+  --hidden-size 64
+  --ffn-hidden-size 128
+  --num-attention-heads 4
+  --group-query-attention
+  --num-query-groups 2
+  --use-rotary-position-embeddings
+  --disable-bias-linear
+  --qk-layernorm
+  --normalization RMSNorm
+  --norm-epsilon 1e-6
+  --rotary-base 10000
+  --vocab-size 16
+  --kv-channels 16
+)

@@ -1,0 +1,268 @@
+"""The megatron-core train backend: one Ray actor per GPU (per CPU process on a laptop) of a role.
+
+init: the role's process group and megatron's parallel state → the model of this rank's pipeline
+stage (``model.py``) in megatron's DDP → megatron's optimizer and ``OptimizerParamScheduler`` →
+weights: the latest checkpoint of --load (model, optimizer, scheduler, RNG, rollout id), else
+--ref-load (a torch_dist folder or an HF folder), else --hf-checkpoint. The actor keeps the reference
+model (for KL) as a CPU copy of its own shards, swapped in for the reference forward.
+
+Forward and backward go through megatron's own schedules (``get_forward_backward_func``: no
+pipelining, or 1F1B across pipeline stages). Log-probs and entropies come from the tensor-parallel
+logits (``log_probs.py``); the losses are ``slime.algorithms.micro_batch``'s. Each loss function
+returns its micro-batch's sum with its token (or sample) count, and megatron scales the gradients by
+one over the step's total count across data-parallel ranks: the global batch's mean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+from functools import partial
+
+import torch
+import torch.distributed as dist
+
+from slime.algorithms.micro_batch import MicroBatch, actor_loss, critic_loss
+from slime.backends.base import Layout, TrainBackend
+from slime.backends.megatron import batches, checkpoint, config as megatron_config, cpu_compat
+from slime.backends.megatron.log_probs import vocab_parallel_log_probs
+from slime.backends.megatron.weights import ModelWeights
+from slime.utils.checkpoint import latest_rollout_id
+from slime.utils.hf_checkpoint import is_hf_checkpoint
+
+
+class MegatronTrainBackend(TrainBackend):
+    def __init__(self, args: argparse.Namespace, role: str):
+        self.args, self.role = megatron_config.with_slime_defaults(args), role
+        self._loaded: int | None = None
+        self._layout: Layout | None = None
+        self.reference_weights: dict[str, torch.Tensor] | None = None
+
+    # -- setup ---------------------------------------------------------------------------------
+    def init(self, rank: int, world_size: int, master_addr: str, master_port: int) -> None:
+        from megatron.core.distributed import DistributedDataParallel, finalize_model_grads
+        from megatron.core.optimizer import get_megatron_optimizer
+        from megatron.core.optimizer_param_scheduler import OptimizerParamScheduler
+
+        from slime.backends.megatron.model import build_model
+        from slime.backends.megatron.parallel import init_distributed
+
+        a = self.args
+        cpu_compat.install()
+        problems = megatron_config.unsupported_here(a)
+        if problems:
+            raise ValueError("the megatron backend cannot run this configuration here:\n" +
+                             "\n".join(f"  {message}" for message, _ in problems))
+        torch.set_num_threads(1)
+        self._layout = init_distributed(a, rank, world_size, master_addr, master_port)
+        self.config = megatron_config.transformer_config(a)
+        self.config.finalize_model_grads_func = finalize_model_grads
+        model = build_model(a, self.config, self.role)
+        self.model = DistributedDataParallel(self.config, megatron_config.ddp_config(a), module=model)
+        with cpu_compat.cuda_as_cpu():
+            self.optimizer = get_megatron_optimizer(megatron_config.optimizer_config(a), [self.model])
+        steps = megatron_config.schedule(a, megatron_config.total_optimizer_steps(a))
+        self.scheduler = OptimizerParamScheduler(self.optimizer, **dataclasses.asdict(steps))
+        self.weights = ModelWeights(model, self.config, a, self.role)
+        self._load_weights()
+
+    def layout(self) -> Layout:
+        return self._layout
+
+    def loaded_rollout_id(self) -> int | None:
+        return self._loaded
+
+    @property
+    def module(self):
+        """The GPTModel inside megatron's DDP wrapper."""
+        return self.model.module
+
+    def _load_weights(self) -> None:
+        """slime's order: the latest checkpoint of --load resumes everything; without one the role starts
+        from a release in --load, else from --ref-load, else from --hf-checkpoint. The actor's reference
+        model is --ref-load (or the HF checkpoint)."""
+        a = self.args
+        initial = a.ref_load or a.hf_checkpoint
+        started = False
+        if self.role == "actor" and (a.use_kl_loss or a.kl_coef):
+            self._load_initial(initial)
+            self.reference_weights, started = self._snapshot(), True
+        if latest_rollout_id(a.load) is not None:
+            with cpu_compat.cuda_as_cpu():
+                self._loaded = checkpoint.load(a.load, self.module, None if a.no_load_optim else self.optimizer,
+                                               self.scheduler)
+        elif checkpoint.is_torch_dist(a.load):
+            self._load_initial(a.load)
+        elif not started:
+            self._load_initial(initial)
+
+    def _load_initial(self, source: str) -> None:
+        """Weights only, from a torch_dist folder or an HF folder (the critic keeps its value head)."""
+        if checkpoint.is_torch_dist(source):
+            # the critic starts from the policy's weights, all but the LM head (its value head stays)
+            checkpoint.load(source, self.module, skip=("output_layer.",) if self.role == "critic" else ())
+        elif is_hf_checkpoint(source):
+            self.load_hf(source)
+        else:
+            raise FileNotFoundError(f"{source}: neither a torch_dist checkpoint (latest_checkpointed_iteration.txt) "
+                                    "nor an HF checkpoint (config.json and safetensors)")
+
+    # -- weights ---------------------------------------------------------------------------------
+    def load_hf(self, path: str) -> None:
+        self.weights.load_hf(path)
+
+    def hf_weight_buckets(self, bucket_bytes: int):
+        """Full HF tensors in buckets, yielded on global rank 0 (empty buckets elsewhere); every rank
+        takes part in the gathers."""
+        return self.weights.hf_buckets(bucket_bytes)
+
+    def export_weights(self) -> dict:
+        """Every full HF tensor at once, as copies (buckets may hold views of the live parameters)."""
+        return {name: tensor.clone() for bucket in self.hf_weight_buckets(1 << 62) for name, tensor in bucket}
+
+    # -- forward passes ----------------------------------------------------------------------------
+    def _snapshot(self) -> dict[str, torch.Tensor]:
+        return {name: t.detach().to("cpu", copy=True) for name, t in self._state().items()}
+
+    def _state(self) -> dict[str, torch.Tensor]:
+        return {name: t for name, t in self.module.state_dict(keep_vars=True).items() if not name.endswith("_extra_state")}
+
+    @contextlib.contextmanager
+    def _swapped(self, weights: dict[str, torch.Tensor]):
+        """Run with ``weights`` in the model (the reference), then put the trained ones back."""
+        state = self._state()
+        backup = self._snapshot()
+        with torch.no_grad():
+            for name, tensor in weights.items():
+                state[name].copy_(tensor)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for name, tensor in backup.items():
+                    state[name].copy_(tensor)
+
+    def _run(self, samples: list[dict], compute, forward_only: bool) -> list[dict]:
+        """Megatron's schedule over the micro-batches of ``samples``; returns what ``compute`` reports
+        per micro-batch (on the last pipeline stage), with each micro-batch's sample indices."""
+        from megatron.core.pipeline_parallel import get_forward_backward_func
+
+        a = self.args
+        groups = batches.split(samples, a.micro_batch_size, a.max_tokens_per_gpu if a.use_dynamic_batch_size else None)
+        device = torch.cuda.current_device() if torch.cuda.is_available() else "cpu"
+        packed = [batches.pack([samples[i] for i in group], device) for group in groups]
+
+        def forward_step(iterator, model):
+            micro = next(iterator)
+            output = model(micro.input_ids, micro.position_ids, micro.attention_mask)
+            return output, partial(compute, micro)
+
+        context = torch.no_grad() if forward_only else contextlib.nullcontext()
+        with context, cpu_compat.cuda_as_cpu():
+            reports = get_forward_backward_func()(
+                forward_step_func=forward_step, data_iterator=iter(packed), model=[self.model],
+                num_microbatches=len(packed), seq_length=max(p.input_ids.shape[1] for p in packed),
+                micro_batch_size=max(p.input_ids.shape[0] for p in packed), forward_only=forward_only)
+        return [dict(report, indices=group) for report, group in zip(reports, groups)]
+
+    def _response_logits(self, micro: batches.Packed, output: torch.Tensor) -> torch.Tensor:
+        return output[micro.rows, micro.columns]
+
+    def _log_probs(self, micro: batches.Packed, output: torch.Tensor, with_entropy: bool):
+        return vocab_parallel_log_probs(self._response_logits(micro, output), micro.targets,
+                                        temperature=self.args.rollout_temperature, vocab_size=self.args.vocab_size,
+                                        with_entropy=with_entropy)
+
+    @staticmethod
+    def _unflatten(reports: list[dict], key: str, count: int) -> list[list[float]]:
+        per_sample: list = [None] * count
+        for report in reports:
+            lengths = report["lengths"]
+            for i, values in zip(report["indices"], torch.split(report[key], lengths)):
+                per_sample[i] = values.tolist()
+        return per_sample
+
+    def compute_log_probs(self, batch: list[dict], reference: bool = False) -> list[list[float]] | None:
+        if reference and self.reference_weights is None:
+            raise ValueError("no reference model: KL needs --use-kl-loss or --kl-coef")
+
+        def compute(micro, output):
+            log_probs, _ = self._log_probs(micro, output, with_entropy=False)
+            return log_probs.sum() * 0, torch.tensor(0, dtype=torch.int), \
+                {"log_probs": log_probs, "lengths": micro.response_lengths}
+
+        self.model.eval()
+        with self._swapped(self.reference_weights) if reference else contextlib.nullcontext():
+            reports = self._run(batch, compute, forward_only=True)
+        return self._unflatten(reports, "log_probs", len(batch)) if self._layout.is_result_rank else None
+
+    def compute_values(self, batch: list[dict]) -> list[list[float]] | None:
+        def compute(micro, output):
+            values = output[micro.rows, micro.columns, 0].float()
+            return values.sum() * 0, torch.tensor(0, dtype=torch.int), \
+                {"values": values, "lengths": micro.response_lengths}
+
+        self.model.eval()
+        reports = self._run(batch, compute, forward_only=True)
+        return self._unflatten(reports, "values", len(batch)) if self._layout.is_result_rank else None
+
+    # -- training ----------------------------------------------------------------------------------
+    def _loss(self, micro: batches.Packed, output: torch.Tensor):
+        """The micro-batch's summed loss and its count (tokens, or samples): megatron divides the
+        gradients by the step's total count."""
+        a = self.args
+        flat = MicroBatch.from_dicts(micro.samples)
+        if self.role == "critic":
+            values = output[micro.rows, micro.columns, 0].float()
+            loss, metrics = critic_loss(a, values, flat, 1.0, 1)
+        else:
+            log_probs, entropy = self._log_probs(micro, output, with_entropy=True)
+            loss, metrics = actor_loss(a, log_probs, entropy, flat, 1.0, 1)
+        count = int(flat.loss_mask.sum()) if a.calculate_per_token_loss else len(micro.samples)
+        return loss, torch.tensor(count, dtype=torch.int), {"loss": loss.detach(), "count": count, **metrics}
+
+    def train(self, batch: list[dict], step_sizes: list[int], global_tokens: list[int]) -> dict:
+        from megatron.core import parallel_state as ps
+
+        a = self.args
+        totals: dict[str, float] = {}
+        start = 0
+        self.model.train()
+        for size in step_sizes:
+            step, start = batch[start:start + size], start + size
+            self.model.zero_grad_buffer()
+            self.optimizer.zero_grad()
+            reports = self._run(step, self._loss, forward_only=False)
+            with cpu_compat.cuda_as_cpu():
+                _, grad_norm, _ = self.optimizer.step()
+            self.scheduler.step(increment=1)
+            sums = torch.tensor([sum(float(r["loss"]) for r in reports), sum(r["count"] for r in reports)],
+                                dtype=torch.float64)
+            if ps.is_pipeline_last_stage():
+                dist.all_reduce(sums, group=ps.get_data_parallel_group())
+            totals["loss"] = totals.get("loss", 0.0) + float(sums[0] / sums[1].clamp(min=1))
+            totals["grad_norm"] = totals.get("grad_norm", 0.0) + float(grad_norm or 0.0)
+            for key in reports[0] if reports else ():
+                if key not in ("loss", "count", "indices"):
+                    totals[key] = totals.get(key, 0.0) + sum(float(r[key]) for r in reports) / len(reports)
+        steps = max(1, len(step_sizes))
+        result = {f"{self.role}/{key}": value / steps for key, value in totals.items()}
+        result[f"{self.role}/lr"] = self.optimizer.param_groups[0]["lr"]
+        return result
+
+    # -- checkpoints -------------------------------------------------------------------------------
+    def save(self, directory: str, rollout_id: int) -> None:
+        with cpu_compat.cuda_as_cpu():
+            checkpoint.save(directory, rollout_id, self.module,
+                            None if self.args.no_save_optim else self.optimizer, self.scheduler)
+
+    def state_fingerprint(self) -> dict:
+        """This rank's model shards and optimizer state, to compare a resumed run with the saved one."""
+        return {"model": self._snapshot(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict()}
+
+    def shutdown(self) -> None:
+        from slime.backends.megatron.parallel import destroy
+
+        destroy()

@@ -1,0 +1,142 @@
+"""The weights of one rank's megatron model in HF terms: loaded from an HF checkpoint shard by shard,
+and gathered back into full HF tensors (for the rollout engines and the converters).
+
+Local parameter names become global ones (layer numbers across pipeline stages, expert numbers
+across expert-parallel ranks) before the HF mapping (``hf_mapping.py``) applies; tensor-parallel
+shards are cut and joined along megatron's own partition attributes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+import torch
+import torch.distributed as dist
+
+from slime.backends.megatron.config import padded_vocab_size
+from slime.backends.megatron.hf_mapping import HFMapping, shard, unshard
+from slime.utils.hf_checkpoint import HFTensors, read_config
+
+_LAYER = re.compile(r"decoder\.layers\.(\d+)\.(.*)")
+_EXPERT = re.compile(r"(local_experts\.|linear_fc[12]\.weight)(\d+)")
+
+
+class ModelWeights:
+    """HF ↔ megatron for ``module`` (this rank's GPTModel), the critic's value head excepted."""
+
+    def __init__(self, module, config, args: argparse.Namespace, role: str = "actor"):
+        self.module, self.config, self.args, self.role = module, config, args, role
+        self.mapping = HFMapping(args, read_config(args.hf_checkpoint).get("model_type", ""))
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """This rank's parameters and persistent buffers, under the model's local names."""
+        return {name: tensor for name, tensor in self.module.state_dict(keep_vars=True).items()
+                if not name.endswith("_extra_state") and not (self.role == "critic" and name.startswith("output_layer."))}
+
+    def global_name(self, local: str) -> str:
+        """The name in the whole model: layer numbers across pipeline stages, experts across EP ranks."""
+        from megatron.core import parallel_state as ps
+        from megatron.core.transformer.transformer_layer import get_transformer_layer_offset
+
+        match = _LAYER.match(local)
+        if not match:
+            return local
+        layer = int(match.group(1)) + get_transformer_layer_offset(self.config)
+        inner = match.group(2)
+        expert = _EXPERT.search(inner)
+        if expert and self.args.num_experts:
+            per_rank = self.args.num_experts // ps.get_expert_model_parallel_world_size()
+            number = int(expert.group(2)) + ps.get_expert_model_parallel_rank() * per_rank
+            inner = inner[:expert.start(2)] + str(number) + inner[expert.end(2):]
+        return f"decoder.layers.{layer}.{inner}"
+
+    @staticmethod
+    def shard_group(local: str):
+        """(rank, size, group) of the tensor-parallel group that shards this parameter."""
+        from megatron.core import parallel_state as ps
+
+        if ".experts." in local:
+            return (ps.get_expert_tensor_parallel_rank(), ps.get_expert_tensor_parallel_world_size(),
+                    ps.get_expert_tensor_parallel_group())
+        return (ps.get_tensor_model_parallel_rank(), ps.get_tensor_model_parallel_world_size(),
+                ps.get_tensor_model_parallel_group())
+
+    # -- HF → megatron -------------------------------------------------------------------------
+    def load_hf(self, path: str) -> None:
+        """Copy this rank's shard of every parameter from an HF checkpoint folder."""
+        hf = HFTensors(path)
+        tied = not self.args.untie_embeddings_and_output_weights
+
+        def read(name: str) -> torch.Tensor:
+            if name == "lm_head.weight" and tied and name not in hf:
+                name = "model.embed_tokens.weight"  # a tied model's last pipeline stage keeps its own copy
+            return hf.get(name).float()
+
+        padded = padded_vocab_size(self.args)
+        for local, param in self.state().items():
+            name = self.global_name(local)
+            full = self.mapping.from_hf(name, read, padded_rows=padded)
+            rank, size, _ = self.shard_group(local)
+            piece = shard(name, full, param, rank, size, self.config.gated_linear_unit)
+            if piece.shape != param.shape:
+                raise ValueError(f"{path}: {name} has shape {tuple(piece.shape)} for this rank, but the model built "
+                                 f"from the flags has {tuple(param.shape)}: the model flags and the HF config disagree")
+            with torch.no_grad():
+                param.copy_(piece.to(param.dtype))
+
+    # -- megatron → HF -------------------------------------------------------------------------
+    def _full_tensors(self) -> list[tuple[str, torch.Tensor]]:
+        """(global name, full tensor) of this pipeline stage's parameters: tensor-parallel shards joined."""
+        from megatron.core import parallel_state as ps
+
+        if ps.get_expert_model_parallel_world_size() > 1:
+            raise NotImplementedError("gathering experts across expert-parallel ranks into HF tensors")
+        result = []
+        for local, tensor in self.state().items():
+            _, size, group = self.shard_group(local)
+            data = tensor.detach()
+            pieces = [data]
+            if size > 1 and getattr(tensor, "tensor_model_parallel", False):
+                pieces = [torch.empty_like(data) for _ in range(size)]
+                dist.all_gather(pieces, data.contiguous(), group=group)
+            result.append((self.global_name(local), unshard(local, pieces, tensor, self.config.gated_linear_unit)))
+        return result
+
+    def _every_stage(self, local: list[tuple[str, torch.Tensor]]) -> list[tuple[str, torch.Tensor]]:
+        """Every pipeline stage's full tensors, in stage order, broadcast over the pipeline group."""
+        from megatron.core import parallel_state as ps
+
+        group = ps.get_pipeline_model_parallel_group()
+        ranks = dist.get_process_group_ranks(group)
+        meta: list = [None] * len(ranks)
+        dist.all_gather_object(meta, [(name, tuple(t.shape), t.dtype) for name, t in local], group=group)
+        mine, own_stage = dict(local), ps.get_pipeline_model_parallel_rank()
+        result = []
+        for stage, entries in enumerate(meta):
+            for name, shape, dtype in entries:
+                tensor = mine[name].contiguous() if stage == own_stage else torch.empty(shape, dtype=dtype)
+                dist.broadcast(tensor, src=ranks[stage], group=group)
+                result.append((name, tensor))
+        return result
+
+    def hf_buckets(self, bucket_bytes: int):
+        """Full HF tensors in buckets of about ``bucket_bytes``, on global rank 0; the other ranks take
+        part in the gathers and yield as many empty buckets. Tensors may be views of the parameters."""
+        from megatron.core import parallel_state as ps
+
+        tensors = self._full_tensors()
+        if ps.get_pipeline_model_parallel_world_size() > 1:
+            tensors = self._every_stage(tensors)
+        leader = dist.get_rank() == 0
+        bucket, size = [], 0
+        for name, full in tensors:
+            for hf_name, tensor in self.mapping.to_hf(name, full):
+                if leader:
+                    bucket.append((hf_name, tensor))
+                size += tensor.numel() * tensor.element_size()
+            if size >= bucket_bytes:
+                yield bucket
+                bucket, size = [], 0
+        if size:
+            yield bucket

@@ -1,0 +1,1 @@
+"""Layer specs of model families, one module each."""

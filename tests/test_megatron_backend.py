@@ -1,0 +1,281 @@
+"""The megatron-core backend on CPU ranks over gloo, against HF and against itself.
+
+- after loading an HF checkpoint, megatron's logits equal the HF model's (≤ 1e-4 in fp32) for every
+  mapped family, at tensor parallel 1 and 2; gathering the weights back gives the HF tensors byte for
+  byte, and so does HF → torch_dist → HF through the converters;
+- the same training steps give the same weights at TP 2, DP 2 and PP 2 as on one rank;
+- a checkpoint resumes bit-exactly at its own layout and reshards to another;
+- after a weight push, the engine's log-probs of a sampled response equal the trainer's at two
+  temperatures.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from tests.conftest import ROOT, require_module
+from tests.megatron_harness import TINY_FOLDERS, spawn, tiny_args
+
+FAMILIES = list(TINY_FOLDERS)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    require_module("megatron.core")
+    base = tmp_path_factory.mktemp("tiny-models")
+    subprocess.run([sys.executable, "tools/make_tiny_model.py", "--out", str(base)], cwd=ROOT, check=True,
+                   capture_output=True)
+    return base
+
+
+def steps_batch(seed: int = 0) -> list[dict]:
+    """Eight samples of different lengths with old and reference log-probs filled in later."""
+    import random
+
+    rng = random.Random(seed)
+    batch = []
+    for _ in range(8):
+        prompt = [2] + [rng.randint(3, 12) for _ in range(rng.randint(2, 4))]
+        response = [rng.randint(3, 12) for _ in range(rng.randint(1, 4))] + [1]
+        batch.append({"prompt_tokens": prompt, "response_tokens": response, "loss_mask": [1] * len(response),
+                      "rollout_log_probs": [-2.0] * len(response), "advantages": [rng.choice([1.0, -1.0])] * len(response),
+                      "returns": [0.0] * len(response)})
+    return batch
+
+
+# -- ranks -----------------------------------------------------------------------------------------
+def _family_checks(rank, world_size, port, base, ids):
+    """Per family: full logits for ``ids``, and the weights gathered back after a torch_dist round trip."""
+    import torch.distributed as dist
+    from megatron.core import parallel_state as ps
+
+    from slime.backends.megatron import checkpoint, cpu_compat
+    from slime.backends.megatron.config import transformer_config
+    from slime.backends.megatron.model import build_model
+    from slime.backends.megatron.parallel import init_distributed
+    from slime.backends.megatron.weights import ModelWeights
+
+    cpu_compat.install()
+    results = {}
+    for i, family in enumerate(FAMILIES):
+        args = tiny_args(base, family, f"perf.tensor_model_parallel_size={world_size}",
+                         f"cluster.actor_num_gpus_per_node={world_size}")
+        if i == 0:
+            init_distributed(args, rank, world_size, "127.0.0.1", port)
+        config = transformer_config(args)
+        module = build_model(args, config, "actor").eval()
+        weights = ModelWeights(module, config, args)
+        weights.load_hf(args.hf_checkpoint)
+        width = ids.shape[1]
+        mask = torch.triu(torch.ones(width, width, dtype=torch.bool), 1)[None, None]
+        with torch.no_grad():
+            logits = module(ids, torch.arange(width)[None].expand_as(ids), mask)
+        pieces = [torch.empty_like(logits) for _ in range(world_size)]
+        dist.all_gather(pieces, logits.contiguous(), group=ps.get_tensor_model_parallel_group())
+        folder = base / f"dist-{family}-tp{world_size}"
+        checkpoint.save(folder, None, module)
+        rebuilt = build_model(args, config, "actor")
+        checkpoint.load(folder, rebuilt)
+        exported = [pair for bucket in ModelWeights(rebuilt, config, args).hf_buckets(4096) for pair in bucket]
+        results[family] = {"logits": torch.cat(pieces, -1)[..., :args.vocab_size], "exported": dict(exported)}
+    return results
+
+
+def _with_log_probs(backend, batch):
+    """``batch`` with old and reference log-probs from ``backend``, the same on every rank."""
+    import torch.distributed as dist
+
+    old, ref = backend.compute_log_probs(batch), backend.compute_log_probs(batch, True)
+    answers = [None] * dist.get_world_size()
+    dist.all_gather_object(answers, (old, ref) if old is not None else None)
+    old, ref = next(a for a in answers if a is not None)
+    return [dict(s, old_log_probs=o, ref_log_probs=r) for s, o, r in zip(batch, old, ref)]
+
+
+def _train_steps(rank, world_size, port, args, batch, save_to=None):
+    """Two optimizer steps on ``batch`` (every data-parallel rank takes its half); the weights after."""
+    from slime.backends.megatron.backend import MegatronTrainBackend
+
+    backend = MegatronTrainBackend(args, "actor")
+    backend.init(rank, world_size, "127.0.0.1", port)
+    layout = backend.layout()
+    batch = _with_log_probs(backend, batch) if batch[0].get("old_log_probs") is None else batch
+    share = [s for i, s in enumerate(batch) if i % layout.dp_size == layout.dp_rank]
+    per_rank = len(share)
+    metrics = backend.train(share, [per_rank // 2, per_rank - per_rank // 2], [0, 0])
+    if save_to:
+        backend.save(str(save_to), 3)
+    saved = backend.export_weights()
+    backend.train(share, [per_rank], [0])
+    return {"metrics": metrics, "saved": saved, "after": backend.export_weights(), "batch": batch,
+            "result_rank": layout.is_result_rank}
+
+
+def _resume(rank, world_size, port, args, batch):
+    """Resume from --load, then one more step on the batch the saving run used."""
+    from slime.backends.megatron.backend import MegatronTrainBackend
+
+    backend = MegatronTrainBackend(args, "actor")
+    backend.init(rank, world_size, "127.0.0.1", port)
+    loaded = backend.export_weights()
+    layout = backend.layout()
+    share = [s for i, s in enumerate(batch) if i % layout.dp_size == layout.dp_rank]
+    backend.train(share, [len(share)], [0])
+    return {"loaded_id": backend.loaded_rollout_id(), "loaded": loaded, "after": backend.export_weights()}
+
+
+def _engine_log_probs(rank, world_size, port, args, batch):
+    """Train a step, push the weights into a torch engine, sample; the engine's and the trainer's log-probs."""
+    import torch.distributed as dist
+
+    from slime.backends.megatron.backend import MegatronTrainBackend
+
+    backend = MegatronTrainBackend(args, "actor")
+    backend.init(rank, world_size, "127.0.0.1", port)
+    backend.train(_with_log_probs(backend, batch), [len(batch)], [0])
+    weights = backend.export_weights()
+    pairs = []
+    for temperature in (1.0, 0.7):
+        sample = None
+        if rank == 0:
+            from slime.backends.torch_engine import TorchEngine
+
+            engine = TorchEngine(args.hf_checkpoint, seed=3)
+            engine.update_weights(weights)
+            reply = engine.generate({"input_ids": [2, 5, 13], "return_logprob": True, "sampling_params": {
+                "temperature": temperature, "max_new_tokens": 6, "ignore_eos": True}})
+            engine.shutdown()
+            sample = {"prompt_tokens": [2, 5, 13], "response_tokens": reply["output_ids"],
+                      "loss_mask": [1] * len(reply["output_ids"]),
+                      "engine": [lp for lp, _, _ in reply["meta_info"]["output_token_logprobs"]]}
+        shared = [sample]
+        dist.broadcast_object_list(shared, src=0)
+        backend.args.rollout_temperature = temperature
+        mine = backend.compute_log_probs([shared[0]])
+        if mine is not None:
+            pairs.append((temperature, shared[0]["engine"], mine[0]))
+    return pairs
+
+
+# -- tests -------------------------------------------------------------------------------------------
+def _max_difference(a: dict, b: dict) -> float:
+    assert sorted(a) == sorted(b)
+    return max(float((a[k] - b[k]).abs().max()) for k in a)
+
+
+@pytest.fixture(scope="module")
+def family_results(tiny):
+    from transformers import AutoModelForCausalLM
+
+    ids = torch.randint(3, 15, (2, 9), generator=torch.Generator().manual_seed(0))
+    expected = {}
+    for family in FAMILIES:
+        model = AutoModelForCausalLM.from_pretrained(tiny / TINY_FOLDERS[family], dtype=torch.float32).eval()
+        with torch.no_grad():
+            expected[family] = model(ids).logits
+    return expected, {tp: spawn(tp, _family_checks, tiny, ids)[0] for tp in (1, 2)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tp", [1, 2])
+def test_megatron_logits_equal_hf_for_every_family(family_results, tp):
+    expected, results = family_results
+    for family in FAMILIES:
+        difference = float((results[tp][family]["logits"] - expected[family]).abs().max())
+        assert difference <= 1e-4, f"{family} at tp={tp}: logits differ from HF by {difference}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tp", [1, 2])
+def test_hf_to_torch_dist_to_hf_gives_the_same_bytes(tiny, family_results, tp):
+    from safetensors.torch import load_file
+
+    for family in FAMILIES:
+        source = load_file(tiny / TINY_FOLDERS[family] / "model.safetensors")
+        exported = family_results[1][tp][family]["exported"]
+        assert sorted(exported) == sorted(source), family
+        for name, tensor in source.items():
+            assert exported[name].dtype == tensor.dtype and exported[name].numpy().tobytes() == tensor.numpy().tobytes(), \
+                f"{family}: {name} changed on the way through torch_dist"
+
+
+@pytest.mark.slow
+def test_the_converters_round_trip_byte_for_byte_across_layouts(tiny, tmp_path):
+    from safetensors.torch import load_file
+
+    from slime.config.model_files import load_model_entries, model_argv
+
+    for family in ("tiny", "tiny-qwen3-moe"):
+        model_args = model_argv(load_model_entries(ROOT / "conf" / "model" / f"{family}.yaml"))
+        source = tiny / TINY_FOLDERS[family]
+        dist_dir, back = tmp_path / f"{family}-dist", tmp_path / f"{family}-hf"
+        run = lambda *argv: subprocess.run([sys.executable, *argv], cwd=ROOT, capture_output=True, text=True)  # noqa: E731
+        forward = run("tools/convert_hf_to_torch_dist.py", *model_args, "--hf-checkpoint", str(source),
+                      "--save", str(dist_dir), "--tensor-model-parallel-size", "2")
+        assert forward.returncode == 0, forward.stderr[-2000:]
+        assert (dist_dir / "latest_checkpointed_iteration.txt").read_text().strip() == "release"
+        backward = run("tools/convert_torch_dist_to_hf.py", *model_args, "--load", str(dist_dir),
+                       "--hf-checkpoint", str(source), "--save", str(back))
+        assert backward.returncode == 0, backward.stderr[-2000:]
+        original, converted = load_file(source / "model.safetensors"), load_file(back / "model.safetensors")
+        assert sorted(original) == sorted(converted)
+        assert all(original[k].numpy().tobytes() == converted[k].numpy().tobytes() for k in original), family
+        assert (back / "tokenizer.json").is_file() and (back / "config.json").is_file()
+
+
+def test_a_converter_names_every_missing_input(tmp_path):
+    result = subprocess.run([sys.executable, "tools/convert_torch_dist_to_hf.py", "--load", str(tmp_path)], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    for expected in ("--hf-checkpoint is required", "--save is required", "the model flags are missing",
+                     f"--load {tmp_path}: not a torch_dist checkpoint"):
+        assert expected in result.stderr
+
+
+@pytest.fixture(scope="module")
+def one_rank_steps(tiny):
+    args = tiny_args(tiny, "tiny", "perf.tensor_model_parallel_size=1", "cluster.actor_num_gpus_per_node=1")
+    return spawn(1, _train_steps, args, steps_batch())[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layout", ["tp2", "dp2", "pp2"])
+def test_training_is_the_same_on_every_layout(tiny, one_rank_steps, layout):
+    sizes = {"tp2": (2, 1), "dp2": (1, 1), "pp2": (1, 2)}[layout]
+    args = tiny_args(tiny, "tiny", f"perf.tensor_model_parallel_size={sizes[0]}",
+                     f"perf.pipeline_model_parallel_size={sizes[1]}", "cluster.actor_num_gpus_per_node=2")
+    result = spawn(2, _train_steps, args, one_rank_steps["batch"])
+    mine = next(r for r in result if r["result_rank"])
+    assert mine["metrics"]["actor/loss"] == pytest.approx(one_rank_steps["metrics"]["actor/loss"], abs=1e-6)
+    assert mine["metrics"]["actor/grad_norm"] == pytest.approx(one_rank_steps["metrics"]["actor/grad_norm"], rel=1e-5)
+    assert _max_difference(result[0]["after"], one_rank_steps["after"]) < 1e-4  # three Adam steps at lr 3e-3
+
+
+@pytest.mark.slow
+def test_a_checkpoint_resumes_exactly_and_reshards(tiny, tmp_path, one_rank_steps):
+    save = tmp_path / "ckpt"
+    two = tiny_args(tiny, "tiny", f"ckpt.save={save}", f"ckpt.load={save}")
+    saving = spawn(2, _train_steps, two, one_rank_steps["batch"], save)[0]
+    assert (save / "latest_checkpointed_iteration.txt").read_text().strip() == "3"
+    same_layout = spawn(2, _resume, two, one_rank_steps["batch"])[0]
+    assert same_layout["loaded_id"] == 3
+    assert _max_difference(same_layout["loaded"], saving["saved"]) == 0.0
+    assert _max_difference(same_layout["after"], saving["after"]) == 0.0  # optimizer and scheduler restored too
+    one = tiny_args(tiny, "tiny", f"ckpt.save={save}", f"ckpt.load={save}", "perf.tensor_model_parallel_size=1",
+                    "cluster.actor_num_gpus_per_node=1")
+    resharded = spawn(1, _resume, one, one_rank_steps["batch"])[0]
+    assert _max_difference(resharded["loaded"], saving["saved"]) == 0.0
+    assert _max_difference(resharded["after"], saving["after"]) < 1e-5
+
+
+@pytest.mark.slow
+def test_engine_log_probs_equal_the_trainers_after_a_push(tiny):
+    pairs = spawn(2, _engine_log_probs, tiny_args(tiny, "tiny"), steps_batch())[0]
+    assert [t for t, _, _ in pairs] == [1.0, 0.7]
+    for temperature, engine, trainer in pairs:
+        assert len(engine) == len(trainer) == 6
+        assert max(abs(e - t) for e, t in zip(engine, trainer)) <= 1e-4, temperature
