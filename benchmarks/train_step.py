@@ -69,10 +69,10 @@ def worker(kind: str, rank: int, world_size: int, port: int, base: Path, samples
 
 
 def start(kind: str, world_size: int, base: Path, samples: int, batch) -> list:
-    from slime.utils.local_ranks import free_port
+    from slime.utils.ports import free_ports
 
     context = multiprocessing.get_context("spawn")
-    port, pipes = free_port(), []
+    port, pipes = free_ports(1)[0], []
     for rank in range(world_size):
         parent, child = context.Pipe()
         context.Process(target=worker, args=(kind, rank, world_size, port, base, samples, batch, child),

@@ -142,13 +142,12 @@ def _engine_log_probs(rank, world_size, port, args, batch):
     for temperature in (1.0, 0.7):
         sample = None
         if rank == 0:
-            from slime.backends.torch_engine import TorchEngine
+            from slime.backends.torch_engine import TorchEngine, parse_server_args
 
-            engine = TorchEngine(args.hf_checkpoint, seed=3)
-            engine.update_weights(weights)
+            engine = TorchEngine(parse_server_args(["--model-path", args.hf_checkpoint, "--random-seed", "3"]))
+            engine.load_weights(weights, complete=True)
             reply = engine.generate({"input_ids": [2, 5, 13], "return_logprob": True, "sampling_params": {
                 "temperature": temperature, "max_new_tokens": 6, "ignore_eos": True}})
-            engine.shutdown()
             sample = {"prompt_tokens": [2, 5, 13], "response_tokens": reply["output_ids"],
                       "loss_mask": [1] * len(reply["output_ids"]),
                       "engine": [lp for lp, _, _ in reply["meta_info"]["output_token_logprobs"]]}

@@ -9,7 +9,6 @@ with ``update_weights`` (``slime.backends.weight_sync``).
 
 from __future__ import annotations
 
-import socket
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,9 +31,9 @@ class Layout:
 
 def free_address() -> tuple[str, int]:
     """A loopback host and free port, for rank 0 to host a role's process group."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return "127.0.0.1", s.getsockname()[1]
+    from slime.utils.ports import free_ports
+
+    return "127.0.0.1", free_ports(1)[0]
 
 
 class TrainBackend(ABC):

@@ -6,18 +6,13 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
-import socket
 import traceback
+
+from slime.utils.ports import free_ports
 
 
 class RankFailed(RuntimeError):
     """A rank raised; the message holds its traceback."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _entry(rank: int, world_size: int, port: int, function, args: tuple, results, environ: dict) -> None:
@@ -34,7 +29,7 @@ def run_ranks(world_size: int, function, *args, timeout: float | None = None, en
     rank. The first rank that fails stops the others and raises RankFailed with its traceback."""
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
-    port = free_port()
+    port = free_ports(1)[0]
     environ = {"OMP_NUM_THREADS": "1", **(environ or {})}
     processes = [context.Process(target=_entry, args=(rank, world_size, port, function, args, results, environ))
                  for rank in range(world_size)]

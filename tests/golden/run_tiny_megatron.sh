@@ -47,8 +47,8 @@ ROLLOUT_ARGS=(
   --custom-rm-path slime.rewards.toy:positional_match
   --num-rollout 60
   --rollout-batch-size 8
-  --n-samples-per-prompt 8
-  --global-batch-size 32
+  --n-samples-per-prompt 16
+  --global-batch-size 64
   --rollout-max-response-len 4
   --rollout-temperature 1.0
 )
@@ -61,7 +61,7 @@ PERF_ARGS=(
   --no-gradient-accumulation-fusion
   --attention-dropout 0.0
   --hidden-dropout 0.0
-  --micro-batch-size 16
+  --micro-batch-size 32
   --train-backend megatron
 )
 GRPO_ARGS=(
