@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A tiny model learning a several-token task with GRPO through megatron-core (tensor parallel 2 on gloo).
+# A tiny model learning a several-token task with GRPO through megatron-core on a laptop CPU.
 # Config: conf/run_tiny_megatron.yaml. Every launcher has this shape; the logic lives in scripts/lib/launch.sh.
 #   bash scripts/run-tiny-megatron.sh [--dry-run] [hydra overrides...]    e.g. optimizer.lr=2e-6 +experiment=quick_test
 #   ARGS_FILE=args.sh bash scripts/run-tiny-megatron.sh                  use a file tools/generate_args.py wrote
