@@ -34,13 +34,13 @@ class MicroBatch:
         return torch.repeat_interleave(torch.arange(len(self.lengths)), self.lengths)
 
     @classmethod
-    def from_dicts(cls, samples: list[dict]) -> "MicroBatch":
+    def from_dicts(cls, samples: list[dict], device: torch.device | str | None = None) -> "MicroBatch":
         def flat(key: str) -> torch.Tensor | None:
             """The field of every sample concatenated, or None where a sample lacks it (an empty
             response's empty list counts as present)."""
             if any(s.get(key) is None or len(s[key]) != len(s["response_tokens"]) for s in samples):
                 return None
-            return torch.tensor([x for s in samples for x in s[key]], dtype=torch.float32)
+            return torch.tensor([x for s in samples for x in s[key]], dtype=torch.float32, device=device)
 
         lengths = torch.tensor([len(s["response_tokens"]) for s in samples], dtype=torch.long)
         return cls(lengths=lengths, loss_mask=flat("loss_mask"), advantages=flat("advantages"),

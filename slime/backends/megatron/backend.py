@@ -212,7 +212,7 @@ class MegatronTrainBackend(TrainBackend):
         """The micro-batch's summed loss and its count (tokens, or samples): megatron divides the
         gradients by the step's total count."""
         a = self.args
-        flat = MicroBatch.from_dicts(micro.samples)
+        flat = MicroBatch.from_dicts(micro.samples, device=output.device)
         if self.role == "critic":
             values = output[micro.rows, micro.columns, 0].float()
             loss, metrics = critic_loss(a, values, flat, 1.0, 1)

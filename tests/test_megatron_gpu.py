@@ -1,0 +1,96 @@
+"""The megatron backend's GPU-only paths; every test skips without CUDA and says what it checks.
+
+These are the same code as the CPU path with the pieces a CPU cannot run: the transformer-engine
+layer spec and fused kernels, bf16, the distributed optimizer (and its resume), sequence parallel.
+They have not run in this project's CI, which has no GPU.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from tests.conftest import ROOT
+from tests.megatron_harness import spawn, tiny_args
+
+pytestmark = [pytest.mark.gpu, pytest.mark.slow,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (and transformer-engine)")]
+
+GPU_SETTINGS = ("perf.transformer_impl=transformer_engine", "~perf.no_rope_fusion",
+                "~perf.no_gradient_accumulation_fusion")
+
+
+def two_gpus():
+    if torch.cuda.device_count() < 2:
+        pytest.skip("needs two CUDA GPUs")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    pytest.importorskip("transformer_engine")
+    base = tmp_path_factory.mktemp("tiny-gpu")
+    subprocess.run([sys.executable, "tools/make_tiny_model.py", "--out", str(base)], cwd=ROOT, check=True,
+                   capture_output=True)
+    return base
+
+
+def _logits(rank, world_size, port, args, ids):
+    os.environ["CUDA_VISIBLE_DEVICES"] = str(rank)
+    from slime.backends.megatron.backend import MegatronTrainBackend
+
+    backend = MegatronTrainBackend(args, "actor")
+    backend.init(rank, world_size, "127.0.0.1", port)
+    backend.model.eval()
+    ids = ids.cuda()
+    width = ids.shape[1]
+    with torch.no_grad():
+        logits = backend.model(ids, torch.arange(width, device="cuda")[None].expand_as(ids), None)
+    return logits.float().cpu()
+
+
+def _steps(rank, world_size, port, args, save):
+    os.environ["CUDA_VISIBLE_DEVICES"] = str(rank)
+    from tests.test_megatron_backend import _train_steps, steps_batch
+
+    first = _train_steps(rank, world_size, port, args, steps_batch(), save)
+    return first
+
+
+def test_transformer_engine_spec_in_bf16_gives_the_local_specs_logits(tiny):
+    """The TE spec (fused norms in linear layers, TE attention) in bf16 against HF's fp32 logits."""
+    from transformers import AutoModelForCausalLM
+
+    ids = torch.randint(3, 15, (2, 9), generator=torch.Generator().manual_seed(0))
+    args = tiny_args(tiny, "tiny-qwen3", *GPU_SETTINGS, "perf.tensor_model_parallel_size=1",
+                     "cluster.actor_num_gpus_per_node=1")
+    got = spawn(1, _logits, args, ids)[0][..., :args.vocab_size]
+    model = AutoModelForCausalLM.from_pretrained(tiny / "tiny-qwen3", dtype=torch.float32).eval()
+    with torch.no_grad():
+        expected = model(ids).logits
+    assert float((got - expected).abs().max()) < 0.05  # bf16
+
+
+def test_bf16_with_the_distributed_optimizer_trains_and_resumes(tiny, tmp_path):
+    """slime's GPU defaults (bf16, distributed optimizer): two steps, a save, and a resume that continues
+    with the same weights."""
+    args = tiny_args(tiny, "tiny", *GPU_SETTINGS, "perf.tensor_model_parallel_size=1",
+                     "cluster.actor_num_gpus_per_node=1", f"ckpt.save={tmp_path}", f"ckpt.load={tmp_path}")
+    first = spawn(1, _steps, args, tmp_path)[0]
+    from tests.test_megatron_backend import _resume
+
+    resumed = spawn(1, _resume, args, first["batch"])[0]
+    assert resumed["loaded_id"] == 3
+    assert all(torch.equal(first["saved"][k], resumed["loaded"][k]) for k in first["saved"])
+
+
+def test_sequence_parallel_at_tp2_trains_like_tp2_without_it(tiny):
+    two_gpus()
+    runs = {}
+    for name, extra in (("sp", ["+perf.sequence_parallel=true"]), ("plain", [])):
+        args = tiny_args(tiny, "tiny", *GPU_SETTINGS, *extra)
+        runs[name] = spawn(2, _steps, args, None)[0]
+    assert runs["sp"]["metrics"]["actor/loss"] == pytest.approx(runs["plain"]["metrics"]["actor/loss"], rel=1e-2)
