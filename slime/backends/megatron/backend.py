@@ -62,6 +62,12 @@ class MegatronTrainBackend(TrainBackend):
         self.model = DistributedDataParallel(self.config, megatron_config.ddp_config(a), module=model)
         with cpu_compat.cuda_as_cpu():
             self.optimizer = get_megatron_optimizer(megatron_config.optimizer_config(a), [self.model])
+        # what Megatron-LM's training loop wires: loss scaling, and the hooks of overlapped reductions
+        self.config.grad_scale_func = self.optimizer.scale_loss
+        if self.model.ddp_config.overlap_grad_reduce:
+            self.config.no_sync_func, self.config.grad_sync_func = self.model.no_sync, self.model.start_grad_sync
+        if self.model.ddp_config.overlap_param_gather:
+            self.config.param_sync_func = self.model.start_param_sync
         steps = megatron_config.schedule(a, megatron_config.total_optimizer_steps(a))
         self.scheduler = OptimizerParamScheduler(self.optimizer, **dataclasses.asdict(steps))
         self.weights = ModelWeights(model, self.config, a, self.role)
@@ -151,7 +157,8 @@ class MegatronTrainBackend(TrainBackend):
         a = self.args
         groups = batches.split(samples, a.micro_batch_size, a.max_tokens_per_gpu if a.use_dynamic_batch_size else None)
         device = torch.cuda.current_device() if torch.cuda.is_available() else "cpu"
-        packed = [batches.pack([samples[i] for i in group], device) for group in groups]
+        multiple = a.tensor_model_parallel_size if a.sequence_parallel else 1
+        packed = [batches.pack([samples[i] for i in group], device, multiple) for group in groups]
 
         def forward_step(iterator, model):
             micro = next(iterator)
@@ -223,9 +230,6 @@ class MegatronTrainBackend(TrainBackend):
         return loss, torch.tensor(count, dtype=torch.int), {"loss": loss.detach(), "count": count, **metrics}
 
     def train(self, batch: list[dict], step_sizes: list[int], global_tokens: list[int]) -> dict:
-        from megatron.core import parallel_state as ps
-
-        a = self.args
         totals: dict[str, float] = {}
         start = 0
         self.model.train()
@@ -237,19 +241,40 @@ class MegatronTrainBackend(TrainBackend):
             with cpu_compat.cuda_as_cpu():
                 _, grad_norm, _ = self.optimizer.step()
             self.scheduler.step(increment=1)
-            sums = torch.tensor([sum(float(r["loss"]) for r in reports), sum(r["count"] for r in reports)],
-                                dtype=torch.float64)
-            if ps.is_pipeline_last_stage():
-                dist.all_reduce(sums, group=ps.get_data_parallel_group())
-            totals["loss"] = totals.get("loss", 0.0) + float(sums[0] / sums[1].clamp(min=1))
-            totals["grad_norm"] = totals.get("grad_norm", 0.0) + float(grad_norm or 0.0)
-            for key in reports[0] if reports else ():
-                if key not in ("loss", "count", "indices"):
-                    totals[key] = totals.get(key, 0.0) + sum(float(r[key]) for r in reports) / len(reports)
+            step_metrics = self._step_metrics(reports)
+            step_metrics["grad_norm"] = float(grad_norm or 0.0)
+            for key, value in step_metrics.items():
+                totals[key] = totals.get(key, 0.0) + value
         steps = max(1, len(step_sizes))
         result = {f"{self.role}/{key}": value / steps for key, value in totals.items()}
         result[f"{self.role}/lr"] = self.optimizer.param_groups[0]["lr"]
         return result
+
+    @staticmethod
+    def _step_metrics(reports: list[dict]) -> dict[str, float]:
+        """The step's loss (its summed losses over its total count) and the mean of every other metric
+        over micro-batches, across data-parallel ranks (on the last pipeline stage, which has them)."""
+        from megatron.core import parallel_state as ps
+
+        names = sorted(k for k in (reports[0] if reports else {}) if k not in ("loss", "count", "indices"))
+        values = torch.tensor([sum(float(r["loss"]) for r in reports), sum(r["count"] for r in reports), len(reports),
+                               *(sum(float(r[k]) for r in reports) for k in names)], dtype=torch.float64)
+        if ps.is_pipeline_last_stage():
+            dist.all_reduce(values, group=ps.get_data_parallel_group())
+        micro_batches = float(values[2].clamp(min=1))
+        return {"loss": float(values[0] / values[1].clamp(min=1)),
+                **{k: float(v) / micro_batches for k, v in zip(names, values[3:])}}
+
+    # -- memory (colocated with the engines) -------------------------------------------------------
+    def offload(self) -> None:
+        """Give the gradient buffers back while the engines generate (megatron DDP's own offload); the
+        parameters and optimizer state stay on the GPU."""
+        if torch.cuda.is_available():
+            self.model.offload_grad_buffers()
+
+    def onload(self) -> None:
+        if torch.cuda.is_available():
+            self.model.restore_grad_buffers()
 
     # -- checkpoints -------------------------------------------------------------------------------
     def save(self, directory: str, rollout_id: int) -> None:

@@ -30,9 +30,11 @@ class Packed:
         return [len(s["response_tokens"]) for s in self.samples]
 
 
-def pack(samples: list[dict], device: torch.device | str = "cpu") -> Packed:
+def pack(samples: list[dict], device: torch.device | str = "cpu", multiple: int = 1) -> Packed:
+    """``samples`` padded on the right to a width that is a multiple of ``multiple`` (the tensor-parallel
+    size under sequence parallel, which splits the sequence)."""
     sequences = [s["prompt_tokens"] + s["response_tokens"] for s in samples]
-    width = max(map(len, sequences))
+    width = -(-max(map(len, sequences)) // multiple) * multiple
     ids = torch.zeros(len(sequences), width, dtype=torch.long)
     for i, seq in enumerate(sequences):
         ids[i, :len(seq)] = torch.tensor(seq)
