@@ -67,7 +67,10 @@ def _sglang_problems(args: argparse.Namespace) -> list[str]:
         return []
     from slime.backends.sglang_check import check_server_args
 
-    return check_server_args(args)[0]
+    problems, notes = check_server_args(args)
+    for note in notes:
+        print(f"train.py: note: {note}", file=sys.stderr)
+    return problems
 
 
 if __name__ == "__main__":

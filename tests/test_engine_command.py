@@ -136,9 +136,19 @@ def test_sglangs_own_parser_accepts_every_engines_command(config):
     require_module("sglang")
     from slime.backends.sglang_check import check_server_args
 
-    problems, unchecked = check_server_args(_namespace(config))
+    problems, notes = check_server_args(_namespace(config))
     assert problems == []
-    assert all("resolve_once" in note for note in unchecked)
+    assert all("resolve_once" in note or "SGLang says --" in note for note in notes), notes
+
+
+def test_sglangs_deprecation_warnings_name_the_config_key():
+    require_module("sglang")
+    from slime.backends.sglang_check import check_server_args
+
+    _, notes = check_server_args(_namespace("run_qwen3_235B_A22B"))
+    assert [n for n in notes if "deprecated" in n] == [
+        "--sglang-enable-dp-attention: SGLang says --enable-dp-attention is deprecated and will be removed in a future "
+        "release. Use '--attn-dp-size <dp-size>' instead."]
 
 
 def test_sglangs_parser_objects_by_config_key():

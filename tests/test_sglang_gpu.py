@@ -33,8 +33,9 @@ def _require_gpu_sglang() -> None:
 
 
 @pytest.fixture(scope="module")
-def sglang_server(tiny_base, tmp_path_factory):
-    _require_gpu_sglang()
+def sglang_server(request, tmp_path_factory):
+    _require_gpu_sglang()  # before building anything
+    tiny_base = request.getfixturevalue("tiny_base")
     from slime.config.compose import namespace_from_config
     from tests.helpers_engines import wait_healthy
 

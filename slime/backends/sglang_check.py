@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import logging
 import re
 from pathlib import Path
 
@@ -53,8 +54,32 @@ def _parser_problem(message: str) -> str:
     return f"SGLang's parser says: {message}"
 
 
+class _Collect(logging.Handler):
+    """Keeps what SGLang logs (its deprecation warnings) while it reads a command."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def _warnings(output: str) -> list[str]:
+    """SGLang's deprecation warnings (printed while parsing), each naming the config key."""
+    found = []
+    for line in re.sub(r"\x1b\[[0-9;]*m", "", output).splitlines():
+        quoted = re.match(r"'(--[\w-]+)' (is deprecated.*)", line.strip())
+        if quoted:
+            found.append(f"{_key_of_option(quoted.group(1))}: SGLang says {quoted.group(1)} {quoted.group(2)}")
+    return found
+
+
 def check_server_args(args: argparse.Namespace) -> tuple[list[str], list[str]]:
-    """(problems, what stayed unchecked) of every engine's server command; imports SGLang."""
+    """(problems, notes) of every engine's server command: what SGLang rejects, and what it warns
+    about or what stayed unchecked. Imports SGLang."""
+    import logging
+
     from sglang.srt.server_args import ServerArgs
 
     parser = _Parser(add_help=False, allow_abbrev=False)
@@ -70,7 +95,10 @@ def check_server_args(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     for engine in range(engine_count(args)):
         for node in range(nodes_per_engine(args)):
             command = server_command(args, _sample_slot(args, engine, node))
-            found = []
+            found, said = [], _Collect()
+            sglang_logger = logging.getLogger("sglang")
+            sglang_logger.addHandler(said)
+            propagate, sglang_logger.propagate = sglang_logger.propagate, False  # reported below, once
             try:
                 record = ServerArgs.from_cli_args(parser.parse_args(command[3:]))
                 if resolvable:
@@ -79,10 +107,16 @@ def check_server_args(args: argparse.Namespace) -> tuple[list[str], list[str]]:
                 found.append(_parser_problem(str(err)))
             except Exception as err:  # SGLang's own validation errors
                 found.append(f"{_culprit(args, engine, node, str(err))}SGLang says: {err}")
+            finally:
+                sglang_logger.removeHandler(said)
+                sglang_logger.propagate = propagate
             for problem in found:
                 if problem not in seen:
                     seen.add(problem)
                     problems.append(problem)
+            for warning in _warnings("\n".join(said.messages)):
+                if warning not in unchecked:
+                    unchecked.append(warning)
     return problems, unchecked
 
 
@@ -108,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     problems, unchecked = check_server_args(args)
     for note in unchecked:
-        print(f"not checked: {note}")
+        print(f"note: {note}")
     for problem in problems:
         print(f"problem: {problem}", file=sys.stderr)
     print(f"{engine_count(args)} engine(s): {'SGLang accepts their server arguments' if not problems else 'see above'}")
