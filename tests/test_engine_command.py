@@ -77,6 +77,12 @@ def test_slime_sets_what_it_owns():
     assert "--enable-memory-saver" in text  # colocated: memory is released while training
 
 
+def test_slimes_own_sglang_config_file_is_not_sglangs_config():
+    args = _namespace("run_qwen3_4B")
+    args.sglang_config = "/deployments.yaml"  # slime's --sglang-config: engine groups, not SGLang's --config
+    assert "--config" not in planned_commands(args)[0]["command"]
+
+
 def _dry_run(*argv: str) -> str:
     result = subprocess.run([sys.executable, "train.py", *argv, "--dry-run"], cwd=ROOT, capture_output=True,
                             text=True, env={**os.environ, **ENV}, check=False)

@@ -15,7 +15,7 @@ import argparse
 import json
 from dataclasses import dataclass
 
-from slime.utils.sglang_flags import load_snapshot
+from slime.utils.sglang_flags import SLIME_OWNED, load_snapshot
 
 SGLANG_MODULE = "sglang.launch_server"
 TORCH_ENGINE_MODULE = "slime.backends.torch_engine"
@@ -62,7 +62,8 @@ def server_args(args: argparse.Namespace, slot: EngineSlot) -> dict:
     values = {}
     for dest, entry in _entries().items():
         attr = "sglang_" + dest
-        if hasattr(args, attr) and getattr(args, attr) != entry["default"]:
+        # SLIME_OWNED settings are slime's below (--sglang-config is slime's own deployments file).
+        if dest not in SLIME_OWNED and hasattr(args, attr) and getattr(args, attr) != entry["default"]:
             values[dest] = getattr(args, attr)
     nnodes = nodes_per_engine(args)
     values.update({
@@ -134,8 +135,6 @@ def display_command(command: list[str]) -> str:
 
 def config_key(dest: str) -> str:
     """The flag a person sets for SGLang's ``dest`` (slime's own flag for what slime owns)."""
-    from slime.utils.sglang_flags import SLIME_OWNED
-
     if dest in SLIME_OWNED:
         return SLIME_OWNED[dest] or f"(set by slime: {dest})"
     return "--sglang-" + dest.replace("_", "-")
