@@ -61,3 +61,23 @@ def freeze_engine_then_generate(args, sample, params, client):
 
 def broken_reward(args, sample):
     raise KeyError("answer")
+
+
+def hanging_reward(args, sample):
+    """A reward that never returns (a deadlocked client, say); it first touches $SLIME_TEST_HANG_MARKER if set."""
+    import threading
+
+    if os.environ.get("SLIME_TEST_HANG_MARKER"):
+        open(os.environ["SLIME_TEST_HANG_MARKER"], "a").close()
+    threading.Event().wait()
+
+
+def hang_on_odd_samples(args, sample):
+    if sample.index % 2:
+        hanging_reward(args, sample)
+    return 1.0
+
+
+def nan_for_the_first_sample(args, sample):
+    """NaN for the first sample of every rollout, a plain reward for the others."""
+    return float("nan") if sample.index == 0 else 1.0

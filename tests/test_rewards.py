@@ -88,3 +88,67 @@ def test_custom_reward_returning_a_dict_uses_the_reward_key():
     batch = samples(("a", 1))
     score(args(custom_rm_path="tests.test_rewards.returns_dict", reward_key="acc"), batch)
     assert batch[0].reward == 0.25
+
+
+def test_issue13_5_a_reward_call_past_its_timeout_is_abandoned_and_counted():
+    batch = samples(*[("a", "a")] * 6)
+    failed = score(args(custom_rm_path="tests.helpers_training:hang_on_odd_samples", reward_timeout=0.3), batch,
+                   workers=2)
+    assert failed == 3 and [s.reward for s in batch] == [1.0, 0.0] * 3
+    assert batch[1].metadata["reward_error"] == "did not return within --reward-timeout 0.3 s (abandoned)"
+    with pytest.raises(RewardFailure, match=r"did not return within --reward-timeout 0\.3 s \(abandoned\)"):
+        score(args(custom_rm_path="tests.helpers_training:hanging_reward", reward_timeout=0.3), batch)
+
+
+def test_issue13_5_sigterm_stops_a_process_waiting_on_a_hanging_reward():
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    code = """
+import argparse, signal, sys
+from slime.trainer import _on_sigterm
+from slime.rewards.hub import score
+from slime.rollout.sample import Sample
+signal.signal(signal.SIGTERM, _on_sigterm)
+a = argparse.Namespace(rm_type=None, custom_rm_path="tests.helpers_training:hanging_reward", reward_key=None,
+                       reward_timeout=None)
+print("scoring", flush=True)
+try:
+    score(a, [Sample(group_index=0, index=0, prompt="q", response="r", label="l")])
+except Exception as err:
+    print(err, flush=True)
+    sys.exit(1)
+"""
+    process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline() == "scoring\n"
+    time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    out, _ = process.communicate(timeout=30)  # one that ignored SIGTERM would hang here
+    assert process.returncode == 1 and "stopped by SIGTERM" in out
+
+
+def test_issue13_4_non_finite_rewards_name_their_samples_and_function():
+    from slime.utils.non_finite import reward_problem
+
+    batch = samples(*[("a", "a")] * 8)
+    assert score(args(custom_rm_path="tests.helpers_training:nan_for_the_first_sample"), batch) == 0
+    message = reward_problem(args(custom_rm_path="tests.helpers_training:nan_for_the_first_sample"), batch)
+    assert message == ("the reward function (tests.helpers_training:nan_for_the_first_sample) returned a non-finite "
+                       "reward for 1 of 8 samples: sample 0 (prompt group 0): nan")
+    for s in batch[3:]:
+        s.reward = float("inf")
+    many = reward_problem(args(rm_type="f1", custom_rm_path=None), batch)
+    assert many.startswith("the reward function (--rm-type f1) returned a non-finite reward for 6 of 8 samples")
+    assert many.endswith(", and 1 more")
+
+
+def test_issue13_4_non_finite_losses_and_gradient_norms_are_found_in_any_backends_metrics():
+    from slime.utils.non_finite import metrics_problem
+
+    assert metrics_problem({"actor/loss": 0.1, "actor/grad_norm": 2.0, "actor/lr": 1e-6, "kl": 0.0}) is None
+    assert metrics_problem({"actor/pg_loss": float("nan"), "critic/grad_norm": float("inf"), "reward": float("nan"),
+                            "actor/lr": float("nan")}) == "actor/pg_loss nan, critic/grad_norm inf"

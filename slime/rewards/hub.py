@@ -1,7 +1,9 @@
 """The reward hub: ``--rm-type`` selects a built-in reward, ``--custom-rm-path`` a function of
-``(args, sample) -> float``. Samples are scored concurrently; a reward that raises is reported on
-its sample (``metadata["reward_error"]``, reward 0) and counted, not a crash of the run, unless
-every sample of a batch fails, which is a bug worth stopping for."""
+``(args, sample) -> float``. Samples are scored concurrently, each call within
+``--reward-timeout`` seconds (a late call is abandoned); a reward that raises or is late is
+reported on its sample (``metadata["reward_error"]``, reward 0) and counted, not a crash of the
+run, unless every sample of a batch fails, which is a bug worth stopping for. A NaN or infinite
+reward is kept as it is, for the trainer to stop on (``slime.utils.non_finite``)."""
 
 from __future__ import annotations
 
@@ -11,10 +13,10 @@ import re
 import string
 import urllib.request
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 
 from slime.rewards.math_reward import math_correct
 from slime.rollout.sample import Sample
+from slime.utils.calls import ERROR, TIMEOUT, call_all
 from slime.utils.functions import load_function
 
 
@@ -68,25 +70,30 @@ def reward_function(args: argparse.Namespace):
     return BUILT_IN[args.rm_type]
 
 
+def reward_source(args: argparse.Namespace) -> str:
+    """The reward function as the user named it, for messages."""
+    return args.custom_rm_path or f"--rm-type {args.rm_type}"
+
+
 def score(args: argparse.Namespace, samples: list[Sample], workers: int = 8) -> int:
     """Set ``sample.reward`` on every sample; return how many rewards failed."""
     function = reward_function(args)
+    timeout = getattr(args, "reward_timeout", None)
 
-    def one(sample: Sample) -> None:
-        try:
-            value = function(args, sample)
-            if isinstance(value, dict):
-                value = value[args.reward_key]
-            sample.reward = float(value)
-        except Exception as err:  # a user's reward function may raise anything
-            sample.reward = 0.0
-            sample.metadata["reward_error"] = f"{type(err).__name__}: {err}"
+    def one(sample: Sample) -> float:
+        value = function(args, sample)
+        if isinstance(value, dict):
+            value = value[args.reward_key]
+        return float(value)
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(one, samples))
+    for sample, outcome in zip(samples, call_all(one, samples, workers, timeout)):
+        sample.reward = 0.0 if outcome.kind in (ERROR, TIMEOUT) else outcome.value
+        if outcome.kind == ERROR:
+            sample.metadata["reward_error"] = f"{type(outcome.value).__name__}: {outcome.value}"
+        elif outcome.kind == TIMEOUT:
+            sample.metadata["reward_error"] = f"did not return within --reward-timeout {timeout:g} s (abandoned)"
     failed = [s for s in samples if "reward_error" in s.metadata]
     if samples and len(failed) == len(samples):
-        source = args.custom_rm_path or f"--rm-type {args.rm_type}"
-        raise RewardFailure(f"the reward function ({source}) failed on every sample of the batch; "
+        raise RewardFailure(f"the reward function ({reward_source(args)}) failed on every sample of the batch; "
                             f"the first error: {failed[0].metadata['reward_error']}")
     return len(failed)

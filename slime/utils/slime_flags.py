@@ -204,6 +204,12 @@ SLIME_FLAGS = [
     flag("--custom-rm-path", group=REWARD, help="module.path:function computing the reward; replaces --rm-type."),
     flag("--rm-url", group=REWARD, help="URL of the reward server for --rm-type remote_rm."),
     flag("--reward-key", group=REWARD, help="Key of the scalar reward when the reward function returns a dict."),
+    flag("--reward-timeout", type=float, default=600.0, group=REWARD,
+         help="Seconds one reward call may take; a call still running then is abandoned and its sample counts as "
+              "a failed reward (reward 0). Not in upstream slime, which waits forever."),
+    switch("--skip-non-finite-rewards", group=REWARD,
+           help="A rollout with a NaN or infinite reward is not trained on (and noted in the log) instead of "
+                "stopping the run. Not in upstream slime."),
     # -- router -----------------------------------------------------------------------------
     switch("--use-slime-router", group=ROUTER, help="Route requests through slime's router instead of SGLang's."),
     flag("--slime-router-middleware-paths", nargs="+", group=ROUTER, help="module.path:Class middlewares for the slime router."),

@@ -270,6 +270,8 @@ def _algorithm(v: _Validator) -> None:
     if a.trainable_params_regex and a.frozen_params_regex:
         v.fail("--trainable-params-regex and --frozen-params-regex are exclusive: give the parameters to train or "
                "the ones to freeze", "--trainable-params-regex", "--frozen-params-regex")
+    if a.reward_timeout is not None and not a.reward_timeout > 0:
+        v.fail(f"--reward-timeout must be a number of seconds above 0, got {a.reward_timeout}", "--reward-timeout")
     if a.rm_type == "remote_rm" and not a.rm_url:
         v.fail("--rm-type remote_rm needs --rm-url", "--rm-type", "--rm-url")
     if a.save_interval is not None and a.save is None:

@@ -1,0 +1,44 @@
+"""NaN and infinite values, caught where they appear, before they reach a checkpoint.
+
+Two places: the rewards of a rollout (naming the samples and the reward function; the run stops,
+or with ``--skip-non-finite-rewards`` the rollout is not trained on), and the metrics a train
+backend's ``train()`` returns (its losses and gradient norms: a non-finite one means the model
+diverged, and the run stops before anything of that rollout is saved or pushed to the engines).
+Backend-agnostic: every backend returns such a metrics dict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+SHOWN = 5
+
+
+class NonFinite(RuntimeError):
+    """A NaN or infinite value where training cannot go on; the message says which and where."""
+
+
+def reward_problem(args: argparse.Namespace, samples) -> str | None:
+    """Which samples got a non-finite reward, and from which reward function; None if none did."""
+    from slime.rewards.hub import reward_source
+
+    bad = [s for s in samples if not math.isfinite(s.reward)]
+    if not bad:
+        return None
+    shown = ", ".join(f"sample {s.index} (prompt group {s.group_index}): {s.reward}" for s in bad[:SHOWN])
+    more = f", and {len(bad) - SHOWN} more" if len(bad) > SHOWN else ""
+    return (f"the reward function ({reward_source(args)}) returned a non-finite reward for {len(bad)} of "
+            f"{len(samples)} samples: {shown}{more}")
+
+
+def is_loss_or_grad(key: str) -> bool:
+    name = key.rsplit("/", 1)[-1]
+    return "loss" in name or name == "grad_norm"
+
+
+def metrics_problem(metrics: dict) -> str | None:
+    """The losses and gradient norms among a train step's metrics that are NaN or infinite."""
+    bad = [f"{key} {value}" for key, value in metrics.items()
+           if is_loss_or_grad(key) and isinstance(value, (int, float)) and not math.isfinite(value)]
+    return ", ".join(bad) or None
