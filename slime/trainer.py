@@ -15,6 +15,7 @@ import signal
 from pathlib import Path
 
 from slime.utils.checkpoint import latest_rollout_id, read_run_record, write_run_record
+from slime.utils.non_finite import NonFinite, metrics_problem, reward_problem
 from slime.utils.role_overrides import role_args
 from slime.utils.run_log import RunLog
 
@@ -251,6 +252,13 @@ class Trainer:
                 self.log.note(f"rollout {rollout_id}: {failed} reward(s) failed and count as 0; first: {first}")
             if self.engines:
                 self.engines.sweep()
+            bad_rewards = reward_problem(a, samples)
+            if bad_rewards and not a.skip_non_finite_rewards:
+                raise NonFinite(f"rollout {rollout_id}: {bad_rewards}; the run stops before training on them "
+                                "(--skip-non-finite-rewards skips such a rollout instead)")
+            if bad_rewards:
+                self.log.note(f"rollout {rollout_id} not trained on (--skip-non-finite-rewards): {bad_rewards}")
+                continue
             if self.actor:
                 if self.engines and a.offload_rollout:
                     self.engines.release()
@@ -258,6 +266,11 @@ class Trainer:
                     self.actor.on_every_rank("onload")
                 with self.log.phase("train"):
                     metrics.update(self._train(rollout_id, samples))
+                diverged = metrics_problem(metrics)
+                if diverged:
+                    raise NonFinite(f"rollout {rollout_id}: training diverged ({diverged}); nothing of this rollout "
+                                    "was saved or sent to the engines: resume from the last checkpoint with a "
+                                    "lower --lr or a --clip-grad")
                 last = rollout_id + 1 == a.num_rollout
                 if a.save and a.save_interval and ((rollout_id + 1) % a.save_interval == 0 or last):
                     with self.log.phase("save"):
@@ -299,7 +312,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         signal.signal(signal.SIGTERM, _on_sigterm)  # after ray.init, which installs its own handler
         trainer.run()
         return 0
-    except (EngineError, RewardFailure, NotImplementedError, Stopped, FileNotFoundError, ValueError) as err:
+    except (EngineError, RewardFailure, NonFinite, NotImplementedError, Stopped, FileNotFoundError, ValueError) as err:
         print(f"train.py: {err}", flush=True)
         return 1
     except ray.exceptions.RayActorError as err:

@@ -1,0 +1,68 @@
+"""How a run ends when its inputs are bad, end to end through train.py on a real local Ray: a NaN
+reward stops it before anything is trained or saved (or skips that rollout by a flag), and SIGTERM
+ends a run waiting on a reward that hangs. (--reward-timeout itself: tests/test_rewards.py.)"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, require_module
+
+pytestmark = pytest.mark.slow
+
+ONE_RANK = ["cluster.actor_num_gpus_per_node=1", "rollout.rollout_batch_size=2", "rollout.global_batch_size=16"]
+
+
+def train(base: Path, *overrides: str, wait: bool = True, env: dict[str, str] | None = None):
+    require_module("ray")
+    env = {**os.environ, "BASE_FOLDER": str(base), "RAY_DEDUP_LOGS": "0", **(env or {})}
+    env.pop("RAY_ADDRESS", None)
+    command = [sys.executable, "train.py", "--config-name", "run_tiny_cpu", *ONE_RANK, *overrides]
+    if not wait:
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=400, check=False)
+
+
+def test_issue13_4_a_nan_reward_stops_the_run_before_training_or_saving(tiny_base, tmp_path):
+    save = tmp_path / "ckpt"
+    result = train(tiny_base, f"ckpt.save={save}", "ckpt.save_interval=1", "~rollout.rm_type",
+                   "+rollout.custom_rm_path=tests.helpers_training:nan_for_the_first_sample")
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert ("train.py: rollout 0: the reward function (tests.helpers_training:nan_for_the_first_sample) returned a "
+            "non-finite reward for 1 of 16 samples: sample 0 (prompt group 0): nan") in result.stdout
+    assert "actor/loss" not in result.stdout and not save.exists()
+
+
+def test_issue13_4_skip_non_finite_rewards_skips_the_rollout(tiny_base, tmp_path):
+    result = train(tiny_base, f"ckpt.save={tmp_path / 'ckpt'}", "rollout.num_rollout=2", "~rollout.rm_type",
+                   "+rollout.custom_rm_path=tests.helpers_training:nan_for_the_first_sample",
+                   "+rollout.skip_non_finite_rewards=true")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert result.stdout.count("not trained on (--skip-non-finite-rewards)") == 2
+    assert "actor/loss" not in result.stdout
+
+
+def test_issue13_5_sigterm_ends_a_run_waiting_on_a_hanging_reward_within_seconds(tiny_base, tmp_path):
+    marker = tmp_path / "inside-the-reward"
+    process = train(tiny_base, f"ckpt.save={tmp_path / 'ckpt'}", "~rollout.rm_type",
+                    "+rollout.custom_rm_path=tests.helpers_training:hanging_reward", wait=False,
+                    env={"SLIME_TEST_HANG_MARKER": str(marker)})
+    try:
+        deadline = time.time() + 300
+        while not marker.exists():
+            assert process.poll() is None and time.time() < deadline, process.communicate()[0][-3000:]
+            time.sleep(0.2)
+        process.send_signal(signal.SIGTERM)
+        out = process.communicate(timeout=60)[0]  # a run that ignored SIGTERM would hang here
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 1 and "train.py: stopped by SIGTERM" in out, out[-3000:]
