@@ -1,10 +1,15 @@
 """Prompt data: a JSONL file read with the configured keys, rendered with the chat template, served
-in epochs, shuffled per epoch with a seed; its position is part of a checkpoint."""
+in epochs, shuffled per epoch with a seed; its position is part of a checkpoint.
+
+Bad data is an error naming the file and line (a line that is not UTF-8, not JSON, or not a JSON
+object; a row without the input key; a label key that no row has); a label missing on some rows
+only is a warning with their count."""
 
 from __future__ import annotations
 
 import json
 import random
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,15 +26,14 @@ def load_prompts(path: str, tokenizer, *, input_key: str, label_key: str | None,
                  apply_chat_template: bool, chat_template_kwargs: dict | None = None,
                  max_prompt_len: int | None = None) -> list[Prompt]:
     prompts = []
-    for number, line in enumerate(Path(path).read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}:{number}: not JSON ({err.msg})") from None
+    rows, unlabelled, first_keys = 0, [], []
+    for number, row in _rows(path):
+        rows += 1
+        first_keys = first_keys or sorted(row)
         if input_key not in row:
             raise ValueError(f"{path}:{number}: no {input_key!r} key (--input-key); keys are {sorted(row)}")
+        if label_key and label_key not in row:
+            unlabelled.append(number)
         content = row[input_key]
         if apply_chat_template:
             messages = content if isinstance(content, list) else [{"role": "user", "content": content}]
@@ -42,9 +46,41 @@ def load_prompts(path: str, tokenizer, *, input_key: str, label_key: str | None,
             continue
         prompts.append(Prompt(text, row.get(label_key) if label_key else None,
                               row.get(metadata_key) or {} if metadata_key else {}, tokens))
+    if rows and len(unlabelled) == rows:
+        raise ValueError(f"{path}: no row has the label key {label_key!r} (--label-key); the first row's keys are "
+                         f"{first_keys}")
+    if unlabelled:
+        shown = ", ".join(map(str, unlabelled[:5])) + (", …" if len(unlabelled) > 5 else "")
+        print(f"slime: warning: {path}: {len(unlabelled)} of {rows} rows have no {label_key!r} key (--label-key) "
+              f"and get no label: line {shown}", file=sys.stderr, flush=True)
     if not prompts:
         raise ValueError(f"{path}: no prompts (empty file, or all longer than --rollout-max-prompt-len)")
     return prompts
+
+
+_JSON_KINDS = {int: "a number", float: "a number", str: "a string", list: "a list", bool: "a boolean",
+               type(None): "null"}
+
+
+def _rows(path: str):
+    """(line number, JSON object) for every non-blank line; ValueError naming the line otherwise."""
+    for number, raw in enumerate(Path(path).read_bytes().splitlines(), 1):
+        try:
+            line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{path}:{number}: not UTF-8 (byte 0x{raw[err.start]:02x} at column {err.start + 1}); "
+                             "save the file as UTF-8") from None
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}:{number}: not JSON ({err.msg})") from None
+        if not isinstance(row, dict):
+            shown = line.strip() if len(line.strip()) <= 40 else line.strip()[:40] + "…"
+            raise ValueError(f"{path}:{number}: each line must be a JSON object ({{\"prompt\": …}}), this one is "
+                             f"{_JSON_KINDS.get(type(row), type(row).__name__)}: {shown}")
+        yield number, row
 
 
 class DataSource:
