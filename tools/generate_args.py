@@ -68,9 +68,12 @@ class Generator:
         from hydra.core.hydra_config import HydraConfig
         from hydra.types import RunMode
 
+        from omegaconf import OmegaConf
+
         hydra_cfg = HydraConfig.get()
         name = hydra_cfg.job.config_name
-        overrides = list(hydra_cfg.overrides.task)
+        # As typed: iterating the node would resolve the ${…} inside each override string.
+        overrides = OmegaConf.to_container(hydra_cfg.overrides.task, resolve=False)
         multirun = hydra_cfg.mode == RunMode.MULTIRUN
         sweep_dir = Path(hydra_cfg.sweep.dir).resolve() if multirun else None
         output_dir = Path(hydra_cfg.runtime.output_dir)

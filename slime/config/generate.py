@@ -81,7 +81,9 @@ def _resolve(cfg: DictConfig) -> tuple[dict, list[KeyProblem]]:
                 value = OmegaConf.select(cfg, path, throw_on_missing=True)
                 value = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
             except OmegaConfBaseException as err:
-                problems.append(KeyProblem(path, str(err).splitlines()[0]))
+                # The key's flag is then not written: what the parser says about it would only repeat this.
+                flags = (f"--{key.replace('_', '-')}",) if isinstance(key, str) else ()
+                problems.append(KeyProblem(path, str(err).splitlines()[0], flags))
                 value = None
             if key is None:
                 container[top] = value
