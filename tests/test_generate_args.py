@@ -43,9 +43,6 @@ def test_every_primary_config_sources_and_parses_back(generated, tmp_path):
         assert run_shellcheck(path).stdout == "", name
         arrays = source_arrays(text, {**variables_of(text), **ENV})
         argv = [token for array in gen.arrays for token in arrays[array]]
-        if gen.role_file:
-            gen.role_file.write(ROOT)
-            argv[argv.index("--megatron-config-path") + 1] = str(ROOT / gen.role_file.path)
         args = parse_args(argv)
         assert args.hf_checkpoint.startswith("/"), name
 
@@ -101,17 +98,25 @@ def test_json_format(generated):
     data = json.loads(render_json(generated["run_qwen3_4B_ppo"]))
     assert data["arrays"]["MISC_ARGS"][-2] == "--megatron-config-path"
     assert data["shell_variables"] == ["BASE_FOLDER"]
-    assert "lr: 1.0e-05" in data["role_file"]["text"]
+    assert data["roles"] == [{"name": "default", "role": "critic", "overrides": {"lr": 1e-5}}]
     cli = generator("--config-name", "run_qwen3_4B", "--format", "json")
     assert json.loads(cli.stdout)["arrays"]["CLUSTER_ARGS"] == ["--actor-num-nodes", "1", "--actor-num-gpus-per-node",
                                                                  "8", "--colocate"]
 
 
-def test_role_overrides_become_the_megatron_config_file(generated):
+def test_issue13_12_role_overrides_stay_in_the_args_file(generated, tmp_path):
     gen = generated["run_qwen3_4B_ppo"]
-    assert gen.role_file.path.parts[:2] == ("generated", "roles")
-    assert "role: critic" in gen.role_file.text
+    assert gen.argv[-2:] == ["--megatron-config-path",
+                             '[{"name": "default", "role": "critic", "overrides": {"lr": 1e-5}}]']
     assert gen.namespace.role_overrides == {"critic": {"lr": 1e-5}}
+    # The file alone is the run: sourced anywhere, with no generated/ folder beside it, it parses the same.
+    arrays = source_arrays(render_bash(gen), {**ENV})
+    args = parse_args([token for array in gen.arrays for token in arrays[array]])
+    assert args.role_overrides == {"critic": {"lr": 1e-5}}
+    failed = generator("--config-name", "run_qwen3_4B_ppo", "roles.critic.lr=abc", "-o", str(tmp_path / "args.sh"),
+                       cwd=tmp_path)
+    assert failed.returncode == 2 and "override roles.critic.lr=abc: lr: expected float, got 'abc'" in failed.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_multirun_writes_one_validated_file_per_job(tmp_path):

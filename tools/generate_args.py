@@ -125,9 +125,6 @@ class Generator:
         if self.jobs[0].sweep_dir is not None:
             return self.write_sweep()
         job = self.jobs[0]
-        writes_args = not (self.options.plan or self.options.provenance or self.options.which)
-        if writes_args and job.generated.role_file:
-            job.generated.role_file.write()
         if self.options.output:
             try:
                 write_output(self.options.output, job.text)
@@ -149,8 +146,6 @@ class Generator:
         filename = "args.json" if o.format == "json" else "args.sh"
         manifest = {"config_name": self.jobs[0].generated.config_name, "jobs": []}
         for job in self.jobs:
-            if job.generated.role_file:
-                job.generated.role_file.write()
             job.output_dir.mkdir(parents=True, exist_ok=True)
             atomic_write(job.output_dir / filename, job.text)
             manifest["jobs"].append({

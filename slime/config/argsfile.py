@@ -34,8 +34,6 @@ def render_bash(gen: Generated, origin: str = "tools/generate_args.py") -> str:
         f"# overrides: {json.dumps(gen.overrides, ensure_ascii=False)}",
         "# shell variables expanded when sourced: " + (", ".join(variables) if variables else "none"),
     ]
-    if gen.role_file:
-        header.append(f"# role overrides: {gen.role_file.path} (relative to the repository root)")
     parts = ["\n".join(header) + "\n\n", "unset SLIME_ARGS_COMPLETE\n"]
     parts += [require_set(name, "args file of " + gen.config_name) + "\n" for name in variables]
     parts.append("\n")
@@ -62,6 +60,6 @@ def render_json(gen: Generated) -> str:
         "arrays": {name: [t for line in lines for t in line] for name, lines in gen.arrays.items()},
         "env": gen.env,
         "shell_variables": referenced_names([*gen.argv, *gen.env.values()]),
-        "role_file": {"path": str(gen.role_file.path), "text": gen.role_file.text} if gen.role_file else None,
+        "roles": json.loads(gen.roles) if gen.roles else None,
     }
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

@@ -62,8 +62,6 @@ def namespace_from_config(config: str | DictConfig, overrides: Sequence[str] = (
         gen = generate_config(config, overrides)
     else:
         gen = generate(config, "(composed config)", list(overrides), provenance=lambda: Provenance({}))
-    if gen.role_file:
-        gen.role_file.write(ROOT)
     argv, unset = [], set()
     for token in gen.argv:
         try:
@@ -74,7 +72,4 @@ def namespace_from_config(config: str | DictConfig, overrides: Sequence[str] = (
     if unset:
         raise GenerationError(gen.config_name, [f"shell variable {name} is not set (the config refers to ${{{name}}})"
                                                 for name in sorted(unset)])
-    if gen.role_file:
-        index = argv.index("--megatron-config-path") + 1
-        argv[index] = str(ROOT / argv[index])
     return parse_args(argv)

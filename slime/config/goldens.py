@@ -37,10 +37,7 @@ def golden_files() -> dict[Path, str]:
     files: dict[Path, str] = {}
     with hydra_context():
         for name in primary_configs():
-            gen = generate_config(name)
-            if gen.role_file:
-                gen.role_file.write(ROOT)
-            files[GOLDEN_DIR / f"{name}.sh"] = render_bash(gen)
+            files[GOLDEN_DIR / f"{name}.sh"] = render_bash(generate_config(name))
     for path in sorted((CONF_DIR / "model").glob("*.yaml")):
         files[MODELS_DIR / f"{path.stem}.sh"] = model_script(path)
     return files

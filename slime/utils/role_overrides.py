@@ -1,6 +1,8 @@
 """Role overrides (``--megatron-config-path``): per-role settings applied on top of the command line.
 
-The file is YAML: a list of ``{name, role: actor|critic, overrides: {...}}`` entries (``args``
+The flag names a YAML file, or holds the list itself inline (a value starting with ``[`` or ``{``,
+as ``tools/generate_args.py`` writes it, so an args file needs no file beside it). Either way it is
+a list of ``{name, role: actor|critic, overrides: {...}}`` entries (``args``
 is accepted as an alias of ``overrides``), either at the top level or under a ``megatron:`` key.
 Keys are argparse attribute names (``lr``, ``tensor_model_parallel_size``), values are converted
 to the flag's type (``1e-5`` written as a YAML string becomes a float). A role without an entry
@@ -77,12 +79,17 @@ def _convert_scalar(f: Flag, value):
     return result
 
 
+def is_inline(value: str) -> bool:
+    """Whether a --megatron-config-path value is the overrides themselves rather than a file's path."""
+    return value.lstrip().startswith(("[", "{"))
+
+
 def _entries(path: str, problems: ProblemList) -> list:
     import yaml
 
-    where = f"--megatron-config-path {path}"
+    where = "--megatron-config-path (inline)" if is_inline(path) else f"--megatron-config-path {path}"
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        data = yaml.safe_load(path if is_inline(path) else Path(path).read_text())
     except OSError as err:
         problems.add(f"{where}: cannot read the file ({err.strerror})", "--megatron-config-path")
         return []
@@ -106,8 +113,9 @@ def load_role_overrides(args: argparse.Namespace, problems: ProblemList) -> tupl
     by_attr = _flags_by_attr()
     overrides: dict[str, dict] = {}
     ignored: list[str] = []
+    shown = "(inline)" if is_inline(path) else path
     for index, entry in enumerate(_entries(path, problems)):
-        where = f"--megatron-config-path {path}, entry {index + 1}"
+        where = f"--megatron-config-path {shown}, entry {index + 1}"
         if not isinstance(entry, dict) or entry.get("role") not in ROLES:
             problems.add(f"{where}: needs role: actor or role: critic", "--megatron-config-path")
             continue
@@ -147,13 +155,13 @@ def load_role_overrides(args: argparse.Namespace, problems: ProblemList) -> tupl
             except ValueError as err:
                 problems.add(f"{where}: {key}: {err}", "--megatron-config-path")
     if "critic" in overrides and not args.use_critic:
-        problems.add(f"--megatron-config-path {path} overrides the critic, but no critic is trained (--use-critic)",
+        problems.add(f"--megatron-config-path {shown} overrides the critic, but no critic is trained (--use-critic)",
                      "--megatron-config-path", "--use-critic")
     for key in TOPOLOGY_KEYS:
         actor = overrides.get("actor", {}).get(key, getattr(args, key))
         critic = overrides.get("critic", {}).get(key, getattr(args, key))
         if args.use_critic and actor != critic:
-            problems.add(f"--megatron-config-path {path}: {key} is {actor} for the actor but {critic} for the critic; "
+            problems.add(f"--megatron-config-path {shown}: {key} is {actor} for the actor but {critic} for the critic; "
                          "actor and critic must share one parallel topology: keep it on the command line",
                          "--megatron-config-path", "--" + key.replace("_", "-"))
     return overrides, ignored

@@ -89,7 +89,8 @@ SLIME_FLAGS = [
            help="Gather whole sequences across context-parallel ranks before packing."),
     switch("--enable-mtp-training", group=TRAINING, help="Also train the multi-token-prediction layers."),
     flag("--megatron-config-path", group=TRAINING,
-         help="YAML list of {name, role: actor|critic, overrides} applied per role on top of these flags."),
+         help="YAML list of {name, role: actor|critic, overrides} applied per role on top of these flags: a "
+              "file's path, or the list itself inline (a value starting with [ or {)."),
     # -- rollout ----------------------------------------------------------------------------
     flag("--rollout-backend", default="sglang", choices=("sglang", "torch"), group=ROLLOUT,
          help="Rollout engines: SGLang servers (GPU), or torch engines serving SGLang's /generate API (CPU)."),

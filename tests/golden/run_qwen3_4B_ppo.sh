@@ -3,7 +3,6 @@
 # config: run_qwen3_4B_ppo
 # overrides: []
 # shell variables expanded when sourced: BASE_FOLDER
-# role overrides: generated/roles/run_qwen3_4B_ppo-26f6be46f71a.yaml (relative to the repository root)
 
 unset SLIME_ARGS_COMPLETE
 [[ -n "${BASE_FOLDER:-}" ]] || { echo 'args file of run_qwen3_4B_ppo: BASE_FOLDER is not set; export BASE_FOLDER before sourcing this file' >&2; return 1 2>/dev/null || exit 1; }
@@ -101,7 +100,7 @@ MISC_ARGS=(
   --accumulate-allreduce-grads-in-fp32
   --attention-softmax-in-fp32
   --attention-backend flash
-  --megatron-config-path generated/roles/run_qwen3_4B_ppo-26f6be46f71a.yaml
+  --megatron-config-path '[{"name": "default", "role": "critic", "overrides": {"lr": 1e-5}}]'
 )
 SLIME_ARG_ARRAYS=(CLUSTER_ARGS MODEL_ARGS CKPT_ARGS ROLLOUT_ARGS EVAL_ARGS PERF_ARGS GRPO_ARGS OPTIMIZER_ARGS WANDB_ARGS SGLANG_ARGS MISC_ARGS)
 SLIME_JOB_ENV=()

@@ -3,7 +3,6 @@
 # config: run_tiny_cpu_ppo
 # overrides: []
 # shell variables expanded when sourced: BASE_FOLDER
-# role overrides: generated/roles/run_tiny_cpu_ppo-015b766ca0f5.yaml (relative to the repository root)
 
 unset SLIME_ARGS_COMPLETE
 [[ -n "${BASE_FOLDER:-}" ]] || { echo 'args file of run_tiny_cpu_ppo: BASE_FOLDER is not set; export BASE_FOLDER before sourcing this file' >&2; return 1 2>/dev/null || exit 1; }
@@ -84,7 +83,7 @@ SGLANG_ARGS=(
 )
 MISC_ARGS=(
   --seed 1234
-  --megatron-config-path generated/roles/run_tiny_cpu_ppo-015b766ca0f5.yaml
+  --megatron-config-path '[{"name": "default", "role": "critic", "overrides": {"lr": 0.01}}]'
 )
 SLIME_ARG_ARRAYS=(CLUSTER_ARGS MODEL_ARGS CKPT_ARGS ROLLOUT_ARGS EVAL_ARGS PERF_ARGS GRPO_ARGS OPTIMIZER_ARGS WANDB_ARGS SGLANG_ARGS MISC_ARGS)
 SLIME_JOB_ENV=()
