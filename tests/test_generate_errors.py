@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.generator_runner import run_generator
 from tests.test_generate_args import generator
 
 BASE = "defaults:\n  - run_qwen3_4B\n  - _self_\n"
@@ -70,3 +71,138 @@ def test_every_problem_is_reported_at_once(tmp_path):
 def test_no_config_name_is_explained():
     result = generator()
     assert result.returncode == 2 and "give --config-name NAME: one of" in result.stderr
+
+
+# -- issue 13: every error is a message, one per problem, exit 2, nothing on stdout ---------------------
+
+def expect_error(result, *texts: str) -> None:
+    assert result.returncode == 2, (result.stdout[-500:], result.stderr)
+    assert result.stdout == "" and "Traceback" not in result.stderr
+    for text in texts:
+        assert text in result.stderr, result.stderr
+
+
+TINY = ("--config-name", "run_tiny_cpu")
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    (["+run.a=${run.b}", "+run.b=${run.a}"],
+     ["override +run.a=${run.b}: Recursive interpolation detected", "override +run.b=${run.a}: Recursive"]),
+    (["optimizer.lr=${oc.env:SLIME_TEST_UNSET}"],
+     ["override optimizer.lr=${oc.env:SLIME_TEST_UNSET}: ", "Environment variable 'SLIME_TEST_UNSET' not found"]),
+    (["ckpt.save=${run.nope}"], ["override ckpt.save=${run.nope}: Interpolation key 'run.nope' not found"]),
+    (["ckpt.save=${nope:x}"], ["override ckpt.save=${nope:x}: Unsupported interpolation type nope"]),
+], ids=["recursive", "unset-env", "missing-key", "unknown-resolver"])
+def test_issue13_7_interpolations_in_overrides_are_reported_per_key(overrides, expected):
+    result = run_generator(*TINY, *overrides)
+    expect_error(result, *expected)
+    assert "--save-interval needs --save" not in result.stderr  # a consequence, not a second problem
+
+
+def test_issue13_7_overrides_are_recorded_as_typed():
+    result = run_generator(*TINY, "ckpt.save=/ckpt/${run.dir}", "+run.dir=x")
+    assert result.returncode == 0, result.stderr
+    assert '# overrides: ["ckpt.save=/ckpt/${run.dir}", "+run.dir=x"]' in result.stdout
+    assert "--save /ckpt/x\n" in result.stdout
+
+
+def test_issue13_8_a_config_file_that_is_not_utf8_is_named(tmp_path):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "latin1.yaml").write_bytes("num_layers: 2\n# caf\u00e9\n".encode("latin-1"))
+    for args in (TINY, ("--config-name", "run_tiny_cpuu")):  # even a misspelled config name
+        expect_error(run_generator("-cd", str(tmp_path), *args),
+                     f"{tmp_path}/model/latin1.yaml: not UTF-8 (byte 0xe9 on line 2)")
+
+
+def test_issue13_8_a_byte_order_mark_before_package_is_named(tmp_path):
+    (tmp_path / "experiment").mkdir()
+    (tmp_path / "experiment" / "bom.yaml").write_bytes(b"\xef\xbb\xbf# @package _global_\nrollout:\n  num_rollout: 7\n")
+    expect_error(run_generator("-cd", str(tmp_path), *TINY, "+experiment=bom"),
+                 f"{tmp_path}/experiment/bom.yaml: starts with a UTF-8 byte-order mark, which hides its '# @package'")
+
+
+@pytest.mark.parametrize("value, expected", [
+    ('"a\\0b"', "wandb.wandb_group: contains a NUL character"),
+    ('"a\\udcffb"', "wandb.wandb_group: is not valid Unicode: '\\udcff' at position 2"),
+], ids=["nul", "lone-surrogate"])
+def test_issue13_9_values_no_argument_can_hold_are_errors(tmp_path, value, expected):
+    (tmp_path / "mine.yaml").write_text(f"defaults:\n  - run_tiny_cpu\n  - _self_\nwandb:\n  wandb_group: {value}\n")
+    expect_error(run_generator("-cd", str(tmp_path), "--config-name", "mine", "-o", str(tmp_path / "args.sh")),
+                 f"{tmp_path}/mine.yaml: {expected}")
+    assert not (tmp_path / "args.sh").exists()
+
+
+def test_issue13_9_invalid_utf8_in_an_override_with_o_is_an_error(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    result = subprocess.run([sys.executable, "tools/generate_args.py", *TINY, b"+wandb.wandb_group='a\xffb'",
+                             "-o", str(tmp_path / "args.sh")], capture_output=True, cwd=ROOT, check=False)
+    stderr = result.stderr.decode(errors="replace")
+    assert result.returncode == 2 and result.stdout == b"" and "Traceback" not in stderr
+    assert "is not valid Unicode: '\\udcff' at position 2 (invalid UTF-8 given on the command line" in stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_issue13_9_which_names_a_missing_key():
+    expect_error(run_generator(*TINY, "--which", "no.such.key"), "--which no.such.key: no such key in the composed config")
+    expect_error(run_generator(*TINY, "--which", "rollout.num_rollot"), "did you mean rollout.num_rollout?")
+
+
+def test_issue13_10_a_type_error_does_not_hide_the_other_problems():
+    expect_error(run_generator(*TINY, "rollout.rollout_batch_size=-5", "perf.micro_batch_size=abc"),
+                 "2 problems", "argument --micro-batch-size: invalid int value: 'abc'",
+                 "--rollout-batch-size must be at least 1, got -5")
+
+
+def test_issue13_11_a_yaml_alias_bomb_is_refused_at_once(tmp_path):
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    (tmp_path / "misc").mkdir()
+    (tmp_path / "misc" / "bomb.yaml").write_text("\n".join(levels) + "\n")
+    expect_error(run_generator("-cd", str(tmp_path), *TINY, "misc=bomb"),
+                 f"{tmp_path}/misc/bomb.yaml: its YAML aliases expand to more than 100,000 nodes")
+
+
+def test_issue13_13_hydra_logging_never_reaches_stdout(tmp_path):
+    result = run_generator(*TINY, "hydra/hydra_logging=default", "hydra/job_logging=default", "hydra.verbose=true",
+                           cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.startswith("# shellcheck shell=bash") and "[HYDRA]" not in result.stdout
+    assert "[HYDRA]" in result.stderr
+    from tests.bash_helpers import source_arrays
+
+    assert source_arrays(result.stdout, {"BASE_FOLDER": "/b"})["ROLLOUT_ARGS"]
+
+
+def test_issue15_6_no_config_name_leaves_nothing_behind(tmp_path):
+    import subprocess
+
+    from tests.conftest import ROOT
+
+    expect_error(run_generator(cwd=tmp_path), "give --config-name NAME: one of")
+    assert list(tmp_path.iterdir()) == []
+    ignored = subprocess.run(["git", "check-ignore", "-q", "sweeps/lr/0/args.sh"], cwd=ROOT, check=False)
+    assert ignored.returncode == 0, "sweeps/ (the folder docs/hydra.md suggests for hydra.sweep.dir) is not ignored"
+
+
+def test_issue13_12_a_failing_multirun_keeps_the_previous_multirun_yaml(tmp_path):
+    sweep = tmp_path / "sweep"
+    assert run_generator(*TINY, "--multirun", "optimizer.lr=1e-3,2e-3", f"hydra.sweep.dir={sweep}").returncode == 0
+    before = (sweep / "multirun.yaml").read_bytes()
+    expect_error(run_generator(*TINY, "--multirun", "optimizer.lr=abc", f"hydra.sweep.dir={sweep}"),
+                 "invalid float value: 'abc'")
+    assert (sweep / "multirun.yaml").read_bytes() == before
+
+
+def test_issue15_6_a_reused_sweep_folder_keeps_no_stale_job(tmp_path):
+    import yaml
+
+    sweep = tmp_path / "sweep"
+    assert run_generator(*TINY, "--multirun", "optimizer.lr=1e-3,2e-3,3e-3", f"hydra.sweep.dir={sweep}").returncode == 0
+    (sweep / "notes.txt").write_text("mine")
+    assert run_generator(*TINY, "--multirun", "optimizer.lr=1e-3", f"hydra.sweep.dir={sweep}").returncode == 0
+    assert sorted(p.name for p in sweep.iterdir()) == ["0", "manifest.yaml", "multirun.yaml", "notes.txt"]
+    assert [job["args_file"] for job in yaml.safe_load((sweep / "manifest.yaml").read_text())["jobs"]] == ["0/args.sh"]

@@ -29,7 +29,8 @@ import yaml  # noqa: E402
 
 from slime.config.argsfile import render_bash, render_json  # noqa: E402
 from slime.config.generate import CONF_DIR, GenerationError, Generated, generate  # noqa: E402
-from slime.config.provenance import Provenance, yaml_syntax_problems  # noqa: E402
+from slime.config.provenance import Provenance  # noqa: E402
+from slime.config.sources import config_problems, yaml_syntax_problems  # noqa: E402
 from slime.utils.files import atomic_write, output_problems, write_output  # noqa: E402
 
 
@@ -43,6 +44,45 @@ def own_options() -> argparse.ArgumentParser:
     parser.add_argument("--goldens", action="store_true")
     parser.add_argument("--check", action="store_true")
     return parser
+
+
+# The primary config when no --config-name is given: Hydra's settings for this tool and nothing else,
+# so that even then no outputs/ folder or log file is left behind.
+DEFAULT_CONFIG = "generator"
+
+
+class _StdoutForData(io.TextIOBase):
+    """sys.stdout while Hydra runs: what it prints on purpose (--cfg, --info, --help) reaches stdout;
+    what the logging module writes (Hydra's log lines, whatever logging config was chosen, which
+    may say ext://sys.stdout) goes to stderr, so that stdout carries nothing but data."""
+
+    def __init__(self, stdout):
+        self.stdout = stdout
+
+    def write(self, text: str) -> int:
+        caller = sys._getframe(1).f_globals.get("__name__")
+        return (sys.stderr if caller == "logging" else self.stdout).write(text)
+
+    def flush(self) -> None:
+        self.stdout.flush()
+
+    def isatty(self) -> bool:
+        return self.stdout.isatty()
+
+
+class _SweepManifest:
+    """Hydra rewrites <sweep dir>/multirun.yaml before any job runs: a sweep that fails puts back the
+    one a previous sweep left there (for a sweep folder named by hydra.sweep.dir=… without ${…})."""
+
+    def __init__(self, hydra_args: list[str]):
+        named = [arg.split("=", 1)[1] for arg in hydra_args if arg.startswith("hydra.sweep.dir=")]
+        self.path = Path(named[-1]) / "multirun.yaml" if named and "${" not in named[-1] else None
+        self.before = self.path.read_bytes() if self.path is not None and self.path.is_file() else None
+
+    def restore(self) -> None:
+        if self.before is not None and (not self.path.is_file() or self.path.read_bytes() != self.before):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_bytes(self.before)
 
 
 @dataclass
@@ -71,7 +111,7 @@ class Generator:
         from omegaconf import OmegaConf
 
         hydra_cfg = HydraConfig.get()
-        name = hydra_cfg.job.config_name
+        name = "" if hydra_cfg.job.config_name == DEFAULT_CONFIG else hydra_cfg.job.config_name
         # As typed: iterating the node would resolve the ${…} inside each override string.
         overrides = OmegaConf.to_container(hydra_cfg.overrides.task, resolve=False)
         multirun = hydra_cfg.mode == RunMode.MULTIRUN
@@ -86,11 +126,11 @@ class Generator:
         read_files = self.read_files(name, overrides) if self.options.output and not multirun else []
         try:
             generated = generate(cfg, name, overrides)
+            text = self.render(generated, cfg)
         except GenerationError as err:
             self.jobs.append(Job(overrides, None, err, "", output_dir, sweep_dir, read_files))
             return
-        self.jobs.append(Job(overrides, generated, None, self.render(generated, cfg), output_dir, sweep_dir,
-                             read_files))
+        self.jobs.append(Job(overrides, generated, None, text, output_dir, sweep_dir, read_files))
 
     @staticmethod
     def read_files(name: str, overrides: list[str]) -> list[Path]:
@@ -105,7 +145,7 @@ class Generator:
 
             return format_plan(build_plan(gen.namespace))
         if o.provenance or o.which:
-            return _provenance_text(cfg, Provenance.compute(gen.config_name, gen.overrides), o.which)
+            return _provenance_text(gen.config_name, cfg, Provenance.compute(gen.config_name, gen.overrides), o.which)
         return render_json(gen) if o.format == "json" else render_bash(gen)
 
     def finish(self) -> int:
@@ -152,10 +192,28 @@ class Generator:
                 "overrides": job.overrides,
                 "args_file": str((job.output_dir / filename).relative_to(sweep_dir)),
             })
+        _remove_stale_jobs(sweep_dir, {job["args_file"] for job in manifest["jobs"]})
         atomic_write(sweep_dir / "manifest.yaml", yaml.safe_dump(manifest, sort_keys=False))
         print(f"{len(self.jobs)} args files in {sweep_dir} (manifest.yaml lists each job's overrides)",
               file=sys.stderr)
         return 0
+
+
+def _remove_stale_jobs(sweep_dir: Path, written: set[str]) -> None:
+    """A sweep folder used again: the args files an earlier sweep listed and this one did not write
+    are removed, with their job folder if nothing else is in it."""
+    try:
+        previous = yaml.safe_load((sweep_dir / "manifest.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return
+    for job in previous.get("jobs", []) if isinstance(previous, dict) else []:
+        relative = job.get("args_file") if isinstance(job, dict) else None
+        if not relative or relative in written or Path(relative).is_absolute() or ".." in Path(relative).parts:
+            continue
+        stale = sweep_dir / relative
+        stale.unlink(missing_ok=True)
+        if stale.parent != sweep_dir and stale.parent.is_dir() and not any(stale.parent.iterdir()):
+            stale.parent.rmdir()
 
 
 def _remove_empty_sweep(jobs: list[Job]) -> None:
@@ -171,7 +229,7 @@ def _remove_empty_sweep(jobs: list[Job]) -> None:
         shutil.rmtree(sweep_dir)
 
 
-def _provenance_text(cfg, provenance: Provenance, which: str | None) -> str:
+def _provenance_text(config_name: str, cfg, provenance: Provenance, which: str | None) -> str:
     from omegaconf import OmegaConf
 
     data = OmegaConf.to_container(cfg, resolve=True)
@@ -187,9 +245,14 @@ def _provenance_text(cfg, provenance: Provenance, which: str | None) -> str:
 
     walk(data, "")
     if which:
+        import difflib
+
+        keys = [k for k, _ in rows]
         rows = [(k, v) for k, v in rows if k == which or k.startswith(which + ".")]
         if not rows:
-            raise SystemExit(f"--which {which}: no such key in the composed config")
+            close = difflib.get_close_matches(which, keys, n=1, cutoff=0.6)
+            hint = f": did you mean {close[0]}?" if close else f" (its top-level keys: {', '.join(data)})"
+            raise GenerationError(config_name, [f"--which {which}: no such key in the composed config{hint}"])
     width = max(len(f"{k} = {v}") for k, v in rows)
     return "".join(f"{f'{k} = {v}':<{width}}  # {provenance.source_of(k)}\n" for k, v in rows)
 
@@ -227,21 +290,31 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import hydra
 
+    config_dirs = [CONF_DIR, *_config_dirs(hydra_args)]
+    problems = config_problems(config_dirs)
+    if problems:
+        sys.stderr.write("".join(f"generate_args: {p}\n" for p in problems))
+        return 2
     generator = Generator(options)
     sys.argv = [sys.argv[0], *_with_generator_help(hydra_args)]
+    manifest = _SweepManifest(hydra_args)
     captured = io.StringIO()
     try:
-        with contextlib.redirect_stderr(captured):
-            hydra.main(config_path=str(CONF_DIR), config_name=None, version_base=None)(generator.task)()
+        with contextlib.redirect_stderr(captured), contextlib.redirect_stdout(_StdoutForData(sys.stdout)):
+            hydra.main(config_path=str(CONF_DIR), config_name=DEFAULT_CONFIG, version_base=None)(generator.task)()
     except SystemExit as stop:
         if stop.code in (0, None):
             raise
         # Hydra failed before the task ran: show YAML syntax errors plainly instead of a traceback.
-        problems = yaml_syntax_problems([CONF_DIR, *_config_dirs(hydra_args)])
+        problems = yaml_syntax_problems(config_dirs)
         sys.stderr.write("".join(f"{p}\n" for p in problems) if problems else captured.getvalue())
+        manifest.restore()
         return 2
     sys.stderr.write(captured.getvalue())
-    return generator.finish()
+    status = generator.finish()
+    if status:
+        manifest.restore()
+    return status
 
 
 if __name__ == "__main__":

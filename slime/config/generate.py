@@ -57,6 +57,28 @@ class Generated:
         return argv_of(self.arrays)
 
 
+def _unwritable_text(value) -> str | None:
+    """Why a value cannot be a command-line argument, if it cannot: a NUL, or text that is not Unicode
+    (a lone surrogate: what invalid UTF-8 on the command line becomes in Python)."""
+    texts = [value] if isinstance(value, str) else []
+    if isinstance(value, dict):
+        texts = [str(k) for k in value] + [t for v in value.values() for t in [v] if isinstance(t, str)]
+        nested = [_unwritable_text(v) for v in value.values() if isinstance(v, (dict, list))]
+    elif isinstance(value, list):
+        nested = [_unwritable_text(v) for v in value]
+    else:
+        nested = []
+    for text in texts:
+        if "\x00" in text:
+            return "contains a NUL character, which no command-line argument can hold"
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as err:
+            return (f"is not valid Unicode: {text[err.start]!r} at position {err.start + 1} (invalid UTF-8 given on "
+                    "the command line, or a lone surrogate escape in YAML)")
+    return next((problem for problem in nested if problem), None)
+
+
 def _resolve(cfg: DictConfig) -> tuple[dict, list[KeyProblem]]:
     """The config as plain data; an interpolation that fails is reported per key, all of them."""
     problems: list[KeyProblem] = []
@@ -65,13 +87,17 @@ def _resolve(cfg: DictConfig) -> tuple[dict, list[KeyProblem]]:
         keys = list(section) if isinstance(section, dict) else [None]
         for key in keys:
             path = f"{top}.{key}" if key is not None else str(top)
+            # A key whose value is not written: what the parser says about its flag would only repeat this.
+            flags = (f"--{key.replace('_', '-')}",) if isinstance(key, str) else ()
             try:
                 value = OmegaConf.select(cfg, path, throw_on_missing=True)
                 value = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
             except OmegaConfBaseException as err:
-                # The key's flag is then not written: what the parser says about it would only repeat this.
-                flags = (f"--{key.replace('_', '-')}",) if isinstance(key, str) else ()
                 problems.append(KeyProblem(path, str(err).splitlines()[0], flags))
+                value = None
+            unwritable = _unwritable_text(value)
+            if unwritable:
+                problems.append(KeyProblem(path, unwritable, flags))
                 value = None
             if key is None:
                 container[top] = value

@@ -17,25 +17,7 @@ def _leaves(node, prefix: str):
             yield from _leaves(value, path)
 
 
-def yaml_syntax_problems(config_dirs: list[Path]) -> list[str]:
-    """Every config file that is not valid YAML, with the line and what the parser expected."""
-    import yaml
-
-    problems = []
-    for config_dir in config_dirs:
-        for file in sorted(Path(config_dir).rglob("*.yaml")):
-            try:
-                yaml.safe_load(file.read_text())
-            except yaml.YAMLError as err:
-                mark = getattr(err, "problem_mark", None)
-                where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-                what = " ".join(filter(None, [getattr(err, "problem", None), getattr(err, "context", None)]))
-                problems.append(f"{_display_path('file://' + str(file.parent), file.stem)}: "
-                                f"YAML syntax error{where}: {what or err}")
-    return problems
-
-
-def _display_path(source: str, config_path: str) -> str:
+def display_path(source: str, config_path: str) -> str:
     """``file:///repo/conf`` + ``rollout/dapo_math`` → ``conf/rollout/dapo_math.yaml`` (absolute outside the repo)."""
     if not source.startswith("file://"):
         return f"{source}/{config_path}.yaml"
@@ -86,7 +68,7 @@ class Provenance:
         for default, loaded in loaded_defaults:
             node = OmegaConf.to_container(loaded.config, resolve=False)
             node.pop("defaults", None)
-            shown = _display_path(loaded.path, default.config_path)
+            shown = display_path(loaded.path, default.config_path)
             for key in _leaves(node, default.package or ""):
                 sources[key] = shown
         for override in defaults.overrides.config_overrides:

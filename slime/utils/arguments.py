@@ -150,7 +150,23 @@ def validate_args(args: argparse.Namespace) -> argparse.Namespace:
 
 
 def parse_args(argv: list[str] | None = None, *, validate: bool = True) -> argparse.Namespace:
-    """The Namespace the trainer runs on: parsed, checked across fields, derived values set."""
-    args = parse_argv(sys.argv[1:] if argv is None else list(argv))
+    """The Namespace the trainer runs on: parsed, checked across fields, derived values set.
+
+    A flag that does not parse (a bad type, say) does not hide the other problems: the rest of the
+    command line is still checked across fields, leaving out what involves the flags that failed."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = parse_argv(argv)
+    except ArgumentProblems as err:
+        bad = {flag for problem in err.problems for flag in problem.flags}
+        if not validate or not bad or any(not problem.flags for problem in err.problems):
+            raise
+        rest = [token for chunk in _chunks(argv) if chunk[0].split("=", 1)[0] not in bad for token in chunk]
+        try:
+            validate_args(parse_argv(rest))
+        except ArgumentProblems as more:
+            raise ArgumentProblems([*err.problems, *(p for p in more.problems if not bad & set(p.flags))],
+                                   err.title) from None
+        raise
     return validate_args(args) if validate else args
 
