@@ -76,4 +76,5 @@ def test_bad_arguments_exit_2_with_every_problem():
     result = subprocess.run([sys.executable, "train.py", "--lr", "x", "--num-layer", "2"],
                             capture_output=True, text=True, cwd=ROOT, check=False)
     assert result.returncode == 2 and result.stdout == ""
-    assert "2 problems" in result.stderr and "did you mean --num-layers?" in result.stderr
+    assert "argument --lr: invalid float value: 'x'" in result.stderr and "did you mean --num-layers?" in result.stderr
+    assert "--rollout-num-gpus is required unless --colocate" in result.stderr  # a bad type hides nothing else

@@ -44,7 +44,8 @@ slime::warn() {
 
 # One word quoted for bash: bare when safe, in single quotes when possible, else printf %q.
 slime::quote_word() {
-  if [[ "$1" =~ ^[A-Za-z0-9_@%+=:,./-]+$ ]]; then
+  # A leading = is quoted too: zsh would expand =ls to the path of ls.
+  if [[ "$1" =~ ^[A-Za-z0-9_@%+:,./-][A-Za-z0-9_@%+=:,./-]*$ ]]; then
     printf '%s' "$1"
   elif [[ "$1" != *"'"* && "$1" != *[[:cntrl:]]* ]]; then
     printf "'%s'" "$1"
@@ -91,6 +92,7 @@ slime::is_running_child() {
 
 slime::cleanup() {
   local pid
+  slime::restore_current_cluster
   for pid in "${SLIME_STARTED_PIDS[@]}"; do
     # `ray start --block` drains and stops its own processes on SIGTERM; over `ssh -tt` the
     # remote one gets SIGHUP when the ssh client ends, which it handles the same way.
@@ -154,6 +156,10 @@ slime_launch() {
   trap slime::cleanup EXIT
   cd "${SLIME_ROOT}" || slime::die "cannot enter ${SLIME_ROOT}"
   export RAY_AUTH_MODE="${RAY_AUTH_MODE:-token}"
+  local has_python=1 no_python="PYTHON=${python} is not a command on PATH: set PYTHON to the Python of this project's environment"
+  command -v "${python}" >/dev/null 2>&1 || has_python=0
+  # Without ARGS_FILE the generator needs Python before anything else can be checked.
+  [[ -n "${ARGS_FILE:-}" || "${has_python}" == 1 ]] || slime::die "${no_python}"
 
   # 1. the arrays
   local args_file
@@ -181,7 +187,7 @@ slime_launch() {
       problems+=("${name} is not set: the config refers to \${${name}}")
     fi
   done
-  command -v "${python}" >/dev/null 2>&1 || problems+=("${python} is not on PATH")
+  ((has_python)) || problems+=("${no_python}")
   if [[ "${SLIME_DRY_RUN:-0}" != 1 ]]; then
     command -v ray >/dev/null 2>&1 || problems+=("ray is not on PATH (bash scripts/install-deps.sh installs it)")
   fi
@@ -193,6 +199,8 @@ slime_launch() {
   count="${fields[0]}"
   argv=("${fields[@]:1:count}")
   job_env=("${fields[@]:count+2}")
+  # The plan needs Python: without it, report what was found so far (the missing variables too).
+  ((has_python)) || slime::die "${problems[@]}"
   read -r nodes gpus_per_node < <("${python}" -m slime.utils.plan --nodes -- "${argv[@]}") ||
     slime::die "could not compute the plan of ${config}"
   if [[ "${SLIME_DRY_RUN:-0}" == 1 ]]; then
@@ -256,6 +264,11 @@ slime::check_nodes() {
       problems+=("HOSTFILE ${HOSTFILE} cannot be read")
     else
       mapfile -t workers < <(slime::workers)
+      local host
+      for host in "${workers[@]}"; do
+        [[ "${host}" != -* ]] ||
+          problems+=("HOSTFILE ${HOSTFILE} lists '${host}', which starts with '-' and would reach ssh as an option: list host names only")
+      done
       ((${#workers[@]} >= nodes - 1)) ||
         problems+=("HOSTFILE ${HOSTFILE} lists ${#workers[@]} worker(s); this run needs $((nodes - 1))")
       workers=("${workers[@]:0:nodes-1}")
@@ -306,6 +319,7 @@ slime::start_ray() {
   ray_bin="$(command -v ray || echo ray)" # workers run it by absolute path: ssh's PATH may lack it
   slime::run cd "${SLIME_ROOT}"
   slime::ensure_ray_token
+  [[ "${SLIME_DRY_RUN:-0}" == 1 ]] || slime::remember_current_cluster "${port}"
   slime::run_background ray start --head --node-ip-address "${head}" --port "${port}" \
     --dashboard-host "${head}" --dashboard-port "${RAY_DASHBOARD_PORT:-8265}" \
     --dashboard-agent-listen-port "${RAY_AGENT_PORT:-52365}" --ray-client-server-port "${RAY_CLIENT_PORT:-10001}" \
@@ -321,6 +335,30 @@ slime::start_ray() {
   done
 }
 
+# `ray start --head` records its cluster in Ray's "current cluster" file, which a plain `ray status`
+# then reads; once the launcher's cluster is gone that would point at a dead one. The file is put
+# back as it was, unless it names another cluster by then.
+slime::remember_current_cluster() {
+  SLIME_RAY_CURRENT="${RAY_TMPDIR:-${TMPDIR:-/tmp}}/ray/ray_current_cluster"
+  SLIME_RAY_CURRENT_PORT="$1"
+  SLIME_RAY_CURRENT_BEFORE=""
+  SLIME_RAY_CURRENT_EXISTED=0
+  if [[ -f "${SLIME_RAY_CURRENT}" ]]; then
+    SLIME_RAY_CURRENT_BEFORE="$(cat "${SLIME_RAY_CURRENT}")"
+    SLIME_RAY_CURRENT_EXISTED=1
+  fi
+}
+
+slime::restore_current_cluster() {
+  [[ -n "${SLIME_RAY_CURRENT:-}" && -f "${SLIME_RAY_CURRENT}" ]] || return 0
+  [[ "$(cat "${SLIME_RAY_CURRENT}")" == *":${SLIME_RAY_CURRENT_PORT}" ]] || return 0
+  if ((SLIME_RAY_CURRENT_EXISTED)); then
+    printf '%s' "${SLIME_RAY_CURRENT_BEFORE}" >"${SLIME_RAY_CURRENT}"
+  else
+    rm -f -- "${SLIME_RAY_CURRENT}"
+  fi
+}
+
 # Ray enables token authentication for new local clusters when it finds a token; the launcher says
 # so explicitly (RAY_AUTH_MODE=token unless set), so every ray command here, the workers and the job
 # agree, and creates the token (~/.ray/auth_token) when there is none. Workers need the same token.
@@ -330,7 +368,8 @@ slime::ensure_ray_token() {
   if [[ "${SLIME_DRY_RUN:-0}" == 1 ]]; then
     slime::quote_line ray get-auth-token --generate
   else
-    ray get-auth-token --generate >/dev/null
+    # A secret: readable by its owner only, whatever the umask (Ray itself would leave it 0644).
+    (umask 077 && ray get-auth-token --generate >/dev/null)
   fi
 }
 

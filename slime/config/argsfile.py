@@ -34,7 +34,11 @@ def render_bash(gen: Generated, origin: str = "tools/generate_args.py") -> str:
         f"# overrides: {json.dumps(gen.overrides, ensure_ascii=False)}",
         "# shell variables expanded when sourced: " + (", ".join(variables) if variables else "none"),
     ]
-    parts = ["\n".join(header) + "\n\n", "unset SLIME_ARGS_COMPLETE\n"]
+    label = bash_word(f"args file of {gen.config_name}: source it from bash (or zsh), not from sh")
+    # POSIX syntax, so that sh (dash) gets this message instead of failing on the first [[.
+    shell_check = (f'[ -n "${{BASH_VERSION:-}}${{ZSH_VERSION:-}}" ] || {{ echo {label} >&2; '
+                   "return 1 2>/dev/null || exit 1; }\n")
+    parts = ["\n".join(header) + "\n\n", shell_check, "unset SLIME_ARGS_COMPLETE\n"]
     parts += [require_set(name, "args file of " + gen.config_name) + "\n" for name in variables]
     parts.append("\n")
     parts += [_array(name, lines) for name, lines in gen.arrays.items()]

@@ -20,6 +20,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from slime.config.flatten import KeyProblem, argv_of, flatten
 from slime.config.provenance import Provenance
+from slime.config.shell import set_by_bash, shell_refs
 from slime.utils.arguments import ArgumentProblems, flag_by_option, parse_args
 from slime.utils.problems import Problem
 from slime.utils.arg_types import format_number
@@ -76,6 +77,10 @@ def _unwritable_text(value) -> str | None:
         except UnicodeEncodeError as err:
             return (f"is not valid Unicode: {text[err.start]!r} at position {err.start + 1} (invalid UTF-8 given on "
                     "the command line, or a lone surrogate escape in YAML)")
+        special = [name for name in shell_refs(text) if set_by_bash(name)]
+        if special:
+            return (f"refers to ${{{special[0]}}}, which bash sets itself, so it would never be reported unset "
+                    "and would not be what you export: use a variable name of your own")
     return next((problem for problem in nested if problem), None)
 
 

@@ -16,15 +16,26 @@ _PLAIN = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+# Names bash sets itself: a reference to one always passes the unset check and means something else
+# than the user's own variable would.
+BASH_SET = frozenset({"_", "RANDOM", "SRANDOM", "LINENO", "SECONDS", "EPOCHSECONDS", "EPOCHREALTIME", "PPID", "UID",
+                      "EUID", "GROUPS", "FUNCNAME", "PIPESTATUS", "HISTCMD", "OPTIND", "OPTARG", "REPLY", "PWD",
+                      "OLDPWD", "HOSTNAME", "HOSTTYPE", "MACHTYPE", "OSTYPE", "SHLVL", "SHELLOPTS", "DIRSTACK"})
+
+
+def set_by_bash(name: str) -> bool:
+    return name in BASH_SET or name.startswith("BASH")
+
+
 def shell_refs(token: str) -> list[str]:
     """The variable names a token refers to."""
     return SHELL_REF.findall(token)
 
 
-def _quote_literal(text: str) -> str:
+def _quote_literal(text: str, first: bool = False) -> str:
     if not text:
         return ""
-    if _PLAIN.fullmatch(text):
+    if _PLAIN.fullmatch(text) and not (first and text.startswith("=")):  # zsh expands a leading =ls
         return text
     if _CONTROL.search(text):
         # ANSI-C quoting keeps newlines and other control characters on one line.
@@ -57,10 +68,10 @@ def bash_word(token: str) -> str:
         raise ValueError("a command-line argument cannot contain a NUL character")
     parts, last = [], 0
     for match in SHELL_REF.finditer(token):
-        parts.append(_quote_literal(token[last:match.start()]))
+        parts.append(_quote_literal(token[last:match.start()], first=last == 0))
         parts.append(f'"${{{match.group(1)}}}"')
         last = match.end()
-    parts.append(_quote_literal(token[last:]))
+    parts.append(_quote_literal(token[last:], first=last == 0))
     word = "".join(parts)
     return word if word else "''"
 
