@@ -34,16 +34,30 @@ def jobs_of(cluster) -> str:
                           capture_output=True, text=True, env=cluster.env, check=True, timeout=60).stdout
 
 
-def run_tiny_launcher(cluster, tmp_path: Path, **ports: int) -> subprocess.CompletedProcess:
+def run_tiny_launcher(cluster, tmp_path: Path, env: dict[str, str] | None = None, **ports: int):
     env = {**cluster.env, "PATH": f"{Path(cluster.ray).parent}:/usr/bin:/bin", "BASE_FOLDER": str(tmp_path),
-           "PYTHON": sys.executable, "SLIME_NUM_GPUS": "8", **ray_ports(**ports)}
+           "PYTHON": sys.executable, "SLIME_NUM_GPUS": "8", **ray_ports(**ports), **(env or {})}
     return subprocess.run(["bash", str(ROOT / "scripts" / "run-tiny-cpu.sh"), "+misc.dry_run=true"],
                           capture_output=True, text=True, cwd=tmp_path, timeout=400, check=False, env=env)
 
 
 def test_tiny_launcher_on_a_real_local_ray(ray_cluster, tmp_path):
+    import tempfile
+
     port = int(ray_ports()["RAY_PORT"])
-    result = run_tiny_launcher(ray_cluster, tmp_path, RAY_PORT=port)
+    # Ray's own temp folder, short (socket paths are limited) and private, holding the "current cluster"
+    # file that `ray status` reads: the launcher must leave it as it found it (issue 13, item 15).
+    ray_tmp = Path(tempfile.mkdtemp(prefix="r", dir="/tmp"))
+    (ray_tmp / "ray").mkdir()
+    (ray_tmp / "ray" / "ray_current_cluster").write_text("10.9.9.9:6379")
+    try:
+        result = run_tiny_launcher(ray_cluster, tmp_path, env={"RAY_TMPDIR": str(ray_tmp)}, RAY_PORT=port)
+        current = (ray_tmp / "ray" / "ray_current_cluster").read_text()
+    finally:
+        import shutil
+
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert current == "10.9.9.9:6379", "the launcher left Ray's current-cluster file pointing at its dead cluster"
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     assert "slime launch plan" in result.stdout and "succeeded" in result.stdout + result.stderr
     assert "GPUs         actor 2, critic 0, rollout 2 (shared)" in result.stdout

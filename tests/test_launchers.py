@@ -234,3 +234,73 @@ def test_issue13_1_cleanup_signals_only_its_own_running_children():
     finally:
         outsider.kill()
         outsider.wait()
+
+
+def test_issue13_10_a_bad_python_does_not_hide_the_missing_variables(tmp_path):
+    args = tmp_path / "args.sh"
+    subprocess.run([sys.executable, "tools/generate_args.py", "--config-name", "run_qwen3_4B", "-o", str(args)],
+                   cwd=ROOT, check=True)
+    result = launch("run_qwen3_4B", "--dry-run", env={"ARGS_FILE": str(args), "PYTHON": "/no/such/python",
+                                                      "BASE_FOLDER": ""})
+    assert result.returncode == 1 and "ray " not in result.stdout
+    assert "PYTHON=/no/such/python is not a command on PATH" in result.stderr
+    assert "BASE_FOLDER is not set: the config refers to ${BASE_FOLDER}" in result.stderr
+    alone = launch("run_qwen3_4B", "--dry-run", env={"PYTHON": "/no/such/python"})
+    assert alone.returncode == 1 and "PYTHON=/no/such/python is not a command on PATH" in alone.stderr
+
+
+def test_issue13_15_the_ray_token_is_created_readable_by_its_owner_only(tmp_path):
+    result = library("umask 022; export RAY_AUTH_MODE=token; slime::ensure_ray_token", env={"HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    token = tmp_path / ".ray" / "auth_token"
+    assert token.stat().st_size > 0 and oct(token.stat().st_mode & 0o777) == oct(0o600)
+
+
+def test_issue13_15_hostfile_entries_starting_with_a_dash_are_refused(tmp_path):
+    hostfile = tmp_path / "hosts"
+    hostfile.write_text("node1\n-oProxyCommand=touch /tmp/pwned\n" + "".join(f"node{i}\n" for i in range(2, 16)))
+    result = launch("run_deepseek_r1", "--dry-run", env={"MASTER_ADDR": "10.0.0.1", "HOSTFILE": str(hostfile)})
+    assert result.returncode == 1 and "ssh " not in result.stdout
+    assert "lists '-oProxyCommand=touch /tmp/pwned', which starts with '-' and would reach ssh as an option" \
+        in result.stderr
+
+
+def test_issue13_16_a_leading_equals_sign_is_quoted_for_zsh(tmp_path):
+    import shutil
+
+    from slime.config.overrides import override
+
+    target = tmp_path / "args.sh"
+    result = subprocess.run([sys.executable, "tools/generate_args.py", "--config-name", "run_tiny_cpu",
+                             override("+wandb.wandb_group", "=ls"), "-o", str(target)], cwd=ROOT, check=False)
+    assert result.returncode == 0
+    assert "--wandb-group '=ls'" in target.read_text()
+    assert library("slime::quote_line echo =ls").stdout == "echo '=ls'\n"  # the dry run's lines too
+    if shutil.which("zsh"):
+        read = subprocess.run(["zsh", "-c", 'source "$1" && print -r -- "${WANDB_ARGS[2]}"', "zsh", str(target)],
+                              capture_output=True, text=True, env={"BASE_FOLDER": "/b", "PATH": "/usr/bin:/bin"})
+        assert read.stdout == "=ls\n", read.stderr
+
+
+def test_issue13_16_variables_bash_sets_itself_are_refused(tmp_path):
+    (tmp_path / "mine.yaml").write_text("defaults:\n  - run_tiny_cpu\n  - _self_\nwandb:\n  wandb_group: \\${_}/x\n"
+                                        "  wandb_project: \\${RANDOM}\n")
+    result = subprocess.run([sys.executable, "tools/generate_args.py", "-cd", str(tmp_path), "--config-name", "mine"],
+                            capture_output=True, text=True, cwd=ROOT, check=False)
+    assert result.returncode == 2 and result.stdout == ""
+    assert "wandb.wandb_group: refers to ${_}, which bash sets itself" in result.stderr
+    assert "wandb.wandb_project: refers to ${RANDOM}, which bash sets itself" in result.stderr
+
+
+def test_issue13_16_sourcing_from_sh_says_bash_is_needed(tmp_path):
+    import shutil
+
+    dash = shutil.which("dash")
+    if dash is None:
+        pytest.skip("no dash here to source the file with a shell that is not bash")
+    target = tmp_path / "args.sh"
+    target.write_text(golden_text("run_tiny_cpu"))
+    result = subprocess.run([dash, "-c", '. "$1"', "dash", str(target)], capture_output=True, text=True,
+                            env={"BASE_FOLDER": "/b", "PATH": "/usr/bin:/bin"}, check=False)
+    assert result.returncode == 1
+    assert result.stderr == "args file of run_tiny_cpu: source it from bash (or zsh), not from sh\n"
