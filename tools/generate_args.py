@@ -299,8 +299,11 @@ def main(argv: list[str] | None = None) -> int:
     sys.argv = [sys.argv[0], *_with_generator_help(hydra_args)]
     manifest = _SweepManifest(hydra_args)
     captured = io.StringIO()
+    # Hydra prints --info through its logger: then what the logging module writes is the data asked for.
+    asks_info = any(arg in ("--info", "-i") or arg.startswith("--info=") for arg in hydra_args)
+    stdout = sys.stdout if asks_info else _StdoutForData(sys.stdout)
     try:
-        with contextlib.redirect_stderr(captured), contextlib.redirect_stdout(_StdoutForData(sys.stdout)):
+        with contextlib.redirect_stderr(captured), contextlib.redirect_stdout(stdout):
             hydra.main(config_path=str(CONF_DIR), config_name=DEFAULT_CONFIG, version_base=None)(generator.task)()
     except SystemExit as stop:
         if stop.code in (0, None):
