@@ -188,3 +188,31 @@ def test_train_py_takes_a_config_name():
                             check=False)
     assert result.returncode == 0, result.stderr
     assert "lr 3e-6" in result.stdout and "Critic" in result.stdout
+
+
+def test_issue15_2_a_deletion_alone_is_an_override():
+    from tests.generator_runner import run_generator
+
+    result = run_generator("--config-name", "run_qwen3_4B", "~misc.attention_backend")
+    assert result.returncode == 0, result.stderr
+    assert "--attention-backend" not in result.stdout
+
+
+def test_issue15_4_dry_run_prints_the_launch_plan():
+    from tests.generator_runner import run_generator
+
+    dry, plan = (run_generator("--config-name", "run_qwen3_4B", flag) for flag in ("--dry-run", "--plan"))
+    assert dry.returncode == 0 and dry.stdout == plan.stdout and dry.stdout.startswith("slime launch plan")
+
+
+def test_issue15_5_quick_test_saves_nothing_and_evaluates_nothing():
+    from tests.generator_runner import run_generator
+
+    for name in primary_configs():
+        result = run_generator("--config-name", name, "+experiment=quick_test")
+        assert result.returncode == 0, (name, result.stderr)
+        assert "--save " not in result.stdout and "--eval-prompt-data" not in result.stdout, name
+        plan = run_generator("--config-name", name, "+experiment=quick_test", "--plan").stdout
+        assert "Checkpoints" not in plan and "Evaluation" not in plan, name
+    saved = run_generator("--config-name", "run_tiny_cpu", "ckpt.save_interval=null", "--plan").stdout
+    assert "Checkpoints  none saved: --save ${BASE_FOLDER}/tiny-cpu_slime without --save-interval" in saved

@@ -38,7 +38,7 @@ def own_options() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     parser.add_argument("-o", "--output", type=Path)
     parser.add_argument("--format", choices=("bash", "json"), default="bash")
-    parser.add_argument("--plan", action="store_true")
+    parser.add_argument("--plan", "--dry-run", action="store_true", dest="plan")
     parser.add_argument("--provenance", action="store_true")
     parser.add_argument("--which")
     parser.add_argument("--goldens", action="store_true")
@@ -267,12 +267,17 @@ def _config_dirs(hydra_args: list[str]) -> list[Path]:
     return dirs
 
 
+def _is_override(arg: str) -> bool:
+    """``key=value``, ``+key=value``, ``++key=value`` or a deletion ``~key`` (``~key=value``)."""
+    return arg.startswith("~") or (not arg.startswith("-") and "=" in arg)
+
+
 def _with_generator_help(hydra_args: list[str]) -> list[str]:
     """Select the generator's --help page, with or without a config; Hydra takes overrides as one
     run of positionals, so the extra override goes right before the user's first one."""
     if any(arg.startswith("hydra/help=") for arg in hydra_args):
         return hydra_args
-    first = next((i for i, arg in enumerate(hydra_args) if not arg.startswith("-") and "=" in arg), 0)
+    first = next((i for i, arg in enumerate(hydra_args) if _is_override(arg)), 0)
     if first and hydra_args[first - 1] in ("--config-name", "-cn", "--config-path", "-cp", "--config-dir", "-cd"):
         first = 0
     return [*hydra_args[:first], "hydra/help=slime", *hydra_args[first:]]

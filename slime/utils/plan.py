@@ -160,7 +160,8 @@ def format_plan(plan: dict) -> str:
                                    f"({e['samples_per_prompt']} sample(s) per prompt)"))
     c = plan["checkpoints"]
     if c["save"]:
-        rows.append(("Checkpoints", f"every {c['interval'] or 'end of run'} rollouts to {c['save']}"))
+        rows.append(("Checkpoints", f"every {c['interval']} rollouts (and the last) to {c['save']}" if c["interval"]
+                     else f"none saved: --save {c['save']} without --save-interval"))
     for attr, d in plan["derived"].items():
         rows.append(("Derived", f"--{attr.replace('_', '-')} = {_v(d['value'])} ({d['reason']})"))
     for role, values in plan["role_overrides"].items():
