@@ -17,7 +17,7 @@ CASES = {
         {"model/bad.yaml": "num_layers: [1, 2\n"}, ["--config-name", "run_qwen3_4B", "model=bad"],
         ["model/bad.yaml", "YAML syntax error"]),
     "unknown group option": (
-        {}, ["--config-name", "run_qwen3_4B", "model=qwen3-5B"], ["run_qwen3_4B", "Could not find 'model/qwen3-5B'"]),
+        {}, ["--config-name", "run_qwen3_4B", "model=qwen3-5B"], ["model=qwen3-5B: model has no option 'qwen3-5B'"]),
     "unknown key": (
         {"typo.yaml": BASE + "model:\n  num_layer: 30\n"}, ["--config-name", "typo"],
         ["typo.yaml: model.num_layer=30", "did you mean num_layers (--num-layers)?"]),
@@ -206,3 +206,17 @@ def test_issue15_6_a_reused_sweep_folder_keeps_no_stale_job(tmp_path):
     assert run_generator(*TINY, "--multirun", "optimizer.lr=1e-3", f"hydra.sweep.dir={sweep}").returncode == 0
     assert sorted(p.name for p in sweep.iterdir()) == ["0", "manifest.yaml", "multirun.yaml", "notes.txt"]
     assert [job["args_file"] for job in yaml.safe_load((sweep / "manifest.yaml").read_text())["jobs"]] == ["0/args.sh"]
+
+
+def test_issue15_3_a_misspelled_group_option_gets_a_suggestion():
+    result = run_generator("--config-name", "run_qwen3_4B", "model=qwen3-4b")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == "generate_args: model=qwen3-4b: model has no option 'qwen3-4b': did you mean qwen3-4B?\n"
+
+
+def test_issue15_3_a_misspelled_key_without_plus_gets_the_flag_suggestion():
+    result = run_generator("--config-name", "run_qwen3_4B", "optimizer.lrr=1")
+    assert result.returncode == 2 and result.stdout == "" and "not in struct" not in result.stderr
+    assert result.stderr == "generate_args: override optimizer.lrr=1: unknown flag --lrr: did you mean lr (--lr)?\n"
+    real = run_generator("--config-name", "run_qwen3_4B", "optimizer.adam_eps=1e-8")
+    assert "optimizer.adam_eps is not in the config; to add it, write +optimizer.adam_eps=1e-8" in real.stderr

@@ -313,9 +313,12 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as stop:
         if stop.code in (0, None):
             raise
-        # Hydra failed before the task ran: show YAML syntax errors plainly instead of a traceback.
-        problems = yaml_syntax_problems(config_dirs)
-        sys.stderr.write("".join(f"{p}\n" for p in problems) if problems else captured.getvalue())
+        # Hydra failed before the task ran: show YAML syntax errors plainly instead of a traceback, and
+        # the errors the generator knows in its own words.
+        from slime.config.hydra_errors import explain
+
+        problems = yaml_syntax_problems(config_dirs) or explain(captured.getvalue(), hydra_args, config_dirs)
+        sys.stderr.write("".join(f"generate_args: {p}\n" for p in problems) if problems else captured.getvalue())
         manifest.restore()
         return 2
     sys.stderr.write(captured.getvalue())

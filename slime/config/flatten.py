@@ -90,7 +90,8 @@ def value_tokens(f: Flag, option: str, value) -> list[str]:
     return [option, text]
 
 
-def _suggest(option: str) -> str:
+def suggest_flag(option: str) -> str:
+    """": did you mean lr (--lr)?" for a misspelled flag, or nothing when no flag is close."""
     close = difflib.get_close_matches(option, flag_by_option().keys(), n=1, cutoff=0.7)
     return f": did you mean {close[0].lstrip('-').replace('-', '_')} ({close[0]})?" if close else ""
 
@@ -122,7 +123,7 @@ def flatten(config: dict) -> Flattened:
             option = "--" + str(key).replace("_", "-")
             f = options.get(option)
             if f is None:
-                out.problems.append(KeyProblem(config_key, f"unknown flag {option}{_suggest(option)}", (option,)))
+                out.problems.append(KeyProblem(config_key, f"unknown flag {option}{suggest_flag(option)}", (option,)))
                 continue
             try:
                 line = value_tokens(f, option, value)
