@@ -216,3 +216,16 @@ def test_issue15_5_quick_test_saves_nothing_and_evaluates_nothing():
         assert "Checkpoints" not in plan and "Evaluation" not in plan, name
     saved = run_generator("--config-name", "run_tiny_cpu", "ckpt.save_interval=null", "--plan").stdout
     assert "Checkpoints  none saved: --save ${BASE_FOLDER}/tiny-cpu_slime without --save-interval" in saved
+
+
+def test_issue15_1_cfg_job_resolve_shows_shell_references_on_every_primary_config():
+    import yaml
+
+    from tests.generator_runner import run_generator
+
+    for name in primary_configs():
+        result = run_generator("--config-name", name, "--cfg", "job", "--resolve")
+        assert result.returncode == 0 and "Traceback" not in result.stderr, (name, result.stderr[-500:])
+        ckpt = yaml.safe_load(result.stdout)["ckpt"]
+        assert ckpt["hf_checkpoint"].startswith("${BASE_FOLDER}/"), name
+        assert "${" not in str(ckpt.get("load", "")).replace("${BASE_FOLDER}", ""), name

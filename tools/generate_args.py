@@ -124,6 +124,9 @@ class Generator:
             self.jobs.append(Job(overrides, None, error, "", output_dir, sweep_dir))
             return
         read_files = self.read_files(name, overrides) if self.options.output and not multirun else []
+        if self.options.resolved_config:
+            self.jobs.append(_resolved_config_job(name, cfg, overrides, output_dir, sweep_dir))
+            return
         try:
             generated = generate(cfg, name, overrides)
             text = self.render(generated, cfg)
@@ -216,6 +219,29 @@ def _remove_stale_jobs(sweep_dir: Path, written: set[str]) -> None:
             stale.parent.rmdir()
 
 
+def _resolved_config_job(name: str, cfg, overrides: list[str], output_dir: Path, sweep_dir: Path | None) -> Job:
+    """``--cfg job --resolve``: the composed config with every interpolation resolved, each problem per
+    key; a shell reference (``\\${BASE_FOLDER}``) is shown as what it is, ``${BASE_FOLDER}``, which
+    Hydra's own printing would try to resolve again and fail on."""
+    from slime.config.generate import resolve_config
+
+    config, problems = resolve_config(cfg)
+    if problems:
+        error = GenerationError(name, [f"{p.key}: {p.message}" for p in problems])
+        return Job(overrides, None, error, "", output_dir, sweep_dir)
+    return Job(overrides, None, None, yaml.safe_dump(config, sort_keys=False, allow_unicode=True), output_dir,
+               sweep_dir)
+
+
+def _take_resolved_config(hydra_args: list[str]) -> tuple[list[str], bool]:
+    """Hydra's ``--cfg job --resolve`` (``-c job``), which the generator prints itself."""
+    for i, arg in enumerate(hydra_args[:-1]):
+        if arg in ("--cfg", "-c") and hydra_args[i + 1] == "job" and "--resolve" in hydra_args:
+            rest = hydra_args[:i] + hydra_args[i + 2:]
+            return [a for a in rest if a != "--resolve"], True
+    return hydra_args, False
+
+
 def _remove_empty_sweep(jobs: list[Job]) -> None:
     """Undo the directories Hydra created for a sweep that failed; keep anything with files in it."""
     sweep_dir = jobs[0].sweep_dir
@@ -295,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import hydra
 
+    hydra_args, options.resolved_config = _take_resolved_config(hydra_args)
     config_dirs = [CONF_DIR, *_config_dirs(hydra_args)]
     problems = config_problems(config_dirs)
     if problems:

@@ -84,7 +84,7 @@ def _unwritable_text(value) -> str | None:
     return next((problem for problem in nested if problem), None)
 
 
-def _resolve(cfg: DictConfig) -> tuple[dict, list[KeyProblem]]:
+def resolve_config(cfg: DictConfig) -> tuple[dict, list[KeyProblem]]:
     """The config as plain data; an interpolation that fails is reported per key, all of them."""
     problems: list[KeyProblem] = []
     container = OmegaConf.to_container(cfg, resolve=False)
@@ -198,7 +198,7 @@ def generate(cfg: DictConfig, config_name: str, overrides: list[str],
     """Validated arrays of one composed config; GenerationError lists every problem."""
     if provenance is None:
         provenance = lambda: Provenance.compute(config_name, overrides)  # noqa: E731
-    config, problems = _resolve(cfg)
+    config, problems = resolve_config(cfg)
     flat = flatten(config)
     problems += flat.problems
     roles, role_problems = _roles(config.get("roles"))
