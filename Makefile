@@ -5,11 +5,17 @@ OVERRIDES ?=
 SWEEP ?= optimizer.lr=1e-6,3e-6
 PYTHON ?= python
 GENERATE = $(PYTHON) tools/generate_args.py --config-name $(CONFIG) $(OVERRIDES)
+LAUNCHER = scripts/$(subst _,-,$(CONFIG)).sh
 
-.PHONY: help args show-config tree plan provenance sweep goldens check test bench
+.PHONY: help args show-config tree plan provenance sweep train goldens check test bench
 
-help:  ## list the targets
+help:  ## list the targets and the variables they read
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+	@printf '\nvariables (make TARGET NAME=value):\n'
+	@printf '  CONFIG=%s\tthe primary config (conf/run_*.yaml)\n' '$(CONFIG)'
+	@printf '  OVERRIDES=%s\tHydra overrides, e.g. "optimizer.lr=2e-6 +experiment=quick_test"\n' '$(OVERRIDES)'
+	@printf '  SWEEP=%s\tthe overrides of make sweep\n' '$(SWEEP)'
+	@printf '  PYTHON=%s\tthe Python that runs the tools\n' '$(PYTHON)'
 
 args:  ## write args.sh for CONFIG and OVERRIDES (validated; nothing written on error)
 	$(GENERATE) -o args.sh
@@ -28,6 +34,9 @@ provenance:  ## every key with its value and the file that set it
 
 sweep:  ## one validated args file per combination of SWEEP under multirun/
 	$(GENERATE) --multirun $(SWEEP)
+
+train:  ## launch CONFIG with OVERRIDES through its launcher (Ray up, job submitted, Ray down)
+	PYTHON=$(PYTHON) bash $(LAUNCHER) $(OVERRIDES)
 
 IMPORTED = tests/fixtures/imported
 

@@ -304,3 +304,19 @@ def test_issue13_16_sourcing_from_sh_says_bash_is_needed(tmp_path):
                             env={"BASE_FOLDER": "/b", "PATH": "/usr/bin:/bin"}, check=False)
     assert result.returncode == 1
     assert result.stderr == "args file of run_tiny_cpu: source it from bash (or zsh), not from sh\n"
+
+
+def test_issue15_13_make_train_launches_config_with_overrides():
+    import shutil
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "BASE_FOLDER": BASE}
+    result = subprocess.run(["make", "-s", "train", "CONFIG=run_qwen3_4B", f"PYTHON={sys.executable}",
+                             "OVERRIDES=--dry-run optimizer.lr=3e-6"], capture_output=True, text=True, cwd=ROOT,
+                            env=env, check=False)
+    assert result.returncode == 0, result.stderr
+    argv = submitted_argv(result.stdout)
+    assert argv[argv.index("--lr") + 1] == "3e-6"
+    shown = subprocess.run(["make", "-s", "help"], capture_output=True, text=True, cwd=ROOT, check=True).stdout
+    assert "train\tlaunch CONFIG with OVERRIDES" in shown and "CONFIG=run_qwen3_4B" in shown and "OVERRIDES=" in shown
