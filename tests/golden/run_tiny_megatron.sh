@@ -4,6 +4,7 @@
 # overrides: []
 # shell variables expanded when sourced: BASE_FOLDER
 
+[ -n "${BASH_VERSION:-}${ZSH_VERSION:-}" ] || { echo 'args file of run_tiny_megatron: source it from bash (or zsh), not from sh' >&2; return 1 2>/dev/null || exit 1; }
 unset SLIME_ARGS_COMPLETE
 [[ -n "${BASE_FOLDER:-}" ]] || { echo 'args file of run_tiny_megatron: BASE_FOLDER is not set; export BASE_FOLDER before sourcing this file' >&2; return 1 2>/dev/null || exit 1; }
 

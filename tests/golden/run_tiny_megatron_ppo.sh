@@ -3,8 +3,8 @@
 # config: run_tiny_megatron_ppo
 # overrides: []
 # shell variables expanded when sourced: BASE_FOLDER
-# role overrides: generated/roles/run_tiny_megatron_ppo-f6a484b3d1aa.yaml (relative to the repository root)
 
+[ -n "${BASH_VERSION:-}${ZSH_VERSION:-}" ] || { echo 'args file of run_tiny_megatron_ppo: source it from bash (or zsh), not from sh' >&2; return 1 2>/dev/null || exit 1; }
 unset SLIME_ARGS_COMPLETE
 [[ -n "${BASE_FOLDER:-}" ]] || { echo 'args file of run_tiny_megatron_ppo: BASE_FOLDER is not set; export BASE_FOLDER before sourcing this file' >&2; return 1 2>/dev/null || exit 1; }
 
@@ -91,7 +91,7 @@ SGLANG_ARGS=(
 )
 MISC_ARGS=(
   --seed 1234
-  --megatron-config-path generated/roles/run_tiny_megatron_ppo-f6a484b3d1aa.yaml
+  --megatron-config-path '[{"name": "default", "role": "critic", "overrides": {"lr": 0.01}}]'
 )
 SLIME_ARG_ARRAYS=(CLUSTER_ARGS MODEL_ARGS CKPT_ARGS ROLLOUT_ARGS EVAL_ARGS PERF_ARGS GRPO_ARGS OPTIMIZER_ARGS WANDB_ARGS SGLANG_ARGS MISC_ARGS)
 SLIME_JOB_ENV=()
