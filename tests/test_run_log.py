@@ -1,0 +1,47 @@
+"""The run log's TensorBoard and W&B outputs, written by the real libraries: the scalars of a run
+read back with TensorBoard's own reader, and W&B in offline mode writing its run files (no network)."""
+
+from __future__ import annotations
+
+import math
+
+from slime.utils.arguments import parse_args
+from slime.utils.run_log import RunLog
+from tests.conftest import MINIMAL, require_module
+
+ROLLOUTS = [{"reward": 0.25, "actor/loss": 1.5, "kl": 0.0}, {"reward": 0.5, "actor/loss": 1.25, "kl": 0.01}]
+
+
+def logged(tmp_path, *flags: str) -> RunLog:
+    log = RunLog(parse_args([*MINIMAL, "--num-rollout", "2", *flags]))
+    for rollout_id, metrics in enumerate(ROLLOUTS):
+        with log.phase("generate"):
+            pass
+        log.rollout(rollout_id, dict(metrics))
+    log.close()
+    return log
+
+
+def test_issue15_14_tensorboard_scalars_read_back_with_tensorboards_reader(tmp_path):
+    require_module("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    logged(tmp_path, "--use-tensorboard", "--tensorboard-dir", str(tmp_path / "tb"))
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    assert {"reward", "actor/loss", "kl", "time/generate"} <= set(events.Tags()["scalars"])
+    for key in ("reward", "actor/loss"):
+        read = [(e.step, e.value) for e in events.Scalars(key)]
+        assert [step for step, _ in read] == [0, 1]
+        assert all(math.isclose(value, row[key], rel_tol=1e-6) for (_, value), row in zip(read, ROLLOUTS))
+
+
+def test_issue15_14_wandb_offline_writes_its_run_files(tmp_path, monkeypatch):
+    require_module("wandb")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    logged(tmp_path, "--use-wandb", "--wandb-mode", "offline", "--wandb-project", "tiny", "--wandb-dir", str(tmp_path))
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1, list((tmp_path / "wandb").iterdir())
+    [records] = runs[0].glob("run-*.wandb")  # the run's log, what `wandb sync` uploads later
+    data = records.read_bytes()
+    assert b"actor/loss" in data and b"time/generate" in data  # the logged keys are in its history records
