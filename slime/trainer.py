@@ -30,6 +30,16 @@ def _on_sigterm(signum, frame):
     raise Stopped("stopped by SIGTERM")
 
 
+def complete_run_note(args: argparse.Namespace) -> str | None:
+    """What to say instead of training when --load already holds the last rollout of the run."""
+    done = latest_rollout_id(args.load) if not args.debug_rollout_only else None
+    if done is None or args.num_rollout is None or done + 1 < args.num_rollout:
+        return None
+    return (f"the run is complete: {args.load} holds rollout {done + 1} of {args.num_rollout}, so there is nothing "
+            f"to train. To train further, raise --num-rollout (rollout.num_rollout=...); to start over, remove "
+            f"{args.save or args.load} or give the run new folders (ckpt.save=... ckpt.load=...)")
+
+
 def connect_ray(args: argparse.Namespace):
     """Join the cluster of a Ray job (RAY_ADDRESS), or start a private local one with the run's GPUs declared."""
     import ray
@@ -305,6 +315,10 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     from slime.rewards.hub import RewardFailure
     from slime.rollout.client import EngineError
 
+    complete = complete_run_note(args)
+    if complete:
+        RunLog.note(complete)
+        return 0
     previous = signal.getsignal(signal.SIGTERM)
     trainer = Trainer(args, argv)
     try:

@@ -66,3 +66,14 @@ def test_issue13_5_sigterm_ends_a_run_waiting_on_a_hanging_reward_within_seconds
             process.kill()
             process.wait()
     assert process.returncode == 1 and "train.py: stopped by SIGTERM" in out, out[-3000:]
+
+
+def test_issue15_11_rerunning_a_complete_run_says_so_and_how_to_start_over(tiny_base, tmp_path):
+    save = tmp_path / "ckpt"
+    first = train(tiny_base, f"ckpt.save={save}", "rollout.num_rollout=1", "ckpt.save_interval=1")
+    assert first.returncode == 0, first.stdout[-3000:]
+    again = train(tiny_base, f"ckpt.save={save}", "rollout.num_rollout=1", "ckpt.save_interval=1")
+    assert again.returncode == 0
+    assert (f"slime: the run is complete: {save} holds rollout 1 of 1, so there is nothing to train. To train "
+            "further, raise --num-rollout") in again.stdout
+    assert "rollout 1/1" not in again.stdout  # nothing trained, no Ray started
