@@ -229,3 +229,47 @@ def test_issue15_1_cfg_job_resolve_shows_shell_references_on_every_primary_confi
         ckpt = yaml.safe_load(result.stdout)["ckpt"]
         assert ckpt["hf_checkpoint"].startswith("${BASE_FOLDER}/"), name
         assert "${" not in str(ckpt.get("load", "")).replace("${BASE_FOLDER}", ""), name
+
+
+def test_issue15_7_regenerate_round_trips_every_primary_config_with_config_dir_and_experiment(tmp_path):
+    from tests.generator_runner import run_generator
+
+    extra = tmp_path / "my_configs"
+    (extra / "experiment").mkdir(parents=True)
+    (extra / "experiment" / "mine.yaml").write_text("# @package _global_\nrollout:\n  num_rollout: 7\n")
+    for name in primary_configs():
+        target = tmp_path / f"{name}.sh"
+        made = run_generator("-cd", str(extra), "--config-name", name, "+experiment=mine",
+                             "ckpt.save=/ckpt/${run.model_dir}" if name == "run_qwen3_4B" else "++misc.seed=7",
+                             "-o", str(target), cwd=tmp_path)
+        assert made.returncode == 0, (name, made.stderr)
+        header = target.read_text().splitlines()[:8]
+        assert f'# config dirs: ["{extra}"]' in header and any(line.startswith("# revision: ") for line in header)
+        again = run_generator("--regenerate", str(target), cwd=ROOT)  # from anywhere: the header has it all
+        assert again.returncode == 0 and again.stdout == "", (name, again.stdout, again.stderr)
+    assert '# overrides: ["+experiment=mine", "ckpt.save=/ckpt/${run.model_dir}"]' in \
+        (tmp_path / "run_qwen3_4B.sh").read_text()
+
+
+def test_issue15_7_regenerate_shows_a_difference_and_reports_another_revision(tmp_path):
+    from tests.generator_runner import run_generator
+
+    target = tmp_path / "args.sh"
+    assert run_generator("--config-name", "run_tiny_cpu", "-o", str(target)).returncode == 0
+    text = target.read_text()
+    target.write_text(text.replace("--lr 0.003", "--lr 0.001"))
+    changed = run_generator("--regenerate", str(target))
+    assert changed.returncode == 1 and "-  --lr 0.001\n+  --lr 0.003\n" in changed.stdout
+    target.write_text("".join("# revision: 0123abc (clean)\n" if line.startswith("# revision: ") else line
+                              for line in text.splitlines(True)))
+    moved = run_generator("--regenerate", str(target))
+    assert moved.returncode == 0 and "was generated at revision 0123abc (clean); this checkout is at" in moved.stderr
+    target.write_text("just a file\n")
+    assert run_generator("--regenerate", str(target)).returncode == 2
+
+
+def test_issue15_7_goldens_leave_out_the_machine_and_the_commit():
+    for golden in sorted((ROOT / "tests" / "golden").glob("*.sh")):
+        header = golden.read_text().splitlines()[:8]
+        assert not any(line.startswith(("# config dirs: ", "# revision: ")) for line in header), golden
+        assert "# sglang snapshot: 0.5.23" in header, golden

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
-from slime.config.argsfile import render_bash, render_json  # noqa: E402
+from slime.config.argsfile import REVISION, Reproduction, project_revision, render_bash, render_json  # noqa: E402
 from slime.config.generate import CONF_DIR, GenerationError, Generated, generate  # noqa: E402
 from slime.config.provenance import Provenance  # noqa: E402
 from slime.config.sources import config_problems, yaml_syntax_problems  # noqa: E402
@@ -43,6 +43,7 @@ def own_options() -> argparse.ArgumentParser:
     parser.add_argument("--which")
     parser.add_argument("--goldens", action="store_true")
     parser.add_argument("--check", action="store_true")
+    parser.add_argument("--regenerate", type=Path, metavar="ARGS_FILE")
     return parser
 
 
@@ -149,7 +150,9 @@ class Generator:
             return format_plan(build_plan(gen.namespace))
         if o.provenance or o.which:
             return _provenance_text(gen.config_name, cfg, Provenance.compute(gen.config_name, gen.overrides), o.which)
-        return render_json(gen) if o.format == "json" else render_bash(gen)
+        if o.format == "json":
+            return render_json(gen)
+        return render_bash(gen, reproduction=Reproduction(tuple(o.config_dirs), project_revision()))
 
     def finish(self) -> int:
         if not self.jobs:  # --help, --cfg, --info: Hydra printed what was asked
@@ -293,6 +296,59 @@ def _config_dirs(hydra_args: list[str]) -> list[Path]:
     return dirs
 
 
+def _header(text: str) -> dict[str, str]:
+    """The ``# key: value`` lines at the top of an args file."""
+    fields = {}
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        key, sep, value = line[2:].partition(": ")
+        if sep:
+            fields[key] = value
+    return fields
+
+
+def regenerate(path: Path) -> int:
+    """Rebuild an args file from its header; 0 when the result is the same file, 1 with a diff when
+    it differs (a different revision is reported, not counted as a difference), 2 on errors."""
+    import difflib
+    import json
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        print(f"generate_args: --regenerate {path}: cannot read it ({getattr(err, 'strerror', None) or err})",
+              file=sys.stderr)
+        return 2
+    fields = _header(text)
+    try:
+        overrides, dirs = json.loads(fields["overrides"]), json.loads(fields.get("config dirs", "[]"))
+        name = fields["config"]
+    except (KeyError, ValueError):
+        print(f"generate_args: --regenerate {path}: not an args file this tool wrote (its header lacks the "
+              "'# config:' and '# overrides:' lines)", file=sys.stderr)
+        return 2
+    fresh = io.StringIO()
+    with contextlib.redirect_stdout(fresh):
+        status = main([*(arg for d in dirs for arg in ("-cd", d)), "--config-name", name, *overrides])
+    if status:
+        return status
+    before, after = fields.get("revision"), _header(fresh.getvalue()).get("revision")
+    if before != after:
+        print(f"generate_args: {path} was generated at revision {before}; this checkout is at {after}",
+              file=sys.stderr)
+
+    def comparable(lines: str) -> list[str]:
+        return [line for line in lines.splitlines(True) if not line.startswith(REVISION)]
+
+    if comparable(text) == comparable(fresh.getvalue()):
+        print(f"generate_args: {path} regenerates to the same arrays", file=sys.stderr)
+        return 0
+    sys.stdout.writelines(difflib.unified_diff(comparable(text), comparable(fresh.getvalue()), f"{path}",
+                                               f"{path} (regenerated)"))
+    return 1
+
+
 def _is_override(arg: str) -> bool:
     """``key=value``, ``+key=value``, ``++key=value`` or a deletion ``~key`` (``~key=value``)."""
     return arg.startswith("~") or (not arg.startswith("-") and "=" in arg)
@@ -321,7 +377,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import hydra
 
+    if options.regenerate:
+        return regenerate(options.regenerate)
     hydra_args, options.resolved_config = _take_resolved_config(hydra_args)
+    options.config_dirs = [str(Path(d).resolve()) for d in _config_dirs(hydra_args)]
     config_dirs = [CONF_DIR, *_config_dirs(hydra_args)]
     problems = config_problems(config_dirs)
     if problems:
