@@ -115,6 +115,16 @@ def test_batched_matches_hand_computed_ppo_and_grpo():
     assert returns is advantages
 
 
+def test_batched_leaves_its_inputs_alone():
+    inputs = {"loss_mask": T([[1.0, 0.0]], dtype=torch.float64), "kl": T([[0.5, 0.5]], dtype=torch.float64),
+              "values": T([[0.1, 0.2]], dtype=torch.float64)}
+    copies = {key: value.clone() for key, value in inputs.items()}
+    rewards = T([1.0], dtype=torch.float64)
+    for estimator in batched.ESTIMATORS:
+        batched.compute_advantages(estimator, rewards, [1], 1, **inputs, kl_coef=0.1, normalize=True)
+        assert all(torch.equal(inputs[key], copies[key]) for key in inputs) and rewards.tolist() == [1.0]
+
+
 def test_batched_rejects_what_it_cannot_compute():
     with pytest.raises(ValueError, match="values"):
         batched.compute_advantages("ppo", T([1.0]), [1], 1)

@@ -50,17 +50,21 @@ def masked_whiten(values: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     count = keep.sum()
     if not count:
         return values
-    mean = torch.where(keep, values, 0.0).sum() / count
-    std = (torch.where(keep, values - mean, 0.0).square().sum() / count).sqrt()
-    return (values - mean) / (std + EPS)
+    centred = values - torch.where(keep, values, 0.0).sum() / count
+    std = (torch.where(keep, centred * centred, 0.0).sum() / count).sqrt()
+    return centred.div_(std + EPS)
 
 
-def token_rewards(rewards: torch.Tensor, lengths: torch.Tensor, kl: torch.Tensor, keep: torch.Tensor,
-                  kl_coef: float) -> torch.Tensor:
-    """−kl_coef·KL on every token the loss keeps, plus each sample's reward on its last token."""
-    per_token = torch.where(keep, -kl_coef * kl.to(F64), 0.0)
+def kl_penalty(kl: torch.Tensor, keep: torch.Tensor, kl_coef: float) -> torch.Tensor:
+    """kl_coef·KL on every token the loss keeps, 0 elsewhere, float64."""
+    return kl.to(F64, copy=True).masked_fill_(~keep, 0.0).mul_(kl_coef)
+
+
+def token_rewards(rewards: torch.Tensor, lengths: torch.Tensor, penalty: torch.Tensor) -> torch.Tensor:
+    """−penalty on every token, plus each sample's reward on its last token, float64."""
+    per_token = -penalty
     rows = torch.nonzero(lengths > 0).squeeze(1)
-    return per_token.index_put((rows, lengths[rows] - 1), rewards.to(F64)[rows], accumulate=True)
+    return per_token.index_put_((rows, lengths[rows] - 1), rewards.to(F64)[rows], accumulate=True)
 
 
 def discounted_returns(rewards: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -72,8 +76,7 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, gamma: float, lambd: float)
     """(advantages, returns) by generalised advantage estimation on zero-padded rows: the value after
     each row's last token is the padding's 0."""
     rewards, values = rewards.to(F64), values.to(F64)
-    next_values = F.pad(values[:, 1:], (0, 1))
-    deltas = rewards + gamma * next_values - values
+    deltas = torch.add(rewards, F.pad(values[:, 1:], (0, 1)), alpha=gamma).sub_(values)
     advantages = reverse_discounted_cumsum(deltas, gamma * lambd)
     return advantages, advantages + values
 
@@ -93,27 +96,29 @@ def compute_advantages(estimator: str, rewards: torch.Tensor, lengths, group_siz
     width = given[0].shape[1] if given else (int(lengths.max()) if len(lengths) else 0)
     valid = valid_mask(lengths, width)
     keep = valid if loss_mask is None else valid & (loss_mask > 0)
-    kl = torch.zeros(valid.shape, dtype=F64, device=valid.device) if kl is None else torch.where(valid, kl.to(F64), 0.0)
-
-    if estimator in ("grpo", "gspo"):
-        scalar = rewards.to(F64) - kl_coef * torch.where(keep, kl, 0.0).sum(1)
-        advantages = group_normalize(scalar, group_size, divide_by_std)[:, None].expand(valid.shape)
-        returns = advantages
-    elif estimator == "reinforce_plus_plus":
-        returns = discounted_returns(token_rewards(rewards, lengths, kl, keep, kl_coef), gamma)
-        advantages = masked_whiten(returns, keep)
-    elif estimator == "reinforce_plus_plus_baseline":
-        centred = group_normalize(rewards, group_size, divide_by_std=False)[:, None]
-        advantages = returns = masked_whiten(centred - torch.where(keep, kl_coef * kl, 0.0), keep)
-    else:
-        values = torch.where(valid, values.to(F64), 0.0)
-        advantages, returns = gae(token_rewards(rewards, lengths, kl, keep, kl_coef), values, gamma, lambd)
-    if normalize and estimator in ("grpo", "gspo", "ppo"):
-        advantages = masked_whiten(advantages, keep)
     dtype = rewards.dtype if rewards.is_floating_point() else torch.float32
 
     def finish(per_token: torch.Tensor) -> torch.Tensor:
-        return torch.where(valid, per_token, 0.0).to(dtype)
+        return per_token.to(dtype).masked_fill_(~valid, 0.0)
 
-    token_advantages = finish(advantages)
-    return token_advantages, token_advantages if returns is advantages else finish(returns)
+    if estimator in ("grpo", "gspo"):
+        scalar = rewards.to(F64)
+        if kl is not None and kl_coef:
+            scalar = scalar - kl_coef * torch.where(keep, kl, 0.0).sum(1, dtype=F64)
+        per_sample = group_normalize(scalar, group_size, divide_by_std)
+        returns = torch.where(valid, per_sample.to(dtype)[:, None], 0.0)
+        if normalize:
+            return finish(masked_whiten(per_sample[:, None].expand(valid.shape), keep)), returns
+        return returns, returns
+    penalty = kl_penalty(kl, keep, kl_coef) if kl is not None and kl_coef else torch.zeros(valid.shape, dtype=F64,
+                                                                                             device=valid.device)
+    if estimator == "reinforce_plus_plus_baseline":
+        centred = group_normalize(rewards, group_size, divide_by_std=False)[:, None]
+        advantages = finish(masked_whiten(centred - penalty, keep))
+        return advantages, advantages
+    if estimator == "reinforce_plus_plus":
+        returns = discounted_returns(token_rewards(rewards, lengths, penalty), gamma)
+        return finish(masked_whiten(returns, keep)), finish(returns)
+    values = values.to(F64).masked_fill(~valid, 0.0)
+    advantages, returns = gae(token_rewards(rewards, lengths, penalty), values, gamma, lambd)
+    return finish(masked_whiten(advantages, keep) if normalize else advantages), finish(returns)

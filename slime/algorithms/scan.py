@@ -48,11 +48,11 @@ def _scan(x: torch.Tensor, discount: float, chunk: int) -> torch.Tensor:
         return x.clone()
     size = min(chunk, length)
     chunks = -(-length // size)
-    blocks = F.pad(x, (0, chunks * size - length)).unflatten(-1, (chunks, size))
+    blocks = (F.pad(x, (0, chunks * size - length)) if chunks * size > length else x).unflatten(-1, (chunks, size))
     within = blocks @ discount_matrix(discount, size, x.device).T  # each token's sum to its chunk's end
     if chunks > 1:
         at_starts = _scan(within[..., 0], discount ** size, chunk)  # y at the first token of every chunk
         after = F.pad(at_starts[..., 1:], (0, 1))  # y at the first token of the next chunk (0 after the last)
         exponents = torch.arange(size, 0, -1, device=x.device, dtype=torch.float64)  # chunk - i
-        within = within + after[..., None] * _powers(discount, exponents)
+        within.addcmul_(after[..., None], _powers(discount, exponents))
     return within.flatten(-2)[..., :length]
