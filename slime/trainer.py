@@ -18,6 +18,7 @@ from slime.utils.checkpoint import latest_rollout_id, read_run_record, write_run
 from slime.utils.non_finite import NonFinite, metrics_problem, reward_problem
 from slime.utils.role_overrides import role_args
 from slime.utils.run_log import RunLog
+from slime.utils.validation import uses_reference_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -113,6 +114,9 @@ class Trainer:
             # One folder per run: two runs on a machine must not read each other's weights.
             a.update_weight_disk_dir = self.own_disk_dir = tempfile.mkdtemp(prefix="slime-weights-")
             self.log.note(f"weights reach the engines through {a.update_weight_disk_dir} (--update-weight-disk-dir)")
+        if a.use_kl_loss and not uses_reference_model(a):
+            self.log.note("--use-kl-loss with --kl-loss-coef 0 adds nothing to the loss: the reference model is "
+                          "neither loaded nor run and no kl is logged (give --kl-loss-coef a weight to use it)")
         if not a.debug_rollout_only:
             self.actor = TrainGroup(role_args(a, "actor"), "actor", placement)
             if a.use_critic:
@@ -187,7 +191,7 @@ class Trainer:
         batch = _training_dicts(samples)
         shards = _shard(batch, steps, ranks)
         old = _unshard(self.actor.run_sharded("compute_log_probs", [(s,) for s in shards]), steps, ranks)
-        needs_reference = a.use_kl_loss or a.kl_coef
+        needs_reference = uses_reference_model(a)
         ref = _unshard(self.actor.run_sharded("compute_log_probs", [(s, True) for s in shards]), steps, ranks) \
             if needs_reference else None
         values = critic_shards = None
@@ -212,7 +216,7 @@ class Trainer:
                        ref_log_probs=ref[i] if ref else None, old_values=values[i] if values else None)
         per_step = len(batch) // steps
         tokens = [sum(sum(r["loss_mask"]) for r in batch[k * per_step:(k + 1) * per_step]) for k in range(steps)]
-        metrics = {"kl": float(kl[keep].mean()) if kl is not None and keep.any() else 0.0}
+        metrics = {"kl": float(kl[keep].mean())} if kl is not None and keep.any() else {}
         if self.critic:
             sizes = [per_step // self.critic.dp_size] * steps
             metrics.update(self.critic.run_sharded("train", [(s, sizes, tokens) for s in critic_shards])[0])

@@ -24,11 +24,12 @@ def spawn(world_size: int, function, *args, timeout: float = 600) -> list:
 
 
 def tiny_args(base, model: str = "tiny", *overrides: str, config: str = "run_tiny_megatron"):
-    """The Namespace of a tiny megatron config on model ``model`` built under ``base``."""
+    """The Namespace of a tiny megatron config on model ``model`` built under ``base``, with a KL loss of
+    some weight, so that the reference model is loaded, swapped in and used."""
     from slime.config.compose import namespace_from_config
 
     require_module("megatron.core")
     folder = TINY_FOLDERS[model]
     return namespace_from_config(config, [f"model={model}", f"ckpt.hf_checkpoint={base}/{folder}",
-                                          f"ckpt.ref_load={base}/{folder}", *overrides],
+                                          f"ckpt.ref_load={base}/{folder}", "grpo.kl_loss_coef=0.001", *overrides],
                                  environ={"BASE_FOLDER": str(base)})

@@ -71,3 +71,14 @@ def test_log_probs_match_the_models_own(tiny, tmp_path):
     logits = model(torch.tensor([[5, 13, 4, 14, 7]])).logits[0, 3]
     expected = torch.log_softmax(logits, -1)[7].item()
     assert backend.compute_log_probs(batch()[:1])[0][0] == pytest.approx(expected, abs=1e-5)
+
+
+def test_the_reference_model_is_loaded_only_for_a_kl_of_nonzero_weight(tiny, tmp_path):
+    weightless = TorchTrainBackend(args_for(tiny, tmp_path / "a"), "actor")  # run_tiny_cpu: --kl-loss-coef 0
+    weightless.init(0, 1, "127.0.0.1", 0)
+    assert weightless.reference is None
+    with pytest.raises(ValueError, match="nonzero weight"):
+        weightless.compute_log_probs(batch()[:1], reference=True)
+    weighted = TorchTrainBackend(args_for(tiny, tmp_path / "b", "grpo.kl_loss_coef=0.01"), "actor")
+    weighted.init(0, 1, "127.0.0.1", 0)
+    assert weighted.compute_log_probs(batch(), reference=True) == weighted.compute_log_probs(batch())

@@ -48,7 +48,9 @@ RULES = {
         ["--use-kl-loss", "--kl-loss-coef", "0.01", "--ref-load", "/ref"]),
     "KL loss coefficient needs the KL loss": (
         ["--kl-loss-coef", "0.01", "--ref-load", "/ref"], "--use-kl-loss", ["--kl-coef", "0.01", "--ref-load", "/ref"]),
-    "KL needs a reference model": (["--use-kl-loss"], "--ref-load", ["--use-kl-loss", "--ref-load", "/ref"]),
+    "KL needs a reference model": (["--use-kl-loss", "--kl-loss-coef", "0.1"], "--ref-load",
+                                   ["--use-kl-loss", "--kl-loss-coef", "0.1", "--ref-load", "/ref"]),
+    "a KL of weight 0 needs none": (["--kl-coef", "0.1"], "--ref-load", ["--use-kl-loss", "--kl-loss-coef", "0"]),
     "eval interval needs eval data": (
         ["--eval-interval", "5"], "--eval-prompt-data", ["--eval-interval", "5", "--eval-prompt-data", "aime", "/d/aime.jsonl"]),
     "eval data comes in name/path pairs": (

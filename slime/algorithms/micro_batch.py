@@ -92,7 +92,7 @@ def actor_loss(args: argparse.Namespace, log_probs: torch.Tensor, entropy: torch
                                              tis_weights=weights)
     metrics = {"pg_clipfrac": _masked_mean(clipped, batch.loss_mask),
                "entropy": _masked_mean(entropy.detach(), batch.loss_mask)}
-    if args.use_kl_loss:
+    if args.use_kl_loss and args.kl_loss_coef:  # a KL of weight 0 has no reference log-probs to use
         kl = kl_estimate(log_probs, batch.ref_log_probs, args.kl_loss_type)
         per_token = per_token + args.kl_loss_coef * kl
         metrics["kl_loss"] = _masked_mean(kl.detach(), batch.loss_mask)

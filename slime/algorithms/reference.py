@@ -123,14 +123,14 @@ def actor_loss(args: argparse.Namespace, log_probs: list[torch.Tensor], entropy:
         loss, was_clipped = policy_loss(logp, old, field(sample, "advantages"), eps_clip=args.eps_clip,
                                         eps_clip_high=args.eps_clip_high, eps_clip_c=args.eps_clip_c,
                                         sequence_level=args.advantage_estimator == "gspo", tis_weights=weights)
-        if args.use_kl_loss:
+        if args.use_kl_loss and args.kl_loss_coef:
             kls.append(kl_estimate(logp, field(sample, "ref_log_probs"), args.kl_loss_type))
             loss = loss + args.kl_loss_coef * kls[-1]
         losses.append(loss - args.entropy_coef * ent if args.entropy_coef else loss)
         clipped.append(was_clipped)
         masks.append(field(sample, "loss_mask"))
     metrics = {"pg_clipfrac": _masked_mean(clipped, masks), "entropy": _masked_mean(entropy, masks)}
-    if args.use_kl_loss:
+    if args.use_kl_loss and args.kl_loss_coef:
         metrics["kl_loss"] = _masked_mean(kls, masks)
     return aggregate(losses, masks, args.calculate_per_token_loss, total_tokens, total_samples), metrics
 

@@ -19,6 +19,7 @@ from slime.algorithms.losses import entropy_from_logits
 from slime.algorithms.micro_batch import MicroBatch, actor_loss, critic_loss
 from slime.backends.base import Layout, TrainBackend
 from slime.utils.checkpoint import iteration_dir, latest_rollout_id
+from slime.utils.validation import uses_reference_model
 
 
 class ValueModel(torch.nn.Module):
@@ -80,7 +81,7 @@ class TorchTrainBackend(TrainBackend):
         else:
             self.model = AutoModelForCausalLM.from_pretrained(a.hf_checkpoint, dtype=torch.float32)
         self.reference = None
-        if self.role == "actor" and (a.use_kl_loss or a.kl_coef):
+        if self.role == "actor" and uses_reference_model(a):
             self.reference = AutoModelForCausalLM.from_pretrained(a.ref_load or a.hf_checkpoint,
                                                                   dtype=torch.float32).eval()
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=a.lr, betas=(a.adam_beta1, a.adam_beta2),
@@ -136,7 +137,7 @@ class TorchTrainBackend(TrainBackend):
     def compute_log_probs(self, batch: list[dict], reference: bool = False) -> list[list[float]]:
         model = self.reference if reference else self.model
         if model is None:
-            raise ValueError("no reference model: KL needs --ref-load (or --kl-coef/--use-kl-loss)")
+            raise ValueError("no reference model: only a KL of nonzero weight (--kl-coef, --kl-loss-coef) loads one")
         log_probs, _ = self._token_log_probs(model, batch)
         return self._split(log_probs, batch)
 

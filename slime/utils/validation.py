@@ -16,6 +16,13 @@ from slime.utils.problems import ProblemList
 from slime.utils.role_overrides import load_role_overrides
 
 
+def uses_reference_model(args: argparse.Namespace) -> bool:
+    """Whether training needs the reference model: only a KL of nonzero weight does, as a reward
+    penalty (--kl-coef) or as a loss term (--use-kl-loss with a nonzero --kl-loss-coef). A KL of weight
+    0 would change nothing, so its model is neither loaded nor run, and no kl is logged."""
+    return bool(args.kl_coef) or bool(args.use_kl_loss and args.kl_loss_coef)
+
+
 def gpus(nodes: int | None, per_node: int | None) -> int:
     return (nodes or 0) * (per_node or 0)
 
@@ -244,8 +251,8 @@ def _algorithm(v: _Validator) -> None:
                "exclusive: keep one", "--kl-coef", "--use-kl-loss", "--kl-loss-coef")
     if a.kl_loss_coef and not a.use_kl_loss:
         v.fail(f"--kl-loss-coef {a.kl_loss_coef} has no effect without --use-kl-loss", "--kl-loss-coef", "--use-kl-loss")
-    if (a.kl_coef or a.use_kl_loss) and a.ref_load is None:
-        v.fail("KL needs a reference model: set --ref-load", "--ref-load", "--kl-coef", "--use-kl-loss")
+    if uses_reference_model(a) and a.ref_load is None:
+        v.fail("KL needs a reference model: set --ref-load", "--ref-load", "--kl-coef", "--kl-loss-coef")
     if a.advantage_estimator == "ppo" and not a.use_critic:
         v.fail("--advantage-estimator ppo needs a critic: add --use-critic (and optionally --critic-lr)",
                "--advantage-estimator", "--use-critic")

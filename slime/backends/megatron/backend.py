@@ -30,6 +30,7 @@ from slime.backends.megatron.log_probs import vocab_parallel_log_probs
 from slime.backends.megatron.weights import ModelWeights
 from slime.utils.checkpoint import latest_rollout_id
 from slime.utils.hf_checkpoint import is_hf_checkpoint
+from slime.utils.validation import uses_reference_model
 
 
 class MegatronTrainBackend(TrainBackend):
@@ -91,7 +92,7 @@ class MegatronTrainBackend(TrainBackend):
         a = self.args
         initial = a.ref_load or a.hf_checkpoint
         started = False
-        if self.role == "actor" and (a.use_kl_loss or a.kl_coef):
+        if self.role == "actor" and uses_reference_model(a):
             self._load_initial(initial)
             self.reference_weights, started = self._snapshot(), True
         if latest_rollout_id(a.load) is not None:
@@ -192,7 +193,7 @@ class MegatronTrainBackend(TrainBackend):
 
     def compute_log_probs(self, batch: list[dict], reference: bool = False) -> list[list[float]] | None:
         if reference and self.reference_weights is None:
-            raise ValueError("no reference model: KL needs --use-kl-loss or --kl-coef")
+            raise ValueError("no reference model: only a KL of nonzero weight (--kl-coef, --kl-loss-coef) loads one")
 
         def compute(micro, output):
             log_probs, _ = self._log_probs(micro, output, with_entropy=False)
