@@ -18,6 +18,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from slime.config.checkpoint_names import model_dir_problems
 from slime.config.flatten import KeyProblem, argv_of, flatten
 from slime.config.provenance import Provenance
 from slime.config.shell import set_by_bash, shell_refs
@@ -208,6 +209,7 @@ def generate(cfg: DictConfig, config_name: str, overrides: list[str],
         problems.append(KeyProblem(flat.flag_keys["--megatron-config-path"],
                                    "set roles: or --megatron-config-path, not both"))
     explain = _Explainer(config, flat.flag_keys, provenance)
+    problems += model_dir_problems(config_name, config, overrides, lambda: explain.provenance)
     messages = [explain.key_problem(p) for p in problems]
     # A flag whose value could not be written is missing from the argv: leave out what the parser
     # then says about that flag, which would only repeat the problem in a misleading way.

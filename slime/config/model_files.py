@@ -1,8 +1,11 @@
 """conf/model/*.yaml read quickly and turned into MODEL_ARGS tokens.
 
-Model files hold no interpolations, so they are read with the C YAML loader plus OmegaConf's
-implicit types (``1e-6`` is a float, as Hydra reads it) instead of Hydra's slower loader;
-duplicate keys are refused.
+A model file is a ``# @package _global_`` option: its ``model:`` section holds the Megatron flags
+(MODEL_ARGS) and its ``run.model_dir`` the folder name of its checkpoints, which
+``conf/ckpt/base_folder.yaml`` builds the paths from (docs/hydra.md, "Choosing a model"). Model
+files hold no interpolations, so they are read with the C YAML loader plus OmegaConf's implicit
+types (``1e-6`` is a float, as Hydra reads it) instead of Hydra's slower loader; duplicate keys are
+refused.
 """
 
 from __future__ import annotations
@@ -27,9 +30,19 @@ class _ModelYamlLoader(yaml.CSafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def load_model_entries(path: Path) -> dict:
-    """The flag keys and values of one model file."""
+def load_model_file(path: Path) -> dict:
+    """A model file as plain data: ``{"run": {"model_dir": …}, "model": {flag: value, …}}``."""
     return yaml.load(path.read_text(), Loader=_ModelYamlLoader) or {}
+
+
+def load_model_entries(path: Path) -> dict:
+    """The flag keys and values of one model file (its ``model:`` section)."""
+    return load_model_file(path).get("model") or {}
+
+
+def model_dir(path: Path) -> str | None:
+    """The checkpoint folder name a model file gives its runs (``run.model_dir``), if any."""
+    return (load_model_file(path).get("run") or {}).get("model_dir")
 
 
 def flatten_model(entries: dict) -> Flattened:

@@ -133,8 +133,10 @@ def render_config(script: Path, name: str, model: str, converted: Converted, var
 
 
 def render_model(model: str, script: Path, entries: dict) -> str:
-    return (f"# {model}: imported from the MODEL_ARGS of {script.name}.\n"
-            f"# Megatron MODEL_ARGS; scripts/models/{model}.sh is generated from this file.\n" + mapping(entries))
+    return ("# @package _global_\n"
+            f"# {model}: imported from the MODEL_ARGS of {script.name}.\n"
+            f"# model: the Megatron flags (MODEL_ARGS); scripts/models/{model}.sh is generated from them.\n"
+            f"model:\n{mapping(entries, '  ')}")
 
 
 @contextmanager

@@ -35,8 +35,8 @@ MODEL_ARGS=(
 CKPT_ARGS=(
   --hf-checkpoint "${BASE_FOLDER}"/tiny-cpu
   --ref-load "${BASE_FOLDER}"/tiny-cpu
-  --save "${BASE_FOLDER}"/tiny-megatron_slime
-  --load "${BASE_FOLDER}"/tiny-megatron_slime
+  --save "${BASE_FOLDER}"/tiny-cpu_megatron_slime
+  --load "${BASE_FOLDER}"/tiny-cpu_megatron_slime
   --save-interval 20
 )
 ROLLOUT_ARGS=(

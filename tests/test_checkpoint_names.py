@@ -1,0 +1,92 @@
+"""The checkpoint paths follow the chosen model: each conf/model file names its checkpoints' folder
+(run.model_dir), a primary config may name another for its own model, and choosing another model
+on the command line never keeps the old model's paths silently."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from slime.config.compose import generate_config
+from slime.config.generate import CONF_DIR, GenerationError
+from slime.config.model_files import load_model_entries, model_argv
+from slime.utils.arguments import parse_args
+from tests.bash_helpers import source_arrays
+from tests.conftest import ROOT
+
+ENV = {"BASE_FOLDER": "/data"}
+PATH_FLAGS = ("hf_checkpoint", "ref_load", "load", "save")
+
+
+def _paths(args) -> dict:
+    return {flag: getattr(args, flag) for flag in PATH_FLAGS}
+
+
+def _model_args(model: str) -> dict:
+    return vars(parse_args(model_argv(load_model_entries(CONF_DIR / "model" / f"{model}.yaml")), validate=False))
+
+
+def _same_architecture(args, model: str) -> bool:
+    wanted = _model_args(model)
+    return all(getattr(args, key) == wanted[key] for key in ("num_layers", "hidden_size", "ffn_hidden_size"))
+
+
+def test_every_model_file_names_its_checkpoint_folder_and_holds_only_flags_under_model():
+    for path in sorted((CONF_DIR / "model").glob("*.yaml")):
+        text = path.read_text()
+        data = yaml.safe_load(text)
+        assert text.startswith("# @package _global_\n"), path.name
+        assert set(data) == {"run", "model"} and set(data["run"]) == {"model_dir"}, path.name
+        assert data["run"]["model_dir"], path.name
+
+
+def test_choosing_qwen3_8B_on_the_qwen3_4B_run_gives_qwen3_8B_paths():
+    args = generate_config("run_qwen3_4B", ["model=qwen3-8B"]).namespace
+    assert _paths(args) == {"hf_checkpoint": "${BASE_FOLDER}/Qwen3-8B", "ref_load": "${BASE_FOLDER}/Qwen3-8B_torch_dist",
+                            "load": "${BASE_FOLDER}/Qwen3-8B_slime", "save": "${BASE_FOLDER}/Qwen3-8B_slime"}
+    assert _same_architecture(args, "qwen3-8B")
+    assert _paths(generate_config("run_qwen3_4B").namespace)["hf_checkpoint"] == "${BASE_FOLDER}/Qwen3-4B"
+
+
+def test_a_sweep_over_two_models_writes_two_consistent_files(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / "generate_args.py"), "--config-name", "run_qwen3_4B",
+                             "--multirun", "model=qwen3-4B,qwen3-8B", f"hydra.sweep.dir={sweep}"],
+                            capture_output=True, text=True, cwd=tmp_path, check=False)
+    assert result.returncode == 0, result.stderr
+    manifest = yaml.safe_load((sweep / "manifest.yaml").read_text())
+    seen = {}
+    for job in manifest["jobs"]:
+        arrays = source_arrays((sweep / job["args_file"]).read_text(), ENV)
+        args = parse_args([t for name, values in arrays.items() if name.endswith("_ARGS") for t in values])
+        model = job["overrides"][0].split("=", 1)[1]
+        assert _same_architecture(args, model), job
+        seen[model] = _paths(args)
+    assert seen == {model: {"hf_checkpoint": f"/data/{folder}", "ref_load": f"/data/{folder}_torch_dist",
+                            "load": f"/data/{folder}_slime", "save": f"/data/{folder}_slime"}
+                    for model, folder in (("qwen3-4B", "Qwen3-4B"), ("qwen3-8B", "Qwen3-8B"))}
+
+
+def test_a_primary_config_names_another_checkpoint_of_its_own_model():
+    assert generate_config("run_deepseek_r1").namespace.hf_checkpoint == "${BASE_FOLDER}/DeepSeek-R1"
+    assert generate_config("run_deepseek_r1", ["model=deepseek-v3"]).namespace.hf_checkpoint == \
+        "${BASE_FOLDER}/DeepSeek-R1"
+
+
+def test_another_model_under_a_primary_configs_own_checkpoint_is_refused_with_the_fix():
+    with pytest.raises(GenerationError) as caught:
+        generate_config("run_deepseek_r1", ["model=kimi-k2"])
+    [message] = caught.value.messages
+    assert message.startswith("conf/run_deepseek_r1.yaml: run.model_dir=DeepSeek-R1: ")
+    assert "model=kimi-k2" in message and "add run.model_dir=Kimi-K2-Instruct to the overrides" in message
+    fixed = generate_config("run_deepseek_r1", ["model=kimi-k2", "run.model_dir=Kimi-K2-Instruct"]).namespace
+    assert fixed.hf_checkpoint == "${BASE_FOLDER}/Kimi-K2-Instruct"
+
+
+def test_the_tiny_runs_follow_their_model_too():
+    args = generate_config("run_tiny_megatron", ["model=tiny-qwen3"]).namespace
+    assert (args.hf_checkpoint, args.ref_load, args.save) == (
+        "${BASE_FOLDER}/tiny-qwen3", "${BASE_FOLDER}/tiny-qwen3", "${BASE_FOLDER}/tiny-qwen3_megatron_slime")
