@@ -124,3 +124,16 @@ def torch_engine(tiny_base):
 
     with serve_torch_engine(tiny_base / "tiny-cpu") as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    """Every tiny model and task of tools/make_tiny_model.py, built once per test session."""
+    import subprocess
+    import sys
+
+    require_module("transformers")
+    base = tmp_path_factory.mktemp("tiny-models")
+    subprocess.run([sys.executable, "tools/make_tiny_model.py", "--out", str(base)], cwd=ROOT, check=True,
+                   capture_output=True)
+    return base

@@ -21,15 +21,13 @@ from tests.conftest import ROOT, require_module
 from tests.megatron_harness import TINY_FOLDERS, spawn, tiny_args
 
 FAMILIES = list(TINY_FOLDERS)
+MOE_FAMILIES = ["tiny-qwen3-moe", "tiny-deepseek-v3"]
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
+def tiny(tiny_models):
     require_module("megatron.core")
-    base = tmp_path_factory.mktemp("tiny-models")
-    subprocess.run([sys.executable, "tools/make_tiny_model.py", "--out", str(base)], cwd=ROOT, check=True,
-                   capture_output=True)
-    return base
+    return tiny_models
 
 
 def steps_batch(seed: int = 0) -> list[dict]:
@@ -48,8 +46,9 @@ def steps_batch(seed: int = 0) -> list[dict]:
 
 
 # -- ranks -----------------------------------------------------------------------------------------
-def _family_checks(rank, world_size, port, base, ids):
-    """Per family: full logits for ``ids``, and the weights gathered back after a torch_dist round trip."""
+def _family_checks(rank, world_size, port, base, ids, families=FAMILIES, layout=None):
+    """Per family: full logits for ``ids``, and the weights gathered back after a torch_dist round trip.
+    ``layout``: overrides of the parallel layout (tensor parallel over every rank by default)."""
     import torch.distributed as dist
     from megatron.core import parallel_state as ps
 
@@ -61,9 +60,9 @@ def _family_checks(rank, world_size, port, base, ids):
 
     cpu_compat.install()
     results = {}
-    for i, family in enumerate(FAMILIES):
-        args = tiny_args(base, family, f"perf.tensor_model_parallel_size={world_size}",
-                         f"cluster.actor_num_gpus_per_node={world_size}")
+    layout = layout or [f"perf.tensor_model_parallel_size={world_size}"]
+    for i, family in enumerate(families):
+        args = tiny_args(base, family, *layout, f"cluster.actor_num_gpus_per_node={world_size}")
         if i == 0:
             init_distributed(args, rank, world_size, "127.0.0.1", port)
         config = transformer_config(args)
@@ -74,9 +73,9 @@ def _family_checks(rank, world_size, port, base, ids):
         mask = torch.triu(torch.ones(width, width, dtype=torch.bool), 1)[None, None]
         with torch.no_grad():
             logits = module(ids, torch.arange(width)[None].expand_as(ids), mask)
-        pieces = [torch.empty_like(logits) for _ in range(world_size)]
+        pieces = [torch.empty_like(logits) for _ in range(ps.get_tensor_model_parallel_world_size())]
         dist.all_gather(pieces, logits.contiguous(), group=ps.get_tensor_model_parallel_group())
-        folder = base / f"dist-{family}-tp{world_size}"
+        folder = base / f"dist-{family}-{'-'.join(layout)}"
         checkpoint.save(folder, None, module)
         rebuilt = build_model(args, config, "actor")
         checkpoint.load(folder, rebuilt)
@@ -173,24 +172,28 @@ def family_results(tiny):
         model = AutoModelForCausalLM.from_pretrained(tiny / TINY_FOLDERS[family], dtype=torch.float32).eval()
         with torch.no_grad():
             expected[family] = model(ids).logits
-    return expected, {tp: spawn(tp, _family_checks, tiny, ids)[0] for tp in (1, 2)}
+    results = {tp: spawn(tp, _family_checks, tiny, ids)[0] for tp in (1, 2)}
+    # expert parallel 2 (two experts per rank, tokens dispatched by all-gather): the MoE families
+    results["ep2"] = spawn(2, _family_checks, tiny, ids, MOE_FAMILIES,
+                           ["perf.tensor_model_parallel_size=1", "+perf.expert_model_parallel_size=2"])[0]
+    return expected, results
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("tp", [1, 2])
+@pytest.mark.parametrize("tp", [1, 2, "ep2"])
 def test_megatron_logits_equal_hf_for_every_family(family_results, tp):
     expected, results = family_results
-    for family in FAMILIES:
+    for family in results[tp]:
         difference = float((results[tp][family]["logits"] - expected[family]).abs().max())
         assert difference <= 1e-4, f"{family} at tp={tp}: logits differ from HF by {difference}"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("tp", [1, 2])
+@pytest.mark.parametrize("tp", [1, 2, "ep2"])
 def test_hf_to_torch_dist_to_hf_gives_the_same_bytes(tiny, family_results, tp):
     from safetensors.torch import load_file
 
-    for family in FAMILIES:
+    for family in family_results[1][tp]:
         source = load_file(tiny / TINY_FOLDERS[family] / "model.safetensors")
         exported = family_results[1][tp][family]["exported"]
         assert sorted(exported) == sorted(source), family

@@ -8,13 +8,10 @@ They have not run in this project's CI, which has no GPU.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 import torch
 
-from tests.conftest import ROOT
 from tests.megatron_harness import spawn, tiny_args
 
 pytestmark = [pytest.mark.gpu, pytest.mark.slow,
@@ -30,12 +27,9 @@ def two_gpus():
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
+def tiny(tiny_models):
     pytest.importorskip("transformer_engine")
-    base = tmp_path_factory.mktemp("tiny-gpu")
-    subprocess.run([sys.executable, "tools/make_tiny_model.py", "--out", str(base)], cwd=ROOT, check=True,
-                   capture_output=True)
-    return base
+    return tiny_models
 
 
 def _logits(rank, world_size, port, args, ids):

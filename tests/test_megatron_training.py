@@ -23,13 +23,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def base_folder(tmp_path_factory):
+def base_folder(tiny_models):
     require_module("megatron.core")
     require_module("ray")
-    base = tmp_path_factory.mktemp("tiny-megatron")
-    subprocess.run([sys.executable, "tools/make_tiny_model.py", "--out", str(base), "--only", "tiny"], cwd=ROOT,
-                   check=True, capture_output=True)
-    return base
+    return tiny_models
 
 
 def test_the_tiny_megatron_run_learns_the_count_task_through_its_launcher(base_folder):

@@ -242,14 +242,12 @@ def unsupported_here(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
     refuse(args.fp8 is not None, "--fp8-format", "--fp8-format")
     refuse(args.context_parallel_size > 1, "--context-parallel-size > 1 (transformer-engine attention)",
            "--context-parallel-size")
-    refuse(args.expert_model_parallel_size > 1, "--expert-model-parallel-size > 1 (all-to-all, which gloo lacks)",
-           "--expert-model-parallel-size")
     refuse(args.moe_grouped_gemm, "--moe-grouped-gemm (grouped GEMM kernels)", "--moe-grouped-gemm")
     refuse(args.moe_permute_fusion, "--moe-permute-fusion (transformer-engine)", "--moe-permute-fusion")
     refuse(args.moe_router_fusion, "--moe-router-fusion (transformer-engine)", "--moe-router-fusion")
     refuse(args.num_experts and args.moe_token_dispatcher_type != "allgather",
-           f"--moe-token-dispatcher-type {args.moe_token_dispatcher_type}; use allgather on CPU",
-           "--moe-token-dispatcher-type")
+           f"--moe-token-dispatcher-type {args.moe_token_dispatcher_type} (all-to-all, which gloo lacks); use allgather "
+           "on CPU", "--moe-token-dispatcher-type")
     refuse(args.optimizer_cpu_offload, "--optimizer-cpu-offload (HybridDeviceOptimizer)", "--optimizer-cpu-offload")
     refuse(args.use_precision_aware_optimizer, "--use-precision-aware-optimizer (transformer-engine's FusedAdam)",
            "--use-precision-aware-optimizer")

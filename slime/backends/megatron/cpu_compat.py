@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import warnings
 
 import torch
 from torch.overrides import TorchFunctionMode
@@ -83,6 +84,11 @@ def install() -> None:
     global _installed
     if _installed or not cuda_missing():
         return
+    # megatron warns at import, on every rank, about what a CPU never has (transformer-engine, Apex);
+    # config.unsupported_here names what that rules out, once
+    for expected in ("Transformer Engine and Apex are not installed", "Apex is not installed",
+                     "full scope is deprecated"):
+        warnings.filterwarnings("ignore", message=expected)
     from megatron.core.tensor_parallel import random as megatron_random
 
     if importlib.util.find_spec("transformer_engine") is None:

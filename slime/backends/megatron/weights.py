@@ -22,6 +22,12 @@ _LAYER = re.compile(r"decoder\.layers\.(\d+)\.(.*)")
 _EXPERT = re.compile(r"(local_experts\.|linear_fc[12]\.weight)(\d+)")
 
 
+def _all_gather(tensor: torch.Tensor, size: int, group) -> list[torch.Tensor]:
+    pieces = [torch.empty_like(tensor) for _ in range(size)]
+    dist.all_gather(pieces, tensor.contiguous(), group=group)
+    return pieces
+
+
 class ModelWeights:
     """HF ↔ megatron for ``module`` (this rank's GPTModel), the critic's value head excepted."""
 
@@ -34,8 +40,9 @@ class ModelWeights:
         return {name: tensor for name, tensor in self.module.state_dict(keep_vars=True).items()
                 if not name.endswith("_extra_state") and not (self.role == "critic" and name.startswith("output_layer."))}
 
-    def global_name(self, local: str) -> str:
-        """The name in the whole model: layer numbers across pipeline stages, experts across EP ranks."""
+    def global_name(self, local: str, expert_rank: int | None = None) -> str:
+        """The name in the whole model: layer numbers across pipeline stages, experts across the
+        expert-parallel ranks (this rank's, or ``expert_rank``'s)."""
         from megatron.core import parallel_state as ps
         from megatron.core.transformer.transformer_layer import get_transformer_layer_offset
 
@@ -47,8 +54,8 @@ class ModelWeights:
         expert = _EXPERT.search(inner)
         if expert and self.args.num_experts:
             per_rank = self.args.num_experts // ps.get_expert_model_parallel_world_size()
-            number = int(expert.group(2)) + ps.get_expert_model_parallel_rank() * per_rank
-            inner = inner[:expert.start(2)] + str(number) + inner[expert.end(2):]
+            rank = ps.get_expert_model_parallel_rank() if expert_rank is None else expert_rank
+            inner = inner[:expert.start(2)] + str(int(expert.group(2)) + rank * per_rank) + inner[expert.end(2):]
         return f"decoder.layers.{layer}.{inner}"
 
     @staticmethod
@@ -87,20 +94,22 @@ class ModelWeights:
 
     # -- megatron → HF -------------------------------------------------------------------------
     def _full_tensors(self) -> list[tuple[str, torch.Tensor]]:
-        """(global name, full tensor) of this pipeline stage's parameters: tensor-parallel shards joined."""
+        """(global name, full tensor) of this pipeline stage's parameters: tensor-parallel shards joined,
+        and each expert-parallel rank's experts gathered."""
         from megatron.core import parallel_state as ps
 
-        if ps.get_expert_model_parallel_world_size() > 1:
-            raise NotImplementedError("gathering experts across expert-parallel ranks into HF tensors")
+        experts = ps.get_expert_model_parallel_world_size()
         result = []
         for local, tensor in self.state().items():
             _, size, group = self.shard_group(local)
-            data = tensor.detach()
-            pieces = [data]
-            if size > 1 and getattr(tensor, "tensor_model_parallel", False):
-                pieces = [torch.empty_like(data) for _ in range(size)]
-                dist.all_gather(pieces, data.contiguous(), group=group)
-            result.append((self.global_name(local), unshard(local, pieces, tensor, self.config.gated_linear_unit)))
+            full = unshard(local, _all_gather(tensor.detach(), size, group) if size > 1 and
+                           getattr(tensor, "tensor_model_parallel", False) else [tensor.detach()], tensor,
+                           self.config.gated_linear_unit)
+            if experts > 1 and ".experts." in local:
+                gathered = _all_gather(full, experts, ps.get_expert_model_parallel_group())
+                result.extend((self.global_name(local, rank), piece) for rank, piece in enumerate(gathered))
+            else:
+                result.append((self.global_name(local), full))
         return result
 
     def _every_stage(self, local: list[tuple[str, torch.Tensor]]) -> list[tuple[str, torch.Tensor]]:
