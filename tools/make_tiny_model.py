@@ -13,8 +13,9 @@ writes
     <out>/count/             the several-token task: "d=" → the next three digits, "3=" → "456"
 
 Every model is randomly initialised with --seed. A random model answers a toy prompt correctly about
-once in sixteen tries (one token of a sixteen-token vocabulary); on the count task its expected
-reward (the share of the three digits right, slime.rewards.toy:positional_match) is also about 1/16.
+once in sixteen tries (one token of a sixteen-token vocabulary). On the count task the reward is the
+share of the three digits right before the first mistake (slime.rewards.toy:prefix_match); a random
+model's expected reward is (1/16 + 1/16² + 1/16³) / 3 ≈ 0.022.
 """
 
 from __future__ import annotations
