@@ -69,15 +69,16 @@ def _mla_core_attention():
 class ValueHead(torch.nn.Module):
     """The critic's output layer: one value per position, in place of the vocabulary projection.
 
-    Replicated on every tensor-parallel rank (the hidden states it reads are whole there); with
-    sequence parallel they are first gathered along the sequence, as the LM head does.
+    Its parameters are named as the LM head's (``output_layer.weight``, ``.bias``), which megatron's
+    checkpointing expects of a language model. Replicated on every tensor-parallel rank (the hidden
+    states it reads are whole there); with sequence parallel they are first gathered along the
+    sequence, as the LM head does.
     """
 
     def __init__(self, hidden_size: int, sequence_parallel: bool):
         super().__init__()
-        self.linear = torch.nn.Linear(hidden_size, 1)
-        torch.nn.init.zeros_(self.linear.weight)
-        torch.nn.init.zeros_(self.linear.bias)
+        self.weight = torch.nn.Parameter(torch.zeros(1, hidden_size))
+        self.bias = torch.nn.Parameter(torch.zeros(1))
         self.sequence_parallel = sequence_parallel
 
     def forward(self, hidden_states, weight=None, runtime_gather_output=None):
@@ -85,7 +86,7 @@ class ValueHead(torch.nn.Module):
             from megatron.core.tensor_parallel import gather_from_sequence_parallel_region
 
             hidden_states = gather_from_sequence_parallel_region(hidden_states, tensor_parallel_output_grad=False)
-        return self.linear(hidden_states), None
+        return torch.nn.functional.linear(hidden_states, self.weight, self.bias), None
 
 
 def build_model(args: argparse.Namespace, config, role: str):
