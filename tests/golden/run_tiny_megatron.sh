@@ -46,7 +46,7 @@ ROLLOUT_ARGS=(
   --label-key label
   --apply-chat-template
   --rollout-shuffle
-  --custom-rm-path slime.rewards.toy:positional_match
+  --custom-rm-path slime.rewards.toy:prefix_match
   --num-rollout 60
   --rollout-batch-size 8
   --n-samples-per-prompt 16
