@@ -21,6 +21,8 @@ from tests.conftest import ROOT, require_module
 from tests.megatron_harness import TINY_FOLDERS, spawn, tiny_args
 
 FAMILIES = list(TINY_FOLDERS)
+# a KL of nonzero weight: the reference model is loaded, swapped in for its log-probs, and in the loss
+WITH_KL = "grpo.kl_loss_coef=0.01"
 MOE_FAMILIES = ["tiny-qwen3-moe", "tiny-deepseek-v3"]
 
 
@@ -88,7 +90,8 @@ def _with_log_probs(backend, batch):
     """``batch`` with old and reference log-probs from ``backend``, the same on every rank."""
     import torch.distributed as dist
 
-    old, ref = backend.compute_log_probs(batch), backend.compute_log_probs(batch, True)
+    old = backend.compute_log_probs(batch)
+    ref = backend.compute_log_probs(batch, True) if backend.reference_weights is not None else old
     answers = [None] * dist.get_world_size()
     dist.all_gather_object(answers, (old, ref) if old is not None else None)
     old, ref = next(a for a in answers if a is not None)
@@ -237,7 +240,7 @@ def test_a_converter_names_every_missing_input(tmp_path):
 
 @pytest.fixture(scope="module")
 def one_rank_steps(tiny):
-    args = tiny_args(tiny, "tiny", "perf.tensor_model_parallel_size=1", "cluster.actor_num_gpus_per_node=1")
+    args = tiny_args(tiny, "tiny", WITH_KL, "perf.tensor_model_parallel_size=1", "cluster.actor_num_gpus_per_node=1")
     return spawn(1, _train_steps, args, steps_batch())[0]
 
 
@@ -245,7 +248,7 @@ def one_rank_steps(tiny):
 def tp2_steps(tiny, one_rank_steps, tmp_path_factory):
     """The same steps at tensor parallel 2, saving a checkpoint after the first and pushing to an engine."""
     save = tmp_path_factory.mktemp("tp2-checkpoint")
-    args = tiny_args(tiny, "tiny", f"ckpt.save={save}", f"ckpt.load={save}")
+    args = tiny_args(tiny, "tiny", WITH_KL, f"ckpt.save={save}", f"ckpt.load={save}")
     return save, spawn(2, _train_steps, args, one_rank_steps["batch"], save, True)
 
 
@@ -258,12 +261,13 @@ def test_training_is_the_same_on_every_layout(tiny, one_rank_steps, tp2_steps, l
         tp, pp, ranks, extra = {"dp2": (1, 1, 2, []), "pp2": (1, 2, 2, []),
                                 "dynamic micro-batches": (1, 1, 1, ["+perf.use_dynamic_batch_size=true",
                                                                     "+perf.max_tokens_per_gpu=20"])}[layout]
-        args = tiny_args(tiny, "tiny", f"perf.tensor_model_parallel_size={tp}",
+        args = tiny_args(tiny, "tiny", WITH_KL, f"perf.tensor_model_parallel_size={tp}",
                          f"perf.pipeline_model_parallel_size={pp}", f"cluster.actor_num_gpus_per_node={ranks}", *extra)
         result = spawn(ranks, _train_steps, args, one_rank_steps["batch"])
     mine = next(r for r in result if r["result_rank"])
     assert mine["metrics"]["actor/loss"] == pytest.approx(one_rank_steps["metrics"]["actor/loss"], abs=1e-6)
     assert mine["metrics"]["actor/grad_norm"] == pytest.approx(one_rank_steps["metrics"]["actor/grad_norm"], rel=1e-5)
+    assert mine["metrics"]["actor/kl_loss"] == pytest.approx(one_rank_steps["metrics"]["actor/kl_loss"], abs=1e-6)
     assert _max_difference(result[0]["after"], one_rank_steps["after"]) < 1e-4  # three Adam steps at lr 3e-3
 
 
@@ -271,13 +275,13 @@ def test_training_is_the_same_on_every_layout(tiny, one_rank_steps, tp2_steps, l
 def test_a_checkpoint_resumes_exactly_and_reshards(tiny, one_rank_steps, tp2_steps):
     save, saving = tp2_steps[0], tp2_steps[1][0]
     assert (save / "latest_checkpointed_iteration.txt").read_text().strip() == "3"
-    same_layout = spawn(2, _resume, tiny_args(tiny, "tiny", f"ckpt.save={save}", f"ckpt.load={save}"),
+    same_layout = spawn(2, _resume, tiny_args(tiny, "tiny", WITH_KL, f"ckpt.save={save}", f"ckpt.load={save}"),
                         one_rank_steps["batch"])[0]
     assert same_layout["loaded_id"] == 3
     assert _max_difference(same_layout["loaded"], saving["saved"]) == 0.0
     assert _max_difference(same_layout["after"], saving["after"]) == 0.0  # optimizer and scheduler restored too
-    one = tiny_args(tiny, "tiny", f"ckpt.save={save}", f"ckpt.load={save}", "perf.tensor_model_parallel_size=1",
-                    "cluster.actor_num_gpus_per_node=1")
+    one = tiny_args(tiny, "tiny", WITH_KL, f"ckpt.save={save}", f"ckpt.load={save}",
+                    "perf.tensor_model_parallel_size=1", "cluster.actor_num_gpus_per_node=1")
     resharded = spawn(1, _resume, one, one_rank_steps["batch"])[0]
     assert _max_difference(resharded["loaded"], saving["saved"]) == 0.0
     assert _max_difference(resharded["after"], saving["after"]) < 1e-5

@@ -227,8 +227,12 @@ class MegatronTrainBackend(TrainBackend):
         else:
             log_probs, entropy = self._log_probs(micro, output, with_entropy=True)
             loss, metrics = actor_loss(a, log_probs, entropy, flat, 1.0, 1)
-        count = int(flat.loss_mask.sum()) if a.calculate_per_token_loss else len(micro.samples)
-        return loss, torch.tensor(count, dtype=torch.int), {"loss": loss.detach(), "count": count, **metrics}
+        tokens = float(flat.loss_mask.sum())
+        count = int(tokens) if a.calculate_per_token_loss else len(micro.samples)
+        # the metrics are means over the micro-batch's tokens: weighted by them, they add up to the step's
+        weighted = {key: value * tokens for key, value in metrics.items()}
+        return loss, torch.tensor(count, dtype=torch.int), {"loss": loss.detach(), "count": count, "tokens": tokens,
+                                                            **weighted}
 
     def train(self, batch: list[dict], step_sizes: list[int], global_tokens: list[int]) -> dict:
         totals: dict[str, float] = {}
@@ -253,18 +257,19 @@ class MegatronTrainBackend(TrainBackend):
 
     @staticmethod
     def _step_metrics(reports: list[dict]) -> dict[str, float]:
-        """The step's loss (its summed losses over its total count) and the mean of every other metric
-        over micro-batches, across data-parallel ranks (on the last pipeline stage, which has them)."""
+        """The step's loss (its summed losses over its total count) and every other metric as a mean over
+        the step's tokens, across data-parallel ranks (on the last pipeline stage, which has them): the
+        same whatever the layout and micro-batches."""
         from megatron.core import parallel_state as ps
 
-        names = sorted(k for k in (reports[0] if reports else {}) if k not in ("loss", "count", "indices"))
-        values = torch.tensor([sum(float(r["loss"]) for r in reports), sum(r["count"] for r in reports), len(reports),
-                               *(sum(float(r[k]) for r in reports) for k in names)], dtype=torch.float64)
+        names = sorted(k for k in (reports[0] if reports else {}) if k not in ("loss", "count", "tokens", "indices"))
+        values = torch.tensor([sum(float(r[k]) for r in reports) for k in ("loss", "count", "tokens", *names)],
+                              dtype=torch.float64)
         if ps.is_pipeline_last_stage():
             dist.all_reduce(values, group=ps.get_data_parallel_group())
-        micro_batches = float(values[2].clamp(min=1))
+        tokens = float(values[2].clamp(min=1))
         return {"loss": float(values[0] / values[1].clamp(min=1)),
-                **{k: float(v) / micro_batches for k, v in zip(names, values[3:])}}
+                **{k: float(v) / tokens for k, v in zip(names, values[3:])}}
 
     # -- memory (colocated with the engines) -------------------------------------------------------
     def offload(self) -> None:
