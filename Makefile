@@ -7,7 +7,7 @@ PYTHON ?= python
 GENERATE = $(PYTHON) tools/generate_args.py --config-name $(CONFIG) $(OVERRIDES)
 LAUNCHER = scripts/$(subst _,-,$(CONFIG)).sh
 
-.PHONY: help args show-config tree plan provenance sweep train goldens check test bench
+.PHONY: help args show-config tree plan provenance sweep train goldens check test bench bench-algorithms
 
 help:  ## list the targets and the variables they read
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -59,3 +59,6 @@ test:  ## the test suite (the README's test command)
 bench:  ## speed of the parser and the generator, as ratios to baselines
 	$(PYTHON) benchmarks/parse_args.py
 	$(PYTHON) benchmarks/generate_args.py
+
+bench-algorithms:  ## advantages, returns and losses: batched against the per-token reference (minutes)
+	$(PYTHON) benchmarks/algorithms.py

@@ -125,6 +125,22 @@ def test_batched_leaves_its_inputs_alone():
         assert all(torch.equal(inputs[key], copies[key]) for key in inputs) and rewards.tolist() == [1.0]
 
 
+def test_batched_float64_inputs_give_float64_results_equal_to_float32_ones():
+    """The in-place whitening must not reach the returns when no dtype conversion copies them."""
+    lengths, tokens = [3, 1, 2, 3], {key: torch.rand(4, 3, generator=torch.Generator().manual_seed(i))
+                                     for i, key in enumerate(("loss_mask", "kl", "values"))}
+    rewards = T([1.0, 0.0, 1.0, 0.0])
+    for estimator in batched.ESTIMATORS:
+        single = batched.compute_advantages(estimator, rewards, lengths, 2, **tokens, kl_coef=0.1, gamma=0.9,
+                                            lambd=0.8, normalize=True)
+        double = batched.compute_advantages(estimator, rewards.double(), lengths, 2,
+                                            **{k: v.double() for k, v in tokens.items()}, kl_coef=0.1, gamma=0.9,
+                                            lambd=0.8, normalize=True)
+        for a, b in zip(single, double):
+            assert b.dtype == torch.float64
+            torch.testing.assert_close(b.float(), a, rtol=1e-5, atol=1e-6)
+
+
 def test_batched_rejects_what_it_cannot_compute():
     with pytest.raises(ValueError, match="values"):
         batched.compute_advantages("ppo", T([1.0]), [1], 1)

@@ -21,7 +21,6 @@ Tokens the loss mask drops carry no KL penalty and do not enter the whitening st
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from slime.algorithms.layout import as_lengths, valid_mask
 from slime.algorithms.scan import reverse_discounted_cumsum
@@ -46,39 +45,43 @@ def group_normalize(rewards: torch.Tensor, group_size: int, divide_by_std: bool 
 def masked_whiten(values: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     """Zero mean and unit (population) variance over the tokens ``keep`` marks, applied to every token,
     in float64. With no token kept there is nothing to normalize against: values come back unchanged."""
-    values = values.to(F64)
-    count = keep.sum()
+    return _masked_whiten_(values.to(F64, copy=True), keep)
+
+
+def _masked_whiten_(values: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """``masked_whiten`` in place on a float64 tensor of this module's own (fresh large tensors cost
+    more in page faults than the arithmetic: the statistics reuse one mask buffer)."""
+    count = int(keep.sum())
     if not count:
         return values
-    centred = values - torch.where(keep, values, 0.0).sum() / count
-    std = (torch.where(keep, centred * centred, 0.0).sum() / count).sqrt()
-    return centred.div_(std + EPS)
+    kept = keep.to(F64)
+    values.sub_(torch.dot(values.flatten(), kept.flatten()) / count)
+    variance = torch.dot(kept.mul_(values).flatten(), values.flatten()) / count  # two passes: no cancellation
+    return values.div_(variance.sqrt() + EPS)
 
 
-def kl_penalty(kl: torch.Tensor, keep: torch.Tensor, kl_coef: float) -> torch.Tensor:
-    """kl_coef·KL on every token the loss keeps, 0 elsewhere, float64."""
-    return kl.to(F64, copy=True).masked_fill_(~keep, 0.0).mul_(kl_coef)
+def _kl_rewards(kl: torch.Tensor | None, keep: torch.Tensor, kl_coef: float) -> torch.Tensor:
+    """A new float64 tensor: −kl_coef·KL on every token the loss keeps, 0 elsewhere."""
+    if kl is None or not kl_coef:
+        return torch.zeros(keep.shape, dtype=F64, device=keep.device)
+    return kl.to(F64, copy=True).masked_fill_(~keep, 0.0).mul_(-kl_coef)
 
 
-def token_rewards(rewards: torch.Tensor, lengths: torch.Tensor, penalty: torch.Tensor) -> torch.Tensor:
-    """−penalty on every token, plus each sample's reward on its last token, float64."""
-    per_token = -penalty
+def _token_rewards(rewards: torch.Tensor, lengths: torch.Tensor, kl: torch.Tensor | None, keep: torch.Tensor,
+                   kl_coef: float) -> torch.Tensor:
+    """A new float64 tensor: the KL rewards plus each sample's reward on its last token."""
     rows = torch.nonzero(lengths > 0).squeeze(1)
-    return per_token.index_put_((rows, lengths[rows] - 1), rewards.to(F64)[rows], accumulate=True)
+    return _kl_rewards(kl, keep, kl_coef).index_put_((rows, lengths[rows] - 1), rewards.to(F64)[rows], accumulate=True)
 
 
-def discounted_returns(rewards: torch.Tensor, gamma: float) -> torch.Tensor:
-    """``R[t] = r[t] + gamma·R[t+1]`` along each zero-padded row."""
-    return reverse_discounted_cumsum(rewards.to(F64), gamma)
-
-
-def gae(rewards: torch.Tensor, values: torch.Tensor, gamma: float, lambd: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(advantages, returns) by generalised advantage estimation on zero-padded rows: the value after
-    each row's last token is the padding's 0."""
-    rewards, values = rewards.to(F64), values.to(F64)
-    deltas = torch.add(rewards, F.pad(values[:, 1:], (0, 1)), alpha=gamma).sub_(values)
-    advantages = reverse_discounted_cumsum(deltas, gamma * lambd)
-    return advantages, advantages + values
+def _gae_(rewards: torch.Tensor, values: torch.Tensor, gamma: float, lambd: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(advantages, returns) by generalised advantage estimation on zero-padded float64 rows (the value
+    after each row's last token is the padding's 0), in place: ``rewards`` becomes the TD errors and
+    ``values`` the returns."""
+    deltas = rewards
+    deltas[:, :-1].add_(values[:, 1:], alpha=gamma)
+    advantages = reverse_discounted_cumsum(deltas.sub_(values), gamma * lambd)
+    return advantages, values.add_(advantages)
 
 
 def compute_advantages(estimator: str, rewards: torch.Tensor, lengths, group_size: int, *,
@@ -98,8 +101,8 @@ def compute_advantages(estimator: str, rewards: torch.Tensor, lengths, group_siz
     keep = valid if loss_mask is None else valid & (loss_mask > 0)
     dtype = rewards.dtype if rewards.is_floating_point() else torch.float32
 
-    def finish(per_token: torch.Tensor) -> torch.Tensor:
-        return per_token.to(dtype).masked_fill_(~valid, 0.0)
+    def finish(per_token: torch.Tensor) -> torch.Tensor:  # a copy even in float64: whitening works in place
+        return per_token.to(dtype, copy=True).masked_fill_(~valid, 0.0)
 
     if estimator in ("grpo", "gspo"):
         scalar = rewards.to(F64)
@@ -108,17 +111,18 @@ def compute_advantages(estimator: str, rewards: torch.Tensor, lengths, group_siz
         per_sample = group_normalize(scalar, group_size, divide_by_std)
         returns = torch.where(valid, per_sample.to(dtype)[:, None], 0.0)
         if normalize:
-            return finish(masked_whiten(per_sample[:, None].expand(valid.shape), keep)), returns
+            return finish(_masked_whiten_(per_sample[:, None].expand(valid.shape).contiguous(), keep)), returns
         return returns, returns
-    penalty = kl_penalty(kl, keep, kl_coef) if kl is not None and kl_coef else torch.zeros(valid.shape, dtype=F64,
-                                                                                             device=valid.device)
     if estimator == "reinforce_plus_plus_baseline":
         centred = group_normalize(rewards, group_size, divide_by_std=False)[:, None]
-        advantages = finish(masked_whiten(centred - penalty, keep))
+        per_token = _kl_rewards(kl, keep, kl_coef).add_(centred)
+        advantages = finish(_masked_whiten_(per_token, keep))
         return advantages, advantages
     if estimator == "reinforce_plus_plus":
-        returns = discounted_returns(token_rewards(rewards, lengths, penalty), gamma)
-        return finish(masked_whiten(returns, keep)), finish(returns)
-    values = values.to(F64).masked_fill(~valid, 0.0)
-    advantages, returns = gae(token_rewards(rewards, lengths, penalty), values, gamma, lambd)
-    return finish(masked_whiten(advantages, keep) if normalize else advantages), finish(returns)
+        returns = reverse_discounted_cumsum(_token_rewards(rewards, lengths, kl, keep, kl_coef), gamma)
+        token_returns = finish(returns)
+        return finish(_masked_whiten_(returns, keep)), token_returns
+    values = values.to(F64, copy=True).masked_fill_(~valid, 0.0)
+    advantages, returns = _gae_(_token_rewards(rewards, lengths, kl, keep, kl_coef), values, gamma, lambd)
+    token_returns = finish(returns)
+    return finish(_masked_whiten_(advantages, keep) if normalize else advantages), token_returns
