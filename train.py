@@ -5,39 +5,57 @@
     python3 train.py --config-name run_qwen3_4B [overrides…]   # the same, straight from conf/
 
 ``--dry-run`` prints the launch plan and exits without importing torch, Ray or any GPU library;
-otherwise the plan is printed and the training loop (``slime.trainer``) runs.
+otherwise the plan is printed and the training loop (``slime.trainer``) runs. Every checkpoint keeps
+the run's args file beside its run record: the one the launcher generated (``SLIME_ARGS_FILE``, set
+by ``scripts/lib/launch.sh``), or, with ``--config-name``, the one this config generates.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 from slime.utils.arguments import ArgumentProblems, parse_args
 from slime.utils.plan import build_plan, format_plan
 
 
-def _from_config(argv: list[str]) -> argparse.Namespace:
-    """``--config-name NAME [--dry-run] [hydra overrides…]``: compose, generate and parse in-process."""
-    from slime.config.compose import namespace_from_config
+def _from_config(argv: list[str]) -> tuple[argparse.Namespace, str]:
+    """``--config-name NAME [--dry-run] [hydra overrides…]``: compose, generate and parse in-process;
+    the Namespace and the args file tools/generate_args.py writes for the same command line."""
+    from slime.config.argsfile import Reproduction, project_revision, render_bash
+    from slime.config.compose import generate_config, namespace_from_generated
 
     head = argparse.ArgumentParser(prog="train.py", allow_abbrev=False)
     head.add_argument("--config-name", required=True)
     head.add_argument("--dry-run", action="store_true")
     head.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. optimizer.lr=2e-6 +experiment=quick_test")
     options = head.parse_args(argv)
-    args = namespace_from_config(options.config_name, options.overrides)
+    gen = generate_config(options.config_name, options.overrides)
+    args = namespace_from_generated(gen)
     args.dry_run = args.dry_run or options.dry_run
-    return args
+    return args, render_bash(gen, reproduction=Reproduction((), project_revision()))
+
+
+def _launchers_args_file() -> str | None:
+    """The args file the launcher generated for this run (``SLIME_ARGS_FILE``), when it is readable here."""
+    path = os.environ.get("SLIME_ARGS_FILE")
+    try:
+        return Path(path).read_text() if path else None
+    except OSError as err:
+        print(f"slime: SLIME_ARGS_FILE {path} is not readable here ({err.strerror}): checkpoints keep run.json "
+              "without the args file", flush=True)
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         if any(token == "--config-name" or token.startswith("--config-name=") for token in argv):
-            args = _from_config(argv)
+            args, args_file = _from_config(argv)
         else:
-            args = parse_args(argv)
+            args, args_file = parse_args(argv), None
     except ArgumentProblems as err:
         print(f"train.py: {err}", file=sys.stderr)
         return 2
@@ -56,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from slime.trainer import run
 
-    return run(args, argv)
+    return run(args, argv, args_file or _launchers_args_file())
 
 
 def _sglang_problems(args: argparse.Namespace) -> list[str]:

@@ -75,8 +75,8 @@ def _unshard(per_rank: list[list], steps: int, ranks: int) -> list:
 
 
 class Trainer:
-    def __init__(self, args: argparse.Namespace, argv: list[str]):
-        self.args, self.argv = args, argv
+    def __init__(self, args: argparse.Namespace, argv: list[str], args_file: str | None = None):
+        self.args, self.argv, self.args_file = args, argv, args_file
         self.log = RunLog(args)
         self.actor = self.critic = self.engines = None
         self.data_source = None
@@ -248,7 +248,8 @@ class Trainer:
         if self.critic:
             self.critic.on_every_rank("save", role_args(a, "critic").save, rollout_id)
         write_run_record(a.save, rollout_id, self.argv, a,
-                         {"data_source": self.data_source.state_dict() if self.data_source else None})
+                         {"data_source": self.data_source.state_dict() if self.data_source else None},
+                         args_file=self.args_file)
 
     def run(self) -> None:
         a = self.args
@@ -312,8 +313,9 @@ class Trainer:
         return {f"eval/{name}": value for name, value in results.items()}
 
 
-def run(args: argparse.Namespace, argv: list[str]) -> int:
-    """Train; every ending, an error included, shuts Ray down. Returns the exit status."""
+def run(args: argparse.Namespace, argv: list[str], args_file: str | None = None) -> int:
+    """Train; every ending, an error included, shuts Ray down. Returns the exit status. ``args_file``:
+    the text of the run's args file, which every checkpoint keeps beside its run record."""
     import ray
 
     from slime.rewards.hub import RewardFailure
@@ -324,7 +326,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         RunLog.note(complete)
         return 0
     previous = signal.getsignal(signal.SIGTERM)
-    trainer = Trainer(args, argv)
+    trainer = Trainer(args, argv, args_file)
     try:
         connect_ray(args)
         signal.signal(signal.SIGTERM, _on_sigterm)  # after ray.init, which installs its own handler

@@ -69,6 +69,16 @@ def leftovers(mark: str, timeout: float = 30) -> list[str]:
         time.sleep(0.2)
 
 
+def assert_args_file_regenerates(checkpoint: Path) -> None:
+    """The checkpoint keeps the run's args file beside its run record, and the file rebuilds itself."""
+    args_file = checkpoint / "args.sh"
+    assert (checkpoint / "run.json").is_file() and args_file.is_file()
+    check = subprocess.run([sys.executable, "tools/generate_args.py", "--regenerate", str(args_file)], cwd=ROOT,
+                           capture_output=True, text=True, check=False)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "regenerates to the same arrays" in check.stderr
+
+
 def test_the_tiny_model_learns_its_toy_task_through_the_launcher(base_folder):
     """The README's second main job: the launcher starts Ray, submits the run, and stops Ray."""
     from slime.utils.ports import free_ports
@@ -76,10 +86,12 @@ def test_the_tiny_model_learns_its_toy_task_through_the_launcher(base_folder):
     ports = dict(zip(("RAY_PORT", "RAY_DASHBOARD_PORT", "RAY_AGENT_PORT", "RAY_CLIENT_PORT"), map(str, free_ports(4))))
     env = {**os.environ, "BASE_FOLDER": str(base_folder), "PYTHON": sys.executable,
            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", **ports}
-    result = subprocess.run(["bash", "scripts/run-tiny-cpu.sh", "ckpt.save_interval=null"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=600, check=False)
+    save = base_folder / "launched"  # only the last rollout is saved
+    result = subprocess.run(["bash", "scripts/run-tiny-cpu.sh", f"ckpt.save={save}", "ckpt.save_interval=60"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-4000:]
+    assert_args_file_regenerates(save / "iter_0000059")
     # Engines are server processes behind SGLang's router on loopback, each with its own log.
     assert re.search(r"^slime: starting 2 torch engine\(s\); logs in /\S+ on each engine's host$", log, re.M), log[-4000:]
     assert re.search(r"^slime: SGLang router at http://127\.0\.0\.1:\d+ in front of 2 engine\(s\)$", log, re.M)
@@ -119,6 +131,7 @@ def test_a_killed_run_resumes_after_its_last_checkpoint(base_folder, tmp_path):
     resumed = train(base_folder, ONE_GPU, f"ckpt.save={save}", "ckpt.save_interval=2", f"rollout.num_rollout={saved + 3}")
     assert resumed.returncode == 0, resumed.stdout[-3000:]
     assert f"at rollout {saved}: model and optimizer loaded, continuing at rollout {saved + 1}" in resumed.stdout
+    assert_args_file_regenerates(save / f"iter_{saved:07d}")  # train.py --config-name writes it too
     lines = re.findall(r"^rollout (\d+)/", resumed.stdout, re.M)
     assert lines == [str(n) for n in range(saved + 2, saved + 4)]
 

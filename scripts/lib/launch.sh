@@ -9,7 +9,8 @@
 #   3. starts a Ray head on this node (and, with HOSTFILE, a worker on each listed host over ssh),
 #      or joins the cluster at RAY_ADDRESS; a head's ports must be free (a taken one is refused,
 #      naming the variable that moves it), and the dashboard the job goes to must be that head's;
-#   4. submits `python3 train.py` with every array, following the job's output;
+#   4. submits `python3 train.py` with every array, following the job's output (SLIME_ARGS_FILE
+#      names the args file, which train.py copies into every checkpoint);
 #   5. stops the Ray processes it started itself, and nothing else: only PIDs that are still its
 #      running children are signalled.
 #
@@ -220,6 +221,7 @@ slime_launch() {
     "PYTHONPATH=${SLIME_ROOT}${MEGATRON_LM_PATH:+:${MEGATRON_LM_PATH}}" \
     "CUDA_DEVICE_MAX_CONNECTIONS=1" \
     "NCCL_NVLS_ENABLE=$(slime::has_nvlink)" \
+    "SLIME_ARGS_FILE=$(realpath "${args_file}")" \
     "${job_env[@]}")"
   if [[ -z "${address}" ]]; then
     address="http://${MASTER_ADDR:-127.0.0.1}:${RAY_DASHBOARD_PORT:-8265}"

@@ -57,11 +57,16 @@ def generate_config(config_name: str, overrides: Sequence[str] = ()) -> Generate
 def namespace_from_config(config: str | DictConfig, overrides: Sequence[str] = (),
                           environ: Mapping[str, str] | None = None) -> argparse.Namespace:
     """The trainer's Namespace for a config name plus Hydra overrides, or for a composed DictConfig."""
-    environ = os.environ if environ is None else environ
     if isinstance(config, str):
         gen = generate_config(config, overrides)
     else:
         gen = generate(config, "(composed config)", list(overrides), provenance=lambda: Provenance({}))
+    return namespace_from_generated(gen, environ)
+
+
+def namespace_from_generated(gen: Generated, environ: Mapping[str, str] | None = None) -> argparse.Namespace:
+    """The trainer's Namespace for generated arrays, their shell references expanded from ``environ``."""
+    environ = os.environ if environ is None else environ
     argv, unset = [], set()
     for token in gen.argv:
         try:

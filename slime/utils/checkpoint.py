@@ -3,7 +3,8 @@
     <save>/latest_checkpointed_iteration.txt   the last rollout id saved ("release" for a converted one)
     <save>/iter_0000020/                       the actor after rollout 20: torch_dist files (megatron
                                                backend) or model.pt / optimizer.pt (torch backend),
-                                               and run.json: argv, resolved settings, data position
+                                               run.json: argv, resolved settings, data position,
+                                               and args.sh: the args file the run was launched from
     <critic save>/iter_0000020/                the critic, in --critic-save (default <save>/critic)
 
 ``--load`` resumes at the rollout after the latest one saved.
@@ -19,6 +20,7 @@ from slime.utils.files import atomic_write
 
 INDEX = "latest_checkpointed_iteration.txt"
 RUN_RECORD = "run.json"
+ARGS_FILE = "args.sh"
 
 
 def iteration_dir(directory: str | Path, rollout_id: int) -> Path:
@@ -43,13 +45,17 @@ def _jsonable(value):
         return repr(value)
 
 
-def write_run_record(directory: str, rollout_id: int, argv: list[str], args: argparse.Namespace, extra: dict) -> None:
-    """run.json beside the weights, then the index: a checkpoint counts only once it is complete."""
+def write_run_record(directory: str, rollout_id: int, argv: list[str], args: argparse.Namespace, extra: dict,
+                     args_file: str | None = None) -> None:
+    """run.json (and the run's args file, when known) beside the weights, then the index: a checkpoint
+    counts only once it is complete."""
     record = {"rollout_id": rollout_id, "argv": argv,
               "args": {key: _jsonable(value) for key, value in sorted(vars(args).items())}, **extra}
     target = iteration_dir(directory, rollout_id)
     target.mkdir(parents=True, exist_ok=True)
     atomic_write(target / RUN_RECORD, json.dumps(record, indent=1) + "\n")
+    if args_file is not None:
+        atomic_write(target / ARGS_FILE, args_file)
     atomic_write(Path(directory) / INDEX, f"{rollout_id}\n")
 
 
