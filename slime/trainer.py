@@ -244,6 +244,11 @@ class Trainer:
 
     def _save(self, rollout_id: int) -> None:
         a = self.args
+        for name, group in (("actor", self.actor), ("critic", self.critic)):
+            problem = group.first("non_finite_parameters") if group else None
+            if problem:
+                raise NonFinite(f"rollout {rollout_id}: the {name}'s {problem}; the checkpoint was not saved (the "
+                                "last one stays the latest): resume from it with a lower --lr or a --clip-grad")
         self.actor.on_every_rank("save", a.save, rollout_id)
         if self.critic:
             self.critic.on_every_rank("save", role_args(a, "critic").save, rollout_id)

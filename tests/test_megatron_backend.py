@@ -128,7 +128,11 @@ def _resume(rank, world_size, port, args, batch):
     layout = backend.layout()
     share = [s for i, s in enumerate(batch) if i % layout.dp_size == layout.dp_rank]
     backend.train(share, [len(share)], [0])
-    return {"loaded_id": backend.loaded_rollout_id(), "loaded": loaded, "after": backend.export_weights()}
+    after, finite = backend.export_weights(), backend.non_finite_parameters()
+    if rank == world_size - 1:  # one shard of the last rank goes bad: every rank must hear of it
+        next(iter(backend._state().values())).data.view(-1)[0] = float("nan")
+    return {"loaded_id": backend.loaded_rollout_id(), "loaded": loaded, "after": after, "finite": finite,
+            "poisoned": backend.non_finite_parameters()}
 
 
 def _engine_log_probs(backend, rank: int) -> list[tuple[float, list[float], list[float]]]:
@@ -278,6 +282,8 @@ def test_a_checkpoint_resumes_exactly_and_reshards(tiny, one_rank_steps, tp2_ste
     same_layout = spawn(2, _resume, tiny_args(tiny, "tiny", WITH_KL, f"ckpt.save={save}", f"ckpt.load={save}"),
                         one_rank_steps["batch"])[0]
     assert same_layout["loaded_id"] == 3
+    assert same_layout["finite"] is None  # rank 0 answers for the role: rank 1's NaN reaches it
+    assert same_layout["poisoned"].startswith("rank 1: 1 parameter tensor(s) hold NaN or infinite values: ")
     assert _max_difference(same_layout["loaded"], saving["saved"]) == 0.0
     assert _max_difference(same_layout["after"], saving["after"]) == 0.0  # optimizer and scheduler restored too
     one = tiny_args(tiny, "tiny", WITH_KL, f"ckpt.save={save}", f"ckpt.load={save}",

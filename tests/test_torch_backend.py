@@ -82,3 +82,13 @@ def test_the_reference_model_is_loaded_only_for_a_kl_of_nonzero_weight(tiny, tmp
     weighted = TorchTrainBackend(args_for(tiny, tmp_path / "b", "grpo.kl_loss_coef=0.01"), "actor")
     weighted.init(0, 1, "127.0.0.1", 0)
     assert weighted.compute_log_probs(batch(), reference=True) == weighted.compute_log_probs(batch())
+
+
+def test_non_finite_parameters_are_named(tiny, tmp_path):
+    backend = TorchTrainBackend(args_for(tiny, tmp_path / "ckpt"), "actor")
+    backend.init(0, 1, "127.0.0.1", 0)
+    assert backend.non_finite_parameters() is None
+    name, parameter = next(iter(backend.model.named_parameters()))
+    with torch.no_grad():
+        parameter.view(-1)[0] = float("inf")
+    assert backend.non_finite_parameters() == f"1 parameter tensor(s) hold NaN or infinite values: {name}"

@@ -66,6 +66,11 @@ class TrainBackend(ABC):
         """Optimizer steps on this rank's share; returns metrics."""
 
     @abstractmethod
+    def non_finite_parameters(self) -> str | None:
+        """Which of the role's parameters hold NaN or infinite values (the same answer on every rank);
+        None when all are finite. The loop asks before every save."""
+
+    @abstractmethod
     def save(self, directory: str, rollout_id: int) -> None:
         """Write model and optimizer state; called on every rank (sharded backends write shards)."""
 

@@ -193,6 +193,11 @@ class TorchTrainBackend(TrainBackend):
         return result
 
     # -- checkpoints and weights ----------------------------------------------------------------
+    def non_finite_parameters(self) -> str | None:
+        from slime.utils.non_finite import parameters_problem
+
+        return parameters_problem(self.model.named_parameters())  # data parallel: the same on every rank
+
     def save(self, directory: str, rollout_id: int) -> None:
         if self.rank != 0:
             return

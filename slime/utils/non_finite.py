@@ -1,10 +1,11 @@
 """NaN and infinite values, caught where they appear, before they reach a checkpoint.
 
-Two places: the rewards of a rollout (naming the samples and the reward function; the run stops,
-or with ``--skip-non-finite-rewards`` the rollout is not trained on), and the metrics a train
+Three places: the rewards of a rollout (naming the samples and the reward function; the run stops,
+or with ``--skip-non-finite-rewards`` the rollout is not trained on); the metrics a train
 backend's ``train()`` returns (its losses and gradient norms: a non-finite one means the model
-diverged, and the run stops before anything of that rollout is saved or pushed to the engines).
-Backend-agnostic: every backend returns such a metrics dict.
+diverged, and the run stops before anything of that rollout is saved or pushed to the engines);
+and, before every save, the parameters themselves (an update can overflow with finite gradients).
+Backend-agnostic: every backend returns such a metrics dict and names its parameters.
 """
 
 from __future__ import annotations
@@ -42,3 +43,14 @@ def metrics_problem(metrics: dict) -> str | None:
     bad = [f"{key} {value}" for key, value in metrics.items()
            if is_loss_or_grad(key) and isinstance(value, (int, float)) and not math.isfinite(value)]
     return ", ".join(bad) or None
+
+
+def parameters_problem(named_parameters) -> str | None:
+    """The parameters among ``(name, tensor)`` pairs that hold a NaN or an infinity; None if none does."""
+    import torch
+
+    bad = [name for name, tensor in named_parameters if not bool(torch.isfinite(tensor.detach()).all())]
+    if not bad:
+        return None
+    more = f", and {len(bad) - SHOWN} more" if len(bad) > SHOWN else ""
+    return f"{len(bad)} parameter tensor(s) hold NaN or infinite values: {', '.join(bad[:SHOWN])}{more}"

@@ -283,6 +283,17 @@ class MegatronTrainBackend(TrainBackend):
             self.model.restore_grad_buffers()
 
     # -- checkpoints -------------------------------------------------------------------------------
+    def non_finite_parameters(self) -> str | None:
+        """Every rank's answer for its own shards, gathered: all ranks then agree whether to save."""
+        from slime.utils.non_finite import parameters_problem
+
+        with cpu_compat.cuda_as_cpu():
+            mine = parameters_problem(self._state().items())
+            answers = [None] * dist.get_world_size()
+            dist.all_gather_object(answers, mine)
+        bad = [f"rank {rank}: {answer}" for rank, answer in enumerate(answers) if answer]
+        return "; ".join(bad) or None
+
     def save(self, directory: str, rollout_id: int) -> None:
         with cpu_compat.cuda_as_cpu():
             checkpoint.save(directory, rollout_id, self.module,
