@@ -78,7 +78,7 @@ class Trainer:
     def __init__(self, args: argparse.Namespace, argv: list[str], args_file: str | None = None):
         self.args, self.argv, self.args_file = args, argv, args_file
         self.log = RunLog(args)
-        self.actor = self.critic = self.engines = None
+        self.actor = self.critic = self.engines = self.client = None
         self.data_source = None
         self.eval_sets: dict = {}
         self.weight_version = 0  # the engines' weights: those of the checkpoint, then one more per push
@@ -97,15 +97,16 @@ class Trainer:
         a = self.args
         available = ray.cluster_resources().get("GPU", 0)
         self.tokenizer = AutoTokenizer.from_pretrained(a.hf_checkpoint)
-        if not a.debug_train_only:
+        if a.prompt_data and a.rollout_global_dataset and not a.load_debug_rollout_data:
             prompts = load_prompts(a.prompt_data, self.tokenizer, input_key=a.input_key, label_key=a.label_key,
                                    metadata_key=a.metadata_key, apply_chat_template=a.apply_chat_template,
                                    chat_template_kwargs=a.apply_chat_template_kwargs,
-                                   max_prompt_len=a.rollout_max_prompt_len)
+                                   max_prompt_len=a.rollout_max_prompt_len, tool_key=a.tool_key)
             self.data_source = DataSource(prompts, a.rollout_shuffle, a.rollout_seed)
             if a.num_rollout is None:
                 a.num_rollout = math.ceil(a.num_epoch * len(prompts) / a.rollout_batch_size)
                 self.log.note(f"{a.num_epoch} epoch(s) of {len(prompts)} prompts: {a.num_rollout} rollouts")
+        if not a.debug_train_only:
             self.eval_sets = self._eval_sets()
         placement = create_placement(a, available)
         if a.update_weight_transport == "disk" and not a.update_weight_disk_dir and not a.debug_train_only:
@@ -139,25 +140,24 @@ class Trainer:
             self.log.note(f"resumed from {a.load} at rollout {resumed}: model and optimizer loaded, "
                           f"continuing at rollout {start}")
             self._push_weights()
+        if a.start_rollout_id is not None:
+            start = a.start_rollout_id
+            self.log.note(f"starting at rollout {start} (--start-rollout-id)")
         if self.actor and self.engines and a.offload_train:
             self.actor.on_every_rank("offload")
         return start
 
     def _eval_sets(self) -> dict:
         from slime.rollout.data_source import load_prompts
+        from slime.utils.eval_datasets import eval_datasets
 
         a = self.args
-        pairs = a.eval_prompt_data or []
-        if a.eval_config:
-            import yaml
-
-            config = yaml.safe_load(Path(a.eval_config).read_text())
-            pairs = [x for item in config.get("datasets", []) for x in (item["name"], item["path"])]
         return {name: load_prompts(path, self.tokenizer, input_key=a.eval_input_key or a.input_key,
                                    label_key=a.eval_label_key or a.label_key, metadata_key=a.metadata_key,
                                    apply_chat_template=a.apply_chat_template,
-                                   chat_template_kwargs=a.apply_chat_template_kwargs)
-                for name, path in zip(pairs[::2], pairs[1::2])}
+                                   chat_template_kwargs=a.apply_chat_template_kwargs,
+                                   max_prompt_len=a.eval_max_prompt_len, tool_key=a.eval_tool_key or a.tool_key)
+                for name, path in eval_datasets(a)}
 
     # -- one rollout ---------------------------------------------------------------------------
     def _generate(self, rollout_id: int):
@@ -172,7 +172,8 @@ class Trainer:
             rows = torch.load(a.load_debug_rollout_data.format(rollout_id=rollout_id), weights_only=False)
             return [Sample.from_dict(row) for row in rows]
         rollout = load_function(a.rollout_function_path)
-        samples = rollout(a, rollout_id, RolloutContext(self.client, self.tokenizer, self.data_source))
+        samples = rollout(a, rollout_id, RolloutContext(self.client if self.engines else None, self.tokenizer,
+                                                        self.data_source))
         if a.save_debug_rollout_data:
             path = Path(a.save_debug_rollout_data.format(rollout_id=rollout_id))
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -189,16 +190,15 @@ class Trainer:
         a = self.args
         steps, ranks = a.num_steps_per_rollout, self.actor.dp_size
         batch = _training_dicts(samples)
-        shards = _shard(batch, steps, ranks)
-        old = _unshard(self.actor.run_sharded("compute_log_probs", [(s,) for s in shards]), steps, ranks)
+        shards, gather = self._shards(batch, steps, ranks)
+        old = gather(self.actor.run_sharded("compute_log_probs", [(s,) for s in shards]))
         needs_reference = uses_reference_model(a)
-        ref = _unshard(self.actor.run_sharded("compute_log_probs", [(s, True) for s in shards]), steps, ranks) \
+        ref = gather(self.actor.run_sharded("compute_log_probs", [(s, True) for s in shards])) \
             if needs_reference else None
         values = critic_shards = None
         if self.critic:
-            critic_shards = _shard(batch, steps, self.critic.dp_size)  # the same dicts: filled in below
-            values = _unshard(self.critic.run_sharded("compute_values", [(s,) for s in critic_shards]), steps,
-                              self.critic.dp_size)
+            critic_shards, critic_gather = self._shards(batch, steps, self.critic.dp_size)  # the same dicts
+            values = critic_gather(self.critic.run_sharded("compute_values", [(s,) for s in critic_shards]))
         lengths = torch.tensor([s.response_length for s in samples])
         keep = valid_mask(lengths) & (pad_lists([s.loss_mask for s in samples]) > 0)
         kl = kl_estimate(pad_lists(old), pad_lists(ref), a.kl_loss_type) if ref else None
@@ -224,6 +224,24 @@ class Trainer:
             sizes = [per_step // ranks] * steps
             metrics.update(self.actor.run_sharded("train", [(s, sizes, tokens) for s in shards])[0])
         return metrics
+
+    def _shards(self, batch: list[dict], steps: int, ranks: int):
+        """Each rank's share of the rollout, and the function that puts per-rank results back in the
+        rollout's order. With --balance-data each step's samples are spread so that the ranks get
+        about the same number of tokens."""
+        order = list(range(len(batch)))
+        if self.args.balance_data and ranks > 1:
+            from slime.utils.seqlen_balancing import balanced_order
+
+            order = balanced_order([len(r["prompt_tokens"]) + len(r["response_tokens"]) for r in batch], steps, ranks)
+
+        def gather(per_rank: list[list]) -> list:
+            result = [None] * len(batch)
+            for position, value in zip(order, _unshard(per_rank, steps, ranks)):
+                result[position] = value
+            return result
+
+        return _shard([batch[i] for i in order], steps, ranks), gather
 
     def _push_weights(self, engines=None) -> None:
         """Every actor rank pushes (a collective); to every engine in service, or to ``engines``. Under
@@ -300,9 +318,10 @@ class Trainer:
                         self.actor.on_every_rank("offload")
                     if a.offload_rollout:
                         self.engines.resume(["weights"])  # as slime: weights back, new ones in, then the KV cache
-                    with self.log.phase("sync"):
-                        self.weight_version += 1
-                        self._push_weights()
+                    if (rollout_id + 1) % a.update_weights_interval == 0:
+                        with self.log.phase("sync"):
+                            self.weight_version += 1
+                            self._push_weights()
                     if a.offload_rollout:
                         self.engines.resume(["kv_cache"])
             if self.engines and self.eval_sets and a.eval_interval and (rollout_id + 1) % a.eval_interval == 0:

@@ -131,10 +131,11 @@ def test_every_reference_model_validates_on_one_node_or_says_what_the_backend_ca
             parse_args([*argv, *MINIMAL_RUN])
         except ArgumentProblems as err:
             messages = [str(problem) for problem in err.problems]
-            assert all("megatron backend" in m for m in messages), (name, messages)
+            assert all("megatron backend" in m or "not implemented yet" in m for m in messages), (name, messages)
             unbuildable[name] = messages
     # the layers megatron-core (and this project's plugins) do not build yet: gated attention and gated
-    # delta-net (Qwen3-Next, Qwen3.5), GLM-5's and MiniMax-M2's specs, multi-token prediction (MiMo)
+    # delta-net (Qwen3-Next, Qwen3.5), GLM-5's and MiniMax-M2's specs (and GLM-5's --allgather-cp),
+    # multi-token prediction (MiMo)
     assert sorted(unbuildable) == ["glm5-744B-A40B", "glm5.2-744B-A40B", "mimo-7B-rl", "minimax-m2",
                                    "qwen3-next-80B-A3B", "qwen3.5-0.8B", "qwen3.5-27B", "qwen3.5-35B-A3B",
                                    "qwen3.5-35B-A3B-vl", "qwen3.5-4B", "qwen3.5-9B"]

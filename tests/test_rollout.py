@@ -99,3 +99,19 @@ def test_engine_stops_at_stop_strings(engine):
             assert reply["text"].endswith("+") and reply["text"].count("+") == 1
             return
     pytest.fail("no sample produced the stop string in 20 tries")
+
+
+def test_no_response_limit_means_up_to_the_context_as_sglang_does(engine):
+    served, _ = engine
+    prompt = served.tokenizer("3+1=")["input_ids"]
+    reply = GenerateClient(served.url).generate(prompt, {"max_new_tokens": None, "ignore_eos": True, "sampling_seed": 1})
+    context_length = 64  # the tiny model's max_position_embeddings (tools/make_tiny_model.py)
+    assert len(reply["output_ids"]) == context_length - len(prompt) - 1
+    assert reply["meta_info"]["finish_reason"]["type"] == "length"
+
+
+def test_the_context_length_bounds_each_response(engine):
+    args = rollout_args(rollout_max_context_len=5, rollout_max_response_len=3)
+    samples = generate_rollout(args, 0, context(engine, args))
+    assert all(len(s.prompt_tokens) == 4 for s in samples)  # "d+1=" in one token per character
+    assert all(s.response_length <= 1 for s in samples)

@@ -53,8 +53,8 @@ RULES = {
     "a KL of weight 0 needs none": (["--kl-coef", "0.1"], "--ref-load", ["--use-kl-loss", "--kl-loss-coef", "0"]),
     "eval interval needs eval data": (
         ["--eval-interval", "5"], "--eval-prompt-data", ["--eval-interval", "5", "--eval-prompt-data", "aime", "/d/aime.jsonl"]),
-    "eval data comes in name/path pairs": (
-        ["--eval-prompt-data", "aime"], "--eval-prompt-data", ["--eval-prompt-data", "aime", "/d/aime.jsonl"]),
+    "eval data comes in name/path pairs, or one path": (
+        ["--eval-prompt-data", "aime", "/d/aime.jsonl", "gsm8k"], "--eval-prompt-data", ["--eval-prompt-data", "/d/aime.jsonl"]),
     "eval config replaces eval data": (
         ["--eval-config", "e.yaml", "--eval-prompt-data", "a", "/a"], "--eval-config", ["--eval-config", "e.yaml"]),
     "save interval needs a save path": (["--save-interval", "5"], "--save", ["--save-interval", "5", "--save", "/ckpt"]),
@@ -75,19 +75,25 @@ RULES = {
     "gamma is a discount": (["--gamma", "1.5"], "--gamma", ["--gamma", "0.99"]),
     "lambda is a discount": (["--lambd=-0.1"], "--lambd", ["--lambd", "0.95"]),
     "TIS bounds ordered": (["--use-tis", "--tis-clip-low", "3"], "--tis-clip-low", ["--use-tis", "--tis-clip-low", "0.5"]),
-    "custom loss needs its function": (
-        ["--loss-type", "custom_loss"], "--custom-loss-function-path",
-        ["--loss-type", "custom_loss", "--custom-loss-function-path", "my.mod:loss"]),
-    "train or freeze regexes, not both": (
-        ["--trainable-params-regex", "a", "--frozen-params-regex", "b"], "--frozen-params-regex",
-        ["--trainable-params-regex", "a"]),
+    "a feature not implemented yet is an error, not ignored": (["--partial-rollout"], "--partial-rollout", []),
+    "a choice not implemented yet is an error": (["--loss-type", "custom_loss"], "--loss-type", ["--loss-type", "policy_loss"]),
+    "a not-implemented flag at its default runs": (
+        ["--rollout-data-transport", "nixl"], "--rollout-data-transport", ["--rollout-data-transport", "object-store"]),
+    "function paths name a module and a function": (
+        ["--custom-rm-path", "reward"], "--custom-rm-path", ["--custom-rm-path", "my.rewards.score"]),
+    "module:function paths too": (
+        ["--rollout-function-path", "my.rollout:"], "--rollout-function-path", ["--rollout-function-path", "my.rollout:run"]),
+    "rm type is a built-in": (["--rm-type", "gpqa"], "--rm-type", ["--rm-type", "deepscaler"]),
     "remote reward needs a URL": (["--rm-type", "remote_rm"], "--rm-url", ["--rm-type", "remote_rm", "--rm-url", "http://rm"]),
     "debug modes are exclusive": (
         ["--debug-rollout-only", "--debug-train-only", "--load-debug-rollout-data", "/r/{rollout_id}.pt"],
         "--debug-train-only", ["--debug-rollout-only"]),
-    "train-only replays saved rollouts": (
+    "train-only starts no engines: the default rollout function needs saved rollouts": (
         ["--debug-train-only"], "--load-debug-rollout-data",
         ["--debug-train-only", "--load-debug-rollout-data", "/r/{rollout_id}.pt"]),
+    "train-only runs a rollout function that needs no engines": (
+        ["--debug-train-only", "--rollout-function-path", "slime.rollout.sglang_rollout:generate_rollout"],
+        "--rollout-function-path", ["--debug-train-only", "--rollout-function-path", "my.sft.generate_rollout"]),
     "SGLang DP attention splits the engine's TP": (
         ["--rollout-num-gpus-per-engine", "4", "--sglang-enable-dp-attention", "--sglang-dp-size", "3"], "--sglang-dp-size",
         ["--rollout-num-gpus-per-engine", "4", "--sglang-enable-dp-attention", "--sglang-dp-size", "2"]),
@@ -156,7 +162,7 @@ def test_missing_inputs_are_all_named():
     with pytest.raises(ArgumentProblems) as caught:
         parse_args([])
     named = {flag for p in caught.value.problems for flag in p.flags}
-    assert {"--hf-checkpoint", "--rollout-batch-size", "--prompt-data", "--num-rollout", "--num-layers", "--lr",
+    assert {"--hf-checkpoint", "--rollout-batch-size", "--prompt-data", "--num-rollout", "--num-layers",
             "--rollout-num-gpus"} <= named
 
 
@@ -172,7 +178,7 @@ def test_derived_values_are_set_and_explained():
     args = parse_args(MINIMAL)
     expected = {
         "global_batch_size": 32, "num_steps_per_rollout": 1, "rollout_num_gpus": 8, "offload_train": True,
-        "offload_rollout": True, "over_sampling_batch_size": 8, "micro_batch_size": 1, "eps_clip_high": 0.2,
+        "offload_rollout": True, "over_sampling_batch_size": 8, "eps_clip_high": 0.2,
         "expert_tensor_parallel_size": 1,
     }
     for attr, value in expected.items():

@@ -18,7 +18,8 @@ sys.path.insert(0, str(ROOT))
 
 from slime.utils.arguments import all_flags  # noqa: E402
 from slime.utils.files import write_or_check  # noqa: E402
-from slime.utils.flags import Flag  # noqa: E402
+from slime.utils.flags import APPEND, Flag  # noqa: E402
+from slime.utils.slime_flags import UNIMPLEMENTED_CHOICES  # noqa: E402
 from slime.utils.sglang_flags import load_snapshot  # noqa: E402
 
 DOC_PATH = ROOT / "docs" / "arguments.md"
@@ -33,7 +34,16 @@ configs the key of a flag is its name without the leading dashes, in snake_case:
 Owners: slime's own flags; Megatron-LM's flags under Megatron-LM's names (the project's
 registry, each naming the megatron-core field it feeds or the setting it controls); SGLang's
 server flags from SGLang {version}, prefixed `--sglang-` (see `python -m sglang.launch_server --help`
-for their meaning). A switch takes no value; `--x`/`--no-x` pairs may also stay unset.
+for their meaning). A switch takes no value; `--x`/`--no-x` pairs may also stay unset. Flags that
+name Python functions take `module.path.function` (upstream slime's spelling) or
+`module.path:function`.
+
+Every flag of upstream slime's parser is accepted, with its type, default and choices. Those
+whose feature this trainer does not implement yet are marked **not implemented** below: they
+parse, so upstream's command lines do, but any value other than the default is a validation error
+that names the flag. They are:
+
+{unimplemented}
 """
 
 
@@ -49,7 +59,11 @@ def _default(f: Flag) -> str:
 
 def _type(f: Flag) -> str:
     if f.choices:
-        return " \\| ".join(f"`{c}`" for c in f.choices) + (" …" if f.is_list else "")
+        missing = UNIMPLEMENTED_CHOICES.get(f.attr, {})
+        shown = [f"`{c}`" + (" (not implemented)" if c in missing else "") for c in f.choices]
+        return " \\| ".join(shown) + (" …" if f.is_list else "")
+    if f.kind == APPEND:
+        return f"{f.type_name}, repeatable"
     return f.type_name
 
 
@@ -59,11 +73,23 @@ def _names(f: Flag) -> str:
 
 def _help(f: Flag) -> str:
     where = f" → `{f.feeds}`" if f.feeds else (f" → {f.controls}" if f.controls else "")
-    return _cell(f.help + where)
+    missing = f"**Not implemented** ({f.unimplemented}). " if f.unimplemented else ""
+    return _cell(missing + f.help + where)
+
+
+def _unimplemented_list() -> str:
+    """One line per missing feature, with its flags (and the choices of implemented flags it covers)."""
+    features: dict[str, list[str]] = {}
+    for f in all_flags():
+        if f.unimplemented:
+            features.setdefault(f.unimplemented, []).append(f"`{f.name}`")
+        for choice, feature in UNIMPLEMENTED_CHOICES.get(f.attr, {}).items():
+            features.setdefault(feature, []).append(f"`{f.name} {choice}`")
+    return "\n".join(f"- {feature}: {', '.join(flags)}" for feature, flags in features.items())
 
 
 def render() -> str:
-    out = [INTRO.format(version=load_snapshot()["sglang_version"])]
+    out = [INTRO.format(version=load_snapshot()["sglang_version"], unimplemented=_unimplemented_list())]
     for group, flags in groupby(all_flags(), key=lambda f: f.group):
         out.append(f"\n## {group}\n\n| flag | type | default | description |\n|---|---|---|---|\n")
         out.extend(f"| {_names(f)} | {_type(f)} | {_cell(_default(f))} | {_help(f)} |\n" for f in flags)

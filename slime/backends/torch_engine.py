@@ -167,7 +167,10 @@ class TorchEngine:
             input_ids = self.tokenizer(request["text"], add_special_tokens=False)["input_ids"]
         temperature = float(params.get("temperature", 1.0))
         top_p, top_k = float(params.get("top_p", 1.0)), int(params.get("top_k", -1))
-        max_new = int(params.get("max_new_tokens", 128))
+        # SGLang's bound: at most the context length minus the prompt and one; no max_new_tokens means that bound
+        limit = max(0, self.model.config.max_position_embeddings - len(input_ids) - 1)
+        requested = params.get("max_new_tokens", 128)
+        max_new = limit if requested is None else min(int(requested), limit)
         stop_ids = set(params.get("stop_token_ids") or [])
         if not params.get("ignore_eos") and self.tokenizer.eos_token_id is not None:
             stop_ids.add(self.tokenizer.eos_token_id)

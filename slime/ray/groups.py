@@ -41,7 +41,9 @@ class TrainGroup:
         # Calls reach every rank in the same order, so collectives (a weight push from the engines'
         # monitor thread, training from the loop) never interleave differently on two ranks.
         self._lock = threading.Lock()
-        self.actors = [remote.options(**bundle_options(placement, b, TRAIN_GPU_FRACTION)).remote(args, role) for b in bundles]
+        env = {name: str(value) for name, value in (args.train_env_vars or {}).items()}  # --train-env-vars
+        self.actors = [remote.options(**bundle_options(placement, b, TRAIN_GPU_FRACTION, env or None)).remote(args, role)
+                       for b in bundles]
         master_addr, master_port = ray.get(self.actors[0].address.remote())
         ray.get([a.init.remote(rank, len(self.actors), master_addr, master_port) for rank, a in enumerate(self.actors)])
         self.layouts = ray.get([a.layout.remote() for a in self.actors])

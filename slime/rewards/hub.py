@@ -75,15 +75,17 @@ def reward_source(args: argparse.Namespace) -> str:
     return args.custom_rm_path or f"--rm-type {args.rm_type}"
 
 
-def score(args: argparse.Namespace, samples: list[Sample], workers: int = 8) -> int:
-    """Set ``sample.reward`` on every sample; return how many rewards failed."""
+def score(args: argparse.Namespace, samples: list[Sample], workers: int = 8, reward_key: str | None = None) -> int:
+    """Set ``sample.reward`` on every sample; return how many rewards failed. A dict reward is read at
+    ``reward_key`` (--reward-key by default)."""
     function = reward_function(args)
     timeout = getattr(args, "reward_timeout", None)
+    reward_key = reward_key or args.reward_key
 
     def one(sample: Sample) -> float:
         value = function(args, sample)
         if isinstance(value, dict):
-            value = value[args.reward_key]
+            value = value[reward_key]
         return float(value)
 
     for sample, outcome in zip(samples, call_all(one, samples, workers, timeout)):

@@ -24,7 +24,9 @@ class Prompt:
 
 def load_prompts(path: str, tokenizer, *, input_key: str, label_key: str | None, metadata_key: str | None,
                  apply_chat_template: bool, chat_template_kwargs: dict | None = None,
-                 max_prompt_len: int | None = None) -> list[Prompt]:
+                 max_prompt_len: int | None = None, tool_key: str | None = None) -> list[Prompt]:
+    """The prompts of a JSONL file; with ``apply_chat_template`` rendered by the tokenizer's chat template,
+    given the row's tool definitions (at ``tool_key``) when it has any."""
     prompts = []
     rows, unlabelled, first_keys = 0, [], []
     for number, row in _rows(path):
@@ -37,8 +39,9 @@ def load_prompts(path: str, tokenizer, *, input_key: str, label_key: str | None,
         content = row[input_key]
         if apply_chat_template:
             messages = content if isinstance(content, list) else [{"role": "user", "content": content}]
+            tools = row.get(tool_key) if tool_key else None
             text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
-                                                 **(chat_template_kwargs or {}))
+                                                 **({"tools": tools} if tools else {}), **(chat_template_kwargs or {}))
         else:
             text = content
         tokens = tokenizer(text, add_special_tokens=False)["input_ids"]

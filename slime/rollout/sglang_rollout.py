@@ -19,11 +19,13 @@ from slime.utils.functions import load_function
 
 @dataclass
 class RolloutContext:
-    """What a rollout function gets besides the arguments."""
+    """What a rollout function gets besides the arguments: the engines' client (None under
+    --debug-train-only, which starts no engines), the tokenizer, and the prompt data (None when a
+    custom rollout brings its own: --disable-rollout-global-dataset)."""
 
-    client: GenerateClient
+    client: GenerateClient | None
     tokenizer: object
-    data_source: DataSource
+    data_source: DataSource | None
 
 
 def sampling_params(args: argparse.Namespace, evaluation: bool = False) -> dict:
@@ -64,13 +66,24 @@ def _samples_of(prompts: list[Prompt], n: int, start_group: int) -> list[Sample]
             for g, p in enumerate(prompts) for k in range(n)]
 
 
+def max_new_tokens(limit: int | None, context_len: int | None, prompt_len: int) -> int | None:
+    """The response budget of one request: --*-max-response-len, within --*-max-context-len less the
+    prompt when that is set (None: as long as the engine's context allows)."""
+    if context_len is None:
+        return limit
+    room = max(0, context_len - prompt_len)
+    return room if limit is None else min(limit, room)
+
+
 def run_requests(args: argparse.Namespace, samples: list[Sample], params: dict, client: GenerateClient,
                  rollout_id: int, evaluation: bool = False) -> None:
     generate = load_function(args.custom_generate_function_path) if args.custom_generate_function_path else generate_one
+    context_len = args.eval_max_context_len if evaluation else args.rollout_max_context_len
 
     def one(sample: Sample) -> Sample:
-        return generate(args, sample, {**params, "sampling_seed": _seed(args, rollout_id, sample.index, evaluation)},
-                        client)
+        budget = max_new_tokens(params["max_new_tokens"], context_len, len(sample.prompt_tokens))
+        return generate(args, sample, {**params, "max_new_tokens": budget,
+                                       "sampling_seed": _seed(args, rollout_id, sample.index, evaluation)}, client)
 
     with ThreadPoolExecutor(max_workers=min(args.sglang_server_concurrency, 64)) as pool:
         list(pool.map(one, samples))
@@ -105,6 +118,6 @@ def evaluate(args: argparse.Namespace, rollout_id: int, datasets: dict[str, list
     for name, prompts in datasets.items():
         samples = _samples_of(prompts, args.n_samples_per_eval_prompt, 0)
         run_requests(args, samples, params, client, rollout_id, evaluation=True)
-        score(args, samples)
+        score(args, samples, reward_key=args.eval_reward_key)
         results[name] = sum(s.reward for s in samples) / max(1, len(samples))
     return results

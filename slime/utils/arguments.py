@@ -31,7 +31,8 @@ __all__ = [
 GROUP_ORDER = [
     slime_flags.CLUSTER, slime_flags.TRAINING, slime_flags.ROLLOUT, slime_flags.SAMPLING, slime_flags.DATA,
     slime_flags.BATCH, slime_flags.EVAL, slime_flags.ALGORITHM, slime_flags.REWARD, slime_flags.ROUTER, slime_flags.FAULT,
-    slime_flags.LOGGING, slime_flags.DEBUG, *MEGATRON_GROUPS, SGLANG_GROUP,
+    slime_flags.LOGGING, slime_flags.DEBUG, slime_flags.DISTILLATION, slime_flags.PLUGINS, slime_flags.CI,
+    *MEGATRON_GROUPS, SGLANG_GROUP,
 ]
 
 # argparse reads `-1e-5` as a flag; also accept scientific negatives as values (`--lr -1e-5`).

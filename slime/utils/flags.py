@@ -16,6 +16,7 @@ from typing import Any, Callable
 SWITCH = "switch"  # `--flag` stores `const`: True, or False for a `--no-x` flag whose dest is x
 NEGATABLE = "negatable"  # `--flag` stores True, `--no-flag` stores False, default may be None
 VALUE = "value"  # `--flag VALUE` (or several values when nargs is set)
+APPEND = "append"  # `--flag VALUE`, repeatable: every occurrence's value, in order
 CONST = "const"  # `--flag` (or `--flag CHOICE`) stores a fixed value: SGLang's deprecated spellings
 
 SLIME, MEGATRON, SGLANG = "slime", "megatron", "sglang"
@@ -37,6 +38,9 @@ class Flag:
     owner: str = SLIME
     feeds: str | None = None
     controls: str | None = None
+    # What the trainer does not do yet: the flag parses, and a value other than its default is a
+    # validation error that says so (slime.utils.validation), never silently ignored.
+    unimplemented: str | None = None
 
     @property
     def name(self) -> str:
@@ -50,7 +54,7 @@ class Flag:
 
     @property
     def is_list(self) -> bool:
-        return self.kind == VALUE and self.nargs not in (None, "?")
+        return self.kind == APPEND or (self.kind == VALUE and self.nargs not in (None, "?"))
 
     @property
     def type_name(self) -> str:
@@ -67,6 +71,9 @@ class Flag:
             action = group.add_argument(*self.names, *self.off_names, action=_Negatable, nargs=0, default=self.default, **common)
             action.off_names = self.off_names
             return action
+        if self.kind == APPEND:
+            return group.add_argument(*self.names, action="append", type=self.type, default=self.default,
+                                      metavar=_metavar(self), **common)
         if self.kind == CONST:
             return group.add_argument(
                 *self.names, action=_ConstAfterChoice, nargs=self.nargs, const=self.const,

@@ -7,6 +7,7 @@ import argparse
 
 from slime.backends.engine_command import display_command, planned_commands
 from slime.utils.arg_types import format_number
+from slime.utils.eval_datasets import pairs_of
 from slime.utils.role_overrides import role_args
 from slime.utils.validation import gpus
 
@@ -103,8 +104,7 @@ def weight_transport(args: argparse.Namespace) -> str:
 def _eval_datasets(args: argparse.Namespace) -> list[str]:
     if args.eval_config:
         return [f"from {args.eval_config}"]
-    data = args.eval_prompt_data or []
-    return [data[i] for i in range(0, len(data) - 1, 2)]
+    return [name for name, _ in pairs_of(args.eval_prompt_data)]
 
 
 def _n(value) -> str:

@@ -1,5 +1,6 @@
 """Progress of a run: one line per rollout on stdout (reward, response length, KL, losses, time per
-phase), TensorBoard when --use-tensorboard, Weights & Biases when --use-wandb and wandb is installed."""
+phase), TensorBoard when --use-tensorboard, Weights & Biases when --use-wandb and wandb is installed (logged in
+with --wandb-key/--wandb-host, resuming --wandb-run-id; the key never goes into the run's config)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,12 @@ class RunLog:
             except ImportError:
                 self.note("--use-wandb is set but wandb is not installed: logging to stdout only")
             else:
-                wandb.init(project=args.wandb_project, entity=args.wandb_entity, group=args.wandb_group,
-                           mode=args.wandb_mode, dir=args.wandb_dir, config=vars(args))
+                if args.wandb_key or args.wandb_host:
+                    wandb.login(key=args.wandb_key, host=args.wandb_host)
+                wandb.init(project=args.wandb_project, entity=args.wandb_team, group=args.wandb_group,
+                           mode=args.wandb_mode, dir=args.wandb_dir, id=args.wandb_run_id,
+                           resume="allow" if args.wandb_run_id else None,
+                           config={k: v for k, v in vars(args).items() if k != "wandb_key"})
                 self.wandb = wandb
 
     @staticmethod

@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import importlib.util
 
+from slime.utils.functions import DEFAULT_ROLLOUT_FUNCTION, path_problem, same_function
 from slime.utils.problems import ProblemList
+from slime.utils.slime_flags import FUNCTION_PATHS, REWARD_TYPES, UNIMPLEMENTED_CHOICES
 from slime.utils.role_overrides import load_role_overrides
 
 
@@ -78,7 +80,7 @@ def _required_inputs(v: _Validator) -> None:
                "--hf-checkpoint")
     if a.rollout_batch_size is None:
         v.fail("--rollout-batch-size is required: prompts per rollout", "--rollout-batch-size")
-    if a.prompt_data is None and a.rollout_global_dataset and not a.debug_train_only:
+    if a.prompt_data is None and a.rollout_global_dataset and not a.load_debug_rollout_data:
         v.fail("--prompt-data is required: the JSONL file of training prompts "
                "(or --disable-rollout-global-dataset when a custom rollout brings its own data)", "--prompt-data")
     if a.num_rollout is None and a.num_epoch is None:
@@ -89,8 +91,6 @@ def _required_inputs(v: _Validator) -> None:
         if missing:
             v.fail(f"the megatron backend needs the model architecture: {', '.join(missing)} unset "
                    "(add MODEL_ARGS, e.g. from scripts/models/<model>.sh)", *missing)
-        if a.lr is None:
-            v.fail("--lr is required for training", "--lr")
 
 
 def _placement(v: _Validator) -> None:
@@ -228,8 +228,6 @@ def _batch_sizes(v: _Validator) -> None:
         if a.max_tokens_per_gpu is None:
             v.fail("--use-dynamic-batch-size packs micro-batches by tokens and needs --max-tokens-per-gpu",
                    "--use-dynamic-batch-size", "--max-tokens-per-gpu")
-    elif a.micro_batch_size is None:
-        v.derive("micro_batch_size", 1, "Megatron's default when --use-dynamic-batch-size is off")
     actor = gpus(a.actor_num_nodes, a.actor_num_gpus_per_node)
     model_parallel = a.tensor_model_parallel_size * a.pipeline_model_parallel_size * a.context_parallel_size
     dp = actor // model_parallel if actor % model_parallel == 0 else None
@@ -279,6 +277,9 @@ def _algorithm(v: _Validator) -> None:
                "the ones to freeze", "--trainable-params-regex", "--frozen-params-regex")
     if a.reward_timeout is not None and not a.reward_timeout > 0:
         v.fail(f"--reward-timeout must be a number of seconds above 0, got {a.reward_timeout}", "--reward-timeout")
+    if a.rm_type is not None and a.rm_type not in REWARD_TYPES:
+        v.fail(f"--rm-type {a.rm_type} is not implemented here; the built-in rewards are {', '.join(REWARD_TYPES)} "
+               "(or give your own with --custom-rm-path)", "--rm-type")
     if a.rm_type == "remote_rm" and not a.rm_url:
         v.fail("--rm-type remote_rm needs --rm-url", "--rm-type", "--rm-url")
     if a.save_interval is not None and a.save is None:
@@ -301,15 +302,16 @@ def _evaluation(v: _Validator) -> None:
     a = v.args
     if a.eval_prompt_data and a.eval_config:
         v.fail("--eval-config replaces --eval-prompt-data: give one", "--eval-config", "--eval-prompt-data")
-    if a.eval_prompt_data and len(a.eval_prompt_data) % 2:
-        v.fail("--eval-prompt-data takes name/path pairs, e.g. aime /data/aime.jsonl; got an odd number of values: "
-               + " ".join(a.eval_prompt_data), "--eval-prompt-data")
+    if a.eval_prompt_data and len(a.eval_prompt_data) > 1 and len(a.eval_prompt_data) % 2:
+        v.fail("--eval-prompt-data takes name/path pairs (aime /data/aime.jsonl gsm8k /data/gsm8k.jsonl) or one "
+               "path; got an odd number of values: " + " ".join(a.eval_prompt_data), "--eval-prompt-data")
     if a.eval_interval is not None and not (a.eval_prompt_data or a.eval_config):
         v.fail("--eval-interval needs evaluation data: --eval-prompt-data name path … or --eval-config",
                "--eval-interval", "--eval-prompt-data")
     for attr, source in (("eval_temperature", "rollout_temperature"), ("eval_top_p", "rollout_top_p"),
                          ("eval_top_k", "rollout_top_k"), ("eval_max_response_len", "rollout_max_response_len"),
-                         ("eval_input_key", "input_key"), ("eval_label_key", "label_key")):
+                         ("eval_input_key", "input_key"), ("eval_label_key", "label_key"), ("eval_tool_key", "tool_key"),
+                         ("eval_max_context_len", "rollout_max_context_len"), ("eval_reward_key", "reward_key")):
         if getattr(a, attr) is None and (a.eval_prompt_data or a.eval_config):
             v.derive(attr, getattr(a, source), f"defaults to {_flag(source)}")
     if a.eval_temperature is not None and a.eval_temperature <= 0 and "eval_temperature" not in a.derived_values:
@@ -320,9 +322,12 @@ def _debug(v: _Validator) -> None:
     a = v.args
     if a.debug_rollout_only and a.debug_train_only:
         v.fail("--debug-rollout-only and --debug-train-only are exclusive", "--debug-rollout-only", "--debug-train-only")
-    if a.debug_train_only and not a.load_debug_rollout_data:
-        v.fail("--debug-train-only trains on saved rollouts: set --load-debug-rollout-data",
-               "--debug-train-only", "--load-debug-rollout-data")
+    if a.debug_train_only and not a.load_debug_rollout_data and same_function(a.rollout_function_path,
+                                                                              DEFAULT_ROLLOUT_FUNCTION):
+        v.fail("--debug-train-only starts no rollout engines, which the default rollout function generates with: "
+               "replay saved rollouts with --load-debug-rollout-data, or give a --rollout-function-path that needs "
+               "no engines",
+               "--debug-train-only", "--load-debug-rollout-data", "--rollout-function-path")
     if a.load_debug_rollout_data and a.save_debug_rollout_data:
         v.fail("--load-debug-rollout-data and --save-debug-rollout-data are exclusive",
                "--load-debug-rollout-data", "--save-debug-rollout-data")
@@ -399,6 +404,32 @@ def _megatron_model(v: _Validator) -> None:
             v.fail(f"{_flag(attr)}: {message}; train this model elsewhere or drop the flag", _flag(attr))
 
 
+def _not_implemented(v: _Validator) -> None:
+    """A flag of a feature the trainer lacks parses (upstream's command lines do), but only at its default:
+    any other value is an error, never silently ignored."""
+    from slime.utils.arguments import all_flags
+    from slime.utils.flags import NEGATABLE, SWITCH
+
+    for f in all_flags():
+        value = getattr(v.args, f.attr, f.default)
+        if not f.unimplemented or value == f.default:
+            continue
+        shown = "" if f.kind in (SWITCH, NEGATABLE) else " " + " ".join(map(str, value if f.is_list else [value]))
+        default = "" if f.kind in (SWITCH, NEGATABLE) or f.default in (None, []) else \
+            f" (its default, {' '.join(map(str, f.default if f.is_list else [f.default]))}, runs)"
+        v.fail(f"{f.name}{shown}: not implemented yet ({f.unimplemented}); drop the flag{default}", f.name)
+    for attr in FUNCTION_PATHS:
+        value = getattr(v.args, attr)
+        for path in value if isinstance(value, list) else [value] if value else []:
+            problem = path_problem(path)
+            if problem:
+                v.fail(f"{_flag(attr)}: {problem}", _flag(attr))
+    for attr, choices in UNIMPLEMENTED_CHOICES.items():
+        value = getattr(v.args, attr)
+        if value in choices:
+            v.fail(f"{_flag(attr)} {value}: not implemented yet ({choices[value]})", _flag(attr))
+
+
 def _module_missing(dotted: str) -> bool:
     try:
         return importlib.util.find_spec(dotted) is None
@@ -407,6 +438,6 @@ def _module_missing(dotted: str) -> bool:
 
 
 CHECKS = [
-    _required_inputs, _placement, _parallelism, _batch_sizes, _algorithm, _sampling, _evaluation, _debug, _sglang,
+    _not_implemented, _required_inputs, _placement, _parallelism, _batch_sizes, _algorithm, _sampling, _evaluation, _debug, _sglang,
     _role_overrides, _megatron_model,
 ]
