@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from slime.utils.arguments import parse_args
 from slime.utils.run_log import RunLog
 from tests.conftest import MINIMAL, require_module
@@ -45,3 +47,20 @@ def test_issue15_14_wandb_offline_writes_its_run_files(tmp_path, monkeypatch):
     [records] = runs[0].glob("run-*.wandb")  # the run's log, what `wandb sync` uploads later
     data = records.read_bytes()
     assert b"actor/loss" in data and b"time/generate" in data  # the logged keys are in its history records
+
+
+@pytest.mark.slow
+def test_wandb_logs_into_the_given_run_and_keeps_the_key_out_of_its_config(tmp_path, monkeypatch):
+    """Upstream's --wandb-run-id and --wandb-team reach W&B; --wandb-key is for logging in, never logged."""
+    require_module("wandb")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    args = parse_args([*MINIMAL, "--use-wandb", "--wandb-mode", "offline", "--wandb-dir", str(tmp_path),
+                       "--wandb-project", "slime-test", "--wandb-run-id", "run12345", "--wandb-group", "g"])
+    log = RunLog(args)
+    try:
+        assert log.wandb.run.id == "run12345" and log.wandb.run.group == "g"
+        assert "wandb_key" not in log.wandb.run.config and log.wandb.run.config["lr"] == 1e-6
+        log.rollout(0, {"reward": 0.5})
+    finally:
+        log.close()
+    assert any(path.name.endswith("run12345") for path in (tmp_path / "wandb").iterdir())

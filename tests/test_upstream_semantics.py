@@ -98,3 +98,29 @@ def test_a_flag_of_a_missing_feature_is_named_when_set_and_silent_at_its_default
         "--profile-target train_actor: not implemented yet (profiling); drop the flag (its default, train_overall, runs)",
         "--use-opd: not implemented yet (on-policy distillation); drop the flag",
     ]
+
+
+def test_tool_definitions_reach_the_chat_template(tmp_path):
+    import json
+
+    from slime.rollout.data_source import load_prompts
+    from tools.make_tiny_model import build_tokenizer
+
+    tokenizer = build_tokenizer()
+    tokenizer.chat_template = "{% if tools %}{{ tools | length }}+{% endif %}{% for m in messages %}{{ m.content }}{% endfor %}"
+    data = tmp_path / "prompts.jsonl"
+    data.write_text(json.dumps({"prompt": "1=", "functions": [{"name": "a"}, {"name": "b"}]}) + "\n"
+                    + json.dumps({"prompt": "2="}) + "\n")
+    prompts = load_prompts(str(data), tokenizer, input_key="prompt", label_key=None, metadata_key=None,
+                           apply_chat_template=True, tool_key="functions")
+    assert [p.text for p in prompts] == ["2+1=", "2="]
+
+
+def test_a_repeatable_flag_is_written_once_per_value_and_parses_back():
+    from slime.config.flatten import value_tokens
+    from slime.utils.arguments import flag_by_option
+
+    f = flag_by_option()["--rollout-sample-hook-path"]
+    tokens = value_tokens(f, "--rollout-sample-hook-path", ["a.b.c", "d.e.f"])
+    assert tokens == ["--rollout-sample-hook-path", "a.b.c", "--rollout-sample-hook-path", "d.e.f"]
+    assert parse_argv(tokens).rollout_sample_hook_path == ["a.b.c", "d.e.f"]

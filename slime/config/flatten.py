@@ -4,7 +4,7 @@ Inside an array group every key is a flag without its dashes, in snake_case; its
 written by the flag's kind (taken from the parser): ``true`` on a switch writes the bare flag,
 ``false``/``null`` writes nothing (a flag with a ``--no-`` form writes that form for an explicit
 ``false``), a list writes the flag once followed by every element, a mapping writes JSON, and a
-scalar starting with ``-`` is written ``--flag=value``. Floats keep the short spelling a reader
+scalar starting with ``-`` is written ``--flag=value`` (a repeatable flag is written once per element). Floats keep the short spelling a reader
 expects (``1e-6``, not ``1e-06``). Problems name the config key; the caller adds the file.
 """
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from slime.utils.arg_types import format_number
 from slime.utils.arguments import flag_by_option, looks_like_option
-from slime.utils.flags import CONST, NEGATABLE, SWITCH, Flag
+from slime.utils.flags import APPEND, CONST, NEGATABLE, SWITCH, Flag
 
 ARRAY_GROUPS = ("cluster", "model", "ckpt", "rollout", "eval", "perf", "grpo", "optimizer", "wandb", "sglang", "misc")
 # Top-level keys that are not arrays.
@@ -83,6 +83,8 @@ def value_tokens(f: Flag, option: str, value) -> list[str]:
         bad = [item for item in items if looks_like_option(item)]
         if bad:
             raise ValueError(f"{option}: list element {bad[0]!r} starts with '-' and would be read as a flag")
+        if f.kind == APPEND:  # a repeatable flag: once per element
+            return [token for item in items for token in (option, item)]
         return [option, *items] if items else []
     text = _scalar_text(value)
     if text.startswith("-"):

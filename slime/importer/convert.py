@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from slime.config.flatten import ARRAY_GROUPS
 from slime.utils.arguments import flag_by_option, looks_like_option
-from slime.utils.flags import CONST, NEGATABLE, SWITCH
+from slime.utils.flags import APPEND, CONST, NEGATABLE, SWITCH
 from slime.utils.slime_flags import CLUSTER
 
 # Array names of existing launchers and the config group each one becomes.
@@ -132,6 +132,9 @@ def convert(argv: list[str], arrays: dict[str, list[str]]) -> Converted:
             if array == "MODEL_ARGS":
                 out.model_tokens += [option, *values]
             previous = placed.get(f.name)
+            if previous and f.kind == APPEND:  # every occurrence adds to the list, as argparse's append does
+                out.groups[previous[0]][previous[1]] = [*out.groups[previous[0]][previous[1]], *value]
+                continue
             if previous:
                 if out.groups[previous[0]].get(previous[1]) == value:
                     continue  # the same value again: keep it where it first appeared
