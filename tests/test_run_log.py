@@ -4,6 +4,7 @@ read back with TensorBoard's own reader, and W&B in offline mode writing its run
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 
@@ -45,7 +46,10 @@ def test_issue15_14_wandb_offline_writes_its_run_files(tmp_path, monkeypatch):
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 1, list((tmp_path / "wandb").iterdir())
     [records] = runs[0].glob("run-*.wandb")  # the run's log, what `wandb sync` uploads later
-    data = records.read_bytes()
+    # W&B's service writes it in 32 KiB blocks and may flush the last one just after finish() returns
+    deadline = time.monotonic() + 30
+    while b"time/generate" not in (data := records.read_bytes()) and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert b"actor/loss" in data and b"time/generate" in data  # the logged keys are in its history records
 
 

@@ -32,9 +32,9 @@ class RunLog:
             else:
                 if args.wandb_key or args.wandb_host:
                     wandb.login(key=args.wandb_key, host=args.wandb_host)
+                resume = {"id": args.wandb_run_id, "resume": "allow"} if args.wandb_run_id else {}
                 wandb.init(project=args.wandb_project, entity=args.wandb_team, group=args.wandb_group,
-                           mode=args.wandb_mode, dir=args.wandb_dir, id=args.wandb_run_id,
-                           resume="allow" if args.wandb_run_id else None,
+                           mode=args.wandb_mode, dir=args.wandb_dir, **resume,
                            config={k: v for k, v in vars(args).items() if k != "wandb_key"})
                 self.wandb = wandb
 
