@@ -235,3 +235,62 @@ def test_an_existing_different_file_is_not_overwritten(tmp_path):
 
     with pytest.raises(ImportFailed, match="would overwrite conf/run_qwen3_4B.yaml"):
         write(import_launcher(script, Path(script).stem.replace("-", "_")))
+
+
+def test_upstream_style_variables_stay_references_bare_braced_or_with_their_default():
+    text = (CONF / "run_imported_upstream_vars.yaml").read_text()
+    # $BASE_DIR/… bare and ${BASE_DIR}/…: read, never set (the download branch that sets it does not run)
+    assert r"hf_checkpoint: \${BASE_DIR}/Qwen3-4B" in text and r"ref_load: \${BASE_DIR}/Qwen3-4B_torch_dist" in text
+    # SAVE_DIR=${SAVE_DIR:-/root/ckpt} then $SAVE_DIR/…, and ${DATA_DIR:-/root/data}/… inline
+    assert r"load: \${SAVE_DIR:-/root/ckpt}/Qwen3-4B_slime/" in text
+    assert r"prompt_data: \${DATA_DIR:-/root/data}/dapo-math-17k/dapo-math-17k.jsonl" in text
+    assert "refers to (export them before sourcing): BASE_DIR, DATA_DIR (default /root/data), SAVE_DIR (default " \
+           "/root/ckpt)" in text
+    assert "actor_num_gpus_per_node: 8" in text  # an int flag holds the default of ${NUM_GPUS:-8}, with a note
+    result = import_launcher(FIXTURES / "run-imported-upstream-vars.sh", layout=INTO)
+    assert any(note.startswith("--actor-num-gpus-per-node ${NUM_GPUS:-8}: a flag of type int") for note in result.notes)
+
+
+def test_the_imported_defaults_apply_when_sourced_and_a_value_wins():
+    from tests.bash_helpers import source_arrays
+
+    golden = INTO.golden("run_imported_upstream_vars").read_text()
+    assert "# shell variables expanded when sourced: BASE_DIR\n" in golden
+    unset = source_arrays(golden, {"BASE_DIR": "/b"})
+    given = source_arrays(golden, {"BASE_DIR": "/b", "DATA_DIR": "/mnt/data"})
+    assert unset["ROLLOUT_ARGS"][1] == "/root/data/dapo-math-17k/dapo-math-17k.jsonl"
+    assert given["ROLLOUT_ARGS"][1] == "/mnt/data/dapo-math-17k/dapo-math-17k.jsonl"
+    assert unset["CKPT_ARGS"][1] == "/b/Qwen3-4B"
+
+
+def test_a_script_that_stops_on_unset_variables_gets_placeholders_for_them():
+    text = (CONF / "run_imported_upstream_multinode.yaml").read_text()
+    assert r"hf_checkpoint: \${MODEL_DIR}/Qwen3-30B-A3B" in text and r"sglang_router_ip: \${MASTER_ADDR}" in text
+    assert "refers to (export them before sourcing): MASTER_ADDR, MODEL_DIR" in text
+
+
+def test_a_default_applies_only_where_the_script_used_it(tmp_path):
+    script = tmp_path / "run-x.sh"
+    script.write_text('#!/bin/bash\nset -u\nOUT=${OUT:-/out}\n'
+                      'python3 train.py --load "$ROOT/a" --save ${ROOT:-/r}/b --ref-load "$OUT/c" --hf-checkpoint "$HF"\n')
+    captured = capture(script, timeout=30)
+    assert captured.argv == ["--load", "${ROOT}/a", "--save", "${ROOT:-/r}/b", "--ref-load", "${OUT:-/out}/c",
+                             "--hf-checkpoint", "${HF}"]
+    assert sorted(captured.variables) == ["HF", "OUT", "ROOT"]
+
+
+def test_a_number_flag_on_a_variable_without_default_is_a_clear_error(tmp_path):
+    script = tmp_path / "run-x.sh"
+    script.write_text("#!/bin/bash\npython3 train.py --rollout-batch-size $BATCH --lr 1e-6\n")
+    with pytest.raises(ImportFailed, match=r"--rollout-batch-size \$\{BATCH\}: a flag of type int cannot refer to a "
+                                           r"shell variable in a config; give BATCH with --set NAME=VALUE"):
+        import_launcher(script, layout=Layout(tmp_path))
+
+
+def test_a_new_model_whose_config_does_not_validate_names_the_files_not_a_hydra_traceback():
+    with pytest.raises(ImportFailed) as caught:
+        import_launcher(FIXTURES / "broken-upstream-newmodel.sh")
+    message = str(caught.value)
+    assert "--global-batch-size 250 does not split over the actor's 8 data-parallel ranks" in message
+    assert "[set by conf/run_broken_upstream_newmodel.yaml: rollout.global_batch_size=250" in message
+    assert "Could not" not in message and "Traceback" not in message

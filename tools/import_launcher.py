@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from slime.importer.importer import ImportFailed, Layout, import_launcher, shown, write  # noqa: E402
+from slime.config.shell import reference  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     for note in result.notes:
         print(f"note: {note}")
     if result.variables:
-        print("shell references kept: " + ", ".join(f"${{{v}}}" for v in result.variables))
+        print("shell references kept: " + ", ".join(reference(v, result.defaults.get(v)) for v in result.variables))
     return 0
 
 

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from slime.config.generate import ROOT, Generated
-from slime.config.shell import bash_word, referenced_names, require_set
+from slime.config.shell import bash_word, defaulted_references, referenced_names, require_set
 
 COMPLETE_MARKER = "SLIME_ARGS_COMPLETE=1"
 # Header lines that depend on the machine or the commit: a golden file leaves them out, and
 # --regenerate reports a different revision instead of failing on it.
 CONFIG_DIRS, REVISION = "# config dirs: ", "# revision: "
+DEFAULTED = "# shell variables with defaults, used when unset or empty: "
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,9 @@ def render_bash(gen: Generated, origin: str = "tools/generate_args.py", reproduc
         f"# sglang snapshot: {sglang_snapshot()}",
         "# shell variables expanded when sourced: " + (", ".join(variables) if variables else "none"),
     ]
+    defaulted = defaulted_references(tokens)
+    if defaulted:  # the launcher requires only the line above: these may be unset
+        header.append(DEFAULTED + ", ".join(defaulted))
     label = bash_word(f"args file of {gen.config_name}: source it from bash (or zsh), not from sh")
     # POSIX syntax, so that sh (dash) gets this message instead of failing on the first [[.
     shell_check = (f'[ -n "${{BASH_VERSION:-}}${{ZSH_VERSION:-}}" ] || {{ echo {label} >&2; '
@@ -114,6 +118,7 @@ def render_json(gen: Generated) -> str:
         "arrays": {name: [t for line in lines for t in line] for name, lines in gen.arrays.items()},
         "env": gen.env,
         "shell_variables": referenced_names([*gen.argv, *gen.env.values()]),
+        "shell_variables_with_defaults": defaulted_references([*gen.argv, *gen.env.values()]),
         "roles": json.loads(gen.roles) if gen.roles else None,
     }
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

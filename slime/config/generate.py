@@ -21,7 +21,7 @@ from omegaconf.errors import OmegaConfBaseException
 from slime.config.checkpoint_names import model_dir_problems
 from slime.config.flatten import KeyProblem, argv_of, flatten
 from slime.config.provenance import Provenance
-from slime.config.shell import set_by_bash, shell_refs
+from slime.config.shell import DEFAULT_CHARACTERS, set_by_bash, shell_refs, unwritable_default
 from slime.utils.arguments import ArgumentProblems, flag_by_option, parse_args
 from slime.utils.problems import Problem
 from slime.utils.arg_types import format_number
@@ -82,6 +82,10 @@ def _unwritable_text(value) -> str | None:
         if special:
             return (f"refers to ${{{special[0]}}}, which bash sets itself, so it would never be reported unset "
                     "and would not be what you export: use a variable name of your own")
+        bad_default = unwritable_default(text)
+        if bad_default:
+            return (f"has {bad_default}… whose default is not literal text: a default holds only {DEFAULT_CHARACTERS} "
+                    "(no $(…), backticks, quotes, spaces or nested expansions), and ends at the first }")
     return next((problem for problem in nested if problem), None)
 
 

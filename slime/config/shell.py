@@ -1,9 +1,12 @@
 """Bash words from argv tokens: shell references kept, every other character literal.
 
-A token may refer to environment variables as ``${NAME}`` (``${BASE_FOLDER}/Qwen3-4B``); the
-reference is expanded when the generated file is sourced, after ``require_set`` has stopped the
-sourcing, naming the variable, if it is unset or empty. Everything else in a token is quoted so
-bash reads it back byte for byte: quotes, ``$``, backticks, globs, newlines, leading dashes, unicode.
+A token may refer to environment variables as ``${NAME}`` (``${BASE_FOLDER}/Qwen3-4B``) or, with a
+default used when the variable is unset or empty, as ``${NAME:-default}`` (``${BASE_DIR:-/data}/x``);
+the default is literal text of letters, digits and ``_@%+=:,./-`` (no ``$(…)``, backticks, quotes,
+spaces or nested expansions). A reference is expanded when the generated file is sourced; one
+without a default first passes ``require_set``, which stops the sourcing, naming the variable, if it
+is unset or empty. Everything else in a token is quoted so bash reads it back byte for byte: quotes,
+``$``, backticks, globs, newlines, leading dashes, unicode.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-SHELL_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+DEFAULT_TEXT = r"[A-Za-z0-9_@%+=:,./-]*"  # what a default may hold: characters no shell treats specially
+DEFAULT_CHARACTERS = "letters, digits and _@%+=:,./-"
+SHELL_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(" + DEFAULT_TEXT + r"))?\}")
 _PLAIN = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -28,8 +33,23 @@ def set_by_bash(name: str) -> bool:
 
 
 def shell_refs(token: str) -> list[str]:
-    """The variable names a token refers to."""
-    return SHELL_REF.findall(token)
+    """The variable names a token refers to, with a default or without."""
+    return [match.group(1) for match in SHELL_REF.finditer(token)]
+
+
+_DEFAULT_START = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):-")
+
+
+def unwritable_default(token: str) -> str | None:
+    """The start of a ``${NAME:-…}`` in the token whose default is not literal text, if there is one:
+    it would be neither a reference nor what its writer meant."""
+    valid = {m.start() for m in SHELL_REF.finditer(token)}
+    return next((m.group(0) for m in _DEFAULT_START.finditer(token) if m.start() not in valid), None)
+
+
+def reference(name: str, default: str | None = None) -> str:
+    """``${NAME}``, or ``${NAME:-default}`` when there is a default."""
+    return f"${{{name}}}" if default is None else f"${{{name}:-{default}}}"
 
 
 def _quote_literal(text: str, first: bool = False) -> str:
@@ -69,7 +89,7 @@ def bash_word(token: str) -> str:
     parts, last = [], 0
     for match in SHELL_REF.finditer(token):
         parts.append(_quote_literal(token[last:match.start()], first=last == 0))
-        parts.append(f'"${{{match.group(1)}}}"')
+        parts.append(f'"{match.group(0)}"')  # a default holds no character special inside double quotes
         last = match.end()
     parts.append(_quote_literal(token[last:], first=last == 0))
     word = "".join(parts)
@@ -77,19 +97,32 @@ def bash_word(token: str) -> str:
 
 
 def expand(token: str, environ: Mapping[str, str]) -> str:
-    """What sourcing does to a token: substitute each ``${NAME}``; unset or empty is an error naming it."""
+    """What sourcing does to a token: substitute each reference, a variable unset or empty by its
+    default; unset or empty without a default is an error naming it."""
     def substitute(match: re.Match) -> str:
         value = environ.get(match.group(1))
-        if not value:
+        if not value and match.group(2) is None:
             raise KeyError(match.group(1))
-        return value
+        return value or match.group(2)
 
     return SHELL_REF.sub(substitute, token)
 
 
 def referenced_names(tokens: Iterable[str]) -> list[str]:
-    """Every variable the tokens refer to, in first-use order."""
+    """The variables that must be set: those the tokens refer to without a default, in first-use order."""
     names: dict[str, None] = {}
     for token in tokens:
-        names.update(dict.fromkeys(shell_refs(token)))
+        names.update(dict.fromkeys(m.group(1) for m in SHELL_REF.finditer(token) if m.group(2) is None))
     return list(names)
+
+
+def defaulted_references(tokens: Iterable[str]) -> list[str]:
+    """The references with a default (``${BASE_DIR:-/data}``) of variables that need not be set, in
+    first-use order: a variable also referred to without a default must be set, so its defaults never apply."""
+    tokens = list(tokens)
+    required = set(referenced_names(tokens))
+    found: dict[str, None] = {}
+    for token in tokens:
+        found.update(dict.fromkeys(m.group(0) for m in SHELL_REF.finditer(token)
+                                   if m.group(2) is not None and m.group(1) not in required))
+    return list(found)

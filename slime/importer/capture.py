@@ -8,9 +8,16 @@ commands a launcher uses (ray, ssh, pkill, nvidia-smi, sleep, python, …); the 
 ``PATH`` as recording stubs, and the stubs are bound over the real binaries, so even
 ``/usr/bin/python3`` reaches one. When the script reaches ``python3 train.py`` (directly or after
 ``ray job submit … --``), the prelude writes that argv and every array variable of the shell,
-NUL-separated, into the one writable folder the sandbox shares. Variables the script reads but
-does not set get placeholders that the importer turns back into shell references. Where no sandbox
-can be built, the script is not run at all and the capture fails with the reason.
+NUL-separated, into the one writable folder the sandbox shares. Where no sandbox can be built, the
+script is not run at all and the capture fails with the reason.
+
+Every variable the script and the files it sources refer to (``$NAME`` or ``${NAME…}``) enters the
+script set to a placeholder, unless bash sets it or the caller gives its value: what the script
+assigns before reading replaces its placeholder, so the placeholders left in the argv are exactly the
+variables it reads without setting, and they turn back into shell references. A test such as
+``[ -z "$MASTER_ADDR" ] && exit 1`` thus passes. A variable the script gives one literal default
+(``${BASE_DIR:-/data}``, ``: "${BASE_DIR:=/data}"``) comes back as ``${BASE_DIR:-/data}``. Files
+sourced that refer to variables not seen before make the script run once more with those too.
 """
 
 from __future__ import annotations
@@ -25,15 +32,19 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from slime.config.shell import DEFAULT_TEXT, reference, shell_refs
+
 FAKED = ("ray", "ssh", "scp", "pkill", "killall", "kill", "nvidia-smi", "sleep", "python", "python3", "pip", "pip3",
          "nohup", "docker", "srun", "sbatch", "huggingface-cli", "wandb")
 PLACEHOLDER = "__slime_var_{}__"
 _PLACEHOLDER = re.compile(r"__slime_var_([A-Za-z_][A-Za-z0-9_]*)__")
-_REFERENCE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)(:?[-=])?")
-_ASSIGNMENT = re.compile(r"^\s*(?:export\s+|local\s+|declare\s+(?:-\w+\s+)*)?([A-Za-z_][A-Za-z0-9_]*)\+?=", re.M)
+_REFERENCE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+_EMPTY_DEFAULT = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?-\}")
+_DEFAULT = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?[-=]")
 _MISSING_FILE = re.compile(r": (/\S+): No such file or directory")
 _BASH_OWN = {"BASH_SOURCE", "LINENO", "FUNCNAME", "RANDOM", "PWD", "OLDPWD", "IFS", "PIPESTATUS", "BASH_REMATCH",
              "SECONDS", "HOSTNAME", "UID", "EUID", "PPID", "BASHPID", "PATH", "SHELL", "TMPDIR"}
+_RERUNS = 3  # runs that may each find sourced files with variables not seen before
 
 PRELUDE = r"""
 __slime_capture() {
@@ -75,6 +86,10 @@ source() {
   builtin source "$@"
 }
 .() { source "$@"; }
+if [[ -n "${SLIME_CAPTURE_ALLOW_UNSET:-}" ]]; then
+  # The run that tells defaults from bare reads of unset variables: those reads must not stop it.
+  set() { builtin set "$@"; builtin set +u; }
+fi
 """
 # Commands replaced by functions that do nothing (ray, python and nvidia-smi are defined above).
 _NO_OPS = [name for name in FAKED if name not in ("ray", "python", "python3", "nvidia-smi")]
@@ -93,29 +108,59 @@ class CaptureError(Exception):
 @dataclass
 class Capture:
     script: Path
-    argv: list[str]  # what train.py received, with placeholders turned into ${NAME}
+    argv: list[str]  # what train.py received, with placeholders turned into ${NAME} (or ${NAME:-default})
     arrays: dict[str, list[str]]  # every array variable at that moment, likewise
     sourced: list[Path] = field(default_factory=list)
     variables: list[str] = field(default_factory=list)  # the names that became shell references
+    defaults: dict[str, str] = field(default_factory=dict)  # name → the script's literal default
+    notes: list[str] = field(default_factory=list)
 
 
-def _restore_references(token: str) -> str:
-    return _PLACEHOLDER.sub(lambda m: "${" + m.group(1) + "}", token)
+def referenced_variables(texts: list[str], environ: dict[str, str]) -> list[str]:
+    """Every variable the texts refer to, braced or not, but those bash sets and those given."""
+    names = dict.fromkeys(name for text in texts for name in _REFERENCE.findall(text))
+    return [name for name in names if name not in _BASH_OWN and name not in environ]
 
 
-def referenced_unset_variables(script: Path, environ: dict[str, str]) -> list[str]:
-    """Variables the script (and shell files beside it) read without setting them."""
-    texts = [script.read_text()]
-    texts += [p.read_text() for p in sorted(script.parent.rglob("*.sh")) if p != script]
-    names: dict[str, None] = {}
-    assigned = {name for text in texts for name in _ASSIGNMENT.findall(text)}
+def _default_text(text: str, start: int) -> str | None:
+    """The word of ``${NAME:-word}`` that starts at ``start``, up to its closing brace."""
+    depth, i, quote = 0, start, None
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == quote:
+                quote = None
+            elif ch == "\\" and quote == '"':
+                i += 1
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "\\":
+            i += 1
+        elif text.startswith("${", i):
+            depth, i = depth + 1, i + 1
+        elif ch == "}":
+            if depth == 0:
+                return text[start:i]
+            depth -= 1
+        i += 1
+    return None
+
+
+def script_defaults(texts: list[str]) -> tuple[dict[str, str], set[str]]:
+    """({name: default} for variables the texts give one literal default, ``${X:-d}``/``${X:=d}``;
+    the names given several defaults or one that is not literal text). ``${X:-}`` is no default:
+    it is how a script reads X under ``set -u``."""
+    found: dict[str, set[str | None]] = {}
     for text in texts:
-        for name, default in _REFERENCE.findall(text):
-            # ${NAME:-default} needs no value: the script's own default applies.
-            if default or name in assigned or name in _BASH_OWN or name in environ:
+        for match in _DEFAULT.finditer(text):
+            word = _default_text(text, match.end())
+            if word is None or word == "":
                 continue
-            names[name] = None
-    return list(names)
+            if len(word) >= 2 and word[0] == word[-1] and word[0] in "'\"" and word[0] not in word[1:-1]:
+                word = word[1:-1]
+            found.setdefault(match.group(1), set()).add(word if re.fullmatch(DEFAULT_TEXT, word) else None)
+    defaults = {name: next(iter(words)) for name, words in found.items() if len(words) == 1 and None not in words}
+    return defaults, set(found) - set(defaults)
 
 
 SANDBOX = Path(__file__).with_name("sandbox.py")
@@ -162,7 +207,51 @@ def capture(script: Path, args: list[str] | None = None, values: dict[str, str] 
     if unshare is None:
         raise CaptureError(_refusal(problem))
     environ = {"HOME": "/tmp/home", "TMPDIR": "/tmp", "LANG": "C.UTF-8", **(values or {})}
-    variables = referenced_unset_variables(script, environ)
+    texts = {script: script.read_text(errors="replace")}
+    variables = referenced_variables(list(texts.values()), environ)
+    unset: set[str] = set()  # variables read only as ${X:-} (unset is fine) enter the script unset
+
+    def run(extra: dict[str, str] | None = None, without: set[str] = frozenset()):
+        given = {n: PLACEHOLDER.format(n) for n in variables if n not in unset and n not in without}
+        return _run(unshare, script, args, {**environ, **given, **(extra or {})}, timeout)
+
+    for attempt in range(_RERUNS):
+        unset = optional_variables(list(texts.values())) if attempt == 0 else unset
+        records, result = run()
+        if _train_call(records)[0] is None and unset:
+            unset = set()  # it stops on a variable it tests, [ -z "${MASTER_ADDR:-}" ] && exit 1: give them too
+            records, result = run()
+        new = {path: path.read_text(errors="replace") for path in _sourced(records, script)
+               if path not in texts and path.is_file()}
+        texts.update(new)
+        more = [name for name in referenced_variables(list(new.values()), environ) if name not in variables]
+        if not more:
+            break
+        variables += more
+    defaults, without_default = script_defaults(list(texts.values()))
+    # A second run with the defaulted variables unset tells, token by token, where the script's default
+    # applies (``${X:-d}``, or X=${X:-d} before reading $X) and where it reads X bare, unset.
+    unset_run = None
+    if any(name in defaults and name not in unset for name in variables):
+        unset_run = run({"SLIME_CAPTURE_ALLOW_UNSET": "1"}, set(defaults))[0]
+    return _parse(script, records, result, variables, defaults, without_default, unset_run)
+
+
+def optional_variables(texts: list[str]) -> set[str]:
+    """Variables every reference of which is ``${X:-}`` or ``${X-}``: the script reads them as possibly unset."""
+    total: dict[str, int] = {}
+    optional: dict[str, int] = {}
+    for text in texts:
+        for name in _REFERENCE.findall(text):
+            total[name] = total.get(name, 0) + 1
+        for name in _EMPTY_DEFAULT.findall(text):
+            optional[name] = optional.get(name, 0) + 1
+    return {name for name, count in optional.items() if count == total.get(name)}
+
+
+def _run(unshare: list[str], script: Path, args: list[str] | None, environ: dict[str, str],
+         timeout: float) -> tuple[list[str], subprocess.CompletedProcess]:
+    """One run of the script in the sandbox: the records it left, and how it ended."""
     with tempfile.TemporaryDirectory(prefix="slime-import-") as tmp:
         tmp_path = Path(tmp).resolve()
         stubs, out, root = tmp_path / "bin", tmp_path / "out", tmp_path / "root"
@@ -177,7 +266,6 @@ def capture(script: Path, args: list[str] | None = None, values: dict[str, str] 
         capture_file.touch()
         env = {
             **environ,
-            **{name: PLACEHOLDER.format(name) for name in variables},
             "PATH": f"{stubs}:/usr/local/bin:/usr/bin:/bin",
             "BASH_ENV": str(prelude),
             "SLIME_CAPTURE_FILE": str(capture_file),
@@ -197,8 +285,13 @@ def capture(script: Path, args: list[str] | None = None, values: dict[str, str] 
                        if line.startswith("slime-sandbox: ")]
             raise CaptureError(_refusal(reasons[-1] if reasons else result.stderr.strip() or
                                         f"the sandbox exited with status {result.returncode}"))
-        records = capture_file.read_bytes().decode(errors="replace").split("\0")[:-1]
-    return _parse(script, records, result, variables)
+        return capture_file.read_bytes().decode(errors="replace").split("\0")[:-1], result
+
+
+def _sourced(records: list[str], script: Path) -> list[Path]:
+    """The files the run sourced, in order, as absolute paths."""
+    paths = [Path(records[i + 1]) for i, kind in enumerate(records[:-1]) if kind == "SOURCE"]
+    return [p if p.is_absolute() else script.parent / p for p in paths]
 
 
 def _refusal(reason: str) -> str:
@@ -207,12 +300,13 @@ def _refusal(reason: str) -> str:
             "See docs/importing.md")
 
 
-def _parse(script: Path, records: list[str], result: subprocess.CompletedProcess, variables: list[str]) -> Capture:
+def _train_call(records: list[str]) -> tuple[list[str] | None, dict[str, list[str]]]:
+    """The argv train.py got in a run and the arrays of the shell at that moment."""
     fields = iter(records)
-    argv, arrays, sourced, stub_argv = None, {}, [], None
+    argv, arrays, stub_argv = None, {}, None
     for kind in fields:
         if kind == "SOURCE":
-            sourced.append(Path(next(fields)))
+            next(fields)
         elif kind == "ARGV":
             values = [next(fields) for _ in range(int(next(fields)))]
             if argv is None:
@@ -231,23 +325,58 @@ def _parse(script: Path, records: list[str], result: subprocess.CompletedProcess
                 rest = values[values.index("--") + 1:]
                 if rest and rest[0].endswith(("python", "python3")):
                     stub_argv = _train_argv(rest[1:])
-    if argv is None:
-        argv = stub_argv
+    return (argv, arrays) if argv is not None else (stub_argv, {})
+
+
+class _Restorer:
+    """Placeholders back into shell references: ``${X:-d}`` where the run with the defaulted variables
+    unset shows the script's default there, ``${X}`` elsewhere."""
+
+    def __init__(self, defaults: dict[str, str], unset_run: list[str] | None):
+        self.defaults = defaults
+        argv, arrays = _train_call(unset_run) if unset_run is not None else (None, {})
+        self.unset = {"": argv or [], **arrays}
+
+    def __call__(self, token: str, where: str = "", index: int | None = None) -> str:
+        plain = _PLACEHOLDER.sub(lambda m: reference(m.group(1)), token)
+        unset = self.unset.get(where, [])
+        if index is None or index >= len(unset):
+            return plain
+        with_defaults = _PLACEHOLDER.sub(lambda m: self.defaults.get(m.group(1), m.group(0)), token)
+        if with_defaults == token or with_defaults != unset[index]:
+            return plain
+        return _PLACEHOLDER.sub(lambda m: reference(m.group(1), self.defaults.get(m.group(1))), token)
+
+
+def _parse(script: Path, records: list[str], result: subprocess.CompletedProcess, variables: list[str],
+           defaults: dict[str, str], without_default: set[str], unset_run: list[str] | None = None) -> Capture:
+    argv, arrays = _train_call(records)
+    restore = _Restorer(defaults, unset_run)
     if argv is None:
         missing = _MISSING_FILE.findall(result.stderr)
         if missing:
-            raise CaptureError(f"it sources or runs {missing[0]}, which does not exist: import it from where "
-                               "that file is, or create it (for a model file, the MODEL_ARGS array)")
-        detail = "".join(f"\n    {line}" for line in result.stderr.strip().splitlines()[-3:])
+            raise CaptureError(f"it sources or runs {restore(missing[0])}, which does not exist: import it from where "
+                               "that file is, or create it (for a model file, the MODEL_ARGS array), or give the "
+                               "variables in its path with --set NAME=VALUE")
+        detail = "".join(f"\n    {restore(line)}" for line in result.stderr.strip().splitlines()[-3:])
         raise CaptureError(f"it never ran train.py (exit status {result.returncode}); the end of its output:{detail}"
                            if detail else f"it never ran train.py (exit status {result.returncode})")
+    argv = [restore(t, "", i) for i, t in enumerate(argv)]
+    used = [name for name in variables if any(shell_refs_of(name, t) for t in argv)]
     return Capture(
         script=script,
-        argv=[_restore_references(t) for t in argv],
-        arrays={name: [_restore_references(t) for t in values] for name, values in arrays.items()},
-        sourced=[p if p.is_absolute() else (script.parent / p) for p in sourced],
-        variables=[name for name in variables if any(PLACEHOLDER.format(name) in t for t in argv)],
+        argv=argv,
+        arrays={name: [restore(t, name, i) for i, t in enumerate(values)] for name, values in arrays.items()},
+        sourced=_sourced(records, script),
+        variables=used,
+        defaults={name: defaults[name] for name in used if reference(name, defaults.get(name, "")) in "".join(argv)},
+        notes=[f"{name}: the script gives it several defaults, or one that is not literal text, so the config "
+               f"refers to ${{{name}}} without one: export it" for name in used if name in without_default],
     )
+
+
+def shell_refs_of(name: str, token: str) -> bool:
+    return name in shell_refs(token)
 
 
 def _train_argv(argv: list[str]) -> list[str] | None:

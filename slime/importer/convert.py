@@ -7,6 +7,7 @@ import difflib
 from dataclasses import dataclass, field
 
 from slime.config.flatten import ARRAY_GROUPS
+from slime.config.shell import SHELL_REF, expand, referenced_names
 from slime.utils.arguments import flag_by_option, looks_like_option
 from slime.utils.flags import APPEND, CONST, NEGATABLE, SWITCH
 from slime.utils.slime_flags import CLUSTER
@@ -30,6 +31,11 @@ class Converted:
     model_tokens: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    resolved: dict[str, str] = field(default_factory=dict)  # a typed flag's reference → the default it holds
+
+    def argv(self, captured: list[str]) -> list[str]:
+        """The captured argv as the config holds it: typed flags' references resolved to their defaults."""
+        return [self.resolved.get(token, token) for token in captured]
 
 
 def group_of_array(name: str) -> str | None:
@@ -115,6 +121,28 @@ def key_and_value(option: str, values: list[str]):
     return key, _scalar(values[0], base)
 
 
+def resolve_typed_references(option: str, values: list[str], out: Converted) -> list[str]:
+    """A value a number or choice flag takes cannot stay a shell reference (the generator checks the value):
+    one with the script's default becomes that default, with a note; one without is a problem."""
+    f = flag_by_option().get(option)
+    if f is None or (f.type_name.removeprefix("list[").rstrip("]") == "str" and not f.choices):
+        return values
+    resolved = []
+    for value in values:
+        if not SHELL_REF.search(value):
+            resolved.append(value)
+            continue
+        required = referenced_names([value])
+        if required:
+            raise ValueError(f"{option} {value}: a flag of type {f.type_name} cannot refer to a shell variable in a config; "
+                             f"give {', '.join(required)} with --set NAME=VALUE")
+        resolved.append(expand(value, {}))
+        out.resolved[value] = resolved[-1]
+        out.notes.append(f"{option} {value}: a flag of type {f.type_name} cannot refer to a shell variable, so the config "
+                         f"holds the script's default, {resolved[-1]}")
+    return resolved
+
+
 def convert(argv: list[str], arrays: dict[str, list[str]]) -> Converted:
     """Group the argv's flags by the arrays they came from; inline flags go to cluster (placement
     flags) or misc. A flag given twice keeps argparse's last value."""
@@ -123,6 +151,7 @@ def convert(argv: list[str], arrays: dict[str, list[str]]) -> Converted:
     for array, tokens in segments(argv, arrays):
         for option, values in flag_chunks(tokens, out.problems):
             try:
+                values = resolve_typed_references(option, values, out)
                 key, value = key_and_value(option, values)
             except ValueError as err:
                 out.problems.append(str(err))

@@ -19,6 +19,8 @@ from slime.config.generate import CONF_DIR, ROOT, GenerationError, Generated, ge
 from slime.config.goldens import model_script
 from slime.config.model_files import load_model_entries, model_argv
 from slime.config.launcher_template import launcher_name, render_launcher
+from slime.config.provenance import Provenance
+from slime.config.shell import referenced_names, shell_refs
 from slime.importer.capture import Capture, CaptureError, capture
 from slime.importer.convert import Converted, convert
 from slime.importer.yaml_out import mapping
@@ -87,6 +89,7 @@ class ImportResult:
     respelled: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     variables: list[str] = field(default_factory=list)
+    defaults: dict[str, str] = field(default_factory=dict)  # of the variables, those with the script's default
 
 
 def default_name(script: Path) -> str:
@@ -117,11 +120,12 @@ def find_model(model_tokens: list[str], sourced: list[Path], name: str,
 
 
 def render_config(script: Path, name: str, model: str, converted: Converted, variables: list[str],
-                  layout: Layout = Layout()) -> str:
+                  layout: Layout = Layout(), defaults: dict[str, str] | None = None) -> str:
     lines = [f"# Imported from {script.name} by tools/import_launcher.py.",
              f"#   {layout.generate_command(name)}"]
     if variables:
-        lines.append("# Shell variables it refers to (export them before sourcing): " + ", ".join(variables))
+        shown_names = [f"{v} (default {defaults[v]})" if v in (defaults or {}) else v for v in variables]
+        lines.append("# Shell variables it refers to (export them before sourcing): " + ", ".join(shown_names))
     lines += ["defaults:", "  - generator", f"  - model: {model}", "  - _self_", ""]
     text = "\n".join(lines) + "\n"
     for group in ARRAY_GROUPS:
@@ -142,7 +146,8 @@ def render_model(model: str, script: Path, entries: dict) -> str:
 @contextmanager
 def _overlay(files: dict[str, str], layout: Layout):
     """A Hydra context whose primary configs include ``files`` on top of the layout's conf/ and
-    the repository's."""
+    the repository's: (its search path override, a function naming the files of a Provenance by
+    where the import writes them)."""
     from hydra import initialize_config_dir
 
     dirs = [d.resolve() for d in (layout.conf, CONF_DIR) if d.is_dir()]
@@ -152,7 +157,9 @@ def _overlay(files: dict[str, str], layout: Layout):
             (Path(tmp) / relative).parent.mkdir(parents=True, exist_ok=True)
             (Path(tmp) / relative).write_text(text)
         with initialize_config_dir(config_dir=tmp, version_base=None, job_name="import"):
-            yield [f"hydra.searchpath=[{search_path}]"]
+            yield [f"hydra.searchpath=[{search_path}]"], lambda provenance: Provenance(
+                {key: source.replace(str(Path(tmp).resolve()), shown(layout.conf)).replace(tmp, shown(layout.conf))
+                 for key, source in provenance.sources.items()})
 
 
 def parity(original: list[str], generated: list[str]) -> tuple[list[str], list[str]]:
@@ -189,19 +196,24 @@ def import_launcher(script: Path, name: str | None = None, values: dict[str, str
     if converted.problems:
         raise ImportFailed(f"{script.name}: " + "; ".join(converted.problems))
     model, new_model = find_model(converted.model_tokens, captured.sourced, name, layout)
-    config_text = render_config(script, name, model, converted, captured.variables, layout)
+    held = converted.argv(captured.argv)
+    variables = [v for v in captured.variables if any(v in shell_refs(token) for token in held)]
+    required = set(referenced_names(held))
+    defaults = {v: d for v, d in captured.defaults.items() if v in variables and v not in required}
+    config_text = render_config(script, name, model, converted, variables, layout, defaults)
     overlay = {f"{name}.yaml": config_text}
     if new_model:
         overlay[f"model/{model}.yaml"] = render_model(model, script, converted.groups.get("model", {}))
-    with _overlay(overlay, layout) as search_path:
+    with _overlay(overlay, layout) as (search_path, shown_as):
         from hydra import compose
 
         try:
             cfg = compose(name, overrides=search_path)
-            gen: Generated = generate(cfg, name, [])
+            # Where a value came from is looked up in the same search path, the files named as they will be written.
+            gen: Generated = generate(cfg, name, [], provenance=lambda: shown_as(Provenance.compute(name, search_path)))
         except (GenerationError, ArgumentProblems) as err:
             raise ImportFailed(f"the imported config does not validate:\n{err}") from None
-    differences, respelled = parity(captured.argv, gen.argv)
+    differences, respelled = parity(converted.argv(captured.argv), gen.argv)
     if differences:
         raise ImportFailed("parity check failed, flag by flag:\n  - " + "\n  - ".join(differences))
     files = {layout.config_file(name): config_text,
@@ -211,7 +223,7 @@ def import_launcher(script: Path, name: str | None = None, values: dict[str, str
         model_text = overlay[f"model/{model}.yaml"]
         files[layout.model_file(model)] = model_text
         files[layout.model_script(model)] = model_script_of(model, model_text)
-    return ImportResult(name, files, model, new_model, respelled, converted.notes, captured.variables)
+    return ImportResult(name, files, model, new_model, respelled, captured.notes + converted.notes, variables, defaults)
 
 
 def model_script_of(model: str, model_text: str) -> str:
