@@ -12,13 +12,17 @@ by ``scripts/lib/launch.sh``), or, with ``--config-name``, the one this config g
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
-from pathlib import Path
+import time
 
-from slime.utils.arguments import ArgumentProblems, parse_args
-from slime.utils.plan import build_plan, format_plan
+STARTED = time.time()  # for the run's start-up summary
+
+import argparse  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from slime.utils.arguments import ArgumentProblems, parse_args  # noqa: E402
+from slime.utils.plan import build_plan, format_plan  # noqa: E402
 
 
 def _from_config(argv: list[str]) -> tuple[argparse.Namespace, str]:
@@ -74,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from slime.trainer import run
 
-    return run(args, argv, args_file or _launchers_args_file())
+    return run(args, argv, args_file or _launchers_args_file(), started=STARTED)
 
 
 def _sglang_problems(args: argparse.Namespace) -> list[str]:

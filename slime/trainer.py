@@ -12,6 +12,8 @@ import argparse
 import math
 import os
 import signal
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from slime.utils.checkpoint import latest_rollout_id, read_run_record, write_run_record
@@ -74,9 +76,34 @@ def _unshard(per_rank: list[list], steps: int, ranks: int) -> list:
     return [per_rank[r][k * per_rank_step + i] for k in range(steps) for r in range(ranks) for i in range(per_rank_step)]
 
 
+class StartupClock:
+    """Seconds of each start-up phase, and a one-line summary since the process started."""
+
+    def __init__(self, started: float | None, before: str = "imports and connecting to Ray"):
+        self.started, self.before, self.created = started, before, time.time()
+        self.phases: dict[str, float] = {}
+
+    @contextmanager
+    def phase(self, name: str):
+        begin = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - begin
+
+    def summary(self) -> str:
+        parts = [f"{name} {seconds:.1f} s" for name, seconds in self.phases.items()]
+        if self.started is None:
+            return "ready to train: " + ", ".join(parts)
+        parts.insert(0, f"{self.before} {self.created - self.started:.1f} s")
+        return f"ready to train {time.time() - self.started:.1f} s after the process started: " + ", ".join(parts)
+
+
 class Trainer:
-    def __init__(self, args: argparse.Namespace, argv: list[str], args_file: str | None = None):
+    def __init__(self, args: argparse.Namespace, argv: list[str], args_file: str | None = None,
+                 started: float | None = None):
         self.args, self.argv, self.args_file = args, argv, args_file
+        self.started = started  # time.time() when train.py started, for the start-up summary
         self.log = RunLog(args)
         self.actor = self.critic = self.engines = self.client = None
         self.data_source = None
@@ -86,29 +113,16 @@ class Trainer:
 
     # -- setup ---------------------------------------------------------------------------------
     def setup(self) -> int:
+        """Data, placement, the train groups and the engines (started side by side); the rollout to start at."""
         import ray
-        from transformers import AutoTokenizer
 
-        from slime.ray.engines import EngineGroup
-        from slime.ray.groups import TrainGroup
         from slime.ray.placement import create_placement
-        from slime.rollout.data_source import DataSource, load_prompts
 
         a = self.args
+        clock = StartupClock(self.started)
         available = ray.cluster_resources().get("GPU", 0)
-        self.tokenizer = AutoTokenizer.from_pretrained(a.hf_checkpoint)
-        if a.prompt_data and a.rollout_global_dataset and not a.load_debug_rollout_data:
-            prompts = load_prompts(a.prompt_data, self.tokenizer, input_key=a.input_key, label_key=a.label_key,
-                                   metadata_key=a.metadata_key, apply_chat_template=a.apply_chat_template,
-                                   chat_template_kwargs=a.apply_chat_template_kwargs,
-                                   max_prompt_len=a.rollout_max_prompt_len, tool_key=a.tool_key)
-            self.data_source = DataSource(prompts, a.rollout_shuffle, a.rollout_seed)
-            if a.num_rollout is None:
-                a.num_rollout = math.ceil(a.num_epoch * len(prompts) / a.rollout_batch_size)
-                self.log.note(f"{a.num_epoch} epoch(s) of {len(prompts)} prompts: {a.num_rollout} rollouts")
-        if not a.debug_train_only:
-            self.eval_sets = self._eval_sets()
-        placement = create_placement(a, available)
+        with clock.phase("placement"):
+            placement = create_placement(a, available)
         if a.update_weight_transport == "disk" and not a.update_weight_disk_dir and not a.debug_train_only:
             import tempfile
 
@@ -118,18 +132,8 @@ class Trainer:
         if a.use_kl_loss and not uses_reference_model(a):
             self.log.note("--use-kl-loss with --kl-loss-coef 0 adds nothing to the loss: the reference model is "
                           "neither loaded nor run and no kl is logged (give --kl-loss-coef a weight to use it)")
-        if not a.debug_rollout_only:
-            self.actor = TrainGroup(role_args(a, "actor"), "actor", placement)
-            if a.use_critic:
-                self.critic = TrainGroup(role_args(a, "critic"), "critic", placement)
-        if not a.debug_train_only:
-            from slime.rollout.client import GenerateClient
-
-            self.engines = EngineGroup(a, placement, log=self.log.note)
-            self.client = GenerateClient(self.engines.router_url, [e.url for e in self.engines.engines],
-                                         check=self.engines.check)
-            if self.actor:
-                self.engines.on_restart = self._push_weights  # a restarted engine gets the current weights
+        with clock.phase("data, train actors and engines, side by side"):
+            self._start_groups(placement)
         start = 0
         resumed = self.actor.first("loaded_rollout_id") if self.actor else None
         if resumed is not None:
@@ -145,7 +149,61 @@ class Trainer:
             self.log.note(f"starting at rollout {start} (--start-rollout-id)")
         if self.actor and self.engines and a.offload_train:
             self.actor.on_every_rank("offload")
+        self.log.note(clock.summary())
         return start
+
+    def load_data(self) -> None:
+        """The tokenizer, the prompts (and --num-rollout from --num-epoch) and the evaluation sets."""
+        from transformers import AutoTokenizer
+
+        from slime.rollout.data_source import DataSource, load_prompts
+
+        a = self.args
+        self.tokenizer = AutoTokenizer.from_pretrained(a.hf_checkpoint)
+        if a.prompt_data and a.rollout_global_dataset and not a.load_debug_rollout_data:
+            prompts = load_prompts(a.prompt_data, self.tokenizer, input_key=a.input_key, label_key=a.label_key,
+                                   metadata_key=a.metadata_key, apply_chat_template=a.apply_chat_template,
+                                   chat_template_kwargs=a.apply_chat_template_kwargs,
+                                   max_prompt_len=a.rollout_max_prompt_len, tool_key=a.tool_key)
+            self.data_source = DataSource(prompts, a.rollout_shuffle, a.rollout_seed)
+            if a.num_rollout is None:
+                a.num_rollout = math.ceil(a.num_epoch * len(prompts) / a.rollout_batch_size)
+                self.log.note(f"{a.num_epoch} epoch(s) of {len(prompts)} prompts: {a.num_rollout} rollouts")
+        if not a.debug_train_only:
+            self.eval_sets = self._eval_sets()
+
+    def _start_groups(self, placement) -> None:
+        """The engines here and, in a thread meanwhile, the data and the train groups: the processes
+        load their models side by side. (Not the other way round: the router the engine group starts
+        dies with the thread that started it, PR_SET_PDEATHSIG.) An error of either is raised once
+        both are settled, and whatever did start is in ``self`` for ``run`` to shut down."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from slime.ray.engines import EngineGroup
+
+        a = self.args
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="train-start") as pool:
+            training = pool.submit(self._data_and_train_groups, placement)
+            engine_error = None
+            try:
+                if not a.debug_train_only:
+                    self.engines = EngineGroup(a, placement, log=self.log.note)
+            except BaseException as err:  # the train groups are settled first, so that none is left starting
+                engine_error = err
+            try:
+                training.result()
+            except BaseException:
+                if engine_error is None:
+                    raise
+            if engine_error is not None:
+                raise engine_error
+        if self.engines:
+            from slime.rollout.client import GenerateClient
+
+            self.client = GenerateClient(self.engines.router_url, [e.url for e in self.engines.engines],
+                                         check=self.engines.check)
+            if self.actor:
+                self.engines.on_restart = self._push_weights  # a restarted engine gets the current weights
 
     def _eval_sets(self) -> dict:
         from slime.rollout.data_source import load_prompts
@@ -243,6 +301,17 @@ class Trainer:
 
         return _shard([batch[i] for i in order], steps, ranks), gather
 
+    def _data_and_train_groups(self, placement) -> None:
+        from slime.ray.groups import TrainGroup
+
+        a = self.args
+        self.load_data()  # --num-rollout may come from the data, and the train ranks' schedules from it
+        if a.debug_rollout_only:
+            return
+        self.actor = TrainGroup(role_args(a, "actor"), "actor", placement)
+        if a.use_critic:
+            self.critic = TrainGroup(role_args(a, "critic"), "critic", placement)
+
     def _push_weights(self, engines=None) -> None:
         """Every actor rank pushes (a collective); to every engine in service, or to ``engines``. Under
         --use-fault-tolerance an engine that dies meanwhile is restarted (and given the weights then)."""
@@ -275,8 +344,11 @@ class Trainer:
                          args_file=self.args_file)
 
     def run(self) -> None:
+        self.loop(self.setup())
+
+    def loop(self, start: int) -> None:
+        """Rollouts ``start`` to --num-rollout, with the groups, engines and client set up."""
         a = self.args
-        start = self.setup()
         if self.engines and self.eval_sets and a.eval_interval and not a.skip_eval_before_train and start == 0:
             self._evaluate(start - 1)
         for rollout_id in range(start, a.num_rollout):
@@ -337,9 +409,10 @@ class Trainer:
         return {f"eval/{name}": value for name, value in results.items()}
 
 
-def run(args: argparse.Namespace, argv: list[str], args_file: str | None = None) -> int:
+def run(args: argparse.Namespace, argv: list[str], args_file: str | None = None, started: float | None = None) -> int:
     """Train; every ending, an error included, shuts Ray down. Returns the exit status. ``args_file``:
-    the text of the run's args file, which every checkpoint keeps beside its run record."""
+    the text of the run's args file, which every checkpoint keeps beside its run record; ``started``:
+    time.time() when the process started, for the start-up summary."""
     import ray
 
     from slime.rewards.hub import RewardFailure
@@ -350,7 +423,7 @@ def run(args: argparse.Namespace, argv: list[str], args_file: str | None = None)
         RunLog.note(complete)
         return 0
     previous = signal.getsignal(signal.SIGTERM)
-    trainer = Trainer(args, argv, args_file)
+    trainer = Trainer(args, argv, args_file, started)
     try:
         connect_ray(args)
         signal.signal(signal.SIGTERM, _on_sigterm)  # after ray.init, which installs its own handler

@@ -9,6 +9,7 @@ import ast
 import importlib.util
 import json
 import subprocess
+import sys
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -174,6 +175,30 @@ def test_update_from_distributed_broadcasts_into_the_served_weights(torch_engine
     updating.join()
     assert replies[1]["success"] and served_weights() == pytest.approx(new.tolist())
     assert http_json(torch_engine, "/destroy_weights_update_group", {"group_name": "test_group"}, timeout=10)["success"]
+
+
+def test_the_engine_sends_its_replies_without_waiting_for_acks(tiny_base):
+    """Headers and body are two writes: with Nagle's algorithm the body would wait for the client's
+    delayed ACK, 40 ms per request through the router (measured: 64 requests 3.0 s, now 0.4 s)."""
+    from slime.backends.torch_engine import TorchEngine, _handler, parse_server_args
+
+    engine = TorchEngine(parse_server_args(["--model-path", str(tiny_base / "tiny-cpu")]))
+    assert _handler(engine).disable_nagle_algorithm is True
+
+
+def test_the_router_starts_without_importing_sglang():
+    """``python -m slime.rollout.router`` takes the flags of SGLang's own launch_router; that one imports
+    all of SGLang and torch (for a Python load balancer it does not start), this one does not."""
+    require_module("sglang_router")
+    from slime.rollout.router import router_command
+
+    command = router_command("127.0.0.1", 1, ["http://127.0.0.1:2"], 3)
+    assert command[1:3] == ["-m", "slime.rollout.router"]
+    result = subprocess.run([sys.executable, "-X", "importtime", *command[1:], "--help"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0 and "--worker-urls" in result.stdout and "--policy" in result.stdout, result.stderr
+    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    assert "sglang_router.router_args" in imported and not {"sglang", "torch"} & imported
 
 
 def test_sglangs_router_routes_generate_to_the_torch_engine(torch_engine):

@@ -95,6 +95,11 @@ def test_the_tiny_model_learns_its_toy_task_through_the_launcher(base_folder):
     # Engines are server processes behind SGLang's router on loopback, each with its own log.
     assert re.search(r"^slime: starting 2 torch engine\(s\); logs in /\S+ on each engine's host$", log, re.M), log[-4000:]
     assert re.search(r"^slime: SGLang router at http://127\.0\.0\.1:\d+ in front of 2 engine\(s\)$", log, re.M)
+    # What the start-up spent its time on: the launcher's steps, then the trainer's summary.
+    assert re.search(r"^launcher: starting a Ray head at 127\.0\.0\.1:\d+$", log, re.M), log[-4000:]
+    assert re.search(r"^launcher: Ray is up at http://127\.0\.0\.1:\d+$", log, re.M), log[-4000:]
+    assert re.search(r"^slime: ready to train [\d.]+ s after the process started: imports and connecting to Ray "
+                     r"[\d.]+ s, placement [\d.]+ s, data, train actors and engines, side by side [\d.]+ s$", log, re.M)
     history = rewards(log)
     assert len(history) == 60
     first, last = sum(history[:5]) / 5, sum(history[-5:]) / 5
@@ -184,6 +189,21 @@ def test_an_external_router_routes_the_run_and_forgets_its_engines_after(base_fo
     finally:
         router.terminate()
         router.wait(timeout=30)
+
+
+def test_a_train_rank_failing_at_start_stops_the_engines_starting_beside_it(base_folder, tmp_path):
+    """The train ranks and the engines start side by side: the ranks' error ends the run once the engines
+    are settled, and they are shut down with it."""
+    checkpoint = tmp_path / "ckpt"
+    (checkpoint / "iter_0000003").mkdir(parents=True)  # a checkpoint of rollout 3 without the actor's model
+    (checkpoint / "latest_checkpointed_iteration.txt").write_text("3")
+    mark = uuid.uuid4().hex
+    result = train(base_folder, ONE_GPU, f"ckpt.save={checkpoint}", mark=mark)
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert re.search(r"^train\.py: .*iter_0000003/model\.pt: the checkpoint of rollout 3 has no actor", result.stdout,
+                     re.M), result.stdout[-3000:]
+    assert "slime: starting 1 torch engine(s)" in result.stdout  # they did start, meanwhile
+    assert leftovers(mark) == []
 
 
 def test_a_broken_reward_stops_the_run_with_its_error_and_ray_down(base_folder, tmp_path):

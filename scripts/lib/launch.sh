@@ -43,6 +43,11 @@ slime::warn() {
   printf 'launcher: %s\n' "$@" >&2
 }
 
+# What the launch is doing now, on stderr (not in a dry run, whose output is its commands).
+slime::progress() {
+  [[ "${SLIME_DRY_RUN:-0}" == 1 ]] || printf 'launcher: %s\n' "$@" >&2
+}
+
 # One word quoted for bash: bare when safe, in single quotes when possible, else printf %q.
 slime::quote_word() {
   # A leading = is quoted too: zsh would expand =ls to the path of ls.
@@ -322,6 +327,7 @@ slime::start_ray() {
   slime::run cd "${SLIME_ROOT}"
   slime::ensure_ray_token
   [[ "${SLIME_DRY_RUN:-0}" == 1 ]] || slime::remember_current_cluster "${port}"
+  slime::progress "starting a Ray head at ${head}:${port}"
   slime::run_background ray start --head --node-ip-address "${head}" --port "${port}" \
     --dashboard-host "${head}" --dashboard-port "${RAY_DASHBOARD_PORT:-8265}" \
     --dashboard-agent-listen-port "${RAY_AGENT_PORT:-52365}" --ray-client-server-port "${RAY_CLIENT_PORT:-10001}" \
@@ -330,6 +336,7 @@ slime::start_ray() {
   local head_pid=""
   ((${#SLIME_STARTED_PIDS[@]} == 0)) || head_pid="${SLIME_STARTED_PIDS[${#SLIME_STARTED_PIDS[@]} - 1]}"
   slime::wait_for_ray "http://${head}:${RAY_DASHBOARD_PORT:-8265}" "${head_pid}" "${marker}"
+  slime::progress "Ray is up at http://${head}:${RAY_DASHBOARD_PORT:-8265}"
   remote="cd $(printf '%q' "${SLIME_ROOT}") && $(slime::quote_line "${ray_bin}" start --address "${head}:${port}" \
     --num-gpus "${gpus_per_node}" --disable-usage-stats --block)"
   for host in "${workers[@]}"; do

@@ -1,5 +1,11 @@
 """SGLang's router (``sglang-router``, a Rust binary on PyPI) in front of the rollout engines: the
-command that starts it and the wait until it has taken every engine as a healthy worker."""
+command that starts it and the wait until it has taken every engine as a healthy worker.
+
+    python -m slime.rollout.router --host H --port P --worker-urls URL... [sglang_router.launch_router's flags]
+
+starts the Rust router as ``python -m sglang_router.launch_router`` does, with the same flags, without
+importing that module's Python load balancer (``mini_lb``, for debugging), which imports all of SGLang
+and torch: about 10 s of start-up on a CPU, for a router that then does not use it."""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ import json
 import sys
 import time
 
-ROUTER_MODULE = "sglang_router.launch_router"
+ROUTER_MODULE = "slime.rollout.router"
 
 
 def router_command(host: str, port: int, worker_urls: list[str], metrics_port: int,
@@ -39,3 +45,24 @@ def wait_for_workers(router_url: str, urls: list[str], process, timeout: float) 
                 return None
         time.sleep(0.3)
     return f"did not take {', '.join(urls)} as healthy within {timeout:g} s"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The Rust router with ``sglang_router.launch_router``'s command line (its RouterArgs)."""
+    import argparse
+
+    from sglang_router.router import Router
+    from sglang_router.router_args import RouterArgs
+
+    parser = argparse.ArgumentParser(prog="python -m slime.rollout.router",
+                                     description="SGLang's Rust router in front of the rollout engines.")
+    RouterArgs.add_cli_args(parser, use_router_prefix=False)
+    router_args = RouterArgs.from_cli_args(parser.parse_args(sys.argv[1:] if argv is None else argv),
+                                           use_router_prefix=False)
+    router_args._validate_router_args()  # what launch_router checks before starting the Rust router
+    Router.from_args(router_args).start()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+"""The loop's own overhead: the tiny GRPO run through its launcher (Hydra config → Ray head → Ray job
+→ train actors and HTTP engines behind SGLang's router) against an in-process loop over the same
+functions (same config, model, data and hyper-parameters: ``slime.trainer.Trainer.loop`` with the
+train backend and the torch engine called directly, no Ray, no HTTP), measured in the same run.
+
+    python benchmarks/loop_overhead.py                   # 2 runs of each, 10 rollouts per run
+    python benchmarks/loop_overhead.py --repeats 3 --rollouts 12
+
+Each run's output lines are timestamped as they arrive. Start-up is from the start of the command
+(``bash scripts/run-tiny-cpu.sh``, or ``python`` for the in-process loop) to the trainer's "ready to
+train" line, after which the first rollout starts; its phases come from the launcher's progress lines
+and the trainer's own start-up summary. Time per rollout is the median interval between consecutive
+"rollout i/N" lines after the first (everything a rollout costs: generate, reward, train, sync,
+logging), beside the medians of the generate, train and sync phases the run logs. The two kinds of
+runs alternate, so drifts in the machine's load hit both alike; the load average is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+ROLLOUT_LINE = re.compile(r"^rollout (\d+)/\d+\s.*\|\s+(.*)$")
+PHASE = re.compile(r"(\w+) ([\d.]+)s")
+READY = "slime: ready to train"
+# Launcher and job milestones, in order: (label of the phase that ends there, marker in the output).
+MILESTONES = [("config generation and checks", "launcher: starting a Ray head"),
+              ("Ray head start", "launcher: Ray is up"),
+              ("job submission", "slime launch plan"),
+              ("trainer start-up (imports, Ray connection, actors, engines, model loads)", READY)]
+
+
+# -- the in-process loop ------------------------------------------------------------------------------
+class InProcessGroup:
+    """A train role of one rank in this process: the interface of slime.ray.groups.TrainGroup without
+    Ray. A weight push copies the weights into the engine's model (no HTTP)."""
+
+    dp_size = 1
+
+    def __init__(self, backend, engine):
+        self.backend, self.engine = backend, engine
+
+    def run_sharded(self, method: str, per_share: list[tuple]) -> list:
+        return [getattr(self.backend, method)(*per_share[0])]
+
+    def on_every_rank(self, method: str, *call) -> list:
+        if method == "update_weights":
+            self.engine.load_weights(self.backend.export_weights(), complete=True)
+            return [None]
+        return [getattr(self.backend, method)(*call)]
+
+    def first(self, method: str, *call):
+        return self.on_every_rank(method, *call)[0]
+
+
+class InProcessEngines:
+    """The engine group's interface over one torch engine in this process."""
+
+    def __init__(self, engine):
+        self.engine, self.lock = engine, threading.RLock()
+
+    def check(self) -> None:
+        pass
+
+    def sweep(self) -> None:
+        pass
+
+    def endpoints(self, engines=None) -> list[dict]:
+        return []
+
+    def release(self) -> None:
+        self.engine.released = True
+
+    def resume(self, tags=None) -> None:
+        if not tags or "kv_cache" in tags:
+            self.engine.released = False
+
+
+class InProcessClient:
+    """GenerateClient's interface: the request the HTTP client would send, handed to the engine."""
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    def check(self) -> None:
+        pass
+
+    def generate(self, input_ids: list[int], sampling_params: dict, return_logprob: bool = True) -> dict:
+        return self.engine.generate({"input_ids": input_ids, "sampling_params": sampling_params,
+                                     "return_logprob": return_logprob})
+
+
+def in_process(base: str, overrides: list[str]) -> int:
+    """The trainer's loop with its backend and engine in this process; prints what the real run prints."""
+    started = time.time()
+    from slime.backends.torch_backend import TorchTrainBackend
+    from slime.backends.torch_engine import TorchEngine, parse_server_args
+    from slime.config.compose import namespace_from_config
+    from slime.trainer import StartupClock, Trainer
+
+    args = namespace_from_config("run_tiny_cpu", overrides, environ={"BASE_FOLDER": base})
+    trainer = Trainer(args, [], started)
+    clock = StartupClock(started, before="imports")
+    with clock.phase("data"):
+        trainer.load_data()
+    with clock.phase("models"):
+        backend = TorchTrainBackend(args, "actor")
+        backend.init(0, 1, "127.0.0.1", 0)
+        engine = TorchEngine(parse_server_args(["--model-path", args.hf_checkpoint,
+                                                "--random-seed", str(args.rollout_seed)]))
+    trainer.actor = InProcessGroup(backend, engine)
+    trainer.engines = InProcessEngines(engine)
+    trainer.client = InProcessClient(engine)
+    trainer.log.note(clock.summary())
+    trainer.loop(0)
+    return 0
+
+
+# -- running and reading the runs ---------------------------------------------------------------------
+def timestamped(command: list[str], env: dict, log: Path) -> list[tuple[float, str]]:
+    """Run ``command``; each output line with the seconds since the start at which it arrived."""
+    start = time.perf_counter()
+    lines = []
+    with subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          bufsize=1) as process, open(log, "w") as out:
+        for line in process.stdout:
+            stamp = time.perf_counter() - start
+            lines.append((stamp, line.rstrip("\n")))
+            out.write(f"{stamp:8.2f} {line}")
+        code = process.wait()
+    if code:
+        raise SystemExit(f"{' '.join(command[:3])} … failed with exit code {code}; its output: {log}")
+    return lines
+
+
+def first_time(lines: list[tuple[float, str]], marker: str) -> float | None:
+    return next((stamp for stamp, line in lines if marker in line), None)
+
+
+def summarize(lines: list[tuple[float, str]]) -> dict:
+    rollouts = [(stamp, dict((name, float(value)) for name, value in PHASE.findall(match.group(2))))
+                for stamp, line in lines if (match := ROLLOUT_LINE.match(line))]
+    if len(rollouts) < 3:
+        raise SystemExit("a run logged fewer than 3 rollouts: nothing to measure")
+    intervals = [b[0] - a[0] for a, b in zip(rollouts[1:], rollouts[2:])]
+    phases = {name: statistics.median(p.get(name, 0.0) for _, p in rollouts[1:]) for name in ("generate", "train", "sync")}
+    ready = first_time(lines, READY)
+    milestones, previous = {}, 0.0
+    for label, marker in MILESTONES:
+        at = first_time(lines, marker)
+        if at is not None:
+            milestones[label], previous = at - previous, at
+    summary = next((line for _, line in lines if READY in line), "")
+    return {"startup": ready, "per_rollout": statistics.median(intervals), "phases": phases,
+            "milestones": milestones, "ready_line": summary}
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=2, help="runs of each kind, alternating")
+    parser.add_argument("--rollouts", type=int, default=10, help="rollouts per run (the first is not timed)")
+    parser.add_argument("--base", help="a BASE_FOLDER made by tools/make_tiny_model.py (default: a fresh one)")
+    parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("overrides", nargs="*", help=argparse.SUPPRESS)
+    opts = parser.parse_args()
+    if opts.in_process:
+        return in_process(opts.base, opts.overrides)
+    from slime.utils.ports import free_ports
+
+    work = Path(tempfile.mkdtemp(prefix="slime-loop-overhead-"))
+    base = opts.base or str(work / "base")
+    if not opts.base:
+        subprocess.run([sys.executable, "tools/make_tiny_model.py", "--out", base], cwd=ROOT, check=True,
+                       capture_output=True)
+    results: dict[str, list[dict]] = {"launcher (Ray, HTTP engines)": [], "in-process loop": []}
+    print(f"logs in {work}; load average at the start {load()}")
+    for repeat in range(opts.repeats):
+        for kind in results:
+            overrides = [f"rollout.num_rollout={opts.rollouts}", "ckpt.save_interval=null",
+                         f"ckpt.save={work}/ckpt-{len(results[kind])}-{kind.split()[0]}"]
+            env = {**os.environ, "BASE_FOLDER": base, "PYTHON": sys.executable}
+            if kind.startswith("launcher"):
+                names = ("RAY_PORT", "RAY_DASHBOARD_PORT", "RAY_AGENT_PORT", "RAY_CLIENT_PORT")
+                env.update(zip(names, map(str, free_ports(len(names)))))
+                command = ["bash", "scripts/run-tiny-cpu.sh", *overrides]
+            else:
+                command = [sys.executable, __file__, "--in-process", "--base", base, "--", *overrides]
+            before = load()
+            result = summarize(timestamped(command, env, work / f"{kind.split()[0]}-{repeat}.log"))
+            result["load"] = f"{before} → {load()}"
+            results[kind].append(result)
+            print(f"  {kind}, run {repeat + 1}: start-up {result['startup']:.1f} s, {result['per_rollout'] * 1000:.0f} ms "
+                  f"per rollout (load {result['load']})", flush=True)
+    report(results)
+    return 0
+
+
+def report(results: dict[str, list[dict]]) -> None:
+    (launched, runs), (_, baseline) = results.items()
+    median = statistics.median
+    base_rollout, base_startup = median(r["per_rollout"] for r in baseline), median(r["startup"] for r in baseline)
+    print(f"\nmedians over {len(runs)} run(s) of each")
+    print(f"{'':<30} {'start-up':>9} {'per rollout':>12} {'generate':>9} {'train':>7} {'sync':>7}")
+    for name, group in results.items():
+        phases = {p: median(r["phases"][p] for r in group) for p in ("generate", "train", "sync")}
+        print(f"{name:<30} {median(r['startup'] for r in group):>7.1f} s "
+              f"{median(r['per_rollout'] for r in group) * 1000:>9.0f} ms "
+              + " ".join(f"{phases[p] * 1000:>6.0f}ms" for p in ("generate", "train", "sync")))
+    per_rollout = median(r["per_rollout"] for r in runs)
+    startup = median(r["startup"] for r in runs)
+    print(f"\nper rollout: {per_rollout / base_rollout:.2f}x the in-process loop; "
+          f"start-up: {startup:.1f} s ({startup / base_startup:.1f}x the in-process loop's {base_startup:.1f} s)")
+    print("\nstart-up of the launched run, by phase (medians):")
+    for label, _ in MILESTONES:
+        values = [r["milestones"][label] for r in runs if label in r["milestones"]]
+        if values:
+            print(f"  {label:<75} {median(values):6.1f} s")
+    print(f"  the trainer's own summary (last run): {runs[-1]['ready_line'].removeprefix('slime: ')}")
+    print(f"  the in-process loop's (last run): {baseline[-1]['ready_line'].removeprefix('slime: ')}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
