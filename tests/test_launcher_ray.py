@@ -79,3 +79,19 @@ def test_issue13_1_a_launcher_never_submits_to_another_cluster(ray_cluster, tmp_
     assert f"the Ray dashboard at {ray_cluster.dashboard} belongs to another cluster" in waited.stderr
     assert "nothing was submitted" in waited.stderr
     assert jobs_of(ray_cluster) == before
+
+
+def test_readiness_is_asked_of_the_dashboard_over_http_with_the_token(ray_cluster, monkeypatch):
+    """What the launcher's wait asks (slime.utils.ray_ready): a node with the marker and a job API that
+    answers, token included; a cluster without the marker is another's; a wrong token is not ready."""
+    from slime.utils import ray_ready
+    from slime.utils.ports import free_ports
+
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
+    assert ray_ready.check(ray_cluster.dashboard, "CPU") == "ready"  # every node of the session's cluster has CPU
+    assert ray_ready.check(ray_cluster.dashboard, "slime_launch_0_0") == "foreign"
+    assert ray_ready.main([ray_cluster.dashboard, "slime_launch_0_0", "--within", "10"]) == 2
+    assert ray_ready.main([f"http://127.0.0.1:{free_ports(1)[0]}", "CPU", "--within", "0.5"]) == 1
+    monkeypatch.setenv("RAY_AUTH_TOKEN", "not-the-token")
+    assert ray_ready.check(ray_cluster.dashboard, "CPU") == "waiting"

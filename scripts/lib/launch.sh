@@ -404,24 +404,22 @@ slime::read_arrays() (
 
 # Wait until the dashboard at $1 takes job submissions and is this launch's: its cluster has the
 # head's marker resource ($3). A dashboard that answers without it belongs to another cluster
-# (one that took the port after the check, say): the launcher stops and submits nothing.
+# (one that took the port after the check, say): the launcher stops and submits nothing. One
+# small Python process asks the dashboard over HTTP for a few seconds at a time
+# (slime.utils.ray_ready), so the head's own processes keep the CPU while they start.
 slime::wait_for_ray() {
-  local dashboard="$1" pid="$2" marker="$3" waited=0 foreign=0 nodes
+  local dashboard="$1" pid="$2" marker="$3" deadline=$((SECONDS + 120)) status
   [[ "${SLIME_DRY_RUN:-0}" == 1 ]] && return 0
   while true; do
     slime::is_running_child "${pid}" || slime::die "ray start failed (see above); nothing was submitted"
-    if nodes="$(ray list nodes --address "${dashboard}" --detail --format json 2>/dev/null)"; then
-      if [[ "${nodes}" == *"\"${marker}\""* ]]; then
-        ray job list --address "${dashboard}" >/dev/null 2>&1 && return 0
-      else
-        # The head registers before its dashboard serves, so this is no start-up delay; a few
-        # answers are awaited all the same before concluding.
-        foreign=$((foreign + 1))
-        ((foreign < 3)) || slime::die "the Ray dashboard at ${dashboard} belongs to another cluster, not to the head started here: nothing was submitted. Set RAY_DASHBOARD_PORT to a free port, or RAY_ADDRESS=${dashboard} to submit to that cluster on purpose"
-      fi
-    fi
-    ((waited < 120)) || slime::die "Ray did not come up at ${dashboard} within 120 s; nothing was submitted"
-    sleep 2
-    waited=$((waited + 2))
+    status=0
+    "${python}" -m slime.utils.ray_ready "${dashboard}" "${marker}" --within 5 || status=$?
+    case "${status}" in
+      0) return 0 ;;
+      2) slime::die "the Ray dashboard at ${dashboard} belongs to another cluster, not to the head started here: nothing was submitted. Set RAY_DASHBOARD_PORT to a free port, or RAY_ADDRESS=${dashboard} to submit to that cluster on purpose" ;;
+      1) ;;
+      *) slime::die "could not ask the Ray dashboard at ${dashboard} whether it is up (exit ${status}); nothing was submitted" ;;
+    esac
+    ((SECONDS < deadline)) || slime::die "Ray did not come up at ${dashboard} within 120 s; nothing was submitted"
   done
 }
