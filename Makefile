@@ -7,7 +7,7 @@ PYTHON ?= python
 GENERATE = $(PYTHON) tools/generate_args.py --config-name $(CONFIG) $(OVERRIDES)
 LAUNCHER = scripts/$(subst _,-,$(CONFIG)).sh
 
-.PHONY: help args show-config tree plan provenance sweep train goldens check test bench bench-algorithms
+.PHONY: help args show-config tree plan provenance sweep train goldens check test bench bench-algorithms bench-loop
 
 help:  ## list the targets and the variables they read
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -62,3 +62,6 @@ bench:  ## speed of the parser and the generator, as ratios to baselines
 
 bench-algorithms:  ## advantages, returns and losses: batched against the per-token reference (minutes)
 	$(PYTHON) benchmarks/algorithms.py
+
+bench-loop:  ## the tiny run through its launcher against an in-process loop over the same functions (minutes)
+	$(PYTHON) benchmarks/loop_overhead.py

@@ -413,7 +413,7 @@ slime::wait_for_ray() {
   while true; do
     slime::is_running_child "${pid}" || slime::die "ray start failed (see above); nothing was submitted"
     status=0
-    "${python}" -m slime.utils.ray_ready "${dashboard}" "${marker}" --within 5 || status=$?
+    "${python:-${PYTHON:-python3}}" -m slime.utils.ray_ready "${dashboard}" "${marker}" --within 5 || status=$?
     case "${status}" in
       0) return 0 ;;
       2) slime::die "the Ray dashboard at ${dashboard} belongs to another cluster, not to the head started here: nothing was submitted. Set RAY_DASHBOARD_PORT to a free port, or RAY_ADDRESS=${dashboard} to submit to that cluster on purpose" ;;
