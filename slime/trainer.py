@@ -430,7 +430,9 @@ def run(args: argparse.Namespace, argv: list[str], args_file: str | None = None,
         trainer.run()
         return 0
     except (EngineError, RewardFailure, NonFinite, NotImplementedError, Stopped, FileNotFoundError, ValueError) as err:
-        print(f"train.py: {err}", flush=True)
+        # Raised in an actor (a train rank's missing checkpoint, say): its own message, not the actor's traceback.
+        cause = err.cause if isinstance(err, ray.exceptions.RayTaskError) else None
+        print(f"train.py: {cause or err}", flush=True)
         return 1
     except ray.exceptions.RayActorError as err:
         print(f"train.py: a Ray actor of the run died: {str(err).splitlines()[0]}", flush=True)
