@@ -111,7 +111,7 @@ def in_process(base: str, overrides: list[str]) -> int:
     from slime.trainer import StartupClock, Trainer
 
     args = namespace_from_config("run_tiny_cpu", overrides, environ={"BASE_FOLDER": base})
-    trainer = Trainer(args, [], started)
+    trainer = Trainer(args, [], started=started)
     clock = StartupClock(started, before="imports")
     with clock.phase("data"):
         trainer.load_data()
