@@ -106,14 +106,14 @@ def ray_cluster(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_base(tmp_path_factory) -> Path:
-    """The tiny model and its toy task (tools/make_tiny_model.py), built once per test session."""
+    """The tiny model (tiny-cpu) and the toy tasks (tools/make_tiny_model.py), built once per test session."""
     import subprocess
     import sys
 
     require_module("transformers")
     base = tmp_path_factory.mktemp("tiny")
-    subprocess.run([sys.executable, "tools/make_tiny_model.py", "--out", str(base)], cwd=ROOT, check=True,
-                   capture_output=True)
+    subprocess.run([sys.executable, "tools/make_tiny_model.py", "--out", str(base), "--only", "tiny"], cwd=ROOT,
+                   check=True, capture_output=True)
     return base
 
 

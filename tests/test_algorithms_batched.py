@@ -88,6 +88,7 @@ def rollouts(draw):
     return rewards, lengths, group_size, tokens, options
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(rollouts(), st.sampled_from(ESTIMATORS))
 def test_every_estimator_equals_its_per_token_definition(rollout, estimator):
@@ -165,6 +166,7 @@ def assert_same_loss(got: torch.Tensor, want: torch.Tensor, got_leaf: torch.Tens
     torch.testing.assert_close(got_leaf.grad, want_leaf.grad, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.slow
 @PROPERTY
 @given(micro_batches())
 def test_actor_loss_of_a_micro_batch_equals_the_per_sample_loss(case):
@@ -182,6 +184,7 @@ def test_actor_loss_of_a_micro_batch_equals_the_per_sample_loss(case):
     assert_same_loss(loss, want, log_probs, ref_leaf)
 
 
+@pytest.mark.slow
 @PROPERTY
 @given(micro_batches())
 def test_critic_loss_of_a_micro_batch_equals_the_per_sample_loss(case):

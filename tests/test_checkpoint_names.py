@@ -51,6 +51,7 @@ def test_choosing_qwen3_8B_on_the_qwen3_4B_run_gives_qwen3_8B_paths():
     assert _paths(generate_config("run_qwen3_4B").namespace)["hf_checkpoint"] == "${BASE_FOLDER}/Qwen3-4B"
 
 
+@pytest.mark.slow
 def test_a_sweep_over_two_models_writes_two_consistent_files(tmp_path):
     sweep = tmp_path / "sweep"
     result = subprocess.run([sys.executable, str(ROOT / "tools" / "generate_args.py"), "--config-name", "run_qwen3_4B",

@@ -201,6 +201,7 @@ def test_the_router_starts_without_importing_sglang():
     assert "sglang_router.router_args" in imported and not {"sglang", "torch"} & imported
 
 
+@pytest.mark.slow
 def test_sglangs_router_routes_generate_to_the_torch_engine(torch_engine):
     require_module("sglang_router")
     from slime.rollout.router import router_command, wait_for_workers

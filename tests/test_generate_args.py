@@ -121,6 +121,7 @@ def test_issue13_12_role_overrides_stay_in_the_args_file(generated, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_multirun_writes_one_validated_file_per_job(tmp_path):
     sweep = tmp_path / "sweep"
     result = generator("--config-name", "run_qwen3_4B", "--multirun", "optimizer.lr=1e-6,3e-6",
@@ -207,6 +208,7 @@ def test_issue15_4_dry_run_prints_the_launch_plan():
     assert dry.returncode == 0 and dry.stdout == plan.stdout and dry.stdout.startswith("slime launch plan")
 
 
+@pytest.mark.slow
 def test_issue15_5_quick_test_saves_nothing_and_evaluates_nothing():
     from tests.generator_runner import run_generator
 
@@ -220,6 +222,7 @@ def test_issue15_5_quick_test_saves_nothing_and_evaluates_nothing():
     assert "Checkpoints  none saved: --save ${BASE_FOLDER}/tiny-cpu_slime without --save-interval" in saved
 
 
+@pytest.mark.slow
 def test_issue15_1_cfg_job_resolve_shows_shell_references_on_every_primary_config():
     import yaml
 
@@ -233,6 +236,7 @@ def test_issue15_1_cfg_job_resolve_shows_shell_references_on_every_primary_confi
         assert "${" not in str(ckpt.get("load", "")).replace("${BASE_FOLDER}", ""), name
 
 
+@pytest.mark.slow
 def test_issue15_7_regenerate_round_trips_every_primary_config_with_config_dir_and_experiment(tmp_path):
     from tests.generator_runner import run_generator
 

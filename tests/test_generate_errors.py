@@ -197,6 +197,7 @@ def test_issue13_12_a_failing_multirun_keeps_the_previous_multirun_yaml(tmp_path
     assert (sweep / "multirun.yaml").read_bytes() == before
 
 
+@pytest.mark.slow
 def test_issue15_6_a_reused_sweep_folder_keeps_no_stale_job(tmp_path):
     import yaml
 

@@ -32,6 +32,7 @@ def test_import_passes_parity_and_reproduces_the_committed_config(script):
         assert path.read_text() == text, f"{path} differs from a fresh import: run make goldens"
 
 
+@pytest.mark.slow
 def test_the_fixtures_generate_their_goldens_with_config_dir():
     for config in sorted(CONF.glob("run_imported_*.yaml")):
         result = subprocess.run([sys.executable, "tools/generate_args.py", "-cd", str(CONF.relative_to(ROOT)),

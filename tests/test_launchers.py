@@ -61,6 +61,7 @@ def multi_node_env(tmp_path: Path, workers: int) -> dict[str, str]:
     return {"MASTER_ADDR": "10.0.0.1", "HOSTFILE": str(hostfile)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", primary_configs())
 def test_dry_run_submits_exactly_the_generated_arrays(config, tmp_path):
     result = launch(config, "--dry-run", env=multi_node_env(tmp_path, 15))
@@ -86,6 +87,7 @@ def test_dry_run_submits_exactly_the_generated_arrays(config, tmp_path):
     assert all(words(line.removesuffix(" &"))[:3] == ["ssh", "-tt", f"node{i}"] for i, line in enumerate(ssh, 1))
 
 
+@pytest.mark.slow
 def test_launcher_overrides_reach_the_argv():
     result = launch("run_qwen3_4B", "--dry-run", "optimizer.lr=3e-6", "+experiment=quick_test")
     argv = submitted_argv(result.stdout)
@@ -101,6 +103,7 @@ def test_a_bad_override_stops_before_ray():
     assert "ray " not in result.stdout
 
 
+@pytest.mark.slow
 def test_an_args_file_is_used_as_is(tmp_path):
     args = tmp_path / "args.sh"
     subprocess.run([sys.executable, "tools/generate_args.py", "--config-name", "run_glm4_9B", "-o", str(args)],
@@ -132,6 +135,7 @@ def test_missing_environment_is_reported_all_at_once():
     assert "ray " not in result.stdout
 
 
+@pytest.mark.slow
 def test_a_short_hostfile_is_refused(tmp_path):
     result = launch("run_deepseek_r1", "--dry-run", env=multi_node_env(tmp_path, 3))
     assert result.returncode != 0 and "lists 3 worker(s); this run needs 15" in result.stderr
@@ -166,6 +170,7 @@ def test_every_primary_config_has_a_launcher_of_the_one_shape():
     assert launchers == {launcher_of(config).name for config in primary_configs()}
 
 
+@pytest.mark.slow
 def test_shell_is_shellcheck_clean():
     files = [*sorted((ROOT / "scripts").rglob("*.sh")), ROOT / ".ci" / "run"]
     result = run_shellcheck(*files)
@@ -213,6 +218,7 @@ def test_issue13_1_a_taken_port_is_refused_before_anything_starts():
     assert result.stdout == "" and gcs_processes(ports["RAY_PORT"]) == ""
 
 
+@pytest.mark.slow
 def test_issue13_1_ports_that_are_no_ports_or_given_twice_are_refused():
     result = launch("run_tiny_cpu", env={"RAY_PORT": "63x", "RAY_DASHBOARD_PORT": "9", "RAY_AGENT_PORT": "9",
                                           "RAY_CLIENT_PORT": "70000", "SLIME_NUM_GPUS": "8"})
@@ -249,6 +255,7 @@ def test_issue13_10_a_bad_python_does_not_hide_the_missing_variables(tmp_path):
     assert alone.returncode == 1 and "PYTHON=/no/such/python is not a command on PATH" in alone.stderr
 
 
+@pytest.mark.slow
 def test_issue13_15_the_ray_token_is_created_readable_by_its_owner_only(tmp_path):
     result = library("umask 022; export RAY_AUTH_MODE=token; slime::ensure_ray_token", env={"HOME": str(tmp_path)})
     assert result.returncode == 0, result.stderr
@@ -256,6 +263,7 @@ def test_issue13_15_the_ray_token_is_created_readable_by_its_owner_only(tmp_path
     assert token.stat().st_size > 0 and oct(token.stat().st_mode & 0o777) == oct(0o600)
 
 
+@pytest.mark.slow
 def test_issue13_15_hostfile_entries_starting_with_a_dash_are_refused(tmp_path):
     hostfile = tmp_path / "hosts"
     hostfile.write_text("node1\n-oProxyCommand=touch /tmp/pwned\n" + "".join(f"node{i}\n" for i in range(2, 16)))
@@ -306,6 +314,7 @@ def test_issue13_16_sourcing_from_sh_says_bash_is_needed(tmp_path):
     assert result.stderr == "args file of run_tiny_cpu: source it from bash (or zsh), not from sh\n"
 
 
+@pytest.mark.slow
 def test_issue15_13_make_train_launches_config_with_overrides():
     import shutil
 

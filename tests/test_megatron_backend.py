@@ -233,6 +233,7 @@ def test_the_converters_round_trip_byte_for_byte_across_layouts(tiny, tmp_path):
         assert (back / "tokenizer.json").is_file() and (back / "config.json").is_file()
 
 
+@pytest.mark.slow
 def test_a_converter_names_every_missing_input(tmp_path):
     result = subprocess.run([sys.executable, "tools/convert_torch_dist_to_hf.py", "--load", str(tmp_path)], cwd=ROOT,
                             capture_output=True, text=True)

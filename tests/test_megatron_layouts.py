@@ -107,6 +107,7 @@ def test_dynamic_micro_batches_stay_within_the_token_budget():
     assert packed.rows.tolist() == [0, 0, 0, 0, 0, 1]
 
 
+@pytest.mark.slow
 def test_configs_come_from_the_registry():
     require_module("megatron.core")
     from slime.backends.megatron import config

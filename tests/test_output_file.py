@@ -52,6 +52,7 @@ def test_issue13_3_o_writes_through_a_link_to_stdout(tmp_path, expected):
     assert result.stdout == expected and link.is_symlink()
 
 
+@pytest.mark.slow
 def test_issue13_3_o_replaces_the_file_a_symlink_names_and_keeps_the_link(tmp_path, expected):
     target = tmp_path / "real" / "args.sh"
     target.parent.mkdir()
@@ -79,6 +80,7 @@ def test_issue13_3_o_writes_through_a_character_device(tmp_path):
     assert stat.S_ISCHR(os.lstat(node).st_mode), "the device node was replaced by a file"
 
 
+@pytest.mark.slow
 def test_issue13_3_o_keeps_an_existing_files_mode_and_gives_new_files_the_umasks(tmp_path):
     existing = tmp_path / "existing.sh"
     existing.write_text("old\n")
@@ -91,6 +93,7 @@ def test_issue13_3_o_keeps_an_existing_files_mode_and_gives_new_files_the_umasks
         assert stat.S_IMODE(new.stat().st_mode) == mode
 
 
+@pytest.mark.slow
 def test_issue13_3_o_refuses_a_config_file_that_was_read(tmp_path):
     conf = tmp_path / "conf"
     (conf / "model").mkdir(parents=True)
@@ -104,6 +107,7 @@ def test_issue13_3_o_refuses_a_config_file_that_was_read(tmp_path):
     assert {p: p.read_bytes() for p in conf.rglob("*.yaml")} == before
 
 
+@pytest.mark.slow
 def test_issue13_9_o_naming_a_missing_folder_or_a_folder_is_an_error(tmp_path):
     for target, message in ((tmp_path / "missing" / "x.sh", f"the folder {tmp_path / 'missing'} does not exist"),
                             (tmp_path, "is a folder; name a file in it")):

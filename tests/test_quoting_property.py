@@ -3,6 +3,7 @@ with only its ${NAME} and ${NAME:-default} references expanded; nothing in it is
 
 from __future__ import annotations
 
+import pytest
 from pathlib import Path
 
 from hydra import compose
@@ -29,6 +30,7 @@ piece = st.one_of(text, st.sampled_from(PAYLOADS), st.sampled_from(REFERENCES))
 values = st.lists(piece, min_size=1, max_size=5).map("".join)
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(value=values)
 def test_any_string_round_trips_through_an_override(value):

@@ -57,6 +57,7 @@ def test_a_rollout_has_groups_of_scored_samples_in_sglangs_shape(engine):
     assert [s.response_tokens for s in again] == [s.response_tokens for s in samples]  # per-request seeds
 
 
+@pytest.mark.slow
 def test_the_dynamic_filter_over_samples_until_the_rollout_is_full(engine):
     KEPT_GROUPS.clear()
     args = rollout_args(dynamic_sampling_filter_path="tests.test_rollout:keep_mixed_groups",

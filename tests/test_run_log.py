@@ -39,6 +39,7 @@ def test_issue15_14_tensorboard_scalars_read_back_with_tensorboards_reader(tmp_p
         assert all(math.isclose(value, row[key], rel_tol=1e-6) for (_, value), row in zip(read, ROLLOUTS))
 
 
+@pytest.mark.slow
 def test_issue15_14_wandb_offline_writes_its_run_files(tmp_path, monkeypatch):
     require_module("wandb")
     monkeypatch.setenv("WANDB_SILENT", "true")

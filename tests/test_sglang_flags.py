@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import subprocess
 import sys
 
@@ -11,6 +12,7 @@ from slime.utils.sglang_flags import RENAMED, SLIME_OWNED, load_snapshot, prefix
 from tests.conftest import ROOT, require_module
 
 
+@pytest.mark.slow
 def test_snapshot_matches_the_installed_sglang():
     require_module("sglang")
     result = subprocess.run([sys.executable, "tools/snapshot_sglang_args.py", "--check"],
@@ -56,6 +58,7 @@ def test_prefixed_flags_keep_sglang_types():
     assert parse_args(["--sglang-no-enable-tf32-matmul"], validate=False).sglang_enable_tf32_matmul is False
 
 
+@pytest.mark.slow
 def test_flags_can_come_from_the_installed_sglang():
     require_module("sglang")
     code = ("from slime.utils.arguments import parse_args; import sys; "

@@ -3,8 +3,6 @@ state that was saved, and training moves the weights."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -12,16 +10,11 @@ import torch
 from slime.backends.torch_backend import TorchTrainBackend
 from slime.utils.arguments import parse_args
 from slime.utils.checkpoint import write_run_record
-from tests.conftest import ROOT, require_module
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    require_module("transformers")
-    base = tmp_path_factory.mktemp("tiny")
-    subprocess.run([sys.executable, "tools/make_tiny_model.py", "--out", str(base)], cwd=ROOT, check=True,
-                   capture_output=True)
-    return base
+def tiny(tiny_base):
+    return tiny_base
 
 
 def args_for(tiny, save, *extra):

@@ -25,13 +25,10 @@ ONE_GPU = "cluster.actor_num_gpus_per_node=1"
 
 
 @pytest.fixture(scope="module")
-def base_folder(tmp_path_factory):
+def base_folder(tiny_base):
     require_module("torch")
     require_module("ray")
-    base = tmp_path_factory.mktemp("tiny")
-    subprocess.run([sys.executable, "tools/make_tiny_model.py", "--out", str(base)], cwd=ROOT, check=True,
-                   capture_output=True)
-    return base
+    return tiny_base
 
 
 def train(base: Path, *overrides: str, config: str = "run_tiny_cpu", timeout: int = 400, wait: bool = True,
