@@ -64,6 +64,21 @@ def _training_dicts(samples) -> list[dict]:
              "rollout_log_probs": s.rollout_log_probs} for s in samples]
 
 
+def rollout_old_log_probs(samples) -> list[list[float]]:
+    """The rollout engine's log-probs as the old policy's (--use-rollout-logprobs): one per response token."""
+    for i, s in enumerate(samples):
+        if len(s.rollout_log_probs) != s.response_length:
+            raise ValueError(f"--use-rollout-logprobs: sample {i} has {len(s.rollout_log_probs)} rollout log-probs "
+                             f"for {s.response_length} response tokens; the rollout function must fill "
+                             "sample.rollout_log_probs (the SGLang rollout does), or drop the flag to recompute them")
+    return [list(s.rollout_log_probs) for s in samples]
+
+
+def ref_update_due(args: argparse.Namespace, rollout_id: int) -> bool:
+    """Whether the reference model becomes the actor after training on ``rollout_id`` (--ref-update-interval)."""
+    return bool(args.ref_update_interval) and (rollout_id + 1) % args.ref_update_interval == 0
+
+
 def _shard(batch: list[dict], steps: int, ranks: int) -> list[list[dict]]:
     """Each optimizer step's samples split evenly over the ranks, steps kept in order."""
     per_step = len(batch) // steps
@@ -244,12 +259,17 @@ class Trainer:
         from slime.algorithms.advantages import compute_advantages
         from slime.algorithms.kl import kl_estimate
         from slime.algorithms.layout import pad_lists, unpad_lists, valid_mask
+        from slime.rollout.hooks import custom_advantages, filter_samples, post_processed_rewards
 
         a = self.args
         steps, ranks = a.num_steps_per_rollout, self.actor.dp_size
+        filtered = filter_samples(a, samples)  # removed samples train with a loss mask of zeros
         batch = _training_dicts(samples)
         shards, gather = self._shards(batch, steps, ranks)
-        old = gather(self.actor.run_sharded("compute_log_probs", [(s,) for s in shards]))
+        if a.use_rollout_logprobs:
+            old = rollout_old_log_probs(samples)
+        else:
+            old = gather(self.actor.run_sharded("compute_log_probs", [(s,) for s in shards]))
         needs_reference = uses_reference_model(a)
         ref = gather(self.actor.run_sharded("compute_log_probs", [(s, True) for s in shards])) \
             if needs_reference else None
@@ -260,8 +280,11 @@ class Trainer:
         lengths = torch.tensor([s.response_length for s in samples])
         keep = valid_mask(lengths) & (pad_lists([s.loss_mask for s in samples]) > 0)
         kl = kl_estimate(pad_lists(old), pad_lists(ref), a.kl_loss_type) if ref else None
-        rewards = torch.tensor([s.reward for s in samples], dtype=torch.float32)
-        if a.compute_advantages_and_returns:
+        rewards = torch.tensor(post_processed_rewards(a, samples), dtype=torch.float32)
+        if a.custom_advantage_function_path:
+            advantages, returns = custom_advantages(a, samples, rewards, unpad_lists(kl, lengths) if ref else None,
+                                                    values)
+        elif a.compute_advantages_and_returns:
             advantages, returns = compute_advantages(
                 a.advantage_estimator, rewards, lengths, a.n_samples_per_prompt, loss_mask=keep, kl=kl,
                 kl_coef=a.kl_coef, values=pad_lists(values) if values else None, gamma=a.gamma, lambd=a.lambd,
@@ -275,12 +298,19 @@ class Trainer:
         per_step = len(batch) // steps
         tokens = [sum(sum(r["loss_mask"]) for r in batch[k * per_step:(k + 1) * per_step]) for k in range(steps)]
         metrics = {"kl": float(kl[keep].mean())} if kl is not None and keep.any() else {}
+        if a.rollout_sample_filter_path:
+            metrics["samples_filtered_out"] = filtered
+            self.log.note(f"rollout {rollout_id}: {filtered} of {len(samples)} samples left out of the loss "
+                          "(--rollout-sample-filter-path)")
         if self.critic:
             sizes = [per_step // self.critic.dp_size] * steps
             metrics.update(self.critic.run_sharded("train", [(s, sizes, tokens) for s in critic_shards])[0])
         if rollout_id >= a.num_critic_only_steps:
             sizes = [per_step // ranks] * steps
             metrics.update(self.actor.run_sharded("train", [(s, sizes, tokens) for s in shards])[0])
+            if ref_update_due(a, rollout_id):
+                self.actor.on_every_rank("update_reference")
+                self.log.note(f"rollout {rollout_id}: the reference model is now the actor (--ref-update-interval)")
         return metrics
 
     def _shards(self, batch: list[dict], steps: int, ranks: int):

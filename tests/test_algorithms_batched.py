@@ -135,7 +135,7 @@ def micro_batches(draw):
                         "values": column(st.floats(-3.0, 3.0))})
     eps_clip = draw(st.floats(0.05, 0.4))
     args = argparse.Namespace(
-        advantage_estimator=draw(st.sampled_from(["grpo", "gspo"])), eps_clip=eps_clip,
+        advantage_estimator=draw(st.sampled_from(["grpo", "gspo", "cispo"])), eps_clip=eps_clip,
         eps_clip_high=draw(st.sampled_from([eps_clip, 0.28])), eps_clip_c=draw(st.sampled_from([None, 3.0])),
         use_tis=draw(st.booleans()), tis_clip_low=draw(st.sampled_from([0.0, 0.5])), tis_clip=2.0,
         use_kl_loss=draw(st.booleans()), kl_loss_type=draw(st.sampled_from(KL_TYPES)),

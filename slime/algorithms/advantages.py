@@ -6,7 +6,7 @@ mask, the KL to the reference, the critic's values) valid up to each row's lengt
 it is ignored. Outputs are per-token, zero past each row's length, in the rewards' dtype; everything
 in between is computed in float64.
 
-- grpo / gspo: group-normalized reward, (r − mean) / (std + eps) within each prompt's group (std
+- grpo / gspo / cispo: group-normalized reward, (r − mean) / (std + eps) within each prompt's group (std
   division optional), the same for every token of the response; with --kl-coef the reward first pays
   kl_coef × the sample's summed KL.
 - reinforce_plus_plus: token rewards (−kl_coef·KL per token, the reward on the last token),
@@ -27,7 +27,8 @@ from slime.algorithms.scan import reverse_discounted_cumsum
 
 EPS = 1e-6
 F64 = torch.float64
-ESTIMATORS = ("grpo", "gspo", "reinforce_plus_plus", "reinforce_plus_plus_baseline", "ppo")
+GROUP_NORMALIZED = ("grpo", "gspo", "cispo")  # one advantage per sample: its group-normalized reward
+ESTIMATORS = ("grpo", "gspo", "cispo", "reinforce_plus_plus", "reinforce_plus_plus_baseline", "ppo")
 
 
 def group_normalize(rewards: torch.Tensor, group_size: int, divide_by_std: bool = True) -> torch.Tensor:
@@ -104,7 +105,7 @@ def compute_advantages(estimator: str, rewards: torch.Tensor, lengths, group_siz
     def finish(per_token: torch.Tensor) -> torch.Tensor:  # a copy even in float64: whitening works in place
         return per_token.to(dtype, copy=True).masked_fill_(~valid, 0.0)
 
-    if estimator in ("grpo", "gspo"):
+    if estimator in GROUP_NORMALIZED:
         scalar = rewards.to(F64)
         if kl is not None and kl_coef:
             scalar = scalar - kl_coef * torch.where(keep, kl, 0.0).sum(1, dtype=F64)

@@ -5,6 +5,11 @@ exp of the mean log-ratio, for every token); loss = max(−A·ratio, −A·clip(
 1+eps_clip_high)); with dual clip (eps_clip_c > 1) the loss of negative-advantage tokens is at most
 −A·eps_clip_c. Truncated importance sampling multiplies the loss by clamp(exp(old_logp −
 rollout_logp), tis_clip_low, tis_clip). Value loss: ½·max((V−R)², (clip(V, V_old ± value_clip)−R)²).
+
+CISPO (MiniMax-M1): the importance weight itself is truncated, r̂ = min(ratio, 1+eps_clip_high), held
+constant (no gradient through it), and every token keeps its gradient: the gradient is −A·r̂·∇logp,
+where PPO-clip's is zero for clipped tokens. The loss's value is −A·r̂ (as PPO's is −A·ratio); its clip
+fraction is the share of tokens whose ratio exceeded the bound.
 """
 
 from __future__ import annotations
@@ -38,6 +43,17 @@ def clipped_policy_loss(log_ratio: torch.Tensor, advantages: torch.Tensor, *, ep
     if tis_weights is not None:
         loss = loss * tis_weights
     return loss, was_clipped
+
+
+def cispo_loss(log_ratio: torch.Tensor, advantages: torch.Tensor, *, eps_clip_high: float,
+               tis_weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The CISPO loss per token from log-ratios of any shape, and where the weight was truncated."""
+    ratio = torch.exp(log_ratio.detach())
+    # exp(x − sg(x)) is 1 with x's gradient: no inf·0 where the ratio overflows
+    loss = -advantages * ratio.clamp(max=1 + eps_clip_high) * torch.exp(log_ratio - log_ratio.detach())
+    if tis_weights is not None:
+        loss = loss * tis_weights
+    return loss, (ratio > 1 + eps_clip_high).to(loss.dtype)
 
 
 def tis_weights(old_logp: torch.Tensor, rollout_logp: torch.Tensor, low: float, high: float) -> torch.Tensor:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from slime.algorithms.kl import kl_estimate
-from slime.algorithms.losses import clipped_policy_loss, tis_weights, value_loss
+from slime.algorithms.losses import cispo_loss, clipped_policy_loss, tis_weights, value_loss
 
 
 @dataclass
@@ -79,7 +79,7 @@ def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> float:
 
 def actor_loss(args: argparse.Namespace, log_probs: torch.Tensor, entropy: torch.Tensor, batch: MicroBatch,
                total_tokens: float, total_samples: int) -> tuple[torch.Tensor, dict]:
-    """PPO-clip policy loss (GSPO's sequence ratio, dual clip, TIS), the KL loss and the entropy bonus."""
+    """PPO-clip policy loss (GSPO's sequence ratio, dual clip, TIS) or CISPO's, the KL loss and the entropy bonus."""
     old = batch.old_log_probs
     log_ratio = log_probs - old
     if args.advantage_estimator == "gspo":
@@ -87,9 +87,13 @@ def actor_loss(args: argparse.Namespace, log_probs: torch.Tensor, entropy: torch
     weights = None
     if args.use_tis and batch.rollout_log_probs is not None:
         weights = tis_weights(old, batch.rollout_log_probs, args.tis_clip_low, args.tis_clip)
-    per_token, clipped = clipped_policy_loss(log_ratio, batch.advantages, eps_clip=args.eps_clip,
-                                             eps_clip_high=args.eps_clip_high, eps_clip_c=args.eps_clip_c,
-                                             tis_weights=weights)
+    if args.advantage_estimator == "cispo":
+        per_token, clipped = cispo_loss(log_ratio, batch.advantages, eps_clip_high=args.eps_clip_high,
+                                        tis_weights=weights)
+    else:
+        per_token, clipped = clipped_policy_loss(log_ratio, batch.advantages, eps_clip=args.eps_clip,
+                                                 eps_clip_high=args.eps_clip_high, eps_clip_c=args.eps_clip_c,
+                                                 tis_weights=weights)
     metrics = {"pg_clipfrac": _masked_mean(clipped, batch.loss_mask),
                "entropy": _masked_mean(entropy.detach(), batch.loss_mask)}
     if args.use_kl_loss and args.kl_loss_coef:  # a KL of weight 0 has no reference log-probs to use

@@ -81,7 +81,7 @@ def compute_advantages(estimator: str, rewards: torch.Tensor, response_lengths: 
     """Per-sample float64 token advantages and returns (returns equal advantages except for PPO)."""
     kl = kl if kl is not None else [torch.zeros(n, dtype=F64) for n in response_lengths]
     masks = loss_masks if loss_masks is not None else [torch.ones(n, dtype=F64) for n in response_lengths]
-    if estimator in ("grpo", "gspo"):
+    if estimator in ("grpo", "gspo", "cispo"):
         penalties = torch.tensor([float((k.to(F64) * (m > 0)).sum()) for k, m in zip(kl, masks)], dtype=F64)
         scalar = rewards.to(F64) - kl_coef * penalties
         normalized = group_normalize(scalar, group_size, divide_by_std)
@@ -102,7 +102,7 @@ def compute_advantages(estimator: str, rewards: torch.Tensor, response_lengths: 
         advantages, returns = [a for a, _ in pairs], [r for _, r in pairs]
     else:
         raise ValueError(f"unknown advantage estimator {estimator!r}")
-    if normalize and estimator in ("grpo", "gspo", "ppo"):
+    if normalize and estimator in ("grpo", "gspo", "cispo", "ppo"):
         advantages = whiten(advantages, masks)
     return advantages, returns
 
@@ -120,9 +120,12 @@ def actor_loss(args: argparse.Namespace, log_probs: list[torch.Tensor], entropy:
         weights = None
         if args.use_tis and sample.get("rollout_log_probs"):
             weights = tis_weights(old, field(sample, "rollout_log_probs"), args.tis_clip_low, args.tis_clip)
-        loss, was_clipped = policy_loss(logp, old, field(sample, "advantages"), eps_clip=args.eps_clip,
-                                        eps_clip_high=args.eps_clip_high, eps_clip_c=args.eps_clip_c,
-                                        sequence_level=args.advantage_estimator == "gspo", tis_weights=weights)
+        if args.advantage_estimator == "cispo":
+            loss, was_clipped = cispo_loss(logp, old, field(sample, "advantages"), args.eps_clip_high, weights)
+        else:
+            loss, was_clipped = policy_loss(logp, old, field(sample, "advantages"), eps_clip=args.eps_clip,
+                                            eps_clip_high=args.eps_clip_high, eps_clip_c=args.eps_clip_c,
+                                            sequence_level=args.advantage_estimator == "gspo", tis_weights=weights)
         if args.use_kl_loss and args.kl_loss_coef:
             kls.append(kl_estimate(logp, field(sample, "ref_log_probs"), args.kl_loss_type))
             loss = loss + args.kl_loss_coef * kls[-1]
@@ -133,6 +136,20 @@ def actor_loss(args: argparse.Namespace, log_probs: list[torch.Tensor], entropy:
     if args.use_kl_loss and args.kl_loss_coef:
         metrics["kl_loss"] = _masked_mean(kls, masks)
     return aggregate(losses, masks, args.calculate_per_token_loss, total_tokens, total_samples), metrics
+
+
+def cispo_loss(logp: torch.Tensor, old: torch.Tensor, advantages: torch.Tensor, eps_clip_high: float,
+               weights: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """CISPO token by token: the truncated weight min(ratio, 1 + eps_clip_high) is a constant, and
+    exp(x − sg(x)), 1 with the gradient of x = logp − old, carries the token's gradient."""
+    losses, clipped = [], []
+    for t in range(len(logp)):
+        x = logp[t] - old[t]
+        ratio = math.exp(float(x))
+        loss = -advantages[t] * min(ratio, 1 + eps_clip_high) * torch.exp(x - x.detach())
+        losses.append(loss * weights[t] if weights is not None else loss)
+        clipped.append(float(ratio > 1 + eps_clip_high))
+    return (torch.stack(losses) if losses else torch.zeros(0, dtype=F64)), torch.tensor(clipped, dtype=F64)
 
 
 def critic_loss(args: argparse.Namespace, values: list[torch.Tensor], samples: list[dict], total_tokens: float,

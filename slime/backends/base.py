@@ -62,6 +62,10 @@ class TrainBackend(ABC):
         rollout temperature; None on ranks that are not their share's result rank."""
 
     @abstractmethod
+    def update_reference(self) -> None:
+        """Make the actor's current weights its reference model (--ref-update-interval)."""
+
+    @abstractmethod
     def train(self, batch: list[dict], step_sizes: list[int], global_tokens: list[int]) -> dict:
         """Optimizer steps on this rank's share; returns metrics."""
 

@@ -141,6 +141,12 @@ class TorchTrainBackend(TrainBackend):
         log_probs, _ = self._token_log_probs(model, batch)
         return self._split(log_probs, batch)
 
+    def update_reference(self) -> None:
+        if self.reference is None:
+            raise ValueError("no reference model to update: only a KL of nonzero weight (--kl-coef, --kl-loss-coef) "
+                             "loads one")
+        self.reference.load_state_dict(self.model.state_dict())
+
     def _values(self, batch: list[dict]) -> torch.Tensor:
         ids, mask = self._pad(batch)
         rows, columns, _ = self._response_positions(batch)

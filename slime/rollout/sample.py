@@ -27,6 +27,7 @@ class Sample:
     reward: float | None = None
     status: Status = Status.COMPLETED
     metadata: dict = field(default_factory=dict)
+    remove_sample: bool = False  # kept in the rollout but out of the loss (--rollout-sample-filter-path)
 
     @property
     def tokens(self) -> list[int]:

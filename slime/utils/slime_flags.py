@@ -35,7 +35,6 @@ LOSS_MASK_TYPES = ("qwen", "qwen3", "qwen3_5", "distill_qwen")
 
 # Choices a flag accepts, as upstream's does, whose feature the trainer lacks: an error naming them.
 UNIMPLEMENTED_CHOICES = {
-    "advantage_estimator": {"cispo": "the CISPO estimator"},
     "loss_type": {"sft_loss": "the SFT loss", "custom_loss": "custom losses"},
 }
 # Flags that name Python objects (module.path.function or module.path:function), checked for that shape.
@@ -202,8 +201,9 @@ SLIME_FLAGS = [
     flag("--buffer-filter-path", group=SAMPLING, help="module.path:function choosing samples from the rollout buffer.",
          unimplemented="the partial-rollout buffer"),
     flag("--rollout-sample-filter-path", group=SAMPLING,
-         help="module.path:function(args, samples) deciding which samples of a rollout train: the others stay in "
-              "the rollout (and its reward statistics) but out of the loss.", unimplemented="sample filters"),
+         help="module.path:function(args, samples) deciding which samples of a rollout train (one bool each, or "
+              "None after setting sample.remove_sample): the others stay in the rollout (and its reward "
+              "statistics) but out of the loss."),
     flag("--rollout-all-samples-process-path", group=SAMPLING,
          help="module.path:function given every sample generated for a rollout, the filtered-out ones included.",
          unimplemented="processing all generated samples"),
@@ -284,8 +284,7 @@ SLIME_FLAGS = [
     flag("--ref-ckpt-step", type=int, group=ALGORITHM, help="Iteration of --ref-load to load; its latest when unset.",
          unimplemented="choosing the reference checkpoint's iteration"),
     flag("--ref-update-interval", type=int, group=ALGORITHM,
-         help="Replace the reference model with the current actor every this many rollouts; unset keeps it fixed.",
-         unimplemented="updating the reference model"),
+         help="Replace the reference model with the current actor every this many rollouts; unset keeps it fixed."),
     switch("--reset-optimizer-states", group=ALGORITHM, help="Reset the optimizer state after every rollout.",
            unimplemented="resetting the optimizer state"),
     flag("--critic-load", group=ALGORITHM, help="Critic checkpoints to resume from; defaults to <--load>/critic."),
@@ -323,8 +322,8 @@ SLIME_FLAGS = [
            help="Use the raw rewards, without subtracting the group mean, as GRPO-style advantages.",
            unimplemented="unnormalized rewards"),
     flag("--custom-advantage-function-path", group=ALGORITHM,
-         help="module.path:function computing advantages and returns instead of --advantage-estimator.",
-         unimplemented="custom advantage functions"),
+         help="module.path:function(args, samples, rewards, kl, values) returning (advantages, returns) per token, "
+              "instead of --advantage-estimator's (see slime/rollout/hooks.py)."),
     switch("--use-tis", group=ALGORITHM,
            help="Truncated importance sampling between rollout and training log-probs."),
     flag("--tis-clip", type=float, default=2.0, group=ALGORITHM, help="Upper bound of the TIS weight."),
@@ -332,8 +331,7 @@ SLIME_FLAGS = [
     flag("--custom-tis-function-path", group=ALGORITHM, help="module.path:function computing the TIS weights.",
          unimplemented="custom importance weights"),
     switch("--use-rollout-logprobs", group=ALGORITHM,
-           help="Use the rollout engine's log-probs as the old policy's instead of recomputing them.",
-           unimplemented="the rollout engine's log-probs as the old policy's"),
+           help="Use the rollout engine's log-probs as the old policy's instead of recomputing them."),
     switch("--use-rollout-entropy", group=ALGORITHM, help="Use the rollout engine's entropies.",
            unimplemented="the rollout engine's entropies"),
     switch("--get-mismatch-metrics", group=ALGORITHM,
@@ -364,8 +362,8 @@ SLIME_FLAGS = [
     switch("--group-rm", group=REWARD, help="Call the reward function once per prompt's group of samples.",
            unimplemented="group reward functions"),
     flag("--custom-reward-post-process-path", group=REWARD,
-         help="module.path:function(args, samples) returning the rewards the advantages use, after scoring.",
-         unimplemented="reward post-processing"),
+         help="module.path:function(args, samples) returning the rewards the advantages use, after scoring: one "
+              "per sample, or (raw_rewards, rewards)."),
     flag("--custom-convert-samples-to-train-data-path", group=REWARD,
          help="module.path:function turning a rollout's samples into training data.",
          unimplemented="custom sample conversion"),

@@ -270,6 +270,17 @@ def _algorithm(v: _Validator) -> None:
             v.fail(f"{name} {getattr(a, attr)} is a discount: it must lie in [0, 1]", name)
     if a.use_tis and a.tis_clip_low >= a.tis_clip:
         v.fail(f"--tis-clip-low {a.tis_clip_low} must be below --tis-clip {a.tis_clip}", "--tis-clip-low", "--tis-clip")
+    if a.ref_update_interval is not None and a.ref_update_interval < 1:
+        v.fail(f"--ref-update-interval counts rollouts: it must be at least 1, got {a.ref_update_interval}",
+               "--ref-update-interval")
+    elif a.ref_update_interval and not uses_reference_model(a):
+        v.fail(f"--ref-update-interval {a.ref_update_interval} updates a reference model that this run does not "
+               "have: only a KL of nonzero weight (--kl-coef, or --use-kl-loss with --kl-loss-coef) loads one",
+               "--ref-update-interval", "--kl-coef", "--kl-loss-coef")
+    if a.custom_advantage_function_path and not a.compute_advantages_and_returns:
+        v.fail("--custom-advantage-function-path computes the advantages that --disable-compute-advantages-and-returns "
+               "says the rollout supplies: keep one", "--custom-advantage-function-path",
+               "--disable-compute-advantages-and-returns")
     if a.loss_type == "custom_loss" and not a.custom_loss_function_path:
         v.fail("--loss-type custom_loss needs --custom-loss-function-path", "--loss-type", "--custom-loss-function-path")
     if a.trainable_params_regex and a.frozen_params_regex:

@@ -205,6 +205,13 @@ class MegatronTrainBackend(TrainBackend):
             reports = self._run(batch, compute, forward_only=True)
         return self._unflatten(reports, "log_probs", len(batch)) if self._layout.is_result_rank else None
 
+    def update_reference(self) -> None:
+        """The reference becomes a CPU copy of this rank's current shards."""
+        if self.reference_weights is None:
+            raise ValueError("no reference model to update: only a KL of nonzero weight (--kl-coef, --kl-loss-coef) "
+                             "loads one")
+        self.reference_weights = self._snapshot()
+
     def compute_values(self, batch: list[dict]) -> list[list[float]] | None:
         def compute(micro, output):
             values = output[micro.rows, micro.columns, 0].float()
