@@ -256,6 +256,10 @@ MEGATRON_FLAGS = [
     m("--sgd-momentum", type=float, default=0.9, group=OPTIMIZER, feeds=f"{OC}.sgd_momentum", help="SGD momentum."),
     ms("--optimizer-cpu-offload", group=OPTIMIZER, feeds=f"{OC}.optimizer_cpu_offload",
        help="Keep optimizer state and step on the CPU."),
+    m("--optimizer-offload-fraction", type=float, default=1.0, group=OPTIMIZER,
+      feeds=f"{OC}.optimizer_offload_fraction",
+      help="Share of the optimizer state and step that --optimizer-cpu-offload moves to the CPU (Megatron-LM's "
+           "default 1.0; megatron-core's own default, 0.0, would move nothing)."),
     ms("--overlap-cpu-optimizer-d2h-h2d", group=OPTIMIZER, feeds=f"{OC}.overlap_cpu_optimizer_d2h_h2d",
        help="Overlap CPU-optimizer transfers with compute."),
     ms("--use-precision-aware-optimizer", group=OPTIMIZER, feeds=f"{OC}.use_precision_aware_optimizer",

@@ -8,6 +8,7 @@ import argparse
 from slime.backends.engine_command import display_command, planned_commands
 from slime.utils.arg_types import format_number
 from slime.utils.eval_datasets import pairs_of
+from slime.utils.memory import format_memory, memory_plan, on_gpus
 from slime.utils.role_overrides import role_args
 from slime.utils.validation import gpus
 
@@ -85,6 +86,7 @@ def build_plan(args: argparse.Namespace) -> dict:
             "samples_per_prompt": args.n_samples_per_eval_prompt,
         },
         "checkpoints": {"save": args.save, "interval": args.save_interval, "load": args.load, "ref_load": args.ref_load},
+        "memory": memory_plan(args) if on_gpus(args) else None,
         "derived": dict(getattr(args, "derived_values", {})),
         "role_overrides": getattr(args, "role_overrides", {}),
         "role_overrides_ignored": getattr(args, "role_overrides_ignored", []),
@@ -162,6 +164,7 @@ def format_plan(plan: dict) -> str:
     if c["save"]:
         rows.append(("Checkpoints", f"every {c['interval']} rollouts (and the last) to {c['save']}" if c["interval"]
                      else f"none saved: --save {c['save']} without --save-interval"))
+    rows += format_memory(plan["memory"]) if plan["memory"] else []
     for attr, d in plan["derived"].items():
         rows.append(("Derived", f"--{attr.replace('_', '-')} = {_v(d['value'])} ({d['reason']})"))
     for role, values in plan["role_overrides"].items():

@@ -63,6 +63,9 @@ SLIME_FLAGS = [
          help="GPUs per SGLang engine (its tensor-parallel size)."),
     flag("--num-gpus-per-node", type=int, default=8, group=CLUSTER,
          help="GPUs per node, used to place rollout engines that span nodes."),
+    flag("--gpu-memory-gib", type=float, default=80.0, group=CLUSTER,
+         help="Memory of each GPU in GiB (80 for an 80 GB A100 or H100, 140 for an H200): the launch plan estimates "
+              "the memory each GPU needs and warns above this."),
     switch("--colocate", group=CLUSTER,
            help="Train and generate on the same GPUs, taking turns; implies offloading both sides."),
     switch("--offload", group=CLUSTER, help="Shorthand for --offload-train and --offload-rollout."),

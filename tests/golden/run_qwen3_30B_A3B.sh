@@ -13,6 +13,7 @@ CLUSTER_ARGS=(
   --actor-num-nodes 1
   --actor-num-gpus-per-node 8
   --colocate
+  --gpu-memory-gib 80
 )
 MODEL_ARGS=(
   --disable-bias-linear

@@ -16,13 +16,14 @@ and fusions, sequence parallel, the distributed optimizer, bf16/fp16, …), each
 from __future__ import annotations
 
 import argparse
-import copy
+import contextlib
 import dataclasses
-import math
 
 import torch
 
+from slime.backends.megatron.defaults import gpu_defaults
 from slime.utils.megatron_flags import MEGATRON_FLAGS
+from slime.utils.parameters import padded_vocab
 
 TRANSFORMER_OWNERS = ("TransformerConfig", "ModelParallelConfig")
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16, "fp8": torch.uint8}
@@ -33,12 +34,7 @@ def with_slime_defaults(args: argparse.Namespace, gpu: bool | None = None) -> ar
     (for Adam); unchanged on a CPU, where what was asked for explicitly is refused by
     ``unsupported_here``."""
     gpu = torch.cuda.is_available() if gpu is None else gpu
-    if not gpu:
-        return args
-    result = copy.copy(args)
-    result.bf16 = not args.fp16
-    result.use_distributed_optimizer = args.use_distributed_optimizer or args.optimizer == "adam"
-    return result
+    return gpu_defaults(args) if gpu else args
 
 
 def _fed(owners: tuple[str, ...], args: argparse.Namespace) -> dict:
@@ -71,10 +67,7 @@ def params_dtype(args: argparse.Namespace) -> torch.dtype:
 
 def padded_vocab_size(args: argparse.Namespace) -> int:
     """Megatron-LM's padding: a multiple of --make-vocab-size-divisible-by × tensor-parallel size."""
-    if args.padded_vocab_size:
-        return args.padded_vocab_size
-    multiple = args.make_vocab_size_divisible_by * args.tensor_model_parallel_size
-    return int(math.ceil(args.vocab_size / multiple) * multiple)
+    return padded_vocab(args)
 
 
 def position_embedding_type(args: argparse.Namespace) -> str:
@@ -169,14 +162,25 @@ def optimizer_config(args: argparse.Namespace, checking: bool = False):
     from megatron.core.optimizer import OptimizerConfig
 
     fields = _fed(("OptimizerConfig",), args)
+    version_check = contextlib.nullcontext()
     if checking and not _have_transformer_engine():
-        fields["use_precision_aware_optimizer"] = False
+        if fields.get("optimizer_cpu_offload"):
+            # the precision-aware optimizer's checks ask transformer-engine's version before returning
+            # for the CPU-offloaded HybridDeviceOptimizer: answer as an old transformer-engine would
+            from unittest import mock
+
+            from megatron.core.optimizer import optimizer_config as module
+
+            version_check = mock.patch.object(module, "is_te_min_version", lambda *_, **__: False)
+        else:  # otherwise they import transformer-engine's FusedAdam
+            fields["use_precision_aware_optimizer"] = False
     for key in ("main_grads_dtype", "main_params_dtype", "exp_avg_dtype", "exp_avg_sq_dtype"):
         if key in fields:
             fields[key] = DTYPES[fields[key]]
     fields.update(bf16=bool(args.bf16), fp16=bool(args.fp16), params_dtype=params_dtype(args),
                   use_distributed_optimizer=bool(args.use_distributed_optimizer))
-    return OptimizerConfig(**fields)
+    with version_check:
+        return OptimizerConfig(**fields)
 
 
 def ddp_config(args: argparse.Namespace):
