@@ -1,6 +1,6 @@
 """A HuggingFace checkpoint folder: its ``config.json``, its safetensors tensors by name, and writing one.
 
-Reading the config needs no torch; tensors are read lazily from ``model.safetensors`` or the shards
+Reading the config and the tensor names needs no torch; tensors are read lazily from ``model.safetensors`` or the shards
 that ``model.safetensors.index.json`` lists, so a converter holds one tensor at a time. Writing
 splits tensors into shards of at most ``shard_bytes`` with the index HF writes, and copies the
 config, generation config and tokenizer files from a source checkpoint.
@@ -28,6 +28,19 @@ def is_hf_checkpoint(path: str | Path | None) -> bool:
 
 def read_config(path: str | Path) -> dict:
     return json.loads((Path(path) / "config.json").read_text())
+
+
+def tensor_names(path: str | Path) -> list[str] | None:
+    """The tensor names of a checkpoint folder, from its index or its safetensors header (no tensor is
+    read, no torch); ``None`` when the folder has no safetensors."""
+    folder = Path(path)
+    if (folder / INDEX).is_file():
+        return sorted(json.loads((folder / INDEX).read_text())["weight_map"])
+    if (folder / SINGLE).is_file():
+        with open(folder / SINGLE, "rb") as f:
+            header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+        return sorted(name for name in header if name != "__metadata__")
+    return None
 
 
 class HFTensors:
