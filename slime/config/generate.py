@@ -53,10 +53,16 @@ class Generated:
     namespace: argparse.Namespace
     roles: str | None = None  # the --megatron-config-path value of a roles: section (inline JSON)
     env: dict[str, str] = field(default_factory=dict)
+    explainer: _Explainer | None = field(default=None, repr=False, compare=False)
 
     @property
     def argv(self) -> list[str]:
         return argv_of(self.arrays)
+
+    def explain(self, message: str, flags: tuple[str, ...]) -> str:
+        """A problem a later check found with ``flags``, in the generator's words: the config keys
+        that set them, their values and files."""
+        return self.explainer.parser_problem(message, tuple(flags)) if self.explainer else message
 
 
 def _unwritable_text(value) -> str | None:
@@ -230,4 +236,4 @@ def generate(cfg: DictConfig, config_name: str, overrides: list[str],
             messages = [explain.key_problem(p) for p in problems]
     if messages:
         raise GenerationError(config_name, messages)
-    return Generated(config_name, list(overrides), flat.arrays, namespace, roles, env)
+    return Generated(config_name, list(overrides), flat.arrays, namespace, roles, env, explain)

@@ -19,7 +19,9 @@ import torch
 from slime.backends.megatron.config import gpt_model_kwargs
 
 
-def layer_spec(args: argparse.Namespace, config, vp_stage: int | None = None):
+def layer_spec(args: argparse.Namespace, config, vp_stage: int | None = None, pp_rank: int | None = None):
+    """The layer spec of this rank's pipeline stage (``pp_rank`` when megatron's parallel state is
+    not initialised, as in ``tools/check_config.py``)."""
     from megatron.core.models.gpt import gpt_layer_specs as specs
 
     if args.spec:
@@ -32,7 +34,7 @@ def layer_spec(args: argparse.Namespace, config, vp_stage: int | None = None):
     use_te = args.transformer_impl == "transformer_engine"
     if args.num_experts:
         spec = specs.get_gpt_decoder_block_spec(config, use_transformer_engine=use_te,
-                                                normalization=args.normalization, vp_stage=vp_stage)
+                                                normalization=args.normalization, vp_stage=vp_stage, pp_rank=pp_rank)
     elif use_te:
         spec = specs.get_gpt_layer_with_transformer_engine_spec(
             qk_layernorm=args.qk_layernorm, multi_latent_attention=args.multi_latent_attention)
