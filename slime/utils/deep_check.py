@@ -81,7 +81,9 @@ def _sglang(gen: Generated, args: argparse.Namespace, report: Report) -> None:
     for problem in problems:
         named = _LEADING_OPTIONS.match(problem)
         report.problems.append(gen.explain(named.group(2), tuple(named.group(1).split(", "))) if named else problem)
-    report.unchecked += notes
+    # SGLang's deprecation notices are warnings about the config; the rest says what SGLang could not check
+    report.warnings += [note for note in notes if "deprecated" in note]
+    report.unchecked += [note for note in notes if "deprecated" not in note]
     report.checked.append(f"SGLang: the server arguments of {engine_count(args)} engine(s), by SGLang's own parser")
 
 
