@@ -7,7 +7,7 @@ PYTHON ?= python
 GENERATE = $(PYTHON) tools/generate_args.py --config-name $(CONFIG) $(OVERRIDES)
 LAUNCHER = scripts/$(subst _,-,$(CONFIG)).sh
 
-.PHONY: help args show-config tree plan provenance sweep train goldens check test bench bench-algorithms bench-loop
+.PHONY: help args show-config tree plan deep-check provenance sweep train goldens check test bench bench-algorithms bench-loop
 
 help:  ## list the targets and the variables they read
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -28,6 +28,9 @@ tree:  ## which files compose CONFIG (Hydra's --info defaults-tree)
 
 plan:  ## the launch plan: GPUs, engines, batch arithmetic, derived values
 	$(GENERATE) --plan
+
+deep-check:  ## megatron-core, SGLang, the checkpoint and memory on CONFIG (tools/check_config.py; imports them)
+	$(PYTHON) tools/check_config.py --config-name $(CONFIG) $(OVERRIDES)
 
 provenance:  ## every key with its value and the file that set it
 	$(GENERATE) --provenance

@@ -54,18 +54,18 @@ def test_the_estimate_is_the_hand_arithmetic(config, actor, engine):
 
 def test_the_plan_shows_memory_per_gpu_without_warning_at_80_gib():
     text = format_plan(build_plan(namespace_from_config("run_qwen3_4B", environ=ENV)))
-    assert "Actor memory   30.9 GiB per GPU: 2,011,495,936 parameters → weights 3.7 GiB, gradients 7.5 GiB, " \
+    assert "Memory       actor 30.9 GiB per GPU: 2,011,495,936 parameters → weights 3.7 GiB, gradients 7.5 GiB, " \
            "optimizer 5.6 GiB, activations 13.0 GiB, margin 1.0 GiB" in text
-    assert "Engine memory  56.0 GiB per GPU (--sglang-mem-fraction-static): weights 3.7 GiB, KV cache 52.3 GiB = " \
+    assert "Memory       each engine 56.0 GiB per GPU (--sglang-mem-fraction-static): weights 3.7 GiB, KV cache 52.3 GiB = " \
            "761,000 tokens of 73,728 bytes" in text
-    assert "Peak per GPU   actor 56.0 GiB of 80 GiB" in text
+    assert "Memory       peak per GPU actor 56.0 GiB of 80 GiB" in text
     assert "Warning" not in text
 
 
 def test_the_plan_warns_when_a_gpu_needs_more_than_the_cluster_has():
     args = namespace_from_config("run_qwen3_4B", ["cluster.gpu_memory_gib=24"], environ=ENV)
     text = format_plan(build_plan(args))
-    assert "Warning        an actor GPU (shared with the engines) needs about 30.9 GiB, more than --gpu-memory-gib 24" \
+    assert "Warning      an actor GPU (shared with the engines) needs about 30.9 GiB, more than --gpu-memory-gib 24" \
         in text
 
 

@@ -279,12 +279,12 @@ def memory_plan(args: argparse.Namespace) -> dict:
 
 
 def format_memory(memory: dict) -> list[tuple[str, str]]:
-    """Rows of the launch plan's page."""
+    """Rows of the launch plan's page (one label, so the page keeps its column)."""
     rows = []
     for role, stages in memory["train"].items():
         worst = max(stages, key=lambda m: m["total"])
         where = f" (stage {worst['stage']} of {len(stages)}, the fullest)" if len(stages) > 1 else ""
-        rows.append((f"{role.capitalize()} memory", f"{_gib(worst['total'])} per GPU{where}: {worst['parameters']:,} "
+        rows.append(("Memory", f"{role} {_gib(worst['total'])} per GPU{where}: {worst['parameters']:,} "
                      f"parameters → weights {_gib(worst['weights'])}, gradients {_gib(worst['gradients'])}, "
                      f"optimizer {_gib(worst['optimizer'])}, activations {_gib(worst['activations'])}, "
                      f"margin {_gib(worst['margin'])}"))
@@ -292,13 +292,14 @@ def format_memory(memory: dict) -> list[tuple[str, str]]:
     engine = memory["engine"]
     if engine is not None:
         if engine["static"] is None:
-            rows.append(("Engine memory", f"weights {_gib(engine['weights'])} per GPU; {engine['notes'][0]}"))
+            rows.append(("Memory", f"each engine: weights {_gib(engine['weights'])} per GPU; {engine['notes'][0]}"))
         else:
-            rows.append(("Engine memory", f"{_gib(engine['static'])} per GPU (--sglang-mem-fraction-static): weights "
-                         f"{_gib(engine['weights'])}, KV cache {_gib(max(engine['kv_cache'], 0))} = "
+            rows.append(("Memory", f"each engine {_gib(engine['static'])} per GPU (--sglang-mem-fraction-static): "
+                         f"weights {_gib(engine['weights'])}, KV cache {_gib(max(engine['kv_cache'], 0))} = "
                          f"{engine['kv_tokens']:,} tokens of {engine['kv_token_bytes']:,} bytes"))
     peaks = ", ".join(f"{role} {_gib(peak)}" for role, peak in memory["peak_per_gpu"].items())
     if peaks:
-        rows.append(("Peak per GPU", f"{peaks} of {memory['gpu_memory_gib']:g} GiB (an estimate: docs/checks.md)"))
+        rows.append(("Memory", f"peak per GPU {peaks} of {memory['gpu_memory_gib']:g} GiB "
+                     "(an estimate: docs/checks.md)"))
     rows += [("Warning", warning) for warning in memory["warnings"]]
     return rows
