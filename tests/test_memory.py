@@ -89,3 +89,9 @@ def test_offloading_the_optimizer_takes_its_share_off_the_gpu():
 
 def test_a_cpu_run_has_no_gpu_estimate():
     assert build_plan(namespace_from_config("run_tiny_cpu", environ=ENV))["memory"] is None
+
+
+def test_a_model_without_its_sizes_is_said_not_estimated():
+    args = namespace_from_config("run_qwen3_4B", ["~model.vocab_size"], environ=ENV)
+    assert memory_plan(args)["unknown"] == ["--vocab-size"]
+    assert "Memory       not estimated: --vocab-size unset" in format_plan(build_plan(args))

@@ -122,6 +122,9 @@ def _memory(args: argparse.Namespace, report: Report) -> None:
         report.unchecked.append("memory: a CPU run (the torch engine), so no GPU memory estimate")
         return
     memory = memory_plan(args)
+    if memory["unknown"]:
+        report.unchecked.append(f"memory: not estimated, {', '.join(memory['unknown'])} unset")
+        return
     report.warnings += memory["warnings"]
     parts = [f"{role} {max(m['total'] for m in stages) / GIB:.1f} GiB training" for role, stages in memory["train"].items()]
     if memory["engine"] and memory["engine"]["static"]:

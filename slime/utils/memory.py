@@ -236,9 +236,23 @@ def _longest_request(args: argparse.Namespace) -> int:
     return args.rollout_max_context_len or (args.rollout_max_prompt_len or 0) + (args.rollout_max_response_len or 0)
 
 
+# the model flags the estimate cannot do without (megatron can take the vocabulary from the tokenizer at
+# run time, but the plan is made before)
+NEEDED = ("num_layers", "hidden_size", "num_attention_heads", "vocab_size")
+
+
+def missing_model_flags(args: argparse.Namespace) -> list[str]:
+    return [f"--{name.replace('_', '-')}" for name in NEEDED if not getattr(args, name, None)]
+
+
 def memory_plan(args: argparse.Namespace) -> dict:
-    """The memory section of the launch plan: per-GPU estimates, the peak of a GPU, and warnings."""
+    """The memory section of the launch plan: per-GPU estimates, the peak of a GPU, and warnings; only
+    ``unknown`` (the model flags it lacks) when the model is not described enough to estimate."""
     budget = args.gpu_memory_gib * GIB
+    missing = missing_model_flags(args)
+    if missing:
+        return {"gpu_memory_gib": args.gpu_memory_gib, "unknown": missing, "train": {}, "engine": None,
+                "peak_per_gpu": {}, "model_parameters": None, "warnings": []}
     roles = ["actor"] + (["critic"] if args.use_critic else [])
     train = {role: train_memory(args, role) for role in roles} if args.train_backend == "megatron" else {}
     engine = engine_memory(args) if not args.debug_train_only and args.rollout_num_gpus else None
@@ -275,11 +289,14 @@ def memory_plan(args: argparse.Namespace) -> dict:
         "peak_per_gpu": peaks,
         "model_parameters": model_parameters(args),
         "warnings": warnings,
+        "unknown": [],
     }
 
 
 def format_memory(memory: dict) -> list[tuple[str, str]]:
     """Rows of the launch plan's page (one label, so the page keeps its column)."""
+    if memory["unknown"]:
+        return [("Memory", f"not estimated: {', '.join(memory['unknown'])} unset")]
     rows = []
     for role, stages in memory["train"].items():
         worst = max(stages, key=lambda m: m["total"])
