@@ -23,11 +23,12 @@ def _flags(config: str, overrides=()) -> dict:
     return vars(namespace_from_config(config, list(overrides), environ={"BASE_FOLDER": "/data"}))
 
 
+@pytest.mark.slow  # builds every tiny family
 @pytest.mark.parametrize("model", list(TINY_FOLDERS))
-def test_every_tiny_checkpoint_agrees_with_its_flags(tiny_base, model):
+def test_every_tiny_checkpoint_agrees_with_its_flags(tiny_models, model):
     flags = vars(namespace_from_config("run_tiny_megatron", [f"model={model}"],
-                                       environ={"BASE_FOLDER": str(tiny_base)}))
-    folder = tiny_base / TINY_FOLDERS[model]
+                                       environ={"BASE_FOLDER": str(tiny_models)}))
+    folder = tiny_models / TINY_FOLDERS[model]
     assert checkpoint_mismatches(flags, read_config(folder), tensor_names(folder)) == []
 
 

@@ -62,12 +62,13 @@ def _hf_parameter_count(folder) -> int:
                if name != "__metadata__" and not name.endswith(MEGATRON_BUFFERS))
 
 
+@pytest.mark.slow  # builds every tiny family
 @pytest.mark.parametrize("model", list(TINY_FOLDERS))
-def test_every_tiny_checkpoint_has_the_counted_parameters(tiny_base, model):
-    args = namespace_from_config("run_tiny_megatron", [f"model={model}"], environ={"BASE_FOLDER": str(tiny_base)})
+def test_every_tiny_checkpoint_has_the_counted_parameters(tiny_models, model):
+    args = namespace_from_config("run_tiny_megatron", [f"model={model}"], environ={"BASE_FOLDER": str(tiny_models)})
     padding = (padded_vocab(args, 1) - args.vocab_size) * args.hidden_size
     tied = not args.untie_embeddings_and_output_weights
-    assert model_parameters(args) - padding * (1 if tied else 2) == _hf_parameter_count(tiny_base / TINY_FOLDERS[model])
+    assert model_parameters(args) - padding * (1 if tied else 2) == _hf_parameter_count(tiny_models / TINY_FOLDERS[model])
 
 
 # -- against megatron-core ------------------------------------------------------------------------
