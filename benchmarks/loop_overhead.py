@@ -9,11 +9,12 @@ train backend and the torch engine called directly, no Ray, no HTTP), measured i
 
 Each run's output lines are timestamped as they arrive. Start-up is from the start of the command
 (``bash scripts/run-tiny-cpu.sh``, or ``python`` for the in-process loop) to the trainer's "ready to
-train" line, after which the first rollout starts; its phases come from the launcher's progress lines
-and the trainer's own start-up summary. Time per rollout is the median interval between consecutive
-"rollout i/N" lines after the first (everything a rollout costs: generate, reward, train, sync,
-logging), beside the medians of the generate, train and sync phases the run logs. The two kinds of
-runs alternate, so drifts in the machine's load hit both alike; the load average is printed.
+train" line, after which the first rollout starts (a Ray job's lines reach the launcher up to about a
+second late, which counts against the launched run); its phases come from the launcher's progress
+lines and the trainer's own start-up summary. Time per rollout is the median over the rollouts after
+the first of each one's time in all, as the run logs it (generate, reward, train, sync and the
+calls between), beside the medians of the generate, train and sync phases. The two kinds of runs
+alternate, so drifts in the machine's load hit both alike; the load average is printed.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 ROLLOUT_LINE = re.compile(r"^rollout (\d+)/\d+\s.*\|\s+(.*)$")
 PHASE = re.compile(r"(\w+) ([\d.]+)s")
+IN_ALL = re.compile(r"\(([\d.]+)s in all\)")
 READY = "slime: ready to train"
 # Launcher and job milestones, in order: (label of the phase that ends there, marker in the output).
 MILESTONES = [("config generation and checks", "launcher: starting a Ray head"),
@@ -113,7 +115,7 @@ def in_process(base: str, overrides: list[str]) -> int:
     args = namespace_from_config("run_tiny_cpu", overrides, environ={"BASE_FOLDER": base})
     trainer = Trainer(args, [], started=started)
     clock = StartupClock(started, before="imports")
-    with clock.phase("data"):
+    with clock.phase("tokenizer and prompts"):
         trainer.load_data()
     with clock.phase("models"):
         backend = TorchTrainBackend(args, "actor")
@@ -154,7 +156,8 @@ def summarize(lines: list[tuple[float, str]]) -> dict:
                 for stamp, line in lines if (match := ROLLOUT_LINE.match(line))]
     if len(rollouts) < 3:
         raise SystemExit("a run logged fewer than 3 rollouts: nothing to measure")
-    intervals = [b[0] - a[0] for a, b in zip(rollouts[1:], rollouts[2:])]
+    # The trainer's own clock: a Ray job's output reaches the launcher in bursts, so arrival times do not tell.
+    in_all = [float(m.group(1)) for _, line in lines if ROLLOUT_LINE.match(line) and (m := IN_ALL.search(line))][1:]
     phases = {name: statistics.median(p.get(name, 0.0) for _, p in rollouts[1:]) for name in ("generate", "train", "sync")}
     ready = first_time(lines, READY)
     milestones, previous = {}, 0.0
@@ -163,7 +166,7 @@ def summarize(lines: list[tuple[float, str]]) -> dict:
         if at is not None:
             milestones[label], previous = at - previous, at
     summary = next((line for _, line in lines if READY in line), "")
-    return {"startup": ready, "per_rollout": statistics.median(intervals), "phases": phases,
+    return {"startup": ready, "per_rollout": statistics.median(in_all), "phases": phases,
             "milestones": milestones, "ready_line": summary}
 
 

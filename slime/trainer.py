@@ -13,13 +13,12 @@ import math
 import os
 import signal
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 from slime.utils.checkpoint import latest_rollout_id, read_run_record, write_run_record
 from slime.utils.non_finite import NonFinite, metrics_problem, reward_problem
 from slime.utils.role_overrides import role_args
-from slime.utils.run_log import RunLog
+from slime.utils.run_log import RunLog, timed
 from slime.utils.validation import uses_reference_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,22 +91,23 @@ def _unshard(per_rank: list[list], steps: int, ranks: int) -> list:
 
 
 class StartupClock:
-    """Seconds of each start-up phase, and a one-line summary since the process started."""
+    """Seconds of each start-up phase, and a one-line summary since the process started. The engines
+    start while the data loads and then the train actors start: those are summed up side by side."""
+
+    SIDE_BY_SIDE = ("engines", "data", "train actors")
 
     def __init__(self, started: float | None, before: str = "imports and connecting to Ray"):
         self.started, self.before, self.created = started, before, time.time()
         self.phases: dict[str, float] = {}
 
-    @contextmanager
     def phase(self, name: str):
-        begin = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - begin
+        return timed(self.phases, name)
 
     def summary(self) -> str:
-        parts = [f"{name} {seconds:.1f} s" for name, seconds in self.phases.items()]
+        parts = [f"{name} {seconds:.1f} s" for name, seconds in self.phases.items() if name not in self.SIDE_BY_SIDE]
+        beside = [f"{name} {self.phases[name]:.1f} s" for name in self.SIDE_BY_SIDE if name in self.phases]
+        if beside:
+            parts.append("then side by side " + ", ".join(beside))
         if self.started is None:
             return "ready to train: " + ", ".join(parts)
         parts.insert(0, f"{self.before} {self.created - self.started:.1f} s")
@@ -147,8 +147,7 @@ class Trainer:
         if a.use_kl_loss and not uses_reference_model(a):
             self.log.note("--use-kl-loss with --kl-loss-coef 0 adds nothing to the loss: the reference model is "
                           "neither loaded nor run and no kl is logged (give --kl-loss-coef a weight to use it)")
-        with clock.phase("data, train actors and engines, side by side"):
-            self._start_groups(placement)
+        self._start_groups(placement, clock)
         start = 0
         resumed = self.actor.first("loaded_rollout_id") if self.actor else None
         if resumed is not None:
@@ -187,7 +186,7 @@ class Trainer:
         if not a.debug_train_only:
             self.eval_sets = self._eval_sets()
 
-    def _start_groups(self, placement) -> None:
+    def _start_groups(self, placement, clock: StartupClock) -> None:
         """The engines here and, in a thread meanwhile, the data and the train groups: the processes
         load their models side by side. (Not the other way round: the router the engine group starts
         dies with the thread that started it, PR_SET_PDEATHSIG.) An error of either is raised once
@@ -198,11 +197,12 @@ class Trainer:
 
         a = self.args
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="train-start") as pool:
-            training = pool.submit(self._data_and_train_groups, placement)
+            training = pool.submit(self._data_and_train_groups, placement, clock)
             engine_error = None
             try:
                 if not a.debug_train_only:
-                    self.engines = EngineGroup(a, placement, log=self.log.note)
+                    with clock.phase("engines"):
+                        self.engines = EngineGroup(a, placement, log=self.log.note)
             except BaseException as err:  # the train groups are settled first, so that none is left starting
                 engine_error = err
             try:
@@ -331,16 +331,18 @@ class Trainer:
 
         return _shard([batch[i] for i in order], steps, ranks), gather
 
-    def _data_and_train_groups(self, placement) -> None:
+    def _data_and_train_groups(self, placement, clock: StartupClock) -> None:
         from slime.ray.groups import TrainGroup
 
         a = self.args
-        self.load_data()  # --num-rollout may come from the data, and the train ranks' schedules from it
+        with clock.phase("data"):
+            self.load_data()  # --num-rollout may come from the data, and the train ranks' schedules from it
         if a.debug_rollout_only:
             return
-        self.actor = TrainGroup(role_args(a, "actor"), "actor", placement)
-        if a.use_critic:
-            self.critic = TrainGroup(role_args(a, "critic"), "critic", placement)
+        with clock.phase("train actors"):
+            self.actor = TrainGroup(role_args(a, "actor"), "actor", placement)
+            if a.use_critic:
+                self.critic = TrainGroup(role_args(a, "critic"), "critic", placement)
 
     def _push_weights(self, engines=None) -> None:
         """Every actor rank pushes (a collective); to every engine in service, or to ``engines``. Under
@@ -379,6 +381,7 @@ class Trainer:
     def loop(self, start: int) -> None:
         """Rollouts ``start`` to --num-rollout, with the groups, engines and client set up."""
         a = self.args
+        self.log.mark()
         if self.engines and self.eval_sets and a.eval_interval and not a.skip_eval_before_train and start == 0:
             self._evaluate(start - 1)
         for rollout_id in range(start, a.num_rollout):

@@ -69,3 +69,20 @@ def test_wandb_logs_into_the_given_run_and_keeps_the_key_out_of_its_config(tmp_p
     finally:
         log.close()
     assert any(path.name.endswith("run12345") for path in (tmp_path / "wandb").iterdir())
+
+
+def test_each_rollout_line_gives_its_time_in_all_from_the_mark(capsys):
+    """Phases do not add up to a rollout (the calls between them, the reward): the line says the whole."""
+    import re
+
+    log = RunLog(parse_args([*MINIMAL, "--num-rollout", "2"]))
+    log.rollout(0, {"reward": 0.5})  # before any mark: nothing to measure from
+    log.mark()
+    time.sleep(0.05)
+    with log.phase("generate"):
+        pass
+    log.rollout(1, {"reward": 0.5})
+    first, second = capsys.readouterr().out.splitlines()
+    assert "in all" not in first
+    match = re.search(r"\|  generate [\d.]+s  \(([\d.]+)s in all\)$", second)
+    assert match and float(match.group(1)) >= 0.05, second

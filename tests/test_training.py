@@ -96,7 +96,11 @@ def test_the_tiny_model_learns_its_toy_task_through_the_launcher(base_folder):
     assert re.search(r"^launcher: starting a Ray head at 127\.0\.0\.1:\d+$", log, re.M), log[-4000:]
     assert re.search(r"^launcher: Ray is up at http://127\.0\.0\.1:\d+$", log, re.M), log[-4000:]
     assert re.search(r"^slime: ready to train [\d.]+ s after the process started: imports and connecting to Ray "
-                     r"[\d.]+ s, placement [\d.]+ s, data, train actors and engines, side by side [\d.]+ s$", log, re.M)
+                     r"[\d.]+ s, placement [\d.]+ s, then side by side engines [\d.]+ s, data [\d.]+ s, "
+                     r"train actors [\d.]+ s$", log, re.M), log[-4000:]
+    # Each rollout's time in all, beside its phases: what a rollout costs, overheads included.
+    assert len(re.findall(r"^rollout \d+/60 .*\|  generate [\d.]+s  train [\d.]+s  sync [\d.]+s  \([\d.]+s in all\)$",
+                          log, re.M)) == 60, log[-4000:]
     history = rewards(log)
     assert len(history) == 60
     first, last = sum(history[:5]) / 5, sum(history[-5:]) / 5

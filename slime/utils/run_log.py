@@ -1,6 +1,6 @@
 """Progress of a run: one line per rollout on stdout (reward, response length, KL, losses, time per
-phase), TensorBoard when --use-tensorboard, Weights & Biases when --use-wandb and wandb is installed (logged in
-with --wandb-key/--wandb-host, resuming --wandb-run-id; the key never goes into the run's config)."""
+phase and the rollout's time in all), TensorBoard when --use-tensorboard, Weights & Biases when
+--use-wandb and wandb is installed (logged in with --wandb-key/--wandb-host, resuming --wandb-run-id; the key never goes into the run's config)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,20 @@ from contextlib import contextmanager
 HEADLINE = ("reward", "response_len", "kl", "actor/loss", "critic/loss")
 
 
+@contextmanager
+def timed(phases: dict[str, float], name: str):
+    """Add the seconds the block takes to ``phases[name]``."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        phases[name] = phases.get(name, 0.0) + time.perf_counter() - start
+
+
 class RunLog:
     def __init__(self, args: argparse.Namespace):
         self.args = args
+        self.last_rollout: float | None = None
         self.phases: dict[str, float] = {}
         self.writer = None
         self.wandb = None
@@ -42,19 +53,22 @@ class RunLog:
     def note(message: str) -> None:
         print(f"slime: {message}", flush=True)
 
-    @contextmanager
     def phase(self, name: str):
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - start
+        return timed(self.phases, name)
+
+    def mark(self) -> None:
+        """Where the next rollout's time in all starts (the loop calls it before the first rollout)."""
+        self.last_rollout = time.perf_counter()
 
     def rollout(self, rollout_id: int, metrics: dict) -> None:
         shown = "  ".join(f"{key} {metrics[key]:.4f}" for key in HEADLINE if key in metrics)
         times = "  ".join(f"{name} {seconds:.2f}s" for name, seconds in self.phases.items())
-        print(f"rollout {rollout_id + 1}/{self.args.num_rollout}  {shown}  |  {times}", flush=True)
-        values = {**metrics, **{f"time/{name}": seconds for name, seconds in self.phases.items()}}
+        now = time.perf_counter()
+        in_all = {} if self.last_rollout is None else {"rollout": now - self.last_rollout}
+        self.last_rollout = now
+        suffix = f"  ({in_all['rollout']:.2f}s in all)" if in_all else ""
+        print(f"rollout {rollout_id + 1}/{self.args.num_rollout}  {shown}  |  {times}{suffix}", flush=True)
+        values = {**metrics, **{f"time/{name}": seconds for name, seconds in {**self.phases, **in_all}.items()}}
         if self.writer:
             for key, value in values.items():
                 self.writer.add_scalar(key, value, rollout_id)
