@@ -187,31 +187,33 @@ class Trainer:
             self.eval_sets = self._eval_sets()
 
     def _start_groups(self, placement, clock: StartupClock) -> None:
-        """The engines here and, in a thread meanwhile, the data and the train groups: the processes
-        load their models side by side. (Not the other way round: the router the engine group starts
-        dies with the thread that started it, PR_SET_PDEATHSIG.) An error of either is raised once
-        both are settled, and whatever did start is in ``self`` for ``run`` to shut down."""
+        """The engines here and, in threads meanwhile, the data and the train groups: the processes load
+        their models side by side. The train groups wait for the data only when --num-rollout comes from
+        it (their learning-rate schedules need it). (The engines start here, not in a thread: the router
+        they start dies with the thread that started it, PR_SET_PDEATHSIG.) An error of any is raised
+        once all are settled, and whatever did start is in ``self`` for ``run`` to shut down."""
         from concurrent.futures import ThreadPoolExecutor
 
         from slime.ray.engines import EngineGroup
 
         a = self.args
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="train-start") as pool:
-            training = pool.submit(self._data_and_train_groups, placement, clock)
-            engine_error = None
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="start") as pool:
+            data = pool.submit(self._timed_data, clock)
+            training = pool.submit(self._train_groups, placement, clock, data if a.num_rollout is None else None)
+            errors = []
             try:
                 if not a.debug_train_only:
                     with clock.phase("engines"):
                         self.engines = EngineGroup(a, placement, log=self.log.note)
-            except BaseException as err:  # the train groups are settled first, so that none is left starting
-                engine_error = err
-            try:
-                training.result()
-            except BaseException:
-                if engine_error is None:
-                    raise
-            if engine_error is not None:
-                raise engine_error
+            except BaseException as err:  # the threads are settled first, so that nothing is left starting
+                errors.append(err)
+            for future in (data, training):
+                try:
+                    future.result()
+                except BaseException as err:
+                    errors.append(err)
+            if errors:
+                raise errors[0]
         if self.engines:
             from slime.rollout.client import GenerateClient
 
@@ -331,12 +333,16 @@ class Trainer:
 
         return _shard([batch[i] for i in order], steps, ranks), gather
 
-    def _data_and_train_groups(self, placement, clock: StartupClock) -> None:
+    def _timed_data(self, clock: StartupClock) -> None:
+        with clock.phase("data"):
+            self.load_data()
+
+    def _train_groups(self, placement, clock: StartupClock, data=None) -> None:
         from slime.ray.groups import TrainGroup
 
         a = self.args
-        with clock.phase("data"):
-            self.load_data()  # --num-rollout may come from the data, and the train ranks' schedules from it
+        if data is not None:
+            data.result()  # --num-rollout comes from the data, and the train ranks' schedules from it
         if a.debug_rollout_only:
             return
         with clock.phase("train actors"):
