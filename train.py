@@ -25,10 +25,9 @@ from slime.utils.arguments import ArgumentProblems, parse_args  # noqa: E402
 from slime.utils.plan import build_plan, format_plan  # noqa: E402
 
 
-def _from_config(argv: list[str]) -> tuple[argparse.Namespace, str]:
+def _from_config(argv: list[str]):
     """``--config-name NAME [--dry-run] [hydra overrides…]``: compose, generate and parse in-process;
-    the Namespace and the args file tools/generate_args.py writes for the same command line."""
-    from slime.config.argsfile import Reproduction, project_revision, render_bash
+    the Namespace and the generated arrays."""
     from slime.config.compose import generate_config, namespace_from_generated
 
     head = argparse.ArgumentParser(prog="train.py", allow_abbrev=False)
@@ -39,11 +38,16 @@ def _from_config(argv: list[str]) -> tuple[argparse.Namespace, str]:
     gen = generate_config(options.config_name, options.overrides)
     args = namespace_from_generated(gen)
     args.dry_run = args.dry_run or options.dry_run
-    return args, render_bash(gen, reproduction=Reproduction((), project_revision()))
+    return args, gen
 
 
-def _launchers_args_file() -> str | None:
-    """The args file the launcher generated for this run (``SLIME_ARGS_FILE``), when it is readable here."""
+def _args_file(gen) -> str | None:
+    """The run's args file: the one tools/generate_args.py writes for this command line (``gen``), or the
+    one the launcher generated (``SLIME_ARGS_FILE``), when it is readable here."""
+    if gen is not None:
+        from slime.config.argsfile import Reproduction, project_revision, render_bash
+
+        return render_bash(gen, reproduction=Reproduction((), project_revision()))
     path = os.environ.get("SLIME_ARGS_FILE")
     try:
         return Path(path).read_text() if path else None
@@ -57,9 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         if any(token == "--config-name" or token.startswith("--config-name=") for token in argv):
-            args, args_file = _from_config(argv)
+            args, gen = _from_config(argv)
         else:
-            args, args_file = parse_args(argv), None
+            args, gen = parse_args(argv), None
     except ArgumentProblems as err:
         print(f"train.py: {err}", file=sys.stderr)
         return 2
@@ -68,17 +72,16 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"train.py: {err}", file=sys.stderr)
         return 2
-    if args.dry_run:
-        sys.stdout.write(format_plan(build_plan(args)))
-        return 0
     sys.stdout.write(format_plan(build_plan(args)))
+    if args.dry_run:
+        return 0
     problems = _sglang_problems(args)
     if problems:
         print("train.py: SGLang rejects the engines' server arguments:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 2
     from slime.trainer import run
 
-    return run(args, argv, args_file or _launchers_args_file(), started=STARTED)
+    return run(args, argv, _args_file(gen), started=STARTED)
 
 
 def _sglang_problems(args: argparse.Namespace) -> list[str]:
