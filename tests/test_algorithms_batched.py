@@ -184,6 +184,23 @@ def test_actor_loss_of_a_micro_batch_equals_the_per_sample_loss(case):
     assert_same_loss(loss, want, log_probs, ref_leaf)
 
 
+@pytest.mark.parametrize("estimator", ["grpo", "gspo", "cispo"])
+def test_a_micro_batch_of_empty_responses_has_a_zero_loss_on_the_graph(estimator):
+    """Found by the property test above: an empty response's reference loss left the graph under cispo."""
+    args = argparse.Namespace(advantage_estimator=estimator, eps_clip=0.25, eps_clip_high=0.25, eps_clip_c=None,
+                              use_tis=False, tis_clip_low=0.0, tis_clip=2.0, use_kl_loss=False, kl_loss_type="k1",
+                              kl_loss_coef=0.0, entropy_coef=0.0, calculate_per_token_loss=False, value_clip=0.1)
+    keys = ("response_tokens", "loss_mask", "advantages", "returns", "old_log_probs", "ref_log_probs",
+            "rollout_log_probs", "old_values", "log_probs", "entropy", "values")
+    samples = [{key: [] for key in keys}]
+    log_probs, _ = leaves(samples, "log_probs")
+    loss, _ = actor_loss(args, log_probs, torch.zeros(0, dtype=F64), float64_batch(samples), 0, 1)
+    ref_leaf, ref_log_probs = leaves(samples, "log_probs")
+    want, _ = reference.actor_loss(args, ref_log_probs, [torch.zeros(0, dtype=F64)], samples, 0, 1)
+    assert float(loss) == float(want) == 0.0
+    assert_same_loss(loss, want, log_probs, ref_leaf)
+
+
 @pytest.mark.slow
 @PROPERTY
 @given(micro_batches())

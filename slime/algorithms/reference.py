@@ -149,7 +149,8 @@ def cispo_loss(logp: torch.Tensor, old: torch.Tensor, advantages: torch.Tensor, 
         loss = -advantages[t] * min(ratio, 1 + eps_clip_high) * torch.exp(x - x.detach())
         losses.append(loss * weights[t] if weights is not None else loss)
         clipped.append(float(ratio > 1 + eps_clip_high))
-    return (torch.stack(losses) if losses else torch.zeros(0, dtype=F64)), torch.tensor(clipped, dtype=F64)
+    # an empty response's loss stays on the graph (zero tokens, zero gradient), as the batched one does
+    return (torch.stack(losses) if losses else (logp - old) * 0), torch.tensor(clipped, dtype=F64)
 
 
 def critic_loss(args: argparse.Namespace, values: list[torch.Tensor], samples: list[dict], total_tokens: float,
