@@ -73,8 +73,11 @@ def test_issue13_1_a_launcher_never_submits_to_another_cluster(ray_cluster, tmp_
     assert result.returncode == 1
     assert f"port {ray_cluster.dashboard_port} (RAY_DASHBOARD_PORT) is in use on this node" in result.stderr
     # A dashboard that answers but is not the started head's (taken after the check): refused too.
-    waited = library(f"export RAY_AUTH_MODE=token; sleep 60 & slime::wait_for_ray {ray_cluster.dashboard} $! "
-                     "slime_launch_not_this_one", env=ray_cluster.env)
+    # A stand-in for the started head, off the captured pipes and ended with the shell, so the test
+    # waits for the launcher's answer and not for it.
+    waited = library(f"export RAY_AUTH_MODE=token; sleep 60 >/dev/null 2>&1 & head=$!; trap 'kill $head' EXIT; "
+                     f"slime::wait_for_ray {ray_cluster.dashboard} $head slime_launch_not_this_one",
+                     env=ray_cluster.env)
     assert waited.returncode == 1
     assert f"the Ray dashboard at {ray_cluster.dashboard} belongs to another cluster" in waited.stderr
     assert "nothing was submitted" in waited.stderr
