@@ -256,18 +256,52 @@ class Trainer:
         return samples
 
     def _train(self, rollout_id: int, samples) -> dict:
-        import torch
-
-        from slime.algorithms.advantages import compute_advantages
-        from slime.algorithms.kl import kl_estimate
-        from slime.algorithms.layout import pad_lists, unpad_lists, valid_mask
-        from slime.rollout.hooks import custom_advantages, filter_samples, post_processed_rewards
+        from slime.rollout.hooks import filter_samples
 
         a = self.args
         steps, ranks = a.num_steps_per_rollout, self.actor.dp_size
         filtered = filter_samples(a, samples)  # removed samples train with a loss mask of zeros
         batch = _training_dicts(samples)
         shards, gather = self._shards(batch, steps, ranks)
+        metrics = self._sft_fields(batch) if a.loss_type == "sft_loss" else \
+            self._rl_fields(samples, batch, shards, gather)
+        per_step = len(batch) // steps
+        tokens = [sum(sum(r["loss_mask"]) for r in batch[k * per_step:(k + 1) * per_step]) for k in range(steps)]
+        if a.rollout_sample_filter_path:
+            metrics["samples_filtered_out"] = filtered
+            self.log.note(f"rollout {rollout_id}: {filtered} of {len(samples)} samples left out of the loss "
+                          "(--rollout-sample-filter-path)")
+        if self.critic:
+            critic_shards, _ = self._shards(batch, steps, self.critic.dp_size)
+            sizes = [per_step // self.critic.dp_size] * steps
+            metrics.update(self.critic.run_sharded("train", [(s, sizes, tokens) for s in critic_shards])[0])
+        if rollout_id >= a.num_critic_only_steps:
+            sizes = [per_step // ranks] * steps
+            metrics.update(self.actor.run_sharded("train", [(s, sizes, tokens) for s in shards])[0])
+            if ref_update_due(a, rollout_id):
+                self.actor.on_every_rank("update_reference")
+                self.log.note(f"rollout {rollout_id}: the reference model is now the actor (--ref-update-interval)")
+        return metrics
+
+    @staticmethod
+    def _sft_fields(batch: list[dict]) -> dict:
+        """--loss-type sft_loss trains on the log-likelihood alone: no old policy, reference or advantages."""
+        for row in batch:
+            zeros = [0.0] * len(row["response_tokens"])
+            row.update(advantages=zeros, returns=zeros, old_log_probs=zeros, ref_log_probs=None, old_values=None)
+        return {}
+
+    def _rl_fields(self, samples, batch: list[dict], shards: list[list[dict]], gather) -> dict:
+        """Each row's old (and reference) log-probs, values, advantages and returns, in place; the KL metric."""
+        import torch
+
+        from slime.algorithms.advantages import compute_advantages
+        from slime.algorithms.kl import kl_estimate
+        from slime.algorithms.layout import pad_lists, unpad_lists, valid_mask
+        from slime.rollout.hooks import custom_advantages, post_processed_rewards
+
+        a = self.args
+        steps = a.num_steps_per_rollout
         if a.use_rollout_logprobs:
             old = rollout_old_log_probs(samples)
         else:
@@ -275,7 +309,7 @@ class Trainer:
         needs_reference = uses_reference_model(a)
         ref = gather(self.actor.run_sharded("compute_log_probs", [(s, True) for s in shards])) \
             if needs_reference else None
-        values = critic_shards = None
+        values = None
         if self.critic:
             critic_shards, critic_gather = self._shards(batch, steps, self.critic.dp_size)  # the same dicts
             values = critic_gather(self.critic.run_sharded("compute_values", [(s,) for s in critic_shards]))
@@ -297,23 +331,7 @@ class Trainer:
         for i, row in enumerate(batch):
             row.update(advantages=advantages[i], returns=returns[i], old_log_probs=old[i],
                        ref_log_probs=ref[i] if ref else None, old_values=values[i] if values else None)
-        per_step = len(batch) // steps
-        tokens = [sum(sum(r["loss_mask"]) for r in batch[k * per_step:(k + 1) * per_step]) for k in range(steps)]
-        metrics = {"kl": float(kl[keep].mean())} if kl is not None and keep.any() else {}
-        if a.rollout_sample_filter_path:
-            metrics["samples_filtered_out"] = filtered
-            self.log.note(f"rollout {rollout_id}: {filtered} of {len(samples)} samples left out of the loss "
-                          "(--rollout-sample-filter-path)")
-        if self.critic:
-            sizes = [per_step // self.critic.dp_size] * steps
-            metrics.update(self.critic.run_sharded("train", [(s, sizes, tokens) for s in critic_shards])[0])
-        if rollout_id >= a.num_critic_only_steps:
-            sizes = [per_step // ranks] * steps
-            metrics.update(self.actor.run_sharded("train", [(s, sizes, tokens) for s in shards])[0])
-            if ref_update_due(a, rollout_id):
-                self.actor.on_every_rank("update_reference")
-                self.log.note(f"rollout {rollout_id}: the reference model is now the actor (--ref-update-interval)")
-        return metrics
+        return {"kl": float(kl[keep].mean())} if kl is not None and keep.any() else {}
 
     def _shards(self, batch: list[dict], steps: int, ranks: int):
         """Each rank's share of the rollout, and the function that puts per-rank results back in the
@@ -393,8 +411,9 @@ class Trainer:
         for rollout_id in range(start, a.num_rollout):
             with self.log.phase("generate"):
                 samples = self._generate(rollout_id)
-            metrics = {"reward": sum(s.reward for s in samples) / len(samples),
-                       "response_len": sum(s.response_length for s in samples) / len(samples)}
+            metrics = {"response_len": sum(s.response_length for s in samples) / len(samples)}
+            if a.loss_type != "sft_loss":  # SFT samples have no reward
+                metrics = {"reward": sum(s.reward for s in samples) / len(samples), **metrics}
             failed = sum("reward_error" in s.metadata for s in samples)
             if failed:
                 first = next(s.metadata["reward_error"] for s in samples if "reward_error" in s.metadata)

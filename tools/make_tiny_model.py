@@ -7,10 +7,16 @@
 writes
     <out>/tiny-cpu/          a Qwen2-style model with the architecture of conf/model/tiny.yaml (the
                              tiny runs train it), and a character tokenizer with a chat template
+    <out>/tiny-chat/         the same architecture with a chat tokenizer (conf/model/tiny-chat.yaml):
+                             letters, newline and space, and the special tokens of the chat formats
+                             the SFT loss masks know (Qwen's <|im_start|>/<|im_end|>, <think>,
+                             DeepSeek-R1-Distill's <｜User｜>/<｜Assistant｜>); Qwen's chat template
     <out>/<name>/            one model per other conf/model/tiny-*.yaml (Llama, Qwen3, Qwen3-MoE,
                              GLM-4, DeepSeek-V3), each consistent with its file: the HF ↔ megatron mapping tests
     <out>/toy/               the one-token task: "d+1=" → the last digit of d + 1
     <out>/count/             the several-token task: "d=" → the next three digits, "3=" → "456"
+    <out>/sft/               the count task as conversations to imitate (SFT): two user questions, each
+                             answered by the assistant (52 tokens with the chat template)
 
 Every model is randomly initialised with --seed. A random model answers a toy prompt correctly about
 once in sixteen tries (one token of a sixteen-token vocabulary). On the count task the reward is the
@@ -31,9 +37,16 @@ sys.path.insert(0, str(ROOT))
 SPECIAL = ["<pad>", "<eos>", "<bos>"]
 CHARACTERS = list("0123456789+=")
 CHAT_TEMPLATE = "{% for message in messages %}{{ message['content'] }}{% endfor %}"
+# the chat tokenizer (tiny-chat): the special tokens of every --loss-mask-type's format, and Qwen's template
+CHAT_SPECIAL = ["<|im_start|>", "<|im_end|>", "<think>", "</think>", "<｜User｜>", "<｜Assistant｜>",
+                "<｜end▁of▁sentence｜>"]
+CHAT_CHARACTERS = CHARACTERS + list("abcdefghijklmnopqrstuvwxyz") + ["\n", " "]
+QWEN_CHAT_TEMPLATE = ("{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}"
+                      "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 # conf/model file → (HF model_type, folder under --out)
 MODELS = {
     "tiny": ("qwen2", "tiny-cpu"),
+    "tiny-chat": ("qwen2", "tiny-chat"),
     "tiny-llama": ("llama", "tiny-llama"),
     "tiny-qwen3": ("qwen3", "tiny-qwen3"),
     "tiny-qwen3-moe": ("qwen3_moe", "tiny-qwen3-moe"),
@@ -51,17 +64,20 @@ def model_flags(name: str) -> dict:
     return vars(parse_args(argv, validate=False))
 
 
-def build_tokenizer():
+def build_tokenizer(chat: bool = False):
+    """A character tokenizer; ``chat``: with the chat formats' special tokens (whole tokens, never split)
+    and Qwen's chat template."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    vocab = {token: i for i, token in enumerate(SPECIAL + CHARACTERS)}
+    special = CHAT_SPECIAL if chat else []
+    vocab = {token: i for i, token in enumerate(SPECIAL + special + (CHAT_CHARACTERS if chat else CHARACTERS))}
     core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<pad>"))
     core.pre_tokenizer = pre_tokenizers.Split(pattern="", behavior="isolated")
     core.decoder = decoders.Fuse()
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, bos_token="<bos>", eos_token="<eos>",
-                                        pad_token="<pad>", unk_token="<pad>")
-    tokenizer.chat_template = CHAT_TEMPLATE
+                                        pad_token="<pad>", unk_token="<pad>", additional_special_tokens=special)
+    tokenizer.chat_template = QWEN_CHAT_TEMPLATE if chat else CHAT_TEMPLATE
     return tokenizer
 
 
@@ -91,6 +107,19 @@ def count_rows(count: int, offset: int = 0) -> list[dict]:
             for d in ((offset + i) % 10 for i in range(count))]
 
 
+def sft_rows(count: int, offset: int = 0) -> list[dict]:
+    def answer(d: int) -> str:
+        return "".join(str((d + k) % 10) for k in (1, 2, 3))
+
+    rows = []
+    for i in range(count):
+        first, second = (offset + i) % 10, (offset + 3 * i + 5) % 10
+        rows.append({"messages": [{"role": "user", "content": f"{first}="}, {"role": "assistant", "content": answer(first)},
+                                  {"role": "user", "content": f"{second}="},
+                                  {"role": "assistant", "content": answer(second)}]})
+    return rows
+
+
 def write_task(folder: Path, rows) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows(200)))
@@ -103,9 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", nargs="+", choices=sorted(MODELS), help="build only these models")
     options = parser.parse_args(argv)
-    tokenizer = build_tokenizer()
     for name in options.only or MODELS:
         model_type, folder = MODELS[name]
+        tokenizer = build_tokenizer(chat=name == "tiny-chat")
         flags = model_flags(name)
         if len(tokenizer) > flags["vocab_size"]:
             print(f"conf/model/{name}.yaml: vocab_size {flags['vocab_size']} < the tokenizer's {len(tokenizer)}",
@@ -115,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         tokenizer.save_pretrained(options.out / folder)
     write_task(options.out / "toy", toy_rows)
     write_task(options.out / "count", count_rows)
-    print(f"wrote {', '.join(MODELS[n][1] for n in options.only or MODELS)}, toy and count under {options.out}")
+    write_task(options.out / "sft", sft_rows)
+    print(f"wrote {', '.join(MODELS[n][1] for n in options.only or MODELS)}, toy, count and sft under {options.out}")
     return 0
 
 

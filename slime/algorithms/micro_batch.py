@@ -77,9 +77,20 @@ def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> float:
     return float((values * mask).sum() / mask.sum().clamp(min=1))
 
 
+def sft_loss(args: argparse.Namespace, log_probs: torch.Tensor, entropy: torch.Tensor, batch: MicroBatch,
+             total_tokens: float, total_samples: int) -> tuple[torch.Tensor, dict]:
+    """--loss-type sft_loss: the negative log-likelihood of the loss-masked tokens, averaged as the policy
+    loss is (per token with --calculate-per-token-loss, else per sample)."""
+    loss = aggregate_flat(-log_probs, batch, args.calculate_per_token_loss, total_tokens, total_samples)
+    return loss, {"entropy": _masked_mean(entropy.detach(), batch.loss_mask)}
+
+
 def actor_loss(args: argparse.Namespace, log_probs: torch.Tensor, entropy: torch.Tensor, batch: MicroBatch,
                total_tokens: float, total_samples: int) -> tuple[torch.Tensor, dict]:
-    """PPO-clip policy loss (GSPO's sequence ratio, dual clip, TIS) or CISPO's, the KL loss and the entropy bonus."""
+    """PPO-clip policy loss (GSPO's sequence ratio, dual clip, TIS) or CISPO's, the KL loss and the entropy
+    bonus; or the SFT loss (--loss-type sft_loss)."""
+    if getattr(args, "loss_type", "policy_loss") == "sft_loss":
+        return sft_loss(args, log_probs, entropy, batch, total_tokens, total_samples)
     old = batch.old_log_probs
     log_ratio = log_probs - old
     if args.advantage_estimator == "gspo":

@@ -20,6 +20,7 @@ class Prompt:
     label: object
     metadata: dict
     tokens: list[int]
+    messages: list[dict] | None = None  # a conversation (SFT data), rendered by the rollout function
 
 
 def load_prompts(path: str, tokenizer, *, input_key: str, label_key: str | None, metadata_key: str | None,
@@ -37,6 +38,12 @@ def load_prompts(path: str, tokenizer, *, input_key: str, label_key: str | None,
         if label_key and label_key not in row:
             unlabelled.append(number)
         content = row[input_key]
+        if isinstance(content, list) and not apply_chat_template:
+            # a conversation to train on (SFT): the rollout function renders it with its loss mask
+            prompts.append(Prompt("", row.get(label_key) if label_key else None,
+                                  row.get(metadata_key) or {} if metadata_key else {}, [],
+                                  messages=_conversation(path, number, input_key, content)))
+            continue
         if apply_chat_template:
             messages = content if isinstance(content, list) else [{"role": "user", "content": content}]
             tools = row.get(tool_key) if tool_key else None
@@ -59,6 +66,18 @@ def load_prompts(path: str, tokenizer, *, input_key: str, label_key: str | None,
     if not prompts:
         raise ValueError(f"{path}: no prompts (empty file, or all longer than --rollout-max-prompt-len)")
     return prompts
+
+
+def _conversation(path: str, number: int, input_key: str, content: list) -> list[dict]:
+    """``content`` checked to be chat messages: objects with a string role and content."""
+    for i, message in enumerate(content):
+        if not (isinstance(message, dict) and isinstance(message.get("role"), str)
+                and isinstance(message.get("content"), str)):
+            raise ValueError(f"{path}:{number}: {input_key!r} message {i} is not a chat message "
+                             f"({{\"role\": …, \"content\": …}} with strings): {json.dumps(message)[:60]}")
+    if not content:
+        raise ValueError(f"{path}:{number}: {input_key!r} is an empty conversation")
+    return content
 
 
 _JSON_KINDS = {int: "a number", float: "a number", str: "a string", list: "a list", bool: "a boolean",

@@ -9,6 +9,7 @@ import re
 from typing import Callable
 
 DEFAULT_ROLLOUT_FUNCTION = "slime.rollout.sglang_rollout.generate_rollout"
+SFT_ROLLOUT_FUNCTION = "slime.rollout.sft_rollout.generate_rollout"
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 

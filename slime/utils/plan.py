@@ -61,6 +61,9 @@ def build_plan(args: argparse.Namespace) -> dict:
             "router": f"{args.sglang_router_ip}:{args.sglang_router_port} (external)" if args.sglang_router_ip
                       else "SGLang's router, started by slime",
             "weight_transport": weight_transport(args),
+            "engineless": bool(args.debug_train_only),
+            "function": args.rollout_function_path,
+            "replay": args.load_debug_rollout_data,
         },
         "per_rollout": {
             "prompts": args.rollout_batch_size,
@@ -135,7 +138,11 @@ def format_plan(plan: dict) -> str:
         engine += f", DP attention {r['sglang_dp_size']}"
     if r["sglang_ep_size"] > 1:
         engine += f", EP {r['sglang_ep_size']}"
-    rows.append(("Rollout", f"{engine}; {r['router']}; weights pushed by {r['weight_transport']}"))
+    if r["engineless"]:
+        source = f"replays {r['replay']}" if r["replay"] else f"{r['function']} brings the samples"
+        rows.append(("Rollout", f"no engines (--debug-train-only): {source}"))
+    else:
+        rows.append(("Rollout", f"{engine}; {r['router']}; weights pushed by {r['weight_transport']}"))
     spans = any(server["node"] for server in r["server_commands"])
     for server in r["server_commands"]:
         label = f"Engine {server['engine']}" + (f" node {server['node']}" if spans else "")

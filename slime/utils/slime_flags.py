@@ -35,7 +35,7 @@ LOSS_MASK_TYPES = ("qwen", "qwen3", "qwen3_5", "distill_qwen")
 
 # Choices a flag accepts, as upstream's does, whose feature the trainer lacks: an error naming them.
 UNIMPLEMENTED_CHOICES = {
-    "loss_type": {"sft_loss": "the SFT loss", "custom_loss": "custom losses"},
+    "loss_type": {"custom_loss": "custom losses"},
 }
 # Flags that name Python objects (module.path.function or module.path:function), checked for that shape.
 FUNCTION_PATHS = (
@@ -116,8 +116,9 @@ SLIME_FLAGS = [
     switch("--recompute-loss-function", group=TRAINING, help="Recompute the loss in backward to save memory.",
            unimplemented="recomputing the loss in backward"),
     flag("--loss-mask-type", default="qwen", choices=LOSS_MASK_TYPES, group=TRAINING,
-         help="Which chat-template rule marks the tokens that count in the loss for multi-turn samples.",
-         unimplemented="multi-turn loss masks"),
+         help="Which model family's chat format marks the assistant tokens an SFT sample trains on "
+              "(slime.rollout.sft_rollout; qwen: Qwen2.5, qwen3 and qwen3_5: Qwen3/3.5, distill_qwen: "
+              "DeepSeek-R1-Distill)."),
     flag("--data-pad-size-multiplier", type=int, default=128, group=TRAINING,
          help="Pad packed sequences to a multiple of this many tokens.",
          unimplemented="padding packed sequences to a multiple"),
@@ -307,7 +308,8 @@ SLIME_FLAGS = [
     flag("--kl-loss-type", default="k1", choices=KL_TYPES, group=ALGORITHM, help="KL estimator."),
     flag("--entropy-coef", type=float, default=0.0, group=ALGORITHM, help="Weight of the entropy bonus."),
     flag("--loss-type", default="policy_loss", choices=("policy_loss", "sft_loss", "custom_loss"), group=ALGORITHM,
-         help="Loss the actor trains on."),
+         help="Loss the actor trains on: the RL policy loss, or sft_loss (the log-likelihood of the loss-masked "
+              "tokens; with --rollout-function-path slime.rollout.sft_rollout.generate_rollout)."),
     flag("--custom-loss-function-path", group=ALGORITHM, help="module.path:function for --loss-type custom_loss.",
          unimplemented="custom losses"),
     flag("--custom-pg-loss-reducer-function-path", group=ALGORITHM,
@@ -424,7 +426,9 @@ SLIME_FLAGS = [
     flag("--tb-experiment-name", group=LOGGING, help="TensorBoard experiment name.", unimplemented="TensorBoard names"),
     # -- debug and launch -------------------------------------------------------------------
     switch("--debug-rollout-only", group=DEBUG, help="Only generate (and score) rollouts; no training."),
-    switch("--debug-train-only", group=DEBUG, help="Only train, on rollouts from --load-debug-rollout-data."),
+    switch("--debug-train-only", group=DEBUG,
+           help="Start no rollout engines: the rollout function still runs (an SFT rollout reading data), or "
+                "rollouts replay from --load-debug-rollout-data."),
     flag("--save-debug-rollout-data", group=DEBUG,
          help="Save each rollout's samples here; {rollout_id} in the path is replaced."),
     flag("--load-debug-rollout-data", group=DEBUG,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 
-from slime.utils.functions import DEFAULT_ROLLOUT_FUNCTION, path_problem, same_function
+from slime.utils.functions import DEFAULT_ROLLOUT_FUNCTION, SFT_ROLLOUT_FUNCTION, path_problem, same_function
 from slime.utils.problems import ProblemList
 from slime.utils.slime_flags import FUNCTION_PATHS, REWARD_TYPES, UNIMPLEMENTED_CHOICES
 from slime.utils.role_overrides import load_role_overrides
@@ -344,6 +344,21 @@ def _debug(v: _Validator) -> None:
                "--load-debug-rollout-data", "--save-debug-rollout-data")
 
 
+def _sft(v: _Validator) -> None:
+    """The SFT rollout and the SFT loss go together, as in slime's SFT launchers."""
+    a = v.args
+    sft_rollout = same_function(a.rollout_function_path, SFT_ROLLOUT_FUNCTION)
+    if sft_rollout and a.loss_type != "sft_loss":
+        v.fail(f"--rollout-function-path {a.rollout_function_path} gives conversations without rewards: train "
+               "them with --loss-type sft_loss", "--rollout-function-path", "--loss-type")
+    if sft_rollout and a.apply_chat_template:
+        v.fail("the SFT rollout renders each conversation with the chat template itself, marking the assistant's "
+               "tokens (--loss-mask-type): drop --apply-chat-template", "--apply-chat-template",
+               "--rollout-function-path")
+    if a.loss_type == "sft_loss" and a.use_critic:
+        v.fail("--loss-type sft_loss trains the actor alone: drop --use-critic", "--loss-type", "--use-critic")
+
+
 def _sglang(v: _Validator) -> None:
     """SGLang's own constraints, with SGLang's tensor-parallel size = --rollout-num-gpus-per-engine."""
     a = v.args
@@ -449,6 +464,6 @@ def _module_missing(dotted: str) -> bool:
 
 
 CHECKS = [
-    _not_implemented, _required_inputs, _placement, _parallelism, _batch_sizes, _algorithm, _sampling, _evaluation, _debug, _sglang,
+    _not_implemented, _required_inputs, _placement, _parallelism, _batch_sizes, _algorithm, _sampling, _evaluation, _debug, _sft, _sglang,
     _role_overrides, _megatron_model,
 ]
