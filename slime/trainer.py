@@ -1,9 +1,11 @@
-"""The RL training loop (slime's shape), run by ``train.py`` on a validated Namespace.
+"""The RL training loop (slime's shape), run by ``train.py`` and ``train_async.py`` on a validated Namespace.
 
 Ray (the cluster the job runs on, or a fresh local one) → placement groups from the plan → the
 actor group (and a critic group for PPO) and the rollout engines → for each rollout from the
 resumed one to --num-rollout: generate → reward → (critic train) → actor train → save every
 --save-interval → push weights to the engines → evaluate every --eval-interval → log.
+``train_async.py`` runs the same steps one step off policy: the next rollout generates while this
+one trains, and is finished before the weights are pushed.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import argparse
 import math
 import os
 import signal
+import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 from slime.utils.checkpoint import latest_rollout_id, read_run_record, write_run_record
@@ -331,7 +335,13 @@ class Trainer:
         for i, row in enumerate(batch):
             row.update(advantages=advantages[i], returns=returns[i], old_log_probs=old[i],
                        ref_log_probs=ref[i] if ref else None, old_values=values[i] if values else None)
-        return {"kl": float(kl[keep].mean())} if kl is not None and keep.any() else {}
+        metrics = {"kl": float(kl[keep].mean())} if kl is not None and keep.any() else {}
+        if not a.use_rollout_logprobs and keep.any() and all(len(s.rollout_log_probs) == s.response_length
+                                                             for s in samples):
+            # the engine's log-probs against the trainer's: ~0 on policy, the policy's lag one step off it
+            gap = (pad_lists(old) - pad_lists([s.rollout_log_probs for s in samples])).abs()
+            metrics["train_rollout_logprob_abs_diff"] = float(gap[keep].mean())
+        return metrics
 
     def _shards(self, batch: list[dict], steps: int, ranks: int):
         """Each rank's share of the rollout, and the function that puts per-rank results back in the
@@ -399,65 +409,98 @@ class Trainer:
                          {"data_source": self.data_source.state_dict() if self.data_source else None},
                          args_file=self.args_file)
 
-    def run(self) -> None:
-        self.loop(self.setup())
+    def run(self, one_step_off_policy: bool = False) -> None:
+        start = self.setup()
+        self.loop_one_step_off_policy(start) if one_step_off_policy else self.loop(start)
 
     def loop(self, start: int) -> None:
-        """Rollouts ``start`` to --num-rollout, with the groups, engines and client set up."""
+        """train.py: rollouts ``start`` to --num-rollout, each generated with the weights trained on the one
+        before, with the groups, engines and client set up."""
+        self._before_first_rollout(start)
+        for rollout_id in range(start, self.args.num_rollout):
+            with self.log.phase("generate"):
+                samples = self._generate(rollout_id)
+            self._learn_from(rollout_id, samples)
+
+    def loop_one_step_off_policy(self, start: int) -> None:
+        """train_async.py: rollout n + 1 is generated (in a thread of this process, over the engines' HTTP
+        API) while the train groups train on rollout n; before the weights are pushed, that generation is
+        finished, so every rollout comes from one set of weights, one update behind the trained ones."""
+        a = self.args
+        self._before_first_rollout(start)
+        pending = _in_background(self._timed_generate, start)
+        for rollout_id in range(start, a.num_rollout):
+            with self.log.phase("wait"):  # the part of the generation that training did not hide
+                samples, seconds = pending.result()
+            self.log.phases["generate"] = seconds
+            pending = _in_background(self._timed_generate, rollout_id + 1) if rollout_id + 1 < a.num_rollout else None
+            self._learn_from(rollout_id, samples, before_push=pending.result if pending else None)
+
+    def _timed_generate(self, rollout_id: int) -> tuple[list, float]:
+        began = time.perf_counter()
+        samples = self._generate(rollout_id)
+        return samples, time.perf_counter() - began
+
+    def _before_first_rollout(self, start: int) -> None:
         a = self.args
         self.log.mark()
         if self.engines and self.eval_sets and a.eval_interval and not a.skip_eval_before_train and start == 0:
             self._evaluate(start - 1)
-        for rollout_id in range(start, a.num_rollout):
-            with self.log.phase("generate"):
-                samples = self._generate(rollout_id)
-            metrics = {"response_len": sum(s.response_length for s in samples) / len(samples)}
-            if a.loss_type != "sft_loss":  # SFT samples have no reward
-                metrics = {"reward": sum(s.reward for s in samples) / len(samples), **metrics}
-            failed = sum("reward_error" in s.metadata for s in samples)
-            if failed:
-                first = next(s.metadata["reward_error"] for s in samples if "reward_error" in s.metadata)
-                self.log.note(f"rollout {rollout_id}: {failed} reward(s) failed and count as 0; first: {first}")
+
+    def _learn_from(self, rollout_id: int, samples, before_push=None) -> None:
+        """One rollout's checks, training, checkpoint, weight push (after ``before_push()``, which waits
+        for a generation in flight), evaluation and log line."""
+        a = self.args
+        metrics = {"response_len": sum(s.response_length for s in samples) / len(samples)}
+        if a.loss_type != "sft_loss":  # SFT samples have no reward
+            metrics = {"reward": sum(s.reward for s in samples) / len(samples), **metrics}
+        failed = sum("reward_error" in s.metadata for s in samples)
+        if failed:
+            first = next(s.metadata["reward_error"] for s in samples if "reward_error" in s.metadata)
+            self.log.note(f"rollout {rollout_id}: {failed} reward(s) failed and count as 0; first: {first}")
+        if self.engines:
+            self.engines.sweep()
+        bad_rewards = reward_problem(a, samples)
+        if bad_rewards and not a.skip_non_finite_rewards:
+            raise NonFinite(f"rollout {rollout_id}: {bad_rewards}; the run stops before training on them "
+                            "(--skip-non-finite-rewards skips such a rollout instead)")
+        if bad_rewards:
+            self.log.note(f"rollout {rollout_id} not trained on (--skip-non-finite-rewards): {bad_rewards}")
+            return
+        if self.actor:
+            if self.engines and a.offload_rollout:
+                self.engines.release()
+            if self.engines and a.offload_train:
+                self.actor.on_every_rank("onload")
+            with self.log.phase("train"):
+                metrics.update(self._train(rollout_id, samples))
+            diverged = metrics_problem(metrics)
+            if diverged:
+                raise NonFinite(f"rollout {rollout_id}: training diverged ({diverged}); nothing of this rollout "
+                                "was saved or sent to the engines: resume from the last checkpoint with a "
+                                "lower --lr or a --clip-grad")
+            last = rollout_id + 1 == a.num_rollout
+            if a.save and a.save_interval and ((rollout_id + 1) % a.save_interval == 0 or last):
+                with self.log.phase("save"):
+                    self._save(rollout_id)
             if self.engines:
-                self.engines.sweep()
-            bad_rewards = reward_problem(a, samples)
-            if bad_rewards and not a.skip_non_finite_rewards:
-                raise NonFinite(f"rollout {rollout_id}: {bad_rewards}; the run stops before training on them "
-                                "(--skip-non-finite-rewards skips such a rollout instead)")
-            if bad_rewards:
-                self.log.note(f"rollout {rollout_id} not trained on (--skip-non-finite-rewards): {bad_rewards}")
-                continue
-            if self.actor:
-                if self.engines and a.offload_rollout:
-                    self.engines.release()
-                if self.engines and a.offload_train:
-                    self.actor.on_every_rank("onload")
-                with self.log.phase("train"):
-                    metrics.update(self._train(rollout_id, samples))
-                diverged = metrics_problem(metrics)
-                if diverged:
-                    raise NonFinite(f"rollout {rollout_id}: training diverged ({diverged}); nothing of this rollout "
-                                    "was saved or sent to the engines: resume from the last checkpoint with a "
-                                    "lower --lr or a --clip-grad")
-                last = rollout_id + 1 == a.num_rollout
-                if a.save and a.save_interval and ((rollout_id + 1) % a.save_interval == 0 or last):
-                    with self.log.phase("save"):
-                        self._save(rollout_id)
-                if self.engines:
-                    if a.offload_train:
-                        self.actor.on_every_rank("offload")
-                    if a.offload_rollout:
-                        self.engines.resume(["weights"])  # as slime: weights back, new ones in, then the KV cache
-                    if (rollout_id + 1) % a.update_weights_interval == 0:
-                        with self.log.phase("sync"):
-                            self.weight_version += 1
-                            self._push_weights()
-                    if a.offload_rollout:
-                        self.engines.resume(["kv_cache"])
-            if self.engines and self.eval_sets and a.eval_interval and (rollout_id + 1) % a.eval_interval == 0:
-                with self.log.phase("eval"):
-                    metrics.update(self._evaluate(rollout_id))
-            self.log.rollout(rollout_id, metrics)
+                if a.offload_train:
+                    self.actor.on_every_rank("offload")
+                if a.offload_rollout:
+                    self.engines.resume(["weights"])  # as slime: weights back, new ones in, then the KV cache
+                if (rollout_id + 1) % a.update_weights_interval == 0:
+                    if before_push is not None:
+                        with self.log.phase("wait"):
+                            before_push()
+                    with self.log.phase("sync"):
+                        self.weight_version += 1
+                        self._push_weights()
+                if a.offload_rollout:
+                    self.engines.resume(["kv_cache"])
+        if self.engines and self.eval_sets and a.eval_interval and (rollout_id + 1) % a.eval_interval == 0:
+            with self.log.phase("eval"):
+                metrics.update(self._evaluate(rollout_id))
+        self.log.rollout(rollout_id, metrics)
 
     def _evaluate(self, rollout_id: int) -> dict:
         from slime.rollout.sglang_rollout import evaluate
@@ -467,7 +510,23 @@ class Trainer:
         return {f"eval/{name}": value for name, value in results.items()}
 
 
-def run(args: argparse.Namespace, argv: list[str], args_file: str | None = None, started: float | None = None) -> int:
+def _in_background(function, *args) -> Future:
+    """``function(*args)`` on a daemon thread (which a stopping process does not wait for), as a Future."""
+    future = Future()
+
+    def work():
+        if future.set_running_or_notify_cancel():
+            try:
+                future.set_result(function(*args))
+            except BaseException as err:  # handed to whoever waits on the future
+                future.set_exception(err)
+
+    threading.Thread(target=work, name="rollout", daemon=True).start()
+    return future
+
+
+def run(args: argparse.Namespace, argv: list[str], args_file: str | None = None, started: float | None = None,
+        entry_point: str = "train.py") -> int:
     """Train; every ending, an error included, shuts Ray down. Returns the exit status. ``args_file``:
     the text of the run's args file, which every checkpoint keeps beside its run record; ``started``:
     time.time() when the process started, for the start-up summary."""
@@ -485,15 +544,15 @@ def run(args: argparse.Namespace, argv: list[str], args_file: str | None = None,
     try:
         connect_ray(args)
         signal.signal(signal.SIGTERM, _on_sigterm)  # after ray.init, which installs its own handler
-        trainer.run()
+        trainer.run(one_step_off_policy=entry_point == "train_async.py")
         return 0
     except (EngineError, RewardFailure, NonFinite, NotImplementedError, Stopped, FileNotFoundError, ValueError) as err:
         # Raised in an actor (a train rank's missing checkpoint, say): its own message, not the actor's traceback.
         cause = err.cause if isinstance(err, ray.exceptions.RayTaskError) else None
-        print(f"train.py: {cause or err}", flush=True)
+        print(f"{entry_point}: {cause or err}", flush=True)
         return 1
     except ray.exceptions.RayActorError as err:
-        print(f"train.py: a Ray actor of the run died: {str(err).splitlines()[0]}", flush=True)
+        print(f"{entry_point}: a Ray actor of the run died: {str(err).splitlines()[0]}", flush=True)
         return 1
     finally:
         if trainer.engines is not None:

@@ -117,6 +117,9 @@ def test_every_weight_transport_serves_the_engines_the_same_weights(base_folder,
         result = train(base_folder, ONE_GPU, f"ckpt.save={tmp_path / name}", "rollout.num_rollout=3", *overrides)
         assert result.returncode == 0, result.stdout[-3000:]
         assert f"weights pushed by {name}" in result.stdout
+        # on policy: the engine's log-probs are the trainer's, rollout after rollout
+        lags = [float(x) for x in re.findall(r"train_rollout_logprob_abs_diff ([\d.]+)", result.stdout)]
+        assert len(lags) == 3 and max(lags) < 1e-4, lags
         histories[name] = rewards(result.stdout)
     assert len(histories["tensor"]) == 3
     assert histories["disk"] == histories["tensor"] == histories["distributed"], histories

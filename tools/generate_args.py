@@ -147,7 +147,7 @@ class Generator:
         if o.plan:
             from slime.utils.plan import build_plan, format_plan
 
-            return format_plan(build_plan(gen.namespace))
+            return format_plan(build_plan(gen.namespace, gen.entry_point))
         if o.provenance or o.which:
             return _provenance_text(gen.config_name, cfg, Provenance.compute(gen.config_name, gen.overrides), o.which)
         if o.format == "json":

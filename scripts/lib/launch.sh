@@ -9,8 +9,9 @@
 #   3. starts a Ray head on this node (and, with HOSTFILE, a worker on each listed host over ssh),
 #      or joins the cluster at RAY_ADDRESS; a head's ports must be free (a taken one is refused,
 #      naming the variable that moves it), and the dashboard the job goes to must be that head's;
-#   4. submits `python3 train.py` with every array, following the job's output (SLIME_ARGS_FILE
-#      names the args file, which train.py copies into every checkpoint);
+#   4. submits `python3 train.py` (or the args file's SLIME_ENTRY_POINT, train_async.py) with every
+#      array, following the job's output (SLIME_ARGS_FILE names the args file, which the trainer
+#      copies into every checkpoint);
 #   5. stops the Ray processes it started itself, and nothing else: only PIDs that are still its
 #      running children are signalled.
 #
@@ -199,19 +200,24 @@ slime_launch() {
   fi
   # The arrays are read in a subshell, a missing variable getting a placeholder there only so the
   # plan can still be computed and every problem reported: nothing runs while one is missing.
-  local fields=() argv=() job_env=() workers=() count nodes gpus_per_node
+  local fields=() argv=() job_env=() workers=() count nodes gpus_per_node entry_point
   mapfile -d '' fields < <(slime::read_arrays "${args_file}" "${missing[@]}")
   ((${#fields[@]})) || slime::die "${args_file} did not source completely: regenerate it"
-  count="${fields[0]}"
-  argv=("${fields[@]:1:count}")
-  job_env=("${fields[@]:count+2}")
+  entry_point="${fields[0]}"
+  count="${fields[1]}"
+  argv=("${fields[@]:2:count}")
+  job_env=("${fields[@]:count+3}")
+  case "${entry_point}" in
+    train.py | train_async.py) ;;
+    *) slime::die "${args_file} names the entry point '${entry_point}' (SLIME_ENTRY_POINT); the trainer's are train.py and train_async.py" ;;
+  esac
   # The plan needs Python: without it, report what was found so far (the missing variables too).
   ((has_python)) || slime::die "${problems[@]}"
   read -r nodes gpus_per_node < <("${python}" -m slime.utils.plan --nodes -- "${argv[@]}") ||
     slime::die "could not compute the plan of ${config}"
   if [[ "${SLIME_DRY_RUN:-0}" == 1 ]]; then
     # The plan, each engine's server command included, as comments: the output stays a list of commands.
-    "${python}" -m slime.utils.plan -- "${argv[@]}" | sed 's/^/# /'
+    "${python}" -m slime.utils.plan --entry-point "${entry_point}" -- "${argv[@]}" | sed 's/^/# /'
   fi
   gpus_per_node="${SLIME_NUM_GPUS:-${gpus_per_node}}"
   slime::check_nodes "${nodes}" "${gpus_per_node}"
@@ -232,7 +238,7 @@ slime_launch() {
     address="http://${MASTER_ADDR:-127.0.0.1}:${RAY_DASHBOARD_PORT:-8265}"
     slime::start_ray "${gpus_per_node}"
   fi
-  slime::submit ray job submit --address "${address}" --runtime-env-json "${runtime_env}" -- python3 train.py "${argv[@]}"
+  slime::submit ray job submit --address "${address}" --runtime-env-json "${runtime_env}" -- python3 "${entry_point}" "${argv[@]}"
 }
 
 # Submit and follow the job. A head that has just started may not have registered its dashboard
@@ -392,6 +398,7 @@ slime::read_arrays() (
   done
   SLIME_ARG_ARRAYS=()
   SLIME_JOB_ENV=()
+  SLIME_ENTRY_POINT=train.py
   # shellcheck source=/dev/null
   source "${file}" >/dev/null
   [[ "${SLIME_ARGS_COMPLETE:-}" == 1 ]] || exit 1
@@ -399,7 +406,7 @@ slime::read_arrays() (
     elements="${array}[@]"
     argv+=("${!elements}")
   done
-  printf '%s\0' "${#argv[@]}" "${argv[@]}" "${#SLIME_JOB_ENV[@]}" "${SLIME_JOB_ENV[@]}"
+  printf '%s\0' "${SLIME_ENTRY_POINT}" "${#argv[@]}" "${argv[@]}" "${#SLIME_JOB_ENV[@]}" "${SLIME_JOB_ENV[@]}"
 )
 
 # Wait until the dashboard at $1 takes job submissions and is this launch's: its cluster has the

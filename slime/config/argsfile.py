@@ -2,7 +2,8 @@
 
 The bash file holds a header saying how it was generated, one ``NAME_ARGS=( … )`` array per
 config group (one flag per line), ``SLIME_ARG_ARRAYS`` naming them so a launcher can expand
-them all, ``SLIME_JOB_ENV`` with the config's extra environment, and, as its last line, the
+them all, ``SLIME_JOB_ENV`` with the config's extra environment, ``SLIME_ENTRY_POINT`` naming the
+script the launcher runs (``train.py`` or ``train_async.py``), and, as its last line, the
 completeness marker ``SLIME_ARGS_COMPLETE=1``: a file cut short lacks it and is refused. The
 file first unsets the marker and stops the sourcing if a referenced variable is unset.
 """
@@ -98,6 +99,7 @@ def render_bash(gen: Generated, origin: str = "tools/generate_args.py", reproduc
     parts += [_array(name, lines) for name, lines in gen.arrays.items()]
     parts.append(f"SLIME_ARG_ARRAYS=({' '.join(gen.arrays)})\n")
     parts.append(_array("SLIME_JOB_ENV", [[f"{k}={v}"] for k, v in gen.env.items()]))
+    parts.append(f"SLIME_ENTRY_POINT={bash_word(gen.entry_point)}\n")
     parts.append(COMPLETE_MARKER + "\n")
     return "".join(parts)
 
@@ -120,5 +122,6 @@ def render_json(gen: Generated) -> str:
         "shell_variables": referenced_names([*gen.argv, *gen.env.values()]),
         "shell_variables_with_defaults": defaulted_references([*gen.argv, *gen.env.values()]),
         "roles": json.loads(gen.roles) if gen.roles else None,
+        "entry_point": gen.entry_point,
     }
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

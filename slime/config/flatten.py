@@ -24,6 +24,7 @@ SETTINGS = {
     "run": "values shared by interpolation (${run.model_dir}); never written as flags",
     "roles": "per-role overrides {actor: {...}, critic: {...}}, written to the --megatron-config-path file",
     "env": "extra environment variables for the training job (Ray runtime environment)",
+    "entry_point": "the trainer's entry point the launcher runs: train.py (the default) or train_async.py",
 }
 _LIST_LITERAL_TYPES = ("moe_freq_type", "json_value", "json_list")
 

@@ -23,6 +23,7 @@ from slime.config.flatten import KeyProblem, argv_of, flatten
 from slime.config.provenance import Provenance
 from slime.config.shell import DEFAULT_CHARACTERS, set_by_bash, shell_refs, unwritable_default
 from slime.utils.arguments import ArgumentProblems, flag_by_option, parse_args
+from slime.utils.entry_points import DEFAULT_ENTRY_POINT, ENTRY_POINTS, entry_point_problems
 from slime.utils.problems import Problem
 from slime.utils.arg_types import format_number
 
@@ -53,6 +54,7 @@ class Generated:
     namespace: argparse.Namespace
     roles: str | None = None  # the --megatron-config-path value of a roles: section (inline JSON)
     env: dict[str, str] = field(default_factory=dict)
+    entry_point: str = DEFAULT_ENTRY_POINT  # the script the launcher runs (slime.utils.entry_points)
     explainer: _Explainer | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -144,6 +146,15 @@ def _roles(roles) -> tuple[str | None, list[KeyProblem]]:
     return _json(entries), []
 
 
+def _entry_point(value) -> tuple[str, list[KeyProblem]]:
+    if value is None:
+        return DEFAULT_ENTRY_POINT, []
+    if value not in ENTRY_POINTS:
+        return DEFAULT_ENTRY_POINT, [KeyProblem("entry_point", f"the trainer's entry points are "
+                                                               f"{' and '.join(ENTRY_POINTS)}, not {value!r}")]
+    return value, []
+
+
 def _env(env) -> tuple[dict[str, str], list[KeyProblem]]:
     if not env:
         return {}, []
@@ -214,7 +225,8 @@ def generate(cfg: DictConfig, config_name: str, overrides: list[str],
     problems += flat.problems
     roles, role_problems = _roles(config.get("roles"))
     env, env_problems = _env(config.get("env"))
-    problems += role_problems + env_problems
+    entry_point, entry_problems = _entry_point(config.get("entry_point"))
+    problems += role_problems + env_problems + entry_problems
     if roles and "--megatron-config-path" in flat.flag_keys:
         problems.append(KeyProblem(flat.flag_keys["--megatron-config-path"],
                                    "set roles: or --megatron-config-path, not both"))
@@ -234,6 +246,9 @@ def generate(cfg: DictConfig, config_name: str, overrides: list[str],
                      if not unwritten & set(p.flags)]
         if not messages:  # every parser problem followed from one already reported
             messages = [explain.key_problem(p) for p in problems]
+    else:
+        messages += [f"{explain.parser_problem(p.message, p.flags)} [entry point: {explain.where('entry_point')}]"
+                     for p in entry_point_problems(namespace, entry_point)]
     if messages:
         raise GenerationError(config_name, messages)
-    return Generated(config_name, list(overrides), flat.arrays, namespace, roles, env, explain)
+    return Generated(config_name, list(overrides), flat.arrays, namespace, roles, env, entry_point, explain)

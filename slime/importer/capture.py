@@ -61,7 +61,8 @@ __slime_capture() {
 }
 __slime_python() {
   while (($#)); do
-    if [[ "$1" == *train.py ]]; then
+    if [[ "$1" == *train.py || "$1" == *train_async.py ]]; then
+      printf '%s\0' ENTRY "${1##*/}" >>"${SLIME_CAPTURE_FILE}"
       shift
       __slime_capture "$@"
       return 0
@@ -114,6 +115,7 @@ class Capture:
     variables: list[str] = field(default_factory=list)  # the names that became shell references
     defaults: dict[str, str] = field(default_factory=dict)  # name → the script's literal default
     notes: list[str] = field(default_factory=list)
+    entry_point: str = "train.py"  # the trainer script it runs: train.py or train_async.py
 
 
 def referenced_variables(texts: list[str], environ: dict[str, str]) -> list[str]:
@@ -300,12 +302,34 @@ def _refusal(reason: str) -> str:
             "See docs/importing.md")
 
 
+def _entry_point(records: list[str]) -> str:
+    """The trainer script of the first train call (train.py or train_async.py)."""
+    fields = iter(records)
+    for kind in fields:
+        if kind == "ENTRY":
+            return next(fields)
+        if kind == "STUB":
+            next(fields)
+            values = [next(fields) for _ in range(int(next(fields)))]
+            script = next((Path(v).name for v in values if v.endswith(ENTRY_SCRIPTS)), None)
+            if script:
+                return script
+        elif kind in ("ARGV", "ARRAY"):
+            if kind == "ARRAY":
+                next(fields)
+            for _ in range(int(next(fields))):
+                next(fields)
+        elif kind == "SOURCE":
+            next(fields)
+    return "train.py"
+
+
 def _train_call(records: list[str]) -> tuple[list[str] | None, dict[str, list[str]]]:
-    """The argv train.py got in a run and the arrays of the shell at that moment."""
+    """The argv train.py (or train_async.py) got in a run and the arrays of the shell at that moment."""
     fields = iter(records)
     argv, arrays, stub_argv = None, {}, None
     for kind in fields:
-        if kind == "SOURCE":
+        if kind in ("SOURCE", "ENTRY"):
             next(fields)
         elif kind == "ARGV":
             values = [next(fields) for _ in range(int(next(fields)))]
@@ -372,6 +396,7 @@ def _parse(script: Path, records: list[str], result: subprocess.CompletedProcess
         defaults={name: defaults[name] for name in used if reference(name, defaults.get(name, "")) in "".join(argv)},
         notes=[f"{name}: the script gives it several defaults, or one that is not literal text, so the config "
                f"refers to ${{{name}}} without one: export it" for name in used if name in without_default],
+        entry_point=_entry_point(records),
     )
 
 
@@ -379,9 +404,12 @@ def shell_refs_of(name: str, token: str) -> bool:
     return name in shell_refs(token)
 
 
+ENTRY_SCRIPTS = ("train.py", "train_async.py")
+
+
 def _train_argv(argv: list[str]) -> list[str] | None:
     for index, arg in enumerate(argv):
-        if arg.endswith("train.py"):
+        if arg.endswith(ENTRY_SCRIPTS):
             return argv[index + 1:]
         if not arg.startswith("-"):
             return None

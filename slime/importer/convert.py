@@ -18,6 +18,7 @@ ARRAY_TO_GROUP = {
     "DISTRIBUTED_ARGS": "perf", "TRAIN_ARGS": "perf", "PPO_ARGS": "grpo", "ALGO_ARGS": "grpo",
     "ALGORITHM_ARGS": "grpo", "CRITIC_ARGS": "grpo", "DATA_ARGS": "rollout", "LOG_ARGS": "wandb",
     "LOGGING_ARGS": "wandb", "RAY_ARGS": "cluster", "SPEC_ARGS": "sglang", "DEBUG_ARGS": "misc",
+    "SFT_ARGS": "rollout",
 }
 
 

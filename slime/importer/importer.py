@@ -18,6 +18,7 @@ from slime.config.flatten import ARRAY_GROUPS
 from slime.config.generate import CONF_DIR, ROOT, GenerationError, Generated, generate
 from slime.config.goldens import model_script
 from slime.config.model_files import load_model_entries, model_argv
+from slime.utils.entry_points import DEFAULT_ENTRY_POINT
 from slime.config.launcher_template import launcher_name, render_launcher
 from slime.config.provenance import Provenance
 from slime.config.shell import referenced_names, shell_refs
@@ -120,13 +121,16 @@ def find_model(model_tokens: list[str], sourced: list[Path], name: str,
 
 
 def render_config(script: Path, name: str, model: str, converted: Converted, variables: list[str],
-                  layout: Layout = Layout(), defaults: dict[str, str] | None = None) -> str:
+                  layout: Layout = Layout(), defaults: dict[str, str] | None = None,
+                  entry_point: str = DEFAULT_ENTRY_POINT) -> str:
     lines = [f"# Imported from {script.name} by tools/import_launcher.py.",
              f"#   {layout.generate_command(name)}"]
     if variables:
         shown_names = [f"{v} (default {defaults[v]})" if v in (defaults or {}) else v for v in variables]
         lines.append("# Shell variables it refers to (export them before sourcing): " + ", ".join(shown_names))
     lines += ["defaults:", "  - generator", f"  - model: {model}", "  - _self_", ""]
+    if entry_point != DEFAULT_ENTRY_POINT:
+        lines += [f"# the launcher runs {entry_point}, as the script did", f"entry_point: {entry_point}", ""]
     text = "\n".join(lines) + "\n"
     for group in ARRAY_GROUPS:
         entries = converted.groups.get(group)
@@ -200,7 +204,7 @@ def import_launcher(script: Path, name: str | None = None, values: dict[str, str
     variables = [v for v in captured.variables if any(v in shell_refs(token) for token in held)]
     required = set(referenced_names(held))
     defaults = {v: d for v, d in captured.defaults.items() if v in variables and v not in required}
-    config_text = render_config(script, name, model, converted, variables, layout, defaults)
+    config_text = render_config(script, name, model, converted, variables, layout, defaults, captured.entry_point)
     overlay = {f"{name}.yaml": config_text}
     if new_model:
         overlay[f"model/{model}.yaml"] = render_model(model, script, converted.groups.get("model", {}))
@@ -214,6 +218,8 @@ def import_launcher(script: Path, name: str | None = None, values: dict[str, str
         except (GenerationError, ArgumentProblems) as err:
             raise ImportFailed(f"the imported config does not validate:\n{err}") from None
     differences, respelled = parity(converted.argv(captured.argv), gen.argv)
+    if gen.entry_point != captured.entry_point:
+        differences.append(f"entry point: the launcher runs {captured.entry_point}, the config {gen.entry_point}")
     if differences:
         raise ImportFailed("parity check failed, flag by flag:\n  - " + "\n  - ".join(differences))
     files = {layout.config_file(name): config_text,

@@ -8,6 +8,7 @@ import argparse
 from slime.backends.engine_command import display_command, planned_commands
 from slime.utils.arg_types import format_number
 from slime.utils.eval_datasets import pairs_of
+from slime.utils.entry_points import DEFAULT_ENTRY_POINT, ENTRY_POINTS, entry_point_problems
 from slime.utils.memory import format_memory, memory_plan, on_gpus
 from slime.utils.role_overrides import role_args
 from slime.utils.validation import gpus
@@ -28,8 +29,8 @@ def _role_topology(args: argparse.Namespace, total: int) -> dict:
     }
 
 
-def build_plan(args: argparse.Namespace) -> dict:
-    """The plan of a Namespace that ``validate_args`` accepted."""
+def build_plan(args: argparse.Namespace, entry_point: str = DEFAULT_ENTRY_POINT) -> dict:
+    """The plan of a Namespace that ``validate_args`` accepted, run by ``entry_point``."""
     actor_gpus = gpus(args.actor_num_nodes, args.actor_num_gpus_per_node)
     critic_gpus = gpus(args.critic_num_nodes, args.critic_num_gpus_per_node) if args.use_critic else 0
     rollout_gpus = 0 if args.debug_train_only else (args.rollout_num_gpus or 0)
@@ -40,6 +41,7 @@ def build_plan(args: argparse.Namespace) -> dict:
     dp = actor_gpus // (args.tensor_model_parallel_size * args.pipeline_model_parallel_size * args.context_parallel_size)
     per_rank = args.global_batch_size // dp
     plan = {
+        "loop": {"entry_point": entry_point, "meaning": ENTRY_POINTS.get(entry_point, "")},
         "placement": {
             "colocated": bool(args.colocate),
             "offload_train": bool(args.offload_train),
@@ -119,7 +121,7 @@ def _n(value) -> str:
 def format_plan(plan: dict) -> str:
     """A page a person reads before booking the cluster."""
     p, g, a = plan["placement"], plan["gpus"], plan["actor"]
-    rows = []
+    rows = [("Loop", f"{plan['loop']['entry_point']}: {plan['loop']['meaning']}")]
     where = "colocated (rollout shares the actor's GPUs, taking turns)" if p["colocated"] else "separate GPUs per role"
     rows.append(("Placement", f"{where}; offload train: {_yes(p['offload_train'])}, "
                               f"offload rollout: {_yes(p['offload_rollout'])}"))
@@ -193,7 +195,8 @@ def _yes(flag: bool) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m slime.utils.plan [--json|--nodes] -- <train.py flags>``: the plan of a command line.
+    """``python -m slime.utils.plan [--json|--nodes] [--entry-point train_async.py] -- <train.py flags>``: the
+    plan of a command line.
 
     ``--nodes`` prints ``NODES GPUS_PER_NODE`` for launchers (how many machines, how many GPUs each
     declares to Ray); ``--json`` the whole plan; the default, the page ``format_plan`` renders.
@@ -205,10 +208,17 @@ def main(argv: list[str] | None = None) -> int:
 
     argv = sys.argv[1:] if argv is None else list(argv)
     mode = argv.pop(0) if argv and argv[0] in ("--json", "--nodes") else "--text"
+    entry_point = DEFAULT_ENTRY_POINT
+    if argv[:1] == ["--entry-point"] and len(argv) > 1:
+        entry_point, argv = argv[1], argv[2:]
     if argv[:1] == ["--"]:
         argv = argv[1:]
     try:
-        plan = build_plan(parse_args(argv))
+        args = parse_args(argv)
+        problems = entry_point_problems(args, entry_point)
+        if problems:
+            raise ArgumentProblems(problems, f"cannot run this command line with {entry_point}")
+        plan = build_plan(args, entry_point)
     except ArgumentProblems as err:
         print(err, file=sys.stderr)
         return 2

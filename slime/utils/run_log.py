@@ -9,7 +9,7 @@ import sys
 import time
 from contextlib import contextmanager
 
-HEADLINE = ("reward", "response_len", "kl", "actor/loss", "critic/loss")
+HEADLINE = ("reward", "response_len", "kl", "actor/loss", "critic/loss", "train_rollout_logprob_abs_diff")
 
 
 @contextmanager
