@@ -122,10 +122,10 @@ def _changed_norm(norm_values: list[float]):
 
 
 def test_update_from_tensor_changes_the_served_weights(torch_engine, served_weights):
-    from slime.backends.weight_sync import serialize_bucket
+    from slime.backends.weight_sync import serialize_entry
 
     new = _changed_norm(served_weights())
-    request = {"serialized_named_tensors": serialize_bucket([(NORM, new)], 1), "flush_cache": False,
+    request = {"serialized_named_tensors": [serialize_entry([(NORM, new)])], "flush_cache": False,
                "weight_version": "7"}
     reply = http_json(torch_engine, "/update_weights_from_tensor", request, timeout=30)
     assert set(reply) == set(ENDPOINTS["/update_weights_from_tensor"]["response"]["keys"]) and reply["success"]

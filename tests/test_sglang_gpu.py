@@ -70,11 +70,11 @@ def _norm(url: str) -> list[float]:
 def test_cuda_ipc_handles_update_the_served_weights(sglang_server):
     import torch
 
-    from slime.backends.weight_sync import serialize_bucket
+    from slime.backends.weight_sync import serialize_entry
 
     new = torch.tensor(_norm(sglang_server), device="cuda") + 0.5
     reply = http_json(sglang_server, "/update_weights_from_tensor",
-                      {"serialized_named_tensors": serialize_bucket([("model.norm.weight", new)], 1), "flush_cache": True},
+                      {"serialized_named_tensors": [serialize_entry([("model.norm.weight", new)])], "flush_cache": True},
                       timeout=120)
     assert reply["success"]
     assert _norm(sglang_server) == pytest.approx(new.cpu().tolist(), rel=1e-2)

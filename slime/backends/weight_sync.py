@@ -9,7 +9,11 @@ the ranks that hold full tensors send them, by ``--update-weight-transport``:
   placement, as long as the engines can read the folder.
 - ``nccl``, colocated: each bucket goes to ``/update_weights_from_tensor`` — CUDA IPC handles
   (SGLang's ``MultiprocessingSerializer``) for tensors on a GPU, the tensors by value (safetensors
-  bytes) for tensors on a CPU, which is what the torch engine takes.
+  bytes) for tensors on a CPU, which is what the torch engine takes. A handle opens only on its own
+  node, and each of an engine's tensor-parallel ranks reads the copy on its own GPU, as slime does:
+  every train rank gets the bucket (broadcast from rank 0, which gathered it), the train rank on the
+  GPU of an engine's rank ``j`` serializes entry ``j`` of ``serialized_named_tensors``, the entries
+  of one engine are gathered on the train rank of its first GPU, and that rank posts them.
 - ``nccl``, engines on their own GPUs: rank 0 opens a weight-update process group with the engines
   (``/init_weights_update_group``; NCCL on GPUs, gloo on CPUs), announces each bucket with
   ``/update_weights_from_distributed`` and broadcasts its tensors.
@@ -54,13 +58,14 @@ def decode_tensors(entry: str) -> dict[str, torch.Tensor]:
     return load(base64.b64decode(entry, validate=True))
 
 
-def serialize_bucket(bucket: list[tuple[str, torch.Tensor]], tp_size: int) -> list[str]:
-    """``serialized_named_tensors``: one entry per tensor-parallel rank of the engine."""
+def serialize_entry(bucket: list[tuple[str, torch.Tensor]]) -> str:
+    """One entry of ``serialized_named_tensors``: CUDA IPC handles of tensors on this process's GPU (as
+    SGLang reads them), or the tensors by value when they are on the CPU."""
     if bucket and bucket[0][1].is_cuda:
-        from sglang.srt.utils import MultiprocessingSerializer  # CUDA IPC handles, as SGLang reads them
+        from sglang.srt.utils import MultiprocessingSerializer
 
-        return [MultiprocessingSerializer.serialize(bucket, output_str=True)] * tp_size
-    return [encode_tensors(bucket)] * tp_size
+        return MultiprocessingSerializer.serialize(bucket, output_str=True)
+    return encode_tensors(bucket)
 
 
 # -- the push ------------------------------------------------------------------------------------------
@@ -104,7 +109,7 @@ def push_weights(backend, args, engines: list[dict], version: int) -> None:
     if kind == "disk":
         _push_by_disk(args, buckets, engines, version, rank, world)
     elif kind == "tensor":
-        _push_by_tensor(buckets, engines, version)
+        _push_by_tensor(backend, args, buckets, engines, version, rank, world)
     else:
         _push_distributed(backend, buckets, engines, version, rank)
     _barrier(world)
@@ -146,13 +151,73 @@ def _push_by_disk(args, buckets: Iterable, engines: list[dict], version: int, ra
             shutil.rmtree(old, ignore_errors=True)
 
 
-def _push_by_tensor(buckets: Iterable, engines: list[dict], version: int) -> None:
-    for bucket in buckets:
-        if not bucket:
-            continue
-        _on_every_engine(engines, "/update_weights_from_tensor", lambda e, b=bucket: {
-            "serialized_named_tensors": serialize_bucket(b, e["tp_size"]), "load_format": None,
-            "flush_cache": False, "weight_version": str(version)})
+def colocated_engine(rank: int, per_engine: int) -> tuple[int, int]:
+    """(engine index, its tensor-parallel rank) on the GPU of train rank ``rank``: colocated engine ``i``
+    takes the actor's bundles ``i × per_engine`` onwards, and train rank ``r`` sits on bundle ``r``."""
+    return rank // per_engine, rank % per_engine
+
+
+def _push_by_tensor(backend, args, buckets: Iterable, engines: list[dict], version: int, rank: int,
+                    world: int) -> None:
+    per_engine = args.rollout_num_gpus_per_engine
+    index, slot = colocated_engine(rank, per_engine)
+    engine = next((e for e in engines if e["index"] == index), None)
+    group = _engine_group(backend, index, per_engine, world)
+    for bucket in _on_every_rank(buckets, rank, world):
+        entry = serialize_entry(bucket)
+        entries = [entry]
+        if group is not None:
+            import torch.distributed as dist
+
+            leader = index * per_engine
+            entries = [None] * per_engine if slot == 0 else None
+            dist.gather_object(entry, entries, dst=leader, group=group)
+        if slot == 0 and engine is not None:
+            _on_every_engine([engine], "/update_weights_from_tensor", lambda e: {
+                "serialized_named_tensors": entries, "load_format": None, "flush_cache": False,
+                "weight_version": str(version)})
+
+
+def _on_every_rank(buckets: Iterable, rank: int, world: int):
+    """Each bucket of rank 0 (which gathered the full tensors) on every rank, on that rank's device.
+    Every rank still draws its own buckets, which is a collective for a sharded backend; rank 0's say
+    how many there are (a replicated backend yields them on rank 0 alone)."""
+    if world == 1:
+        yield from (bucket for bucket in buckets if bucket)
+        return
+    import torch.distributed as dist
+
+    device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+    mine = iter(buckets)
+    while True:
+        bucket = next(mine, None)
+        header = [None if bucket is None else [(n, t.shape, t.dtype) for n, t in bucket]] if rank == 0 else [None]
+        dist.broadcast_object_list(header, src=0)
+        if header[0] is None:
+            return
+        if rank == 0:
+            tensors = [t.detach().contiguous().to(device) for _, t in bucket]
+        else:
+            tensors = [torch.empty(shape, dtype=dtype, device=device) for _, shape, dtype in header[0]]
+        for tensor in tensors:
+            dist.broadcast(tensor, src=0)
+        if header[0]:
+            yield [(name, tensor) for (name, _, _), tensor in zip(header[0], tensors)]
+
+
+def _engine_group(backend, index: int, per_engine: int, world: int):
+    """The process group of the train ranks on one engine's GPUs (made once, by every rank, for every
+    engine), or None when an engine has one GPU."""
+    if per_engine == 1 or world == 1:
+        return None
+    cached = getattr(backend, "_engine_groups", None)
+    if cached is None or cached[0] != per_engine:
+        import torch.distributed as dist
+
+        groups = [dist.new_group(list(range(start, min(start + per_engine, world))))
+                  for start in range(0, world, per_engine)]
+        cached = backend._engine_groups = (per_engine, groups)
+    return cached[1][index]
 
 
 def _push_distributed(backend, buckets: Iterable, engines: list[dict], version: int, rank: int) -> None:
