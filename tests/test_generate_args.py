@@ -216,10 +216,27 @@ def test_issue15_5_quick_test_saves_nothing_and_evaluates_nothing():
         result = run_generator("--config-name", name, "+experiment=quick_test")
         assert result.returncode == 0, (name, result.stderr)
         assert "--save " not in result.stdout and "--eval-prompt-data" not in result.stdout, name
+        assert "--load " not in result.stdout and "--hf-checkpoint " in result.stdout, name
         plan = run_generator("--config-name", name, "+experiment=quick_test", "--plan").stdout
         assert "Checkpoints" not in plan and "Evaluation" not in plan, name
     saved = run_generator("--config-name", "run_tiny_cpu", "ckpt.save_interval=null", "--plan").stdout
     assert "Checkpoints  none saved: --save ${BASE_FOLDER}/tiny-cpu_slime without --save-interval" in saved
+
+
+def test_issue15_5_quick_test_loads_nothing_of_a_real_run(tmp_path):
+    """A finished real run in <model>_slime is neither resumed nor reported complete (with advice to delete it)."""
+    from slime.trainer import complete_run_note
+    from slime.utils.checkpoint import INDEX
+
+    real_run = tmp_path / "Qwen3-4B_slime"
+    real_run.mkdir()
+    (real_run / INDEX).write_text("2999\n")
+    environ = {"BASE_FOLDER": str(tmp_path)}
+    assert complete_run_note(namespace_from_config("run_qwen3_4B", environ=environ))  # the real run is complete
+    quick = namespace_from_config("run_qwen3_4B", ["+experiment=quick_test"], environ=environ)
+    assert quick.load is None and quick.save is None
+    assert quick.ref_load == f"{tmp_path}/Qwen3-4B_torch_dist"  # the actor starts from the reference model
+    assert complete_run_note(quick) is None
 
 
 @pytest.mark.slow
