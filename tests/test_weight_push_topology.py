@@ -73,3 +73,17 @@ def test_each_engine_gets_one_entry_per_gpu_from_the_ranks_on_its_gpus(per_engin
 
 def test_colocated_engines_take_consecutive_gpus_of_the_actor():
     assert [colocated_engine(r, 4) for r in (0, 3, 4, 7)] == [(0, 0), (0, 3), (1, 0), (1, 3)]
+
+
+def test_gpu_slots_follow_nodes_and_gpu_ids_whatever_order_ray_gave_the_bundles():
+    """Engines and train ranks take consecutive slots: they must be consecutive GPUs of one node."""
+    from slime.ray.placement import Placement, gpu_order
+
+    places = [("10.0.0.2", ["1"]), ("10.0.0.10", ["0"]), ("10.0.0.2", ["0"]), ("10.0.0.10", ["1"]),
+              ("10.0.0.2", ["10"]), ("10.0.0.2", ["2"])]
+    order = gpu_order(places)
+    assert [places[i] for i in order] == [("10.0.0.2", ["0"]), ("10.0.0.2", ["1"]), ("10.0.0.2", ["2"]),
+                                          ("10.0.0.2", ["10"]), ("10.0.0.10", ["0"]), ("10.0.0.10", ["1"])]
+    placement = Placement(None, [0, 1], [], [2], order)
+    assert [placement.bundle(s) for s in range(6)] == order
+    assert Placement(None, [0], [], [0]).bundle(3) == 3

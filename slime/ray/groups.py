@@ -19,13 +19,13 @@ def _backend_class(args: argparse.Namespace):
     return MegatronTrainBackend
 
 
-def bundle_options(placement: Placement, bundle: int, gpu_fraction: float, env: dict | None = None) -> dict:
-    """Ray actor options that pin an actor to one bundle, taking ``gpu_fraction`` of its GPU."""
+def bundle_options(placement: Placement, slot: int, gpu_fraction: float, env: dict | None = None) -> dict:
+    """Ray actor options that pin an actor to the bundle of a GPU slot, taking ``gpu_fraction`` of its GPU."""
     from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
     return {"num_cpus": 0, "num_gpus": gpu_fraction, **({"runtime_env": {"env_vars": env}} if env else {}),
-            "scheduling_strategy": PlacementGroupSchedulingStrategy(placement_group=placement.group,
-                                                                    placement_group_bundle_index=bundle)}
+            "scheduling_strategy": PlacementGroupSchedulingStrategy(
+                placement_group=placement.group, placement_group_bundle_index=placement.bundle(slot))}
 
 
 class TrainGroup:

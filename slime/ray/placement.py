@@ -5,7 +5,7 @@ fraction of its bundle's GPU, so that a colocated trainer rank and engine fit on
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from slime.utils.validation import gpus
 
@@ -15,10 +15,51 @@ ENGINE_GPU_FRACTION = 0.4
 
 @dataclass
 class Placement:
+    """Roles by GPU slot: slot ``s`` is bundle ``order[s]``, the slots sorted by node and GPU id, so that
+    consecutive slots are consecutive GPUs of one node (an engine's GPUs, a node's train ranks)."""
+
     group: object  # ray.util.placement_group.PlacementGroup
-    actor: list[int]  # bundle index of each actor rank
+    actor: list[int]  # slot of each actor rank
     critic: list[int]
-    rollout: list[int]  # first bundle of each engine
+    rollout: list[int]  # first slot of each engine
+    order: list[int] = field(default_factory=list)  # slot → bundle index (empty: the same index)
+
+    def bundle(self, slot: int) -> int:
+        return self.order[slot] if self.order else slot
+
+
+def gpu_order(places: list[tuple[str, list]]) -> list[int]:
+    """Bundle indices sorted by (node address, first GPU id): ``places[i]`` is bundle ``i``'s node address
+    and the GPU ids Ray gave it."""
+    import ipaddress
+
+    def key(i: int):
+        host, ids = places[i]
+        try:
+            node = (0, int(ipaddress.ip_address(host)), "")
+        except ValueError:
+            node = (1, 0, host)
+        first = str(ids[0]) if ids else ""
+        return node, (int(first) if first.isdigit() else -1), first, i
+
+    return sorted(range(len(places)), key=key)
+
+
+def _where():
+    import ray
+
+    return ray.util.get_node_ip_address(), [str(g) for g in ray.get_gpu_ids()]
+
+
+def _bundle_order(group, count: int) -> list[int]:
+    """Ask each bundle where it is (a small task in it), as slime does before placing anything."""
+    import ray
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    where = ray.remote(num_cpus=0, num_gpus=0.01)(_where)
+    places = ray.get([where.options(scheduling_strategy=PlacementGroupSchedulingStrategy(
+        placement_group=group, placement_group_bundle_index=i)).remote() for i in range(count)], timeout=600)
+    return gpu_order(places)
 
 
 def gpus_needed(args: argparse.Namespace) -> tuple[int, int, int, bool]:
@@ -48,4 +89,5 @@ def create_placement(args: argparse.Namespace, available_gpus: float) -> Placeme
     rollout_start = 0 if shared else actor + critic
     per_engine = args.rollout_num_gpus_per_engine
     engines = [rollout_start + i * per_engine for i in range(rollout // per_engine)] if rollout else []
-    return Placement(group, list(range(actor)), list(range(actor, actor + critic)), engines)
+    return Placement(group, list(range(actor)), list(range(actor, actor + critic)), engines,
+                     _bundle_order(group, max(total, 1)))
