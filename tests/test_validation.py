@@ -197,3 +197,11 @@ def test_given_values_are_never_rederived():
     assert args.offload_rollout is False and "offload_rollout" not in args.derived_values
     assert args.critic_lr == 1e-5 and "critic_lr" not in args.derived_values
     assert args.critic_num_nodes == 1 and args.derived_values["critic_num_nodes"]
+
+
+@pytest.mark.parametrize(("given", "missing"), [(["--sglang-router-ip", "10.0.0.1"], "--sglang-router-port"),
+                                                (["--sglang-router-port", "30000"], "--sglang-router-ip")])
+def test_an_external_router_needs_both_its_address_and_its_port(given, missing):
+    with pytest.raises(ArgumentProblems, match=f"needs both its address and its port: {given[0]} is set, {missing} is not"):
+        parse_args([*MINIMAL, *given])
+    parse_args([*MINIMAL, "--sglang-router-ip", "10.0.0.1", "--sglang-router-port", "30000"])

@@ -344,6 +344,15 @@ def _debug(v: _Validator) -> None:
                "--load-debug-rollout-data", "--save-debug-rollout-data")
 
 
+def _router(v: _Validator) -> None:
+    a = v.args
+    if bool(a.sglang_router_ip) != bool(a.sglang_router_port):
+        given, missing = ("--sglang-router-ip", "--sglang-router-port") if a.sglang_router_ip else \
+            ("--sglang-router-port", "--sglang-router-ip")
+        v.fail(f"an external router needs both its address and its port: {given} is set, {missing} is not "
+               "(drop both to let slime start its own router)", given, missing)
+
+
 def _sft(v: _Validator) -> None:
     """The SFT rollout and the SFT loss go together, as in slime's SFT launchers."""
     a = v.args
@@ -464,6 +473,6 @@ def _module_missing(dotted: str) -> bool:
 
 
 CHECKS = [
-    _not_implemented, _required_inputs, _placement, _parallelism, _batch_sizes, _algorithm, _sampling, _evaluation, _debug, _sft, _sglang,
+    _not_implemented, _required_inputs, _placement, _parallelism, _batch_sizes, _algorithm, _sampling, _evaluation, _debug, _router, _sft, _sglang,
     _role_overrides, _megatron_model,
 ]
