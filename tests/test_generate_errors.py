@@ -99,6 +99,23 @@ def test_issue13_7_interpolations_in_overrides_are_reported_per_key(overrides, e
     assert "--save-interval needs --save" not in result.stderr  # a consequence, not a second problem
 
 
+@pytest.mark.parametrize("overrides, reported, dependents", [
+    (["ckpt.save=${run.nope}"], "override ckpt.save=${run.nope}: Interpolation key 'run.nope' not found",
+     "(so does ckpt.load, which depends on it)"),
+    (["run.model_dir=${run.nope}"], "override run.model_dir=${run.nope}: Interpolation key 'run.nope' not found",
+     "(so do ckpt.hf_checkpoint, ckpt.ref_load, ckpt.save, ckpt.load, which depend on it)"),
+    (["+run.a=${run.b}", "+run.b=${run.a}", "ckpt.save=${run.a}"],
+     "override +run.a=${run.b}: Recursive interpolation detected", "(so do ckpt.save, ckpt.load, which depend on it)"),
+], ids=["through-ckpt-load", "through-every-path", "through-a-cycle"])
+def test_issue13_7_a_problem_reached_through_interpolations_is_reported_once(overrides, reported, dependents):
+    result = run_generator(*TINY, *overrides)
+    expect_error(result, reported + " " + dependents)
+    assert result.stderr.count("Interpolation key") + result.stderr.count("Recursive") == \
+        (2 if "+run.b=${run.a}" in overrides else 1), result.stderr
+    assert "conf/run_tiny_cpu.yaml: ckpt.load" not in result.stderr
+    assert "needs --save" not in result.stderr  # the dependents' flags are not reported missing either
+
+
 def test_issue13_7_overrides_are_recorded_as_typed():
     result = run_generator(*TINY, "ckpt.save=/ckpt/${run.dir}", "+run.dir=x")
     assert result.returncode == 0, result.stderr

@@ -97,10 +97,86 @@ def _unwritable_text(value) -> str | None:
     return next((problem for problem in nested if problem), None)
 
 
+# A node interpolation inside a value: ${run.model_dir}, ${.save}, ${..x} (not an escaped \${…}).
+_NODE_REFERENCE = re.compile(r"(?<!\\)\$\{(?P<dots>\.*)(?P<key>[\w\-/\[\]]+(?:\.[\w\-/\[\]]+)*)\}")
+
+
+def _references(path: str, raw) -> set[str]:
+    """The config keys a raw value (at ``path``) refers to by interpolation, as absolute dotted paths."""
+    if isinstance(raw, dict):
+        return {ref for key, value in raw.items() for ref in _references(f"{path}.{key}", value)}
+    if isinstance(raw, list):
+        return {ref for i, value in enumerate(raw) for ref in _references(f"{path}.{i}", value)}
+    refs = set()
+    for match in _NODE_REFERENCE.finditer(raw if isinstance(raw, str) else ""):
+        dots, key = match["dots"], match["key"]
+        if not dots:
+            refs.add(key)
+            continue
+        parent = path.split(".")[:-1]
+        up = len(dots) - 1
+        refs.add(".".join([*parent[:len(parent) - up], key]) if up <= len(parent) else key)
+    return refs
+
+
+def _one_problem_per_cause(failed: dict[str, KeyProblem], raw: dict) -> list[KeyProblem]:
+    """A key that fails only because a key it refers to fails (``ckpt.load: ${.save}`` after a broken
+    ``ckpt.save``) is not a problem of its own: it is named beside the key that causes it, whose problem
+    also covers its flags. Keys in a cycle of references (``+run.a=${run.b} +run.b=${run.a}``) stay
+    reported each."""
+    def lookup(path: str):
+        value = raw
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        return value
+
+    def failing(ref: str) -> str | None:
+        return next((key for key in failed if ref == key or ref.startswith(key + ".") or key.startswith(ref + ".")),
+                    None)
+
+    depends = {key: {f for ref in _references(key, lookup(key)) for f in [failing(ref)] if f and f != key}
+               for key in failed}
+
+    def reached(key: str) -> set[str]:
+        seen, todo = set(), list(depends[key])
+        while todo:
+            other = todo.pop()
+            if other not in seen:
+                seen.add(other)
+                todo.extend(depends[other])
+        return seen
+
+    reach = {key: reached(key) for key in failed}
+    # The causes: keys that fail of themselves (no failing reference) or in a cycle of references.
+    roots = {key for key in failed if not depends[key] or key in reach[key]}
+    consequences: dict[str, list[str]] = {key: [] for key in failed}
+    kept = []
+    for key, problem in failed.items():
+        cause = None if key in roots else next(
+            (c for c in sorted(reach[key] & roots) if failed[c].message == problem.message), None)
+        if cause is None:
+            kept.append(key)
+        else:
+            consequences[cause].append(key)
+    result = []
+    for key in kept:
+        problem, also = failed[key], consequences[key]
+        if also:
+            names = ", ".join(also)
+            problem = KeyProblem(key, f"{problem.message} (so {'does' if len(also) == 1 else 'do'} {names}, which "
+                                      f"depend{'s' if len(also) == 1 else ''} on it)",
+                                 tuple(dict.fromkeys([*problem.flags, *(f for k in also for f in failed[k].flags)])))
+        result.append(problem)
+    return result
+
+
 def resolve_config(cfg: DictConfig) -> tuple[dict, list[KeyProblem]]:
-    """The config as plain data; an interpolation that fails is reported per key, all of them."""
+    """The config as plain data; an interpolation that fails is reported per key, all of them, and once:
+    a key that fails only through another key's failure is named with it."""
     problems: list[KeyProblem] = []
+    failed: dict[str, KeyProblem] = {}
     container = OmegaConf.to_container(cfg, resolve=False)
+    raw = OmegaConf.to_container(cfg, resolve=False)
     for top, section in list(container.items()):
         keys = list(section) if isinstance(section, dict) else [None]
         for key in keys:
@@ -111,7 +187,7 @@ def resolve_config(cfg: DictConfig) -> tuple[dict, list[KeyProblem]]:
                 value = OmegaConf.select(cfg, path, throw_on_missing=True)
                 value = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
             except OmegaConfBaseException as err:
-                problems.append(KeyProblem(path, str(err).splitlines()[0], flags))
+                failed[path] = KeyProblem(path, str(err).splitlines()[0], flags)
                 value = None
             unwritable = _unwritable_text(value)
             if unwritable:
@@ -121,7 +197,7 @@ def resolve_config(cfg: DictConfig) -> tuple[dict, list[KeyProblem]]:
                 container[top] = value
             else:
                 container[top][key] = value
-    return container, problems
+    return container, _one_problem_per_cause(failed, raw) + problems
 
 
 def _json(value) -> str:
