@@ -1,6 +1,7 @@
 """train_async.py, upstream slime's one-step-off-policy entry point: a config selects it (entry_point), the
 args file carries it, the launcher submits it, the plan says so, the importer keeps it; the tiny async run
-learns while each rollout comes from weights one update behind the trained ones."""
+learns while each rollout comes from weights one update behind the trained ones, and its curves read back
+from TensorBoard."""
 
 from __future__ import annotations
 
@@ -114,8 +115,9 @@ def test_the_tiny_async_run_learns_one_step_off_policy(tiny_base, tmp_path):
     env = {**os.environ, "BASE_FOLDER": str(tiny_base), "SLIME_TEST_RUN": mark}
     env.pop("RAY_ADDRESS", None)
     result = subprocess.run([sys.executable, "train_async.py", "--config-name", "run_tiny_async",
-                             f"ckpt.save={tmp_path / 'ckpt'}", "ckpt.save_interval=null"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=600, check=False)
+                             f"ckpt.save={tmp_path / 'ckpt'}", "ckpt.save_interval=null",
+                             "+wandb.use_tensorboard=true", f"+wandb.tensorboard_dir={tmp_path / 'tb'}"], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=600, check=False)
     log = result.stdout
     assert result.returncode == 0, log[-3000:]
     rewards, lag = run_log_values(log, "reward"), run_log_values(log, "train_rollout_logprob_abs_diff")
@@ -125,3 +127,13 @@ def test_the_tiny_async_run_learns_one_step_off_policy(tiny_base, tmp_path):
     first, last = sum(rewards[:5]) / 5, sum(rewards[-5:]) / 5
     assert last >= first + 0.3, rewards
     assert leftovers(mark) == []
+    # the run's curves, as TensorBoard reads them (issue 15, item 14): the logged values, rollout by rollout
+    require_module("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    read = events.Scalars("reward")
+    assert [e.step for e in read] == list(range(60))
+    assert [round(e.value, 4) for e in read] == rewards
+    assert {"train_rollout_logprob_abs_diff", "time/wait", "time/generate"} <= set(events.Tags()["scalars"])
