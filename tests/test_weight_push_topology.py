@@ -52,6 +52,7 @@ def _push_on(rank: int, world: int, port: int, per_engine: int) -> list:
     return posted
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("per_engine", "want"), [
     (1, [[(0, 1)], [(1, 1)]]),  # two engines of one GPU: each rank posts its own copy to the engine on its GPU
     (2, [[(0, 2)], []]),  # one engine of two GPUs: rank 0 posts both ranks' entries, rank 1 nothing
