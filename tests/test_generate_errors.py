@@ -238,3 +238,21 @@ def test_issue15_3_a_misspelled_key_without_plus_gets_the_flag_suggestion():
     assert result.stderr == "generate_args: override optimizer.lrr=1: unknown flag --lrr: did you mean lr (--lr)?\n"
     real = run_generator("--config-name", "run_qwen3_4B", "optimizer.adam_eps=1e-8")
     assert "optimizer.adam_eps is not in the config; to add it, write +optimizer.adam_eps=1e-8" in real.stderr
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("optimzer.lr=1", "override optimzer.lr=1: there is no group or key 'optimzer': did you mean optimizer.lr=1?"),
+    ("modle=qwen3-4B", "override modle=qwen3-4B: there is no group or key 'modle': did you mean model=qwen3-4B?"),
+    ("rollot.num_rollout=3", "did you mean rollout.num_rollout=3?"),
+    ("~optimzer.lr", "override ~optimzer.lr: there is no group or key 'optimzer': did you mean ~optimizer.lr?"),
+    ("nosuch=1", "there is no group or key 'nosuch': the arrays are cluster, model,"),
+], ids=["group-key", "group-option", "nested", "deletion", "nothing-close"])
+def test_issue15_3_a_misspelled_group_without_plus_gets_the_right_group(override, expected):
+    result = run_generator("--config-name", "run_qwen3_4B", override)
+    expect_error(result, expected)
+    assert "write +" not in result.stderr and "append" not in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_issue15_3_a_key_set_only_through_its_children_names_the_override():
+    expect_error(run_generator(*TINY, "++optimzer.lr=1"),
+                 "override ++optimzer.lr=1: unknown top-level key 'optimzer'", "did you mean optimizer?")

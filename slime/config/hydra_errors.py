@@ -3,7 +3,9 @@ wrong, and what would be right, instead of a list of every option or advice that
 
 - ``model=qwen3-4b``: an option no group folder has → the closest options (``did you mean qwen3-4B``);
 - ``optimizer.lrr=1``: a key the config lacks, given without ``+`` → for an unknown flag the
-  generator's "unknown flag --lrr: did you mean lr (--lr)?"; for a real flag, add it with ``+``.
+  generator's "unknown flag --lrr: did you mean lr (--lr)?"; for a real flag, add it with ``+``;
+- ``optimzer.lr=1``, ``modle=qwen3-4B``, ``~optimzer.lr``: a misspelled group or top-level key →
+  the closest one (``did you mean optimizer.lr=1?``), not advice to add the misspelling with ``+``.
 """
 
 from __future__ import annotations
@@ -12,18 +14,44 @@ import difflib
 import re
 from pathlib import Path
 
-from slime.config.flatten import ARRAY_GROUPS, suggest_flag
+from slime.config.flatten import ARRAY_GROUPS, SETTINGS, suggest_flag
 
 _MISSING_OPTION = re.compile(r"Could not find '(?P<group>[^']+)/(?P<option>[^'/]+)'")
 _NOT_IN_STRUCT = re.compile(r"Key '(?P<key>[^']+)' is not in struct\s+full_key: (?P<full>\S+)")
+_COULD_NOT_OVERRIDE = re.compile(r"Could not override '(?P<key>[^']+)'")
+_CANNOT_DELETE = re.compile(r"Could not delete from config\. '(?P<key>[^']+)' does not exist")
 
 
 def _options(group: str, config_dirs: list[Path]) -> list[str]:
     return sorted({p.stem for d in config_dirs for p in (Path(d) / group).glob("*.yaml")})
 
 
+def _groups(config_dirs: list[Path]) -> list[str]:
+    """The config groups: the folders of the search path that hold configs (Hydra's own left out)."""
+    return sorted({p.parent.relative_to(d).parts[0] for d in map(Path, config_dirs) if d.is_dir()
+                   for p in d.glob("*/*.yaml")} - {"hydra"})
+
+
 def _typed(hydra_args: list[str], needle: str) -> str:
     return next((arg for arg in hydra_args if needle in arg), needle)
+
+
+def _typed_override(hydra_args: list[str], key: str) -> str:
+    """The override as typed whose key is ``key`` (``+optimzer.lr=1`` for ``optimzer.lr``)."""
+    return next((arg for arg in hydra_args if arg.lstrip("+~").partition("=")[0] == key), f"{key}=")
+
+
+def _top_level_name(name: str, typed: str, config_dirs: list[Path]) -> str:
+    """What to say about an override whose first name is neither a group nor a top-level key."""
+    names = list(dict.fromkeys([*ARRAY_GROUPS, *SETTINGS, *_groups(config_dirs)]))
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    prefix = typed[:len(typed) - len(typed.lstrip("+~"))]
+    if close:
+        return f"override {typed}: there is no group or key {name!r}: did you mean {prefix}{close[0]}" \
+               f"{typed[len(prefix) + len(name):]}?"
+    return (f"override {typed}: there is no group or key {name!r}: the arrays are {', '.join(ARRAY_GROUPS)}; the "
+            f"settings are {', '.join(SETTINGS)}; the other groups are "
+            f"{', '.join(g for g in names if g not in ARRAY_GROUPS and g not in SETTINGS) or 'none'}")
 
 
 def explain(message: str, hydra_args: list[str], config_dirs: list[Path]) -> list[str] | None:
@@ -35,14 +63,27 @@ def explain(message: str, hydra_args: list[str], config_dirs: list[Path]) -> lis
         by_case = {o.lower(): o for o in options}
         close = ([by_case[option.lower()]] if option.lower() in by_case else
                  difflib.get_close_matches(option, options, n=3, cutoff=0.6))
+        groups = difflib.get_close_matches(group, _groups(config_dirs), n=1, cutoff=0.6)
         hint = (f": did you mean {' or '.join(close)}?" if close else
-                f"; the options are {', '.join(options)}" if options else f"; there is no group {group}")
+                f"; the options are {', '.join(options)}" if options else
+                f"; there is no group {group}" + (f": did you mean {groups[0]}?" if groups else ""))
         return [f"{_typed(hydra_args, f'{group}={option}')}: {group} has no option {option!r}{hint}"]
+    cannot_delete = _CANNOT_DELETE.search(message)
+    if cannot_delete:
+        key = cannot_delete["key"]
+        typed = _typed_override(hydra_args, key)
+        top = key.partition(".")[0]
+        if top not in ARRAY_GROUPS and top not in SETTINGS:
+            return [_top_level_name(top, typed, config_dirs)]
+        return [f"override {typed}: {key} is not in the config, so there is nothing to delete"]
     not_in_struct = _NOT_IN_STRUCT.search(message)
     if not_in_struct:
         full = not_in_struct["full"]
         group, _, key = full.rpartition(".")
-        typed = _typed(hydra_args, f"{full}=")
+        overridden = _COULD_NOT_OVERRIDE.search(message)
+        typed = _typed_override(hydra_args, overridden["key"]) if overridden else _typed(hydra_args, f"{full}=")
+        if not group:  # the first name is unknown: a misspelled group or top-level key, not one to add
+            return [_top_level_name(re.split(r"[/@]", full)[0], typed, config_dirs)]
         if group in ARRAY_GROUPS and "." not in key:
             option = "--" + key.replace("_", "-")
             from slime.utils.arguments import flag_by_option

@@ -85,4 +85,6 @@ class Provenance:
             if probe in self.sources:
                 return self.sources[probe]
             probe = probe.rpartition(".")[0]
-        return "not set in any config (the flag's default)"
+        # a key only its children were set under (++optimzer.lr=1 makes optimzer): where they were set
+        return next((source for child, source in self.sources.items() if child.startswith(key + ".")),
+                    "not set in any config (the flag's default)")
