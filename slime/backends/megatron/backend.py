@@ -25,8 +25,9 @@ import torch.distributed as dist
 
 from slime.algorithms.micro_batch import MicroBatch, actor_loss, critic_loss
 from slime.backends.base import Layout, TrainBackend
-from slime.backends.megatron import batches, checkpoint, config as megatron_config, cpu_compat
+from slime.backends.megatron import batches, checkpoint, config as megatron_config, cpu_compat, offload
 from slime.backends.megatron.log_probs import vocab_parallel_log_probs
+from slime.backends.megatron.offload import TrainMemory
 from slime.backends.megatron.weights import ModelWeights
 from slime.utils.checkpoint import latest_rollout_id
 from slime.utils.hf_checkpoint import is_hf_checkpoint
@@ -59,10 +60,13 @@ class MegatronTrainBackend(TrainBackend):
         self._layout = init_distributed(a, rank, world_size, master_addr, master_port)
         self.config = megatron_config.transformer_config(a)
         self.config.finalize_model_grads_func = finalize_model_grads
-        model = build_model(a, self.config, self.role)
-        self.model = DistributedDataParallel(self.config, megatron_config.ddp_config(a), module=model)
-        with cpu_compat.cuda_as_cpu():
+        self.memory = TrainMemory(enabled=bool(a.offload_train))
+        with self.memory.region(offload.MODEL):
+            model = build_model(a, self.config, self.role)
+            self.model = DistributedDataParallel(self.config, megatron_config.ddp_config(a), module=model)
+        with self.memory.region(offload.OPTIMIZER), cpu_compat.cuda_as_cpu():
             self.optimizer = get_megatron_optimizer(megatron_config.optimizer_config(a), [self.model])
+        self.memory.track(self.model, self.optimizer)
         # what Megatron-LM's training loop wires: loss scaling, and the hooks of overlapped reductions
         self.config.grad_scale_func = self.optimizer.scale_loss
         if self.model.ddp_config.overlap_grad_reduce:
@@ -121,8 +125,9 @@ class MegatronTrainBackend(TrainBackend):
 
     def hf_weight_buckets(self, bucket_bytes: int):
         """Full HF tensors in buckets, yielded on global rank 0 (empty buckets elsewhere); every rank
-        takes part in the gathers."""
-        return self.weights.hf_buckets(bucket_bytes)
+        takes part in the gathers. Under --offload-train the parameters come back for the while."""
+        with self.memory.parameters_present():
+            yield from self.weights.hf_buckets(bucket_bytes)
 
     def export_weights(self) -> dict:
         """Every full HF tensor at once, as copies (buckets may hold views of the live parameters)."""
@@ -150,21 +155,47 @@ class MegatronTrainBackend(TrainBackend):
                 for name, tensor in backup.items():
                     state[name].copy_(tensor)
 
+    def _lockstep(self) -> tuple[bool, bool]:
+        """(whether the data-parallel ranks must run as many micro-batches, and of as many tokens).
+
+        An MoE model's micro-batches run collectives across data-parallel ranks: its token
+        dispatcher's (over the expert-parallel group, when experts are spread over data-parallel
+        ranks) and its router's load-balancing statistics. megatron's all-gather dispatcher also
+        gathers tensors of the same size from every rank of that group."""
+        from megatron.core import parallel_state as ps
+
+        a = self.args
+        if not a.num_experts or ps.get_data_parallel_world_size() == 1:
+            return False, False
+        spread = ps.get_expert_tensor_and_model_parallel_world_size() > ps.get_tensor_model_parallel_world_size()
+        return True, spread and a.moe_token_dispatcher_type == "allgather"
+
     def _run(self, samples: list[dict], compute, forward_only: bool) -> list[dict]:
         """Megatron's schedule over the micro-batches of ``samples``; returns what ``compute`` reports
-        per micro-batch (on the last pipeline stage), with each micro-batch's sample indices."""
+        per micro-batch (on the last pipeline stage), with each micro-batch's sample indices. Where the
+        data-parallel ranks run in lockstep (``_lockstep``) they agree on the micro-batches' count and
+        shapes first, a rank with fewer running empty ones (``batches.agree``)."""
+        from megatron.core import parallel_state as ps
         from megatron.core.pipeline_parallel import get_forward_backward_func
 
         a = self.args
+        if self.memory.offloaded:
+            raise RuntimeError("the megatron backend's model is offloaded (--offload-train): onload() it before a "
+                               "forward or training step")
         groups = batches.split(samples, a.micro_batch_size, a.max_tokens_per_gpu if a.use_dynamic_batch_size else None)
         device = torch.cuda.current_device() if torch.cuda.is_available() else "cpu"
         multiple = a.tensor_model_parallel_size if a.sequence_parallel else 1
-        packed = [batches.pack([samples[i] for i in group], device, multiple) for group in groups]
+        shapes = [batches.shape([samples[i] for i in group], multiple) for group in groups]
+        same_count, same_shapes = self._lockstep()
+        if same_count:
+            shapes = batches.agree(shapes, ps.get_data_parallel_group(), same_shapes, device)
+        packed = [batches.pack([samples[i] for i in group], device, multiple, size) if group else
+                  batches.padding(size, device) for group, size in zip(groups + [[]] * (len(shapes) - len(groups)), shapes)]
 
         def forward_step(iterator, model):
             micro = next(iterator)
             output = model(micro.input_ids, micro.position_ids, micro.attention_mask)
-            return output, partial(compute, micro)
+            return output, partial(compute if micro.samples else self._nothing, micro)
 
         context = torch.no_grad() if forward_only else contextlib.nullcontext()
         with context, cpu_compat.cuda_as_cpu():
@@ -172,7 +203,14 @@ class MegatronTrainBackend(TrainBackend):
                 forward_step_func=forward_step, data_iterator=iter(packed), model=[self.model],
                 num_microbatches=len(packed), seq_length=max(p.input_ids.shape[1] for p in packed),
                 micro_batch_size=max(p.input_ids.shape[0] for p in packed), forward_only=forward_only)
+        # the padding micro-batches come last: their reports are dropped
         return [dict(report, indices=group) for report, group in zip(reports, groups)]
+
+    @staticmethod
+    def _nothing(micro: batches.Packed, output: torch.Tensor):
+        """A padding micro-batch's loss: zero, on the graph (its backward runs the same collectives as
+        the others'), counting no token."""
+        return output.sum() * 0, torch.tensor(0, dtype=torch.int), {}
 
     def _response_logits(self, micro: batches.Packed, output: torch.Tensor) -> torch.Tensor:
         return output[micro.rows, micro.columns]
@@ -250,7 +288,8 @@ class MegatronTrainBackend(TrainBackend):
             self.model.zero_grad_buffer()
             self.optimizer.zero_grad()
             reports = self._run(step, self._loss, forward_only=False)
-            with cpu_compat.cuda_as_cpu():
+            # the optimizer's state is created at its first step: in the region that --offload-train pauses
+            with self.memory.region(offload.OPTIMIZER), cpu_compat.cuda_as_cpu():
                 _, grad_norm, _ = self.optimizer.step()
             self.scheduler.step(increment=1)
             step_metrics = self._step_metrics(reports)
@@ -269,9 +308,15 @@ class MegatronTrainBackend(TrainBackend):
         same whatever the layout and micro-batches."""
         from megatron.core import parallel_state as ps
 
-        names = sorted(k for k in (reports[0] if reports else {}) if k not in ("loss", "count", "tokens", "indices"))
-        values = torch.tensor([sum(float(r[k]) for r in reports) for k in ("loss", "count", "tokens", *names)],
-                              dtype=torch.float64)
+        names = sorted({k for r in reports for k in r} - {"loss", "count", "tokens", "indices"})
+        if ps.is_pipeline_last_stage() and ps.get_data_parallel_world_size() > 1:
+            # a rank without a sample in the step has no metric names of its own
+            every = [None] * ps.get_data_parallel_world_size()
+            dist.all_gather_object(every, names, group=ps.get_data_parallel_group())
+            names = sorted({name for mine in every for name in mine})
+        device = torch.cuda.current_device() if torch.cuda.is_available() else "cpu"  # NCCL reduces GPU tensors
+        values = torch.tensor([sum(float(r.get(k, 0.0)) for r in reports) for k in ("loss", "count", "tokens", *names)],
+                              dtype=torch.float64, device=device)
         if ps.is_pipeline_last_stage():
             dist.all_reduce(values, group=ps.get_data_parallel_group())
         tokens = float(values[2].clamp(min=1))
@@ -280,14 +325,13 @@ class MegatronTrainBackend(TrainBackend):
 
     # -- memory (colocated with the engines) -------------------------------------------------------
     def offload(self) -> None:
-        """Give the gradient buffers back while the engines generate (megatron DDP's own offload); the
-        parameters and optimizer state stay on the GPU."""
-        if torch.cuda.is_available():
-            self.model.offload_grad_buffers()
+        """--offload-train: parameters, gradient buffers and optimizer state off the accelerator while
+        the engines generate (``offload.py``: torch_memory_saver on a GPU where installed, else
+        storage copies into host memory)."""
+        self.memory.offload()
 
     def onload(self) -> None:
-        if torch.cuda.is_available():
-            self.model.restore_grad_buffers()
+        self.memory.onload()
 
     # -- checkpoints -------------------------------------------------------------------------------
     def non_finite_parameters(self) -> str | None:
