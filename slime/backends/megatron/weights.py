@@ -16,7 +16,8 @@ import torch.distributed as dist
 
 from slime.backends.megatron.config import padded_vocab_size
 from slime.backends.megatron.hf_mapping import HFMapping, shard, unshard
-from slime.utils.hf_checkpoint import HFTensors, read_config
+from slime.backends.megatron.quantized import HFReader
+from slime.utils.hf_checkpoint import read_config
 
 _LAYER = re.compile(r"decoder\.layers\.(\d+)\.(.*)")
 _EXPERT = re.compile(r"(local_experts\.|linear_fc[12]\.weight)(\d+)")
@@ -71,8 +72,9 @@ class ModelWeights:
 
     # -- HF → megatron -------------------------------------------------------------------------
     def load_hf(self, path: str) -> None:
-        """Copy this rank's shard of every parameter from an HF checkpoint folder."""
-        hf = HFTensors(path)
+        """Copy this rank's shard of every parameter from an HF checkpoint folder (block-wise FP8
+        weights dequantized, other quantizations refused: ``quantized.py``)."""
+        hf = HFReader(path)
         tied = not self.args.untie_embeddings_and_output_weights
 
         def read(name: str) -> torch.Tensor:
@@ -93,13 +95,29 @@ class ModelWeights:
                 param.copy_(piece.to(param.dtype))
 
     # -- megatron → HF -------------------------------------------------------------------------
-    def _full_tensors(self) -> list[tuple[str, torch.Tensor]]:
-        """(global name, full tensor) of this pipeline stage's parameters: tensor-parallel shards joined,
-        and each expert-parallel rank's experts gathered."""
+    def _stage_entries(self) -> list[tuple[str, tuple[int, ...], torch.dtype]]:
+        """(global name, full shape, dtype) of each full tensor of this pipeline stage, in the order
+        ``_stage_tensors`` gathers them, without gathering anything."""
         from megatron.core import parallel_state as ps
 
         experts = ps.get_expert_model_parallel_world_size()
-        result = []
+        entries = []
+        for local, tensor in self.state().items():
+            _, size, _ = self.shard_group(local)
+            shape = list(tensor.shape)
+            if size > 1 and getattr(tensor, "tensor_model_parallel", False):
+                shape[tensor.partition_dim] *= size
+            ranks = range(experts) if experts > 1 and ".experts." in local else [None]
+            entries += [(self.global_name(local, rank), tuple(shape), tensor.dtype) for rank in ranks]
+        return entries
+
+    def _stage_tensors(self):
+        """(global name, full tensor) of this pipeline stage's parameters, one tensor at a time:
+        tensor-parallel shards joined, and each expert-parallel rank's copy of a local expert gathered.
+        Every rank of the stage takes part in each gather."""
+        from megatron.core import parallel_state as ps
+
+        experts = ps.get_expert_model_parallel_world_size()
         for local, tensor in self.state().items():
             _, size, group = self.shard_group(local)
             full = unshard(local, _all_gather(tensor.detach(), size, group) if size > 1 and
@@ -107,45 +125,56 @@ class ModelWeights:
                            self.config.gated_linear_unit)
             if experts > 1 and ".experts." in local:
                 gathered = _all_gather(full, experts, ps.get_expert_model_parallel_group())
-                result.extend((self.global_name(local, rank), piece) for rank, piece in enumerate(gathered))
+                del full
+                for rank in range(experts):
+                    yield self.global_name(local, rank), gathered[rank]
+                    gathered[rank] = None  # let it go once the caller has
             else:
-                result.append((self.global_name(local), full))
-        return result
+                yield self.global_name(local), full
 
-    def _every_stage(self, local: list[tuple[str, torch.Tensor]]) -> list[tuple[str, torch.Tensor]]:
-        """Every pipeline stage's full tensors, in stage order, broadcast over the pipeline group."""
+    def full_tensors(self):
+        """(global name, full tensor) of the whole model, one tensor at a time, in pipeline-stage order
+        and on every rank: a stage gathers each tensor from its shards, then broadcasts it over the
+        pipeline group. Nothing is gathered before the caller asks for it, so a caller that lets go of
+        a tensor holds at most one at a time."""
         from megatron.core import parallel_state as ps
 
+        if ps.get_pipeline_model_parallel_world_size() == 1:
+            yield from self._stage_tensors()
+            return
         group = ps.get_pipeline_model_parallel_group()
         ranks = dist.get_process_group_ranks(group)
         meta: list = [None] * len(ranks)
-        dist.all_gather_object(meta, [(name, tuple(t.shape), t.dtype) for name, t in local], group=group)
-        mine, own_stage = dict(local), ps.get_pipeline_model_parallel_rank()
-        result = []
+        dist.all_gather_object(meta, self._stage_entries(), group=group)
+        own_stage, mine = ps.get_pipeline_model_parallel_rank(), self._stage_tensors()
+        device = torch.cuda.current_device() if torch.cuda.is_available() else "cpu"
         for stage, entries in enumerate(meta):
             for name, shape, dtype in entries:
-                tensor = mine[name].contiguous() if stage == own_stage else torch.empty(shape, dtype=dtype)
+                if stage == own_stage:
+                    own_name, tensor = next(mine)
+                    assert own_name == name, (own_name, name)
+                    tensor = tensor.contiguous()
+                else:
+                    tensor = torch.empty(shape, dtype=dtype, device=device)
                 dist.broadcast(tensor, src=ranks[stage], group=group)
-                result.append((name, tensor))
-        return result
+                yield name, tensor
 
     def hf_buckets(self, bucket_bytes: int):
-        """Full HF tensors in buckets of about ``bucket_bytes``, on global rank 0; the other ranks take
-        part in the gathers and yield as many empty buckets. Tensors may be views of the parameters."""
-        from megatron.core import parallel_state as ps
-
-        tensors = self._full_tensors()
-        if ps.get_pipeline_model_parallel_world_size() > 1:
-            tensors = self._every_stage(tensors)
+        """Full HF tensors in buckets of at most ``bucket_bytes`` (a tensor larger than that is a bucket
+        of its own), on global rank 0; the other ranks take part in the gathers and yield as many
+        empty buckets. Each tensor is gathered only when the bucket being filled needs it, so a rank
+        holds about one bucket of full tensors at a time. Tensors may be views of the parameters."""
         leader = dist.get_rank() == 0
         bucket, size = [], 0
-        for name, full in tensors:
+        for name, full in self.full_tensors():
             for hf_name, tensor in self.mapping.to_hf(name, full):
+                nbytes = tensor.numel() * tensor.element_size()
+                if size and size + nbytes > bucket_bytes:
+                    yield bucket
+                    bucket, size = [], 0
                 if leader:
                     bucket.append((hf_name, tensor))
-                size += tensor.numel() * tensor.element_size()
-            if size >= bucket_bytes:
-                yield bucket
-                bucket, size = [], 0
+                size += nbytes
+            del full
         if size:
             yield bucket
