@@ -102,6 +102,8 @@ def _checkpoint(gen: Generated, args: argparse.Namespace, report: Report, hf_con
                                 "config.json (set the variable, or give --hf-config PATH)")
         return
     config = read_config(config_file.parent)
+    if args.train_backend == "megatron":
+        _megatron_weights(gen, config, config_file, report)
     if config.get("model_type") not in FAMILIES:
         report.unchecked.append(f"checkpoint {config_file}: model_type {config.get('model_type')!r} is not mapped "
                                 f"(mapped: {', '.join(FAMILIES)}); its config.json was not compared")
@@ -115,6 +117,24 @@ def _checkpoint(gen: Generated, args: argparse.Namespace, report: Report, hf_con
         report.problems.append(gen.explain(message, mismatch.flags))
     names = "and tensor names " if tensors is not None else ""
     report.checked.append(f"checkpoint: the model flags against {config_file} {names}({config['model_type']})")
+
+
+def _megatron_weights(gen: Generated, config: dict, config_file: Path, report: Report) -> None:
+    """Whether the megatron backend can read the checkpoint's weights: an HF ↔ megatron mapping for its
+    model_type, and a quantization it can dequantize (the backend would stop at start otherwise)."""
+    from slime.backends.megatron.hf_mapping import family_problem
+    from slime.backends.megatron.quantized import block_fp8, quantization_problem
+
+    family = family_problem(config.get("model_type"))
+    if family:
+        # named by the checkpoint's key and by the model file (its --num-layers, which every model file sets)
+        report.problems.append(gen.explain(f"{config_file}: {family}; the megatron backend would stop when it starts: "
+                                           "train a model of a mapped family", ("--hf-checkpoint", "--num-layers")))
+    quantized = quantization_problem(config_file.parent)
+    if quantized:
+        report.problems.append(gen.explain(quantized, ("--hf-checkpoint",)))
+    elif block_fp8(config):
+        report.checked.append(f"checkpoint: block-wise FP8 weights ({config_file}), read dequantized to full precision")
 
 
 def _memory(args: argparse.Namespace, report: Report) -> None:

@@ -25,6 +25,12 @@ def _problems(direction: str, args) -> list[str]:
         problems.append(f"--hf-checkpoint {args.hf_checkpoint}: no config.json there")
     elif direction == "hf_to_torch_dist" and args.hf_checkpoint and not is_hf_checkpoint(args.hf_checkpoint):
         problems.append(f"--hf-checkpoint {args.hf_checkpoint}: no safetensors weights there")
+    elif direction == "hf_to_torch_dist" and args.hf_checkpoint:
+        from slime.backends.megatron.quantized import quantization_problem
+
+        quantized = quantization_problem(args.hf_checkpoint)
+        if quantized:
+            problems.append(f"--hf-checkpoint {quantized}")
     if direction == "torch_dist_to_hf" and args.load and not is_torch_dist(args.load):
         problems.append(f"--load {args.load}: not a torch_dist checkpoint (no latest_checkpointed_iteration.txt "
                         "or .metadata)")

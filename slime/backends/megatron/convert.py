@@ -59,12 +59,28 @@ def hf_to_torch_dist(rank: int, world_size: int, port: int, args: argparse.Names
 
 
 def _hf_dtype(source: HFTensors, config: dict):
+    """The dtype of each tensor in the source checkpoint; a dequantized FP8 weight is written in the
+    config's dtype (bf16 for DeepSeek's), as is a tensor the source lacks."""
+    from slime.backends.megatron.quantized import FP8
+
     default = _DTYPES.get(str(config.get("dtype") or config.get("torch_dtype")), torch.float32)
 
     def dtype(name: str):
-        return source.get(name).dtype if name in source else default
+        stored = source.get(name).dtype if name in source else default
+        return default if stored in FP8 else stored
 
     return dtype
+
+
+def _without_quantization(folder: str) -> None:
+    """The written config.json without the source's quantization_config: the weights are not quantized."""
+    import json
+    from pathlib import Path
+
+    config_file = Path(folder) / "config.json"
+    config = json.loads(config_file.read_text())
+    if config.pop("quantization_config", None) is not None:
+        config_file.write_text(json.dumps(config, indent=2) + "\n")
 
 
 def torch_dist_to_hf(rank: int, world_size: int, port: int, args: argparse.Namespace) -> None:
@@ -79,6 +95,7 @@ def torch_dist_to_hf(rank: int, world_size: int, port: int, args: argparse.Names
     if dist.get_rank() == 0:
         dtype = _hf_dtype(HFTensors(args.hf_checkpoint), read_config(args.hf_checkpoint))
         write_hf(args.save, ((name, tensor.to(dtype(name))) for name, tensor in tensors), source=args.hf_checkpoint)
+        _without_quantization(args.save)
     dist.barrier()
     destroy()
 

@@ -28,7 +28,8 @@ from typing import Callable
 import torch
 
 COPY, QKV, GATE_UP, VOCAB = "copy", "qkv", "gate_up", "vocab"
-LLAMA_LIKE = ("llama", "mistral", "qwen2", "qwen3", "qwen2_moe", "qwen3_moe")
+# each family has a tiny model (tools/make_tiny_model.py) whose megatron logits are tested against HF's
+LLAMA_LIKE = ("llama", "qwen2", "qwen3", "qwen3_moe")
 FAMILIES = LLAMA_LIKE + ("glm4", "deepseek_v3")
 LAYER = re.compile(r"^decoder\.layers\.(\d+)\.(.+)$")
 
@@ -92,26 +93,26 @@ MLP_RULES = _rules(
     (r"mlp\.experts\.linear_fc2\.weight(?P<expert>\d+)", COPY, _EXPERT_FC2),
 )
 
-SHARED_EXPERT_RULES = {
-    # Qwen2-MoE names its one shared expert in the singular and gates it; DeepSeek-V3 does neither.
-    "qwen2_moe": _rules(
-        (r"mlp\.shared_experts\.linear_fc1\.weight", GATE_UP,
-         ["mlp.shared_expert.gate_proj.weight", "mlp.shared_expert.up_proj.weight"]),
-        (r"mlp\.shared_experts\.linear_fc2\.weight", COPY, ["mlp.shared_expert.down_proj.weight"]),
-        (r"mlp\.shared_experts\.gate_weight", COPY, ["mlp.shared_expert_gate.weight"]),
-    ),
-    "deepseek_v3": _rules(
-        (r"mlp\.shared_experts\.linear_fc1\.weight", GATE_UP,
-         ["mlp.shared_experts.gate_proj.weight", "mlp.shared_experts.up_proj.weight"]),
-        (r"mlp\.shared_experts\.linear_fc2\.weight", COPY, ["mlp.shared_experts.down_proj.weight"]),
-    ),
-}
+# DeepSeek-V3's shared experts (ungated, named in the plural)
+SHARED_EXPERT_RULES = _rules(
+    (r"mlp\.shared_experts\.linear_fc1\.weight", GATE_UP,
+     ["mlp.shared_experts.gate_proj.weight", "mlp.shared_experts.up_proj.weight"]),
+    (r"mlp\.shared_experts\.linear_fc2\.weight", COPY, ["mlp.shared_experts.down_proj.weight"]),
+)
 
 GLM4_RULES = _rules(
     (r"mlp\.linear_fc1\.weight", COPY, ["mlp.gate_up_proj.weight"]),  # HF keeps [gate; up] fused too
     (r"self_attention\.post_self_attn_layernorm\.weight", COPY, ["post_self_attn_layernorm.weight"]),
     (r"mlp\.post_mlp_layernorm\.weight", COPY, ["post_mlp_layernorm.weight"]),
 )
+
+
+def family_problem(model_type: str | None) -> str | None:
+    """Why the megatron backend cannot map the weights of an HF model of ``model_type``; None if it can."""
+    if model_type in FAMILIES:
+        return None
+    return (f"HF model_type {model_type!r} has no HF ↔ megatron weight mapping: the megatron backend maps "
+            f"{', '.join(FAMILIES)} (slime/backends/megatron/hf_mapping.py)")
 
 
 class UnmappedWeight(KeyError):
@@ -122,8 +123,9 @@ class HFMapping:
     """The mapping of one model: its family's rules and the shapes that the layouts need."""
 
     def __init__(self, args: argparse.Namespace, model_type: str):
-        if model_type not in FAMILIES:
-            raise ValueError(f"HF model_type {model_type!r}: the megatron backend maps {', '.join(FAMILIES)}")
+        problem = family_problem(model_type)
+        if problem:
+            raise ValueError(problem)
         self.model_type = model_type
         self.heads = args.num_attention_heads
         self.groups = args.num_query_groups if args.group_query_attention else args.num_attention_heads
@@ -131,8 +133,7 @@ class HFMapping:
         self.vocab_size = args.vocab_size
         attention = MLA_RULES if args.multi_latent_attention else ATTENTION_RULES
         family = GLM4_RULES if model_type == "glm4" else []
-        shared = SHARED_EXPERT_RULES.get(model_type, SHARED_EXPERT_RULES["deepseek_v3"])
-        self.layer_rules = family + attention + MLP_RULES + shared  # the first match wins
+        self.layer_rules = family + attention + MLP_RULES + SHARED_EXPERT_RULES  # the first match wins
 
     # -- names ----------------------------------------------------------------------------------
     def rule(self, name: str) -> tuple[Rule, list[str]]:
