@@ -48,9 +48,31 @@ def steps_batch(seed: int = 0) -> list[dict]:
 
 
 # -- ranks -----------------------------------------------------------------------------------------
-def _family_checks(rank, world_size, port, base, ids, families=FAMILIES, layout=None):
-    """Per family: full logits for ``ids``, and the weights gathered back after a torch_dist round trip.
-    ``layout``: overrides of the parallel layout (tensor parallel over every rank by default)."""
+def _lazy_buckets(weights, bucket_bytes: int) -> tuple[list[tuple[str, torch.Tensor]], list[tuple[int, int]], bool]:
+    """(the HF tensors, each bucket's (tensor count, bytes), whether no full tensor was gathered
+    before its bucket needed it): at each bucket, the full tensors gathered so far are at most those
+    of the HF tensors handed out, and the one that did not fit."""
+    gather, pulled = weights.full_tensors, []
+
+    def counting():
+        for name, tensor in gather():
+            pulled.append(name)
+            yield name, tensor
+
+    weights.full_tensors = counting
+    pairs, sizes, lazy = [], [], True
+    for bucket in weights.hf_buckets(bucket_bytes):
+        pairs += bucket
+        sizes.append((len(bucket), sum(t.numel() * t.element_size() for _, t in bucket)))
+        lazy = lazy and len(pulled) <= len(pairs) + 1
+    return pairs, sizes, lazy
+
+
+def _family_checks(rank, world_size, port, base, ids, families=FAMILIES, layout=None, fp8=None):
+    """Per family: full logits for ``ids``, and the weights gathered back after a torch_dist round trip
+    (in buckets of 4 KiB: their sizes, and whether they were gathered lazily). ``layout``: overrides of
+    the parallel layout (tensor parallel over every rank by default). ``fp8``: {family: an FP8 copy of
+    its checkpoint}, loaded and gathered back too."""
     import torch.distributed as dist
     from megatron.core import parallel_state as ps
 
@@ -81,8 +103,13 @@ def _family_checks(rank, world_size, port, base, ids, families=FAMILIES, layout=
         checkpoint.save(folder, None, module)
         rebuilt = build_model(args, config, "actor")
         checkpoint.load(folder, rebuilt)
-        exported = [pair for bucket in ModelWeights(rebuilt, config, args).hf_buckets(4096) for pair in bucket]
-        results[family] = {"logits": torch.cat(pieces, -1)[..., :args.vocab_size], "exported": dict(exported)}
+        exported, buckets, lazy = _lazy_buckets(ModelWeights(rebuilt, config, args), 4096)
+        results[family] = {"logits": torch.cat(pieces, -1)[..., :args.vocab_size], "exported": dict(exported),
+                           "buckets": buckets, "lazy": lazy}
+        if fp8 and family in fp8:
+            quantized = build_model(args, config, "actor")
+            ModelWeights(quantized, config, args).load_hf(fp8[family])
+            results[family]["fp8"] = dict(_lazy_buckets(ModelWeights(quantized, config, args), 1 << 40)[0])
     return results
 
 
@@ -98,28 +125,67 @@ def _with_log_probs(backend, batch):
     return [dict(s, old_log_probs=o, ref_log_probs=r) for s, o, r in zip(batch, old, ref)]
 
 
-def _train_steps(rank, world_size, port, args, batch, save_to=None, engine=False):
-    """Two optimizer steps on ``batch`` (every data-parallel rank takes its half), a save after the first
-    when asked; the weights after; with ``engine``, the engine's and the trainer's log-probs after a push."""
+def _same(a, b) -> bool:
+    """Whether two nested structures of tensors (state dicts) are identical, bit for bit."""
+    if torch.is_tensor(a):
+        return torch.is_tensor(b) and a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def _offload_cycle(backend, pushed_before: dict) -> dict:
+    """--offload-train's offload and onload between two steps: what was freed, whether a push while
+    offloaded sends the same weights, whether model and optimizer state come back bit for bit."""
+    import copy
+
+    before = copy.deepcopy(backend.state_fingerprint())
+    backend.offload()
+    optimizer_state = [v for inner in backend.memory._optimizers() for state in inner.state.values()
+                       for v in state.values() if torch.is_tensor(v)]
+    freed = {"parameters": all(p.untyped_storage().nbytes() == 0 for p in backend.module.parameters()),
+             "gradients": all(b.grad_data.untyped_storage().nbytes() == 0 for b in backend.model.buffers),
+             "optimizer": bool(optimizer_state) and all(v.untyped_storage().nbytes() == 0 for v in optimizer_state)}
+    pushed = backend.export_weights()  # the trainer pushes after offloading
+    freed["after the push"] = all(p.untyped_storage().nbytes() == 0 for p in backend.module.parameters())
+    backend.onload()
+    return {"freed": freed, "push": _same(pushed, pushed_before),
+            "identical": _same(copy.deepcopy(backend.state_fingerprint()), before)}
+
+
+def _train_steps(rank, world_size, port, args, batch, save_to=None, engine=False, shares=None, offload=False):
+    """Two optimizer steps on ``batch`` (every data-parallel rank takes its half, or its ``shares``: the
+    sample indices of each step per data-parallel rank), a save after the first when asked; then
+    (``offload``) an offload/onload cycle; the weights after one more step on the whole share; with
+    ``engine``, the engine's and the trainer's log-probs after a push."""
     from slime.backends.megatron.backend import MegatronTrainBackend
 
     backend = MegatronTrainBackend(args, "actor")
     backend.init(rank, world_size, "127.0.0.1", port)
     layout = backend.layout()
     batch = _with_log_probs(backend, batch) if batch[0].get("old_log_probs") is None else batch
-    share = [s for i, s in enumerate(batch) if i % layout.dp_size == layout.dp_rank]
-    per_rank = len(share)
-    metrics = backend.train(share, [per_rank // 2, per_rank - per_rank // 2], [0, 0])
+    if shares is None:
+        share = [s for i, s in enumerate(batch) if i % layout.dp_size == layout.dp_rank]
+        sizes = [len(share) // 2, len(share) - len(share) // 2]
+    else:
+        steps = shares[layout.dp_rank]
+        share, sizes = [batch[i] for step in steps for i in step], [len(step) for step in steps]
+    metrics = backend.train(share, sizes, [0] * len(sizes))
     if save_to:
         backend.save(str(save_to), 3)
     saved = backend.export_weights()
-    backend.train(share, [per_rank], [0])
+    cycle = _offload_cycle(backend, saved) if offload else None
+    backend.train(share, [len(share)], [0])
     return {"metrics": metrics, "saved": saved, "after": backend.export_weights(), "batch": batch,
-            "result_rank": layout.is_result_rank, "engine": _engine_log_probs(backend, rank) if engine else None}
+            "result_rank": layout.is_result_rank, "engine": _engine_log_probs(backend, rank) if engine else None,
+            "offload": cycle}
 
 
-def _resume(rank, world_size, port, args, batch):
-    """Resume from --load, then one more step on the batch the saving run used."""
+def _resume(rank, world_size, port, args, batch, starts_in=None):
+    """Resume from --load, then one more step on the batch the saving run used; with ``starts_in`` (a
+    folder), the starts of a run without a checkpoint of its own from there (``_starts``)."""
     from slime.backends.megatron.backend import MegatronTrainBackend
 
     backend = MegatronTrainBackend(args, "actor")
@@ -129,10 +195,33 @@ def _resume(rank, world_size, port, args, batch):
     share = [s for i, s in enumerate(batch) if i % layout.dp_size == layout.dp_rank]
     backend.train(share, [len(share)], [0])
     after, finite = backend.export_weights(), backend.non_finite_parameters()
+    starts = _starts(backend, starts_in) if starts_in else None
     if rank == world_size - 1:  # one shard of the last rank goes bad: every rank must hear of it
         next(iter(backend._state().values())).data.view(-1)[0] = float("nan")
     return {"loaded_id": backend.loaded_rollout_id(), "loaded": loaded, "after": after, "finite": finite,
-            "poisoned": backend.non_finite_parameters()}
+            "poisoned": backend.non_finite_parameters(), "starts": starts}
+
+
+def _starts(backend, folder) -> dict:
+    """slime's starts without a checkpoint of the run's own, as the real-model configs use them: a
+    converted ("release") torch_dist checkpoint in --load, and a torch_dist --ref-load. The current
+    weights are saved as that release first, so that they differ from the HF checkpoint's."""
+    from pathlib import Path
+
+    from slime.backends.megatron import checkpoint
+
+    release, empty = Path(folder) / "release-ckpt", Path(folder) / "no-ckpt"
+    checkpoint.save(release, None, backend.module)
+    a, result = backend.args, {}
+    for start, (load, ref_load) in {"release in --load": (release, a.hf_checkpoint),
+                                    "torch_dist --ref-load": (empty, release)}.items():
+        a.load, a.ref_load, backend._loaded = str(load), str(ref_load), None
+        backend._load_weights()
+        with backend._swapped(backend.reference_weights):
+            reference = backend.export_weights()
+        result[start] = {"model": backend.export_weights(), "reference": reference,
+                         "loaded_id": backend.loaded_rollout_id()}
+    return result
 
 
 def _engine_log_probs(backend, rank: int) -> list[tuple[float, list[float], list[float]]]:
@@ -169,8 +258,47 @@ def _max_difference(a: dict, b: dict) -> float:
     return max(float((a[k] - b[k]).abs().max()) for k in a)
 
 
+FP8_BLOCK = (16, 24)  # short last blocks: 24 rows of kv_a_proj_with_mqa, 64 columns of most weights
+
+
+def fp8_copy(source, target) -> dict[str, torch.Tensor]:
+    """A copy of the HF checkpoint ``source`` quantized as DeepSeek publishes V3 and R1: every projection
+    weight in float8 e4m3 with a float32 ``weight_scale_inv`` per block of FP8_BLOCK (each block's
+    largest magnitude at e4m3's largest value), and ``quantization_config`` in config.json. Returns
+    the tensors it stands for: each block's float8 values times its factor, worked out block by block."""
+    import json
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(source, target)
+    tensors, written, expected = load_file(source / "model.safetensors"), {}, {}
+    rows_per, columns_per = FP8_BLOCK
+    for name, weight in tensors.items():
+        if not name.endswith("proj.weight") and not name.endswith("proj_with_mqa.weight"):
+            written[name] = expected[name] = weight
+            continue
+        rows, columns = weight.shape
+        scales = torch.empty(-(-rows // rows_per), -(-columns // columns_per))
+        quantized = torch.empty(rows, columns, dtype=torch.float8_e4m3fn)
+        value = torch.empty(rows, columns)
+        for i in range(scales.shape[0]):
+            for j in range(scales.shape[1]):
+                block = (slice(i * rows_per, (i + 1) * rows_per), slice(j * columns_per, (j + 1) * columns_per))
+                scales[i, j] = weight[block].abs().max().clamp(min=1e-12) / torch.finfo(torch.float8_e4m3fn).max
+                quantized[block] = (weight[block] / scales[i, j]).to(torch.float8_e4m3fn)
+                value[block] = quantized[block].float() * scales[i, j]
+        written[name], written[name + "_scale_inv"], expected[name] = quantized, scales, value
+    save_file(written, target / "model.safetensors", metadata={"format": "pt"})
+    config = json.loads((source / "config.json").read_text())
+    config["quantization_config"] = {"quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic",
+                                     "weight_block_size": list(FP8_BLOCK)}
+    (target / "config.json").write_text(json.dumps(config))
+    return expected
+
+
 @pytest.fixture(scope="module")
-def family_results(tiny):
+def family_results(tiny, tmp_path_factory):
     from transformers import AutoModelForCausalLM
 
     ids = torch.randint(3, 15, (2, 9), generator=torch.Generator().manual_seed(0))
@@ -179,7 +307,10 @@ def family_results(tiny):
         model = AutoModelForCausalLM.from_pretrained(tiny / TINY_FOLDERS[family], dtype=torch.float32).eval()
         with torch.no_grad():
             expected[family] = model(ids).logits
-    results = {tp: spawn(tp, _family_checks, tiny, ids)[0] for tp in (1, 2)}
+    fp8 = tmp_path_factory.mktemp("fp8") / "tiny-deepseek-v3-fp8"
+    expected["fp8"] = fp8_copy(tiny / TINY_FOLDERS["tiny-deepseek-v3"], fp8)
+    results = {tp: spawn(tp, _family_checks, tiny, ids, FAMILIES, None, {"tiny-deepseek-v3": fp8})[0]
+               for tp in (1, 2)}
     # expert parallel 2 (two experts per rank, tokens dispatched by all-gather): the MoE families
     results["ep2"] = spawn(2, _family_checks, tiny, ids, MOE_FAMILIES,
                            ["perf.tensor_model_parallel_size=1", "+perf.expert_model_parallel_size=2"])[0]
@@ -207,6 +338,34 @@ def test_hf_to_torch_dist_to_hf_gives_the_same_bytes(tiny, family_results, tp):
         for name, tensor in source.items():
             assert exported[name].dtype == tensor.dtype and exported[name].numpy().tobytes() == tensor.numpy().tobytes(), \
                 f"{family}: {name} changed on the way through torch_dist"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tp", [1, 2, "ep2"])
+def test_weight_buckets_keep_their_size_and_are_gathered_as_needed(family_results, tp):
+    """--update-weight-buffer-size bounds each bucket (a larger tensor goes alone) and the memory of a
+    push: no full tensor is gathered before the bucket being filled needs it."""
+    for family, result in family_results[1][tp].items():
+        assert result["lazy"], f"{family} at {tp}: full tensors gathered ahead of their buckets"
+        assert sum(count for count, _ in result["buckets"]) == len(result["exported"])
+        for count, size in result["buckets"]:
+            assert size <= 4096 or count == 1, f"{family} at {tp}: a bucket of {count} tensors holds {size} bytes"
+        assert len(result["buckets"]) > 3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tp", [1, 2])
+def test_block_fp8_checkpoints_load_dequantized(family_results, tp):
+    """DeepSeek's block-wise FP8 (float8 weights, a float32 weight_scale_inv per block): loaded as each
+    block's values times its factor, sharded at TP 2 like any other weight."""
+    expected, loaded = family_results[0]["fp8"], family_results[1][tp]["tiny-deepseek-v3"]["fp8"]
+    assert sorted(loaded) == sorted(expected)
+    for name, tensor in expected.items():
+        assert torch.equal(loaded[name], tensor), name
+    original = family_results[1][tp]["tiny-deepseek-v3"]["exported"]
+    weight = "model.layers.1.self_attn.kv_a_proj_with_mqa.weight"
+    assert not torch.equal(loaded[weight], original[weight])  # quantized, within FP8's precision
+    assert torch.allclose(loaded[weight], original[weight], rtol=0.07, atol=1e-6)
 
 
 @pytest.mark.slow
@@ -254,7 +413,7 @@ def tp2_steps(tiny, one_rank_steps, tmp_path_factory):
     """The same steps at tensor parallel 2, saving a checkpoint after the first and pushing to an engine."""
     save = tmp_path_factory.mktemp("tp2-checkpoint")
     args = tiny_args(tiny, "tiny", WITH_KL, f"ckpt.save={save}", f"ckpt.load={save}")
-    return save, spawn(2, _train_steps, args, one_rank_steps["batch"], save, True)
+    return save, spawn(2, _train_steps, args, one_rank_steps["batch"], save, True, None, True)
 
 
 @pytest.mark.slow
@@ -276,12 +435,63 @@ def test_training_is_the_same_on_every_layout(tiny, one_rank_steps, tp2_steps, l
     assert _max_difference(result[0]["after"], one_rank_steps["after"]) < 1e-4  # three Adam steps at lr 3e-3
 
 
+@pytest.fixture(scope="module")
+def resumed_tp2(tiny, one_rank_steps, tp2_steps):
+    """The TP 2 run resumed from its checkpoint at the same layout, and one more step."""
+    save = tp2_steps[0]
+    return spawn(2, _resume, tiny_args(tiny, "tiny", WITH_KL, f"ckpt.save={save}", f"ckpt.load={save}"),
+                 one_rank_steps["batch"])[0]
+
+
+# the shares of two data-parallel ranks in the two steps of steps_batch(): the first step's samples are
+# 0-3, the second's 4-7 on every layout, but the ranks get different counts and lengths of them
+UNEVEN_SHARES = [([0, 1, 2], [4]), ([3], [5, 6, 7])]
+
+
+@pytest.fixture(scope="module")
+def moe_one_rank_steps(tiny):
+    args = tiny_args(tiny, "tiny-qwen3-moe", WITH_KL, "perf.tensor_model_parallel_size=1",
+                     "cluster.actor_num_gpus_per_node=1")
+    return spawn(1, _train_steps, args, steps_batch())[0]
+
+
 @pytest.mark.slow
-def test_a_checkpoint_resumes_exactly_and_reshards(tiny, one_rank_steps, tp2_steps):
+def test_expert_parallel_training_with_uneven_shares_equals_one_rank(tiny, moe_one_rank_steps):
+    """Expert parallel 2 over two data-parallel ranks (megatron's all-gather dispatcher): the ranks'
+    shares differ in count and length, and dynamic micro-batches make their numbers of micro-batches
+    differ too; the ranks agree on count and shapes, and train as one rank does."""
+    args = tiny_args(tiny, "tiny-qwen3-moe", WITH_KL, "perf.tensor_model_parallel_size=1",
+                     "+perf.expert_model_parallel_size=2", "cluster.actor_num_gpus_per_node=2",
+                     "+perf.use_dynamic_batch_size=true", "+perf.max_tokens_per_gpu=20")
+    result = spawn(2, _train_steps, args, moe_one_rank_steps["batch"], None, False, UNEVEN_SHARES)
+    reference = moe_one_rank_steps["metrics"]
+    for mine in result:  # every rank reports the step's metrics over both shares
+        assert mine["metrics"]["actor/loss"] == pytest.approx(reference["actor/loss"], abs=1e-6)
+        assert mine["metrics"]["actor/grad_norm"] == pytest.approx(reference["actor/grad_norm"], rel=1e-5)
+        assert mine["metrics"]["actor/kl_loss"] == pytest.approx(reference["actor/kl_loss"], abs=1e-6)
+    assert _max_difference(result[0]["after"], moe_one_rank_steps["after"]) < 1e-4
+
+
+@pytest.mark.slow
+def test_offload_train_frees_the_state_and_brings_it_back_exactly(tp2_steps, resumed_tp2):
+    """--offload-train on CPU (storage copies, the path of a GPU without torch_memory_saver): after a
+    step, parameters, gradient buffers and Adam's state are freed; a push meanwhile sends the same
+    weights; onloading restores model, optimizer and scheduler bit for bit, and the next step equals
+    that of a run resumed from the checkpoint saved just before, which never offloaded."""
+    for rank in tp2_steps[1]:
+        cycle = rank["offload"]
+        assert cycle["freed"] == {"parameters": True, "gradients": True, "optimizer": True, "after the push": True}
+        assert cycle["push"] and cycle["identical"]
+    assert _max_difference(resumed_tp2["after"], tp2_steps[1][0]["after"]) == 0.0
+
+
+@pytest.mark.slow
+def test_a_checkpoint_resumes_exactly_and_reshards(tiny, one_rank_steps, tp2_steps, resumed_tp2, tmp_path):
+    from safetensors.torch import load_file
+
     save, saving = tp2_steps[0], tp2_steps[1][0]
     assert (save / "latest_checkpointed_iteration.txt").read_text().strip() == "3"
-    same_layout = spawn(2, _resume, tiny_args(tiny, "tiny", WITH_KL, f"ckpt.save={save}", f"ckpt.load={save}"),
-                        one_rank_steps["batch"])[0]
+    same_layout = resumed_tp2
     assert same_layout["loaded_id"] == 3
     assert same_layout["finite"] is None  # rank 0 answers for the role: rank 1's NaN reaches it
     assert same_layout["poisoned"].startswith("rank 1: 1 parameter tensor(s) hold NaN or infinite values: ")
@@ -289,9 +499,17 @@ def test_a_checkpoint_resumes_exactly_and_reshards(tiny, one_rank_steps, tp2_ste
     assert _max_difference(same_layout["after"], saving["after"]) == 0.0  # optimizer and scheduler restored too
     one = tiny_args(tiny, "tiny", WITH_KL, f"ckpt.save={save}", f"ckpt.load={save}",
                     "perf.tensor_model_parallel_size=1", "cluster.actor_num_gpus_per_node=1")
-    resharded = spawn(1, _resume, one, one_rank_steps["batch"])[0]
+    resharded = spawn(1, _resume, one, one_rank_steps["batch"], tmp_path)[0]
     assert _max_difference(resharded["loaded"], saving["saved"]) == 0.0
     assert _max_difference(resharded["after"], saving["after"]) < 1e-5
+    # the starts of the real-model configs: a converted release in --load (the reference from the HF
+    # checkpoint), and a torch_dist --ref-load (the actor too starts from it, with no --load of its own)
+    hf = load_file(tiny / TINY_FOLDERS["tiny"] / "model.safetensors")
+    release, ref_load = resharded["starts"]["release in --load"], resharded["starts"]["torch_dist --ref-load"]
+    assert _max_difference(release["model"], resharded["after"]) == 0.0 and release["loaded_id"] is None
+    assert _max_difference(release["reference"], hf) == 0.0
+    assert _max_difference(ref_load["model"], resharded["after"]) == 0.0 and ref_load["loaded_id"] is None
+    assert _max_difference(ref_load["reference"], resharded["after"]) == 0.0
 
 
 @pytest.mark.slow

@@ -88,3 +88,48 @@ def test_sequence_parallel_at_tp2_trains_like_tp2_without_it(tiny):
         args = tiny_args(tiny, "tiny", *GPU_SETTINGS, *extra)
         runs[name] = spawn(2, _steps, args, None)[0]
     assert runs["sp"]["metrics"]["actor/loss"] == pytest.approx(runs["plain"]["metrics"]["actor/loss"], rel=1e-2)
+
+
+def _gpu_offload(rank, world_size, port, args):
+    """One step, then --offload-train's offload: the GPU memory it hands back, a push while offloaded,
+    and the state after onloading; then another step."""
+    import copy
+
+    os.environ["CUDA_VISIBLE_DEVICES"] = str(rank)
+    from slime.backends.megatron.backend import MegatronTrainBackend
+    from tests.test_megatron_backend import _same, _with_log_probs, steps_batch
+
+    backend = MegatronTrainBackend(args, "actor")
+    backend.init(rank, world_size, "127.0.0.1", port)
+    batch = _with_log_probs(backend, steps_batch())
+    backend.train(batch, [len(batch)], [0])
+    weights, before = backend.export_weights(), copy.deepcopy(backend.state_fingerprint())
+    torch.cuda.synchronize()
+    torch.cuda.empty_cache()
+    free_before = torch.cuda.mem_get_info()[0]
+    backend.offload()
+    freed = torch.cuda.mem_get_info()[0] - free_before
+    pushed = backend.export_weights()
+    backend.onload()
+    state_bytes = sum(p.numel() * p.element_size() for p in backend.module.parameters())
+    identical = _same(copy.deepcopy(backend.state_fingerprint()), before)
+    backend.train(batch, [len(batch)], [0])
+    return {"method": backend.memory.method, "freed": freed, "parameter_bytes": state_bytes,
+            "push": _same(pushed, weights), "identical": identical}
+
+
+@pytest.mark.parametrize("method", ["torch_memory_saver", "storage copies"])
+def test_offload_train_hands_the_gpu_memory_back_and_restores_the_state(tiny, method):
+    """--offload-train on a GPU, by torch_memory_saver's pause/resume (where installed, as slime) and by
+    storage copies into pinned host memory: at least the parameters' bytes come back to the device's
+    free memory, a push while offloaded sends the trained weights, and model, optimizer and scheduler
+    state are identical after onloading."""
+    if method == "torch_memory_saver":
+        pytest.importorskip("torch_memory_saver")
+    offload = "+cluster.offload_train=true" if method == "torch_memory_saver" else "+cluster.offload_train=false"
+    args = tiny_args(tiny, "tiny", *GPU_SETTINGS, "perf.tensor_model_parallel_size=1",
+                     "cluster.actor_num_gpus_per_node=1", offload)
+    result = spawn(1, _gpu_offload, args)[0]
+    assert result["method"] == method
+    assert result["freed"] >= result["parameter_bytes"]
+    assert result["push"] and result["identical"]

@@ -4,6 +4,7 @@ shards, micro-batches, the configs built from the registry, and what a CPU refus
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import pytest
 import torch
@@ -142,3 +143,95 @@ def test_a_cpu_names_every_gpu_only_setting():
     assert all("needs a GPU" in message for message, _ in problems)
     tiny = namespace_from_config("run_tiny_megatron", [], environ={"BASE_FOLDER": "/data"})
     assert unsupported_here(tiny) == []
+    # context parallel (transformer-engine attention) and the distributed optimizer (its resume): each
+    # named with its flag, as the backend's init reports them before it starts
+    tiny.context_parallel_size, tiny.use_distributed_optimizer = 2, True
+    refused = dict((names[0], message) for message, names in unsupported_here(tiny))
+    assert sorted(refused) == ["--context-parallel-size", "--use-distributed-optimizer"]
+    assert "transformer-engine attention" in refused["--context-parallel-size"]
+    assert "resume needs transformer-engine or Apex" in refused["--use-distributed-optimizer"]
+
+
+def _lr_after(steps: int, init: float, peak: float, low: float, warmup: int, decay: int, style: str) -> float:
+    """The documented schedule of megatron's OptimizerParamScheduler after ``steps`` optimizer steps:
+    linear warm-up from ``init`` to ``peak``, then ``style`` decay to ``low`` at step ``decay``."""
+    import math
+
+    if warmup and steps <= warmup:
+        return init + (peak - init) * steps / warmup
+    if steps > decay:
+        return low
+    ratio = (steps - warmup) / (decay - warmup)
+    coefficient = 1 - ratio if style == "linear" else 0.5 * (math.cos(math.pi * ratio) + 1)
+    return low + coefficient * (peak - low)
+
+
+@pytest.mark.parametrize("overrides,warmup,decay,style", [
+    # warm-up in steps, cosine decay over the run's optimizer steps (10 rollouts × 2 steps)
+    (["+optimizer.lr_warmup_iters=4", "optimizer.lr_decay_style=cosine", "rollout.num_rollout=10"], 4, 20, "cosine"),
+    # warm-up as a fraction of --lr-decay-iters, linear decay
+    (["+optimizer.lr_warmup_fraction=0.1", "+optimizer.lr_decay_iters=30", "optimizer.lr_decay_style=linear"], 3, 30,
+     "linear"),
+])
+def test_the_learning_rate_follows_megatrons_schedule(overrides, warmup, decay, style):
+    require_module("megatron.core")
+    from megatron.core.optimizer_param_scheduler import OptimizerParamScheduler
+
+    from slime.backends.megatron import config
+    from slime.config.compose import namespace_from_config
+
+    args = namespace_from_config("run_tiny_megatron", ["optimizer.lr=1e-3", "+optimizer.min_lr=1e-4",
+                                                       "+optimizer.lr_warmup_init=1e-5", *overrides],
+                                 environ={"BASE_FOLDER": "/data"})
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.0)
+    schedule = config.schedule(args, config.total_optimizer_steps(args))
+    assert (schedule.lr_warmup_steps, schedule.lr_decay_steps, schedule.lr_decay_style) == (warmup, decay, style)
+    scheduler = OptimizerParamScheduler(optimizer, **dataclasses.asdict(schedule))
+    for steps in range(decay + 3):  # the backend steps the scheduler once per optimizer step
+        expected = _lr_after(steps, 1e-5, 1e-3, 1e-4, warmup, decay, style)
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(expected, rel=1e-12), steps
+        scheduler.step(increment=1)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-4)
+
+
+def _fp8_checkpoint(folder, quantization: dict, tensors: dict) -> None:
+    import json
+
+    from safetensors.torch import save_file
+
+    folder.mkdir()
+    save_file(tensors, folder / "model.safetensors")
+    (folder / "config.json").write_text(json.dumps({"model_type": "deepseek_v3", "quantization_config": quantization}))
+
+
+def test_block_fp8_weights_are_read_dequantized_and_other_quantizations_refused(tmp_path, capsys):
+    from slime.backends.megatron import conversion_cli
+    from slime.backends.megatron.quantized import HFReader
+
+    block = [2, 3]  # a 5 × 7 weight: blocks of 2 rows and 3 columns, the last ones short
+    weight = (torch.randn(5, 7, generator=torch.Generator().manual_seed(0)) * 40).to(torch.float8_e4m3fn)
+    scales = torch.tensor([[0.5, 2.0, 4.0], [1.0, 3.0, 0.25], [8.0, 1.0, 2.0]])
+    fp8 = {"quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic", "weight_block_size": block}
+    _fp8_checkpoint(tmp_path / "fp8", fp8, {"a.weight": weight, "a.weight_scale_inv": scales,
+                                            "b.weight": weight.clone(), "norm.weight": torch.ones(7)})
+    reader = HFReader(tmp_path / "fp8")
+    expected = torch.empty(5, 7)
+    for row in range(5):
+        for column in range(7):
+            expected[row, column] = float(weight[row, column].float()) * float(scales[row // 2, column // 3])
+    assert torch.equal(reader.get("a.weight"), expected)
+    assert torch.equal(reader.get("norm.weight"), torch.ones(7))  # full precision stays as stored
+    with pytest.raises(ValueError, match="b.weight is stored as torch.float8_e4m3fn but the checkpoint has no "
+                                         "b.weight_scale_inv.*convert the checkpoint to bf16"):
+        reader.get("b.weight")
+
+    _fp8_checkpoint(tmp_path / "gptq", {"quant_method": "gptq", "bits": 4}, {"norm.weight": torch.ones(7)})
+    config_file = str(tmp_path / "gptq" / "config.json")
+    with pytest.raises(ValueError) as refused:
+        HFReader(tmp_path / "gptq")
+    assert config_file in str(refused.value) and "quant_method 'gptq'" in str(refused.value)
+    assert "Convert the checkpoint to bf16 first" in str(refused.value)
+    # the converter refuses it before starting a process
+    status = conversion_cli.main("hf_to_torch_dist", ["--hf-checkpoint", str(tmp_path / "gptq"),
+                                                      "--save", str(tmp_path / "out")])
+    assert status == 2 and f"--hf-checkpoint {config_file}: quantization_config" in capsys.readouterr().err

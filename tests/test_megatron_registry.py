@@ -91,3 +91,31 @@ def test_flag_feeds_an_existing_field_of_its_type(f: Flag):
     annotation = _annotation(owner, name)
     assert _accepts(annotation, f), f"{f.name} ({f.type_name}{', choices ' + str(f.choices) if f.choices else ''}) " \
                                     f"cannot feed {f.feeds}: {annotation}"
+
+
+@pytest.mark.parametrize("model,config,expected", [
+    ("glm4.5-106B-A12B", {"model_type": "glm4_moe"}, "HF model_type 'glm4_moe' has no HF ↔ megatron weight mapping"),
+    ("kimi-k2", {"model_type": "kimi_k2"}, "HF model_type 'kimi_k2' has no HF ↔ megatron weight mapping"),
+    ("qwen3-4B", {"model_type": "qwen3", "quantization_config": {"quant_method": "awq", "bits": 4}},
+     "quantization_config (quant_method 'awq', bits 4) is a quantization the megatron backend cannot read"),
+], ids=["glm4_moe", "kimi_k2", "awq"])
+def test_the_deep_check_names_a_checkpoint_the_megatron_backend_cannot_read(tmp_path, model, config, expected):
+    """The light check (the parser) cannot see the checkpoint; the deep check reads its config.json and
+    names what the backend would stop at: the file, the config key of the checkpoint and the model file."""
+    import json
+
+    require_module("megatron.core")
+    require_module("sglang")
+    from slime.config.compose import generate_config, hydra_context
+    from slime.utils.deep_check import deep_check
+
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with warnings.catch_warnings(), hydra_context():
+        warnings.simplefilter("ignore")
+        generate_config("run_qwen3_4B", [f"model={model}"])  # the light check passes
+        report = deep_check("run_qwen3_4B", [f"model={model}"], hf_config=str(tmp_path))
+    named = [problem for problem in report.problems if expected in problem]
+    assert len(named) == 1, report.problems
+    assert str(tmp_path / "config.json") in named[0] and "ckpt.hf_checkpoint" in named[0]
+    if "model_type" in expected:
+        assert f"conf/model/{model}.yaml" in named[0]
