@@ -292,7 +292,68 @@ def test_issue15_7_regenerate_shows_a_difference_and_reports_another_revision(tm
 
 
 def test_issue15_7_goldens_leave_out_the_machine_and_the_commit():
+    from slime.config.argsfile import without_machine_lines
+
+    machine = ("# config dirs: ", "# config path: ", "# search path: ", "# revision: ")
     for golden in sorted((ROOT / "tests" / "golden").glob("*.sh")):
         header = golden.read_text().splitlines()[:8]
-        assert not any(line.startswith(("# config dirs: ", "# revision: ")) for line in header), golden
+        assert not any(line.startswith(machine) for line in header), golden
         assert "# sglang snapshot: 0.5.23" in header, golden
+    text = "".join(f"{prefix}x\n" for prefix in machine) + "# config: c\n"
+    assert without_machine_lines(text) == "# config: c\n"
+
+
+def a_changed_conf(folder):
+    """A copy of conf/ whose run_tiny_cpu asks for 77 rollouts (60 in conf/)."""
+    import shutil
+
+    shutil.copytree(ROOT / "conf", folder)
+    config = folder / "run_tiny_cpu.yaml"
+    config.write_text(config.read_text().replace("num_rollout: 60", "num_rollout: 77"))
+    return folder
+
+
+@pytest.mark.parametrize("relative", [False, True], ids=["absolute", "relative"])
+def test_issue15_7_regenerate_reproduces_a_file_made_with_config_path(tmp_path, relative):
+    from tests.generator_runner import run_generator
+
+    folder = a_changed_conf(tmp_path / "my_conf")
+    target = tmp_path / "args.sh"
+    made = run_generator("-cp", "my_conf" if relative else str(folder), "--config-name", "run_tiny_cpu",
+                         "+experiment=quick_test", "rollout.num_rollout=${optimizer.lr}", "optimizer.lr=77",
+                         "-o", str(target), cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    text = target.read_text()
+    assert f'# config path: "{folder}"\n' in text and "--num-rollout 77\n" in text
+    again = run_generator("--regenerate", str(target), cwd=ROOT)  # from anywhere: the header has it all
+    assert (again.returncode, again.stdout) == (0, ""), (again.stdout, again.stderr)
+    (folder / "run_tiny_cpu.yaml").write_text((folder / "run_tiny_cpu.yaml").read_text().replace("60", "61"))
+    assert run_generator("--regenerate", str(target)).returncode == 0  # still the same arrays
+
+
+@pytest.mark.parametrize("how", ["override file://", "override plain", "override relative", "primary config"])
+def test_issue15_7_regenerate_reproduces_a_file_made_with_a_searchpath(tmp_path, how):
+    from tests.generator_runner import run_generator
+
+    extra = tmp_path / "my_configs"
+    (extra / "experiment").mkdir(parents=True)
+    (extra / "experiment" / "mine.yaml").write_text("# @package _global_\nrollout:\n  num_rollout: 7\n")
+    entry = {"override file://": f"file://{extra}", "override plain": str(extra),
+             "override relative": "my_configs", "primary config": f"file://{extra}"}[how]
+    if how == "primary config":
+        (tmp_path / "primary").mkdir()
+        (tmp_path / "primary" / "mine.yaml").write_text(
+            f"defaults:\n  - run_tiny_cpu\n  - _self_\nhydra:\n  searchpath: ['{entry}']\n")
+        command = ["-cd", str(tmp_path / "primary"), "--config-name", "mine", "+experiment=mine"]
+    else:
+        command = ["--config-name", "run_qwen3_4B", f"hydra.searchpath=[{entry}]", "+experiment=mine"]
+    target = tmp_path / "args.sh"
+    made = run_generator(*command, "-o", str(target), cwd=tmp_path)  # -o reads what the search path holds too
+    assert made.returncode == 0, made.stderr
+    text = target.read_text()
+    assert f'# search path: ["{extra}"]\n' in text and "--num-rollout 7\n" in text
+    assert '# overrides: ["+experiment=mine"]' in text  # Hydra's own setting is not an override of the run
+    again = run_generator("--regenerate", str(target), cwd=ROOT)
+    assert (again.returncode, again.stdout) == (0, ""), (again.stdout, again.stderr)
+    which = run_generator(*command, "--which", "rollout.num_rollout", cwd=tmp_path)
+    assert which.stdout == f"rollout.num_rollout = 7  # {extra}/experiment/mine.yaml\n", which.stderr

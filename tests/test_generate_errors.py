@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.generator_runner import run_generator
+from tests.conftest import ROOT
 from tests.test_generate_args import generator
 
 BASE = "defaults:\n  - run_qwen3_4B\n  - _self_\n"
@@ -256,3 +257,173 @@ def test_issue15_3_a_misspelled_group_without_plus_gets_the_right_group(override
 def test_issue15_3_a_key_set_only_through_its_children_names_the_override():
     expect_error(run_generator(*TINY, "++optimzer.lr=1"),
                  "override ++optimzer.lr=1: unknown top-level key 'optimzer'", "did you mean optimizer?")
+
+
+# -- --regenerate runs nothing but what an args file's header may hold (issue 15 item 7) ------------------
+
+def header_with(tmp_path, **lines: str):
+    """An args file the generator wrote, with some of its header lines replaced."""
+    target = tmp_path / "args.sh"
+    assert run_generator(*TINY, "-o", str(target)).returncode == 0
+    text = target.read_text()
+    for key, value in lines.items():
+        prefix = f"# {key.replace('_', ' ')}: "
+        if prefix in text:
+            text = "".join(prefix + value + "\n" if line.startswith(prefix) else line for line in text.splitlines(True))
+        else:
+            text = text.replace("# revision: ", f"{prefix}{value}\n# revision: ", 1)
+    target.write_text(text)
+    return target
+
+
+@pytest.mark.parametrize("lines, expected", [
+    ({"overrides": '["-o", "OUT"]'}, ["its '# overrides:' line holds \"-o\": not a Hydra override (key=value, "
+                                      "+key=value, ++key=value or ~key)", "line holds \"OUT\": not a Hydra override"]),
+    ({"overrides": '["--goldens"]'}, ["its '# overrides:' line holds \"--goldens\": not a Hydra override"]),
+    ({"overrides": "[1, 2]"}, ["line holds 1: not a string", "line holds 2: not a string"]),
+    ({"overrides": '"optimizer.lr=1"'}, ["its '# overrides:' line must hold a JSON list, not '\"optimizer.lr=1\"'"]),
+    ({"overrides": '["hydra.run.dir=OUT", "hydra/job_logging=default"]'},
+     ["holds \"hydra.run.dir=OUT\": a setting of Hydra's own", "holds \"hydra/job_logging=default\": a setting"]),
+    ({"config_dirs": '["relative/conf", 7]'}, ["its '# config dirs:' line holds \"relative/conf\": not an absolute "
+                                               "folder", "line holds 7: not an absolute folder"]),
+    ({"config_path": '"conf"'}, ["its '# config path:' line holds \"conf\": not an absolute folder or a pkg:// module"]),
+    ({"search_path": '["-o"]'}, ["its '# search path:' line holds \"-o\": not an absolute folder or a pkg://"]),
+    ({"config": "--goldens"}, ["its '# config:' line holds \"--goldens\": not a config name"]),
+], ids=["output-option", "goldens-option", "numbers", "not-a-list", "hydra-settings", "relative-dirs",
+        "relative-config-path", "search-path-option", "config-name-option"])
+def test_issue15_7_regenerate_never_runs_options_taken_from_the_header(tmp_path, lines, expected):
+    out = tmp_path / "written_by_the_header"
+    target = header_with(tmp_path, **{k: v.replace("OUT", str(out)) for k, v in lines.items()})
+    goldens = {p: p.stat().st_mtime_ns for p in (ROOT / "tests" / "golden").glob("*.sh")}
+    result = run_generator("--regenerate", str(target), cwd=tmp_path)
+    expect_error(result, *(e.replace("OUT", str(out)) for e in expected), f"--regenerate {target}: nothing was run")
+    assert all(line.startswith(f"generate_args: --regenerate {target}: ") for line in result.stderr.splitlines())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["args.sh"]  # nothing written, no run folder
+    assert {p: p.stat().st_mtime_ns for p in (ROOT / "tests" / "golden").glob("*.sh")} == goldens
+
+
+def test_issue15_7_regenerate_takes_the_args_file_alone(tmp_path):
+    target = header_with(tmp_path)
+    for extra in (["-o", str(tmp_path / "x.sh")], ["optimizer.lr=1"], ["--plan"]):
+        expect_error(run_generator("--regenerate", str(target), *extra),
+                     f"--regenerate takes the args file alone (its header says how to generate it), not also {extra[0]}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["args.sh"]
+    assert run_generator(f"--regenerate={target}").returncode == 0
+
+
+# -- every folder Hydra reads configs from is checked first (issue 13 items 8 and 11) ----------------------
+
+def latin1_model(folder):
+    (folder / "model").mkdir(parents=True)
+    (folder / "model" / "latin1.yaml").write_bytes("num_layers: 2\n# caf\u00e9\n".encode("latin-1"))
+    return folder / "model" / "latin1.yaml"
+
+
+def alias_bomb(folder):
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    (folder / "misc").mkdir(parents=True)
+    (folder / "misc" / "bomb.yaml").write_text("\n".join(levels) + "\n")
+    return folder / "misc" / "bomb.yaml"
+
+
+def through(how: str, folder, tmp_path) -> list[str]:
+    """The command line that puts ``folder`` on Hydra's search path ``how`` (an override comes last)."""
+    if how == "config-path":  # instead of conf/: a copy of it with the file added
+        import shutil
+
+        shutil.copytree(ROOT / "conf", folder, dirs_exist_ok=True)
+        return ["-cp", str(folder)]
+    if how == "config-path relative":
+        import shutil
+
+        shutil.copytree(ROOT / "conf", folder, dirs_exist_ok=True)
+        return ["--config-path", folder.name]  # from the current folder, as -cd is
+    if how == "primary config":
+        (tmp_path / "primary").mkdir()
+        (tmp_path / "primary" / "mine.yaml").write_text(
+            f"defaults:\n  - run_tiny_cpu\n  - _self_\nhydra:\n  searchpath: [file://{folder}]\n")
+        return ["-cd", str(tmp_path / "primary"), "--config-name", "mine"]
+    entry = {"searchpath file://": f"file://{folder}", "searchpath plain": str(folder),
+             "searchpath relative": folder.name}[how]
+    return [f"hydra.searchpath=[{entry}]"]
+
+
+HOW = ["config-path", "config-path relative", "searchpath file://", "searchpath plain", "searchpath relative",
+       "primary config"]
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_issue13_8_a_file_that_is_not_utf8_is_named_through_every_search_path(tmp_path, how):
+    folder = tmp_path / "configs"
+    file = latin1_model(folder)
+    command = through(how, folder, tmp_path)
+    for args in (["--config-name", "run_tiny_cpu"], ["--config-name", "run_tiny_cpuu"],
+                 ["--config-name", "run_tiny_cpu", "model=latin1"]):
+        if how == "primary config":
+            args = args[2:]
+        expect_error(run_generator(*args[:2], *command, *args[2:], cwd=tmp_path),
+                     f"{file}: not UTF-8 (byte 0xe9 on line 2)")
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_issue13_11_an_alias_bomb_is_refused_at_once_through_every_search_path(tmp_path, how):
+    import time
+
+    folder = tmp_path / "configs"
+    file = alias_bomb(folder)
+    command = through(how, folder, tmp_path)
+    started = time.monotonic()
+    result = run_generator(*([] if how == "primary config" else ["--config-name", "run_tiny_cpu"]), *command,
+                           "misc=bomb", cwd=tmp_path)
+    assert time.monotonic() - started < 10
+    expect_error(result, f"{file}: its YAML aliases expand to more than 100,000 nodes")
+
+
+# -- --cfg with --resolve, however it is spelled (issue 15 item 1) -----------------------------------------
+
+@pytest.mark.parametrize("spelling", [["--cfg", "job"], ["--cfg=job"], ["-cjob"], ["-c", "job"], ["--cfg", "all"],
+                                      ["--cfg=all"], ["-call"]])
+def test_issue15_1_every_cfg_spelling_with_resolve_shows_shell_references(spelling):
+    import yaml
+
+    result = run_generator("--config-name", "run_qwen3_4B", *spelling, "--resolve")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-800:]
+    shown = yaml.safe_load(result.stdout)
+    assert shown["ckpt"]["hf_checkpoint"] == "${BASE_FOLDER}/Qwen3-4B"
+    assert shown["ckpt"]["save"] == shown["ckpt"]["load"] == "${BASE_FOLDER}/Qwen3-4B_slime"
+    assert ("hydra" in shown) == ("all" in "".join(spelling))
+    assert shown.get("hydra", {}).get("job", {"name": "generate_args"})["name"] == "generate_args"
+
+
+def test_issue15_1_package_with_resolve_is_honoured():
+    ckpt = run_generator(*TINY, "--cfg", "job", "--resolve", "--package", "ckpt")
+    assert ckpt.returncode == 0, ckpt.stderr
+    assert ckpt.stdout.startswith("# @package ckpt\nhf_checkpoint: ${BASE_FOLDER}/tiny-cpu\n")
+    value = run_generator(*TINY, "-cjob", "--resolve", "-p", "ckpt.load")
+    assert (value.returncode, value.stdout) == (0, "${BASE_FOLDER}/tiny-cpu_slime\n")
+    assert run_generator(*TINY, "-cjob", "--resolve", "-p", "_global_").stdout.startswith("cluster:\n")
+    expect_error(run_generator(*TINY, "--cfg", "job", "--resolve", "-p", "ckpt.nope"),
+                 "--package ckpt.nope: no such key in the composed config (its top-level keys: cluster, run,")
+    # only the problems of the package shown
+    broken = run_generator(*TINY, "ckpt.save=${run.nope}", "-cjob", "--resolve", "-p", "rollout")
+    assert broken.returncode == 0 and broken.stdout.startswith("# @package rollout\n")
+    expect_error(run_generator(*TINY, "ckpt.save=${run.nope}", "-cjob", "--resolve", "-p", "ckpt"),
+                 "ckpt.save: Interpolation key 'run.nope' not found (so does ckpt.load, which depends on it)")
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--resolve"], "The --resolve flag can only be used in conjunction with --cfg or --help"),
+    (["--cfg", "job", "--resolve", "--multirun"], "Only one of --run, --multirun, --cfg, --info"),
+    (["--info", "--cfg", "job"], "Only one of --run, --multirun, --cfg, --info"),
+], ids=["resolve-alone", "cfg-and-multirun", "cfg-and-info"])
+def test_issue15_1_hydra_options_that_do_not_go_together_are_a_message(args, expected):
+    expect_error(run_generator(*TINY, *args), expected)
+
+
+def test_issue15_1_o_with_hydras_own_printing_is_refused_not_ignored(tmp_path):
+    for args in (["--cfg", "job"], ["--info", "defaults-tree"], ["--help"]):
+        expect_error(run_generator(*TINY, *args, "-o", str(tmp_path / "x")), f"-o {tmp_path / 'x'} writes the generated")
+    assert list(tmp_path.iterdir()) == []
+    shown = run_generator(*TINY, "-cjob", "--resolve", "-o", str(tmp_path / "x"))
+    assert shown.returncode == 0 and (tmp_path / "x").read_text().startswith("cluster:\n")

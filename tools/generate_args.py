@@ -17,6 +17,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
+import os
+import re
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -27,9 +30,12 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
-from slime.config.argsfile import REVISION, Reproduction, project_revision, render_bash, render_json  # noqa: E402
-from slime.config.generate import CONF_DIR, GenerationError, Generated, generate  # noqa: E402
+from slime.config.argsfile import (  # noqa: E402
+    CONFIG_DIRS, CONFIG_PATH, REVISION, SEARCH_PATH, Reproduction, project_revision, render_bash, render_json)
+from slime.config.generate import GenerationError, Generated, generate  # noqa: E402
+from slime.config.overrides import quote_value  # noqa: E402
 from slime.config.provenance import Provenance  # noqa: E402
+from slime.config.search_path import SEARCHPATH_KEY, SearchPath, folder_of, searchpath_overrides  # noqa: E402
 from slime.config.sources import config_problems, yaml_syntax_problems  # noqa: E402
 from slime.utils.files import atomic_write, output_problems, write_output  # noqa: E402
 
@@ -103,6 +109,8 @@ class Generator:
     def __init__(self, options: argparse.Namespace):
         self.options = options
         self.jobs: list[Job] = []
+        self.lookup: list[str] = []  # the task overrides and a hydra.searchpath override
+        self.search_path: tuple[str, ...] = ()
 
     def task(self, cfg) -> None:
         """The Hydra task: runs once, or once per job of a sweep; never raises for config problems."""
@@ -115,6 +123,10 @@ class Generator:
         name = "" if hydra_cfg.job.config_name == DEFAULT_CONFIG else hydra_cfg.job.config_name
         # As typed: iterating the node would resolve the ${…} inside each override string.
         overrides = OmegaConf.to_container(hydra_cfg.overrides.task, resolve=False)
+        # Hydra's own lookups of the defaults list (provenance, the files read) need the search path
+        # the command line gave; the header records the one Hydra used, as absolute folders.
+        self.lookup = [*overrides, *searchpath_overrides(OmegaConf.to_container(hydra_cfg.overrides.hydra))]
+        self.search_path = tuple(folder_of(str(entry), Path.cwd()) for entry in hydra_cfg.searchpath)
         multirun = hydra_cfg.mode == RunMode.MULTIRUN
         sweep_dir = Path(hydra_cfg.sweep.dir).resolve() if multirun else None
         output_dir = Path(hydra_cfg.runtime.output_dir)
@@ -124,12 +136,12 @@ class Generator:
             error = GenerationError("", ["give --config-name NAME: one of " + ", ".join(primary_configs())])
             self.jobs.append(Job(overrides, None, error, "", output_dir, sweep_dir))
             return
-        read_files = self.read_files(name, overrides) if self.options.output and not multirun else []
-        if self.options.resolved_config:
-            self.jobs.append(_resolved_config_job(name, cfg, overrides, output_dir, sweep_dir))
+        read_files = self.read_files(name, self.lookup) if self.options.output and not multirun else []
+        if self.options.shown_config:
+            self.jobs.append(_shown_config_job(name, cfg, overrides, output_dir, *self.options.shown_config))
             return
         try:
-            generated = generate(cfg, name, overrides)
+            generated = generate(cfg, name, overrides, provenance=self.provenance(name))
             text = self.render(generated, cfg)
         except GenerationError as err:
             self.jobs.append(Job(overrides, None, err, "", output_dir, sweep_dir, read_files))
@@ -142,6 +154,10 @@ class Generator:
 
         return config_files(name, overrides)
 
+    def provenance(self, name: str):
+        lookup = list(self.lookup)
+        return lambda: Provenance.compute(name, lookup)
+
     def render(self, gen: Generated, cfg) -> str:
         o = self.options
         if o.plan:
@@ -149,10 +165,11 @@ class Generator:
 
             return format_plan(build_plan(gen.namespace, gen.entry_point))
         if o.provenance or o.which:
-            return _provenance_text(gen.config_name, cfg, Provenance.compute(gen.config_name, gen.overrides), o.which)
+            return _provenance_text(gen.config_name, cfg, gen.explainer.provenance, o.which)
         if o.format == "json":
             return render_json(gen)
-        return render_bash(gen, reproduction=Reproduction(tuple(o.config_dirs), project_revision()))
+        return render_bash(gen, reproduction=Reproduction(tuple(o.config_dirs), project_revision(), o.config_path,
+                                                          self.search_path))
 
     def finish(self) -> int:
         if not self.jobs:  # --help, --cfg, --info: Hydra printed what was asked
@@ -222,27 +239,88 @@ def _remove_stale_jobs(sweep_dir: Path, written: set[str]) -> None:
             stale.parent.rmdir()
 
 
-def _resolved_config_job(name: str, cfg, overrides: list[str], output_dir: Path, sweep_dir: Path | None) -> Job:
-    """``--cfg job --resolve``: the composed config with every interpolation resolved, each problem per
-    key; a shell reference (``\\${BASE_FOLDER}``) is shown as what it is, ``${BASE_FOLDER}``, which
-    Hydra's own printing would try to resolve again and fail on."""
+def _shown_config_job(name: str, cfg, overrides: list[str], output_dir: Path, part: str,
+                      package: str | None) -> Job:
+    """``--cfg job|hydra|all --resolve [--package KEY]``: the composed config with every interpolation
+    resolved, each problem per key; a shell reference (``\\${BASE_FOLDER}``) is shown as what it is,
+    ``${BASE_FOLDER}``, which Hydra's own printing would try to resolve again and fail on."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from slime.config.flatten import KeyProblem
     from slime.config.generate import resolve_config
 
-    config, problems = resolve_config(cfg)
+    config, problems = resolve_config(cfg) if part in ("job", "all") else ({}, [])
+    if part in ("hydra", "all"):
+        # Hydra's settings resolved as Hydra resolves them (a value still missing stays ???), with the
+        # job's keys beside them for interpolations that reach into the config.
+        both = OmegaConf.create({**OmegaConf.to_container(cfg, resolve=False),
+                                 "hydra": OmegaConf.to_container(HydraConfig.get(), resolve=False)})
+        try:
+            OmegaConf.resolve(both.hydra)
+        except OmegaConfBaseException as err:
+            problems.append(KeyProblem("hydra", str(err).splitlines()[0]))
+        config = {"hydra": OmegaConf.to_container(both.hydra, resolve=False, enum_to_str=True), **config}
+    if package in (None, "", "_global_"):
+        package, shown = None, config
+    else:
+        shown = config
+        for part_of_key in package.split("."):
+            if isinstance(shown, dict) and part_of_key in shown:
+                shown = shown[part_of_key]
+            elif isinstance(shown, list) and part_of_key.isdigit() and int(part_of_key) < len(shown):
+                shown = shown[int(part_of_key)]
+            else:
+                keys = ", ".join(map(str, config))
+                error = GenerationError(name, [f"--package {package}: no such key in the composed config (its "
+                                               f"top-level keys: {keys})"])
+                return Job(overrides, None, error, "", output_dir, None)
+        problems = [p for p in problems if p.key == package or p.key.startswith(package + ".")
+                    or package.startswith(p.key + ".")]
     if problems:
-        error = GenerationError(name, [f"{p.key}: {p.message}" for p in problems])
-        return Job(overrides, None, error, "", output_dir, sweep_dir)
-    return Job(overrides, None, None, yaml.safe_dump(config, sort_keys=False, allow_unicode=True), output_dir,
-               sweep_dir)
+        return Job(overrides, None, GenerationError(name, [f"{p.key}: {p.message}" for p in problems]), "",
+                   output_dir, None)
+    if not isinstance(shown, (dict, list)):
+        text = f"{shown}\n"  # a single value, printed as Hydra prints it
+    else:
+        text = (f"# @package {package}\n" if package else "") + yaml.safe_dump(shown, sort_keys=False,
+                                                                                 allow_unicode=True)
+    return Job(overrides, None, None, text, output_dir, None)
 
 
-def _take_resolved_config(hydra_args: list[str]) -> tuple[list[str], bool]:
-    """Hydra's ``--cfg job --resolve`` (``-c job``), which the generator prints itself."""
-    for i, arg in enumerate(hydra_args[:-1]):
-        if arg in ("--cfg", "-c") and hydra_args[i + 1] == "job" and "--resolve" in hydra_args:
-            rest = hydra_args[:i] + hydra_args[i + 2:]
-            return [a for a in rest if a != "--resolve"], True
-    return hydra_args, False
+def _parse_hydra_command_line(hydra_args: list[str]) -> argparse.Namespace | None:
+    """Hydra's own command line parser on the arguments (every spelling: ``--cfg=job``, ``-cjob``,
+    ``-cp=DIR``, abbreviations); None where it refuses them, and Hydra then says why."""
+    from hydra._internal.utils import get_args_parser
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            return get_args_parser().parse_args(hydra_args)
+        except SystemExit:  # --version printed, or a usage error: Hydra repeats either when it runs
+            return None
+
+
+def _hydra_command_line(command: argparse.Namespace) -> list[str]:
+    """The parsed command line written out again, one spelling per option, the overrides last."""
+    args = [f"--{name.replace('_', '-')}" for name in ("help", "hydra_help", "resolve", "run", "multirun",
+                                                       "shell_completion") if getattr(command, name)]
+    args += [f"--{name.replace('_', '-')}={getattr(command, name)}"
+             for name in ("cfg", "package", "config_path", "config_name", "config_dir", "experimental_rerun", "info")
+             if getattr(command, name) is not None]
+    return [*args, *command.overrides]
+
+
+def _take_shown_config(command: argparse.Namespace) -> tuple[str, str | None] | None:
+    """Hydra's ``--cfg job|hydra|all --resolve [--package KEY]``, which the generator prints itself;
+    taken off the command line, which then runs the task once."""
+    others = (command.help, command.hydra_help, command.run, command.multirun, command.shell_completion,
+              command.info is not None, command.experimental_rerun is not None)
+    if command.cfg is None or not command.resolve or any(others):
+        return None  # Hydra's own: without --resolve nothing is resolved; with another command Hydra says no
+    shown = (command.cfg, command.package)
+    command.cfg, command.resolve, command.package = None, False, None
+    return shown
 
 
 def _remove_empty_sweep(jobs: list[Job]) -> None:
@@ -308,11 +386,86 @@ def _header(text: str) -> dict[str, str]:
     return fields
 
 
+# What a header may hold: Hydra overrides (Hydra's key grammar, a value unless it deletes), a config
+# name, and folders; anything else (an option such as -o or --goldens, a number) is refused unrun.
+_OVERRIDE = re.compile(r"(?P<sign>\+\+|\+|~)?(?P<key>[\w$][\w$-]*(?:[./][\w$-]+)*(?:@[\w$-]*(?:\.[\w$-]+)*)?)"
+                       r"(?P<value>=.*)?", re.S)
+_HYDRA_KEY = re.compile(r"(?:^|[/.@])hydra(?:[/.@]|$)")
+_CONFIG_NAME = re.compile(r"[\w.@][\w.@/-]*")
+_PKG = re.compile(r"pkg://[\w.]+")
+HEADER_KEYS = {"overrides": "# overrides: ", "config dirs": CONFIG_DIRS, "config path": CONFIG_PATH,
+               "search path": SEARCH_PATH}
+
+
+def override_problem(entry) -> str | None:
+    """Why a header entry is not a Hydra override the generator records, if it is not."""
+    if not isinstance(entry, str):
+        return "not a string"
+    match = _OVERRIDE.fullmatch(entry)
+    if "\x00" in entry or not match or (match["value"] is None and match["sign"] != "~"):
+        return "not a Hydra override (key=value, +key=value, ++key=value or ~key)"
+    if _HYDRA_KEY.search(match["key"]):
+        return "a setting of Hydra's own, which an args file never records among its overrides"
+    return None
+
+
+def folder_problem(entry, packages: bool) -> str | None:
+    """Why a header entry is not an absolute folder (or, where ``packages``, a pkg:// module), if it is not."""
+    if isinstance(entry, str) and "\x00" not in entry and (os.path.isabs(entry) or
+                                                         (packages and _PKG.fullmatch(entry))):
+        return None
+    return "not an absolute folder" + (" or a pkg:// module" if packages else "")
+
+
+def command_of_header(fields: dict[str, str]) -> tuple[list[str], list[str]]:
+    """The Hydra command line an args file's header describes, and every problem with its lines. Only
+    Hydra's side comes from a header (config name, overrides, folders, search path), each checked to be
+    what its line must hold: nothing there can become an option of the generator (-o, --goldens, …)."""
+    problems: list[str] = []
+
+    def load(key: str, default, kind: type):
+        text = fields.get(key)
+        if text is None:
+            return default
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = None
+        if not isinstance(value, kind):
+            problems.append(f"its '{HEADER_KEYS[key].strip()}' line must hold a JSON "
+                            f"{'list' if kind is list else 'string'}, not {text!r}")
+            return default
+        return value
+
+    def check(key: str, entries: list, problem) -> list:
+        bad = [(entry, why) for entry in entries for why in [problem(entry)] if why]
+        problems.extend(f"its '{HEADER_KEYS[key].strip()}' line holds {json.dumps(entry, ensure_ascii=False)}: {why}"
+                        for entry, why in bad)
+        return entries
+
+    name = fields["config"]
+    if not _CONFIG_NAME.fullmatch(name):
+        problems.append(f"its '# config:' line holds {json.dumps(name, ensure_ascii=False)}: not a config name")
+    overrides = check("overrides", load("overrides", [], list), override_problem)
+    dirs = check("config dirs", load("config dirs", [], list), lambda d: folder_problem(d, packages=False))
+    config_path = load("config path", None, str)
+    if config_path is not None:
+        check("config path", [config_path], lambda d: folder_problem(d, packages=True))
+    search = check("search path", load("search path", [], list), lambda d: folder_problem(d, packages=True))
+    args = [f"--config-name={name}"]
+    args += [f"--config-path={config_path}"] if config_path is not None else []
+    args += [f"--config-dir={folder}" for folder in dirs]
+    args += overrides
+    if search:
+        args.append(f"{SEARCHPATH_KEY}=[{','.join(quote_value(entry) for entry in search)}]")
+    return args, problems
+
+
 def regenerate(path: Path) -> int:
     """Rebuild an args file from its header; 0 when the result is the same file, 1 with a diff when
-    it differs (a different revision is reported, not counted as a difference), 2 on errors."""
+    it differs (a different revision is reported, not counted as a difference), 2 on errors, with
+    nothing run when the header holds anything but what the generator writes there."""
     import difflib
-    import json
 
     try:
         text = path.read_text(encoding="utf-8")
@@ -321,16 +474,20 @@ def regenerate(path: Path) -> int:
               file=sys.stderr)
         return 2
     fields = _header(text)
-    try:
-        overrides, dirs = json.loads(fields["overrides"]), json.loads(fields.get("config dirs", "[]"))
-        name = fields["config"]
-    except (KeyError, ValueError):
+    if "config" not in fields or "overrides" not in fields:
         print(f"generate_args: --regenerate {path}: not an args file this tool wrote (its header lacks the "
               "'# config:' and '# overrides:' lines)", file=sys.stderr)
         return 2
+    hydra_args, problems = command_of_header(fields)
+    if problems:
+        sys.stderr.write("".join(f"generate_args: --regenerate {path}: {p}\n" for p in problems))
+        print(f"generate_args: --regenerate {path}: nothing was run; the header says how the file was generated, "
+              "and the generator writes only config names, Hydra overrides and absolute folders there",
+              file=sys.stderr)
+        return 2
     fresh = io.StringIO()
     with contextlib.redirect_stdout(fresh):
-        status = main([*(arg for d in dirs for arg in ("-cd", d)), "--config-name", name, *overrides])
+        status = run(own_options().parse_args([]), hydra_args)
     if status:
         return status
     before, after = fields.get("revision"), _header(fresh.getvalue()).get("revision")
@@ -367,7 +524,8 @@ def _with_generator_help(hydra_args: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    options, hydra_args = own_options().parse_known_args(argv)
+    parser = own_options()
+    options, hydra_args = parser.parse_known_args(argv)
     if options.goldens:
         from slime.config.goldens import update_goldens
 
@@ -375,17 +533,65 @@ def main(argv: list[str] | None = None) -> int:
     if options.check:
         print("--check goes with --goldens", file=sys.stderr)
         return 2
+    if options.regenerate:
+        at = next(i for i, arg in enumerate(argv) if arg.startswith("--regenerate"))
+        others = argv[:at] + argv[at + (1 if "=" in argv[at] else 2):]
+        if others:
+            print(f"generate_args: --regenerate takes the args file alone (its header says how to generate it), "
+                  f"not also {' '.join(others)}", file=sys.stderr)
+            return 2
+        return regenerate(options.regenerate)
+    return run(options, hydra_args)
+
+
+def _search_path(options: argparse.Namespace,
+                 hydra_args: list[str]) -> tuple[list[str], SearchPath, argparse.Namespace | None]:
+    """Hydra's command line in one spelling (``--cfg job --resolve`` taken off: the generator shows it, a
+    relative -cp made absolute), the folders it will read configs from, and the command line parsed."""
+    cwd = Path.cwd()
+    command = _parse_hydra_command_line(hydra_args)
+    options.shown_config, options.config_path = None, None
+    if command is None:  # Hydra will refuse the command line and say why; still check what -cd names
+        named = _config_dirs(hydra_args)
+        search = SearchPath.of(None, str(named[-1]) if named else None, [], cwd)
+    else:
+        options.shown_config = _take_shown_config(command)
+        if command.config_path is not None:  # relative to here, as -cd is (Hydra's would mean tools/)
+            options.config_path = command.config_path = folder_of(command.config_path, cwd)
+        search = SearchPath.of(command.config_path, command.config_dir, command.overrides, cwd)
+        hydra_args = _hydra_command_line(command)
+    options.config_dirs = [str(Path(search.config_dir).resolve())] if search.config_dir else []
+    return hydra_args, search, command
+
+
+def _config_problems(search: SearchPath, config_name: str | None) -> list[str]:
+    """Every config file's problem in the folders Hydra will read, before it reads one; the primary
+    config's own hydra.searchpath is read (and its folders checked) once that file passed."""
+    problems = config_problems(search.folders())
+    if not problems:
+        checked = search.folders()
+        search.add_primary_config_searchpath(config_name)
+        problems = config_problems([folder for folder in search.folders() if folder not in checked])
+    return problems
+
+
+def run(options: argparse.Namespace, hydra_args: list[str]) -> int:
+    """The generator on Hydra's command line, with its own options already taken."""
     import hydra
 
-    if options.regenerate:
-        return regenerate(options.regenerate)
-    hydra_args, options.resolved_config = _take_resolved_config(hydra_args)
-    options.config_dirs = [str(Path(d).resolve()) for d in _config_dirs(hydra_args)]
-    config_dirs = [CONF_DIR, *_config_dirs(hydra_args)]
-    problems = config_problems(config_dirs)
+    hydra_args, search, command = _search_path(options, hydra_args)
+    printing = command is not None and (command.help or command.hydra_help or command.cfg or command.info
+                                        or command.shell_completion)
+    if options.output and printing:
+        print(f"generate_args: -o {options.output} writes the generated file, which Hydra's --help, --cfg and "
+              "--info do not make (they print on stdout: redirect it instead); --cfg with --resolve is shown by "
+              "the generator and can be written with -o", file=sys.stderr)
+        return 2
+    problems = _config_problems(search, command.config_name if command is not None else None)
     if problems:
         sys.stderr.write("".join(f"generate_args: {p}\n" for p in problems))
         return 2
+    config_dirs = search.folders()
     generator = Generator(options)
     sys.argv = [sys.argv[0], *_with_generator_help(hydra_args)]
     manifest = _SweepManifest(hydra_args)
@@ -395,7 +601,11 @@ def main(argv: list[str] | None = None) -> int:
     stdout = sys.stdout if asks_info else _StdoutForData(sys.stdout)
     try:
         with contextlib.redirect_stderr(captured), contextlib.redirect_stdout(stdout):
-            hydra.main(config_path=str(CONF_DIR), config_name=DEFAULT_CONFIG, version_base=None)(generator.task)()
+            hydra.main(config_path=search.primary, config_name=DEFAULT_CONFIG, version_base=None)(generator.task)()
+    except ValueError as err:  # Hydra's word on its own options that do not go together (--resolve alone, …)
+        sys.stderr.write(captured.getvalue() + f"generate_args: {err}\n")
+        manifest.restore()
+        return 2
     except SystemExit as stop:
         if stop.code in (0, None):
             raise

@@ -22,6 +22,8 @@ COMPLETE_MARKER = "SLIME_ARGS_COMPLETE=1"
 # Header lines that depend on the machine or the commit: a golden file leaves them out, and
 # --regenerate reports a different revision instead of failing on it.
 CONFIG_DIRS, REVISION = "# config dirs: ", "# revision: "
+CONFIG_PATH, SEARCH_PATH = "# config path: ", "# search path: "  # written only when -cp / hydra.searchpath is used
+MACHINE_LINES = (CONFIG_DIRS, CONFIG_PATH, SEARCH_PATH, REVISION)
 DEFAULTED = "# shell variables with defaults, used when unset or empty: "
 
 
@@ -31,6 +33,8 @@ class Reproduction:
 
     config_dirs: tuple[str, ...]  # absolute --config-dir folders, searched before conf/
     revision: str  # the project's git commit and whether the tree was clean
+    config_path: str | None = None  # the absolute --config-path folder that replaces conf/ (or a pkg:// module)
+    search_path: tuple[str, ...] = ()  # hydra.searchpath: absolute folders (or pkg:// modules)
 
 
 @lru_cache(maxsize=1)
@@ -58,8 +62,9 @@ def sglang_snapshot() -> str:
 
 
 def without_machine_lines(text: str) -> str:
-    """An args file as its golden file has it: without the config-dirs and revision lines."""
-    return "".join(line for line in text.splitlines(True) if not line.startswith((CONFIG_DIRS, REVISION)))
+    """An args file as its golden file has it: without the lines naming folders of this machine (config
+    dirs, config path, search path) and the revision."""
+    return "".join(line for line in text.splitlines(True) if not line.startswith(MACHINE_LINES))
 
 
 def _array(name: str, lines: list[list[str]]) -> str:
@@ -80,8 +85,12 @@ def render_bash(gen: Generated, origin: str = "tools/generate_args.py", reproduc
         f"# overrides: {json.dumps(gen.overrides, ensure_ascii=False)}",
     ]
     if reproduction is not None:
-        header += [CONFIG_DIRS + json.dumps(list(reproduction.config_dirs), ensure_ascii=False),
-                   REVISION + reproduction.revision]
+        header.append(CONFIG_DIRS + json.dumps(list(reproduction.config_dirs), ensure_ascii=False))
+        if reproduction.config_path is not None:
+            header.append(CONFIG_PATH + json.dumps(reproduction.config_path, ensure_ascii=False))
+        if reproduction.search_path:
+            header.append(SEARCH_PATH + json.dumps(list(reproduction.search_path), ensure_ascii=False))
+        header.append(REVISION + reproduction.revision)
     header += [
         f"# sglang snapshot: {sglang_snapshot()}",
         "# shell variables expanded when sourced: " + (", ".join(variables) if variables else "none"),

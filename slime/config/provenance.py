@@ -21,7 +21,7 @@ def display_path(source: str, config_path: str) -> str:
     """``file:///repo/conf`` + ``rollout/dapo_math`` → ``conf/rollout/dapo_math.yaml`` (absolute outside the repo)."""
     if not source.startswith("file://"):
         return f"{source}/{config_path}.yaml"
-    file = Path(source[len("file://"):]) / f"{config_path}.yaml"
+    file = Path(source[len("file://"):]).absolute() / f"{config_path}.yaml"  # a relative search path: from here
     root = Path(__file__).resolve().parents[2]
     return str(file.relative_to(root)) if file.is_relative_to(root) else str(file)
 
@@ -34,12 +34,16 @@ def _loaded_defaults(config_name: str, overrides: list[str]):
 
     loader = GlobalHydra.instance().config_loader()
     defaults = loader.compute_defaults_list(config_name, list(overrides), RunMode.RUN)
+    # The files come from the search path the composition used: with a hydra.searchpath (an override
+    # among ``overrides``, or the primary config's own) that is not the loader's base repository.
+    with_searchpath = getattr(loader, "_parse_overrides_and_create_caching_repo", None)
+    repository = with_searchpath(config_name, list(overrides))[1] if with_searchpath else loader.repository
     loaded = []
     for default in defaults.defaults:
         path = default.config_path or ""
         if not path or path.startswith("hydra/"):
             continue
-        config = loader.repository.load_config(path)
+        config = repository.load_config(path)
         if config is not None:
             loaded.append((default, config))
     return defaults, loaded
@@ -48,7 +52,7 @@ def _loaded_defaults(config_name: str, overrides: list[str]):
 def config_files(config_name: str, overrides: list[str]) -> list[Path]:
     """The config files on disk that a composition reads (the primary config and its defaults)."""
     _, loaded = _loaded_defaults(config_name, overrides)
-    return [Path(config.path[len("file://"):]) / f"{default.config_path}.yaml"
+    return [Path(config.path[len("file://"):]).absolute() / f"{default.config_path}.yaml"
             for default, config in loaded if config.path.startswith("file://")]
 
 

@@ -22,7 +22,8 @@ MAX_NODES = 100_000  # far above any real config (the largest primary config com
 
 
 def _config_files(config_dirs: list[Path]) -> list[Path]:
-    return [file for config_dir in config_dirs for file in sorted(Path(config_dir).rglob("*.yaml"))]
+    files = [file for config_dir in config_dirs for file in sorted(Path(config_dir).rglob("*.yaml"))]
+    return list(dict.fromkeys(files))  # folders may overlap (-cd conf/model)
 
 
 def _shown(file: Path) -> str:
@@ -53,7 +54,10 @@ def _expanded_size(node, sizes: dict[int, int]) -> int:
 
 def file_problems(file: Path) -> list[str]:
     """What is wrong with one config file before Hydra reads it (empty when nothing is)."""
-    data = file.read_bytes()
+    try:
+        data = file.read_bytes()
+    except OSError as err:
+        return [f"{_shown(file)}: cannot be read ({err.strerror or err}); Hydra would fail on it"]
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
