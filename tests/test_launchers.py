@@ -67,7 +67,9 @@ def test_dry_run_submits_exactly_the_generated_arrays(config, tmp_path):
     result = launch(config, "--dry-run", env=multi_node_env(tmp_path, 15))
     assert result.returncode == 0, result.stderr
     argv = submitted_argv(result.stdout)
-    assert argv[:2] == ["python3", "train.py"]
+    entry_point = re.search(r"^SLIME_ENTRY_POINT=(\S+)$", (ROOT / "tests" / "golden" / f"{config}.sh").read_text(),
+                            re.M).group(1)
+    assert argv[:2] == ["python3", entry_point]  # the script the args file names: train.py or train_async.py
     assert argv[2:] == golden_argv(config)  # token by token
     cwd = os.getcwd()
     try:
