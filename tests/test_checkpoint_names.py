@@ -39,8 +39,28 @@ def test_every_model_file_names_its_checkpoint_folder_and_holds_only_flags_under
         text = path.read_text()
         data = yaml.safe_load(text)
         assert text.startswith("# @package _global_\n"), path.name
-        assert set(data) == {"run", "model"} and set(data["run"]) == {"model_dir"}, path.name
+        assert set(data) == {"run", "model"} and set(data["run"]) == {"model_dir", "model_type"}, path.name
         assert data["run"]["model_dir"], path.name
+        # its checkpoints' HF model_type: one transformers knows, or one of the remote-code models
+        from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+        assert data["run"]["model_type"] in {*CONFIG_MAPPING_NAMES, "kimi_k2", "mimo"}, path.name
+
+
+@pytest.mark.parametrize("model", ["glm4.5-106B-A12B", "kimi-k2", "minimax-m2"])
+def test_a_model_the_megatron_backend_cannot_map_fails_generation_naming_its_file(model):
+    with pytest.raises(GenerationError) as err:
+        generate_config("run_qwen3_4B", [f"model={model}"])
+    assert any(m.startswith(f"conf/model/{model}.yaml: run.model_type=") and "has no HF ↔ megatron weight mapping"
+               in m for m in err.value.messages), err.value.messages
+
+
+def test_the_published_checkpoints_have_their_model_files_model_type():
+    from tests.test_hf_config import CHECKPOINTS, PUBLISHED
+
+    for config, folder in PUBLISHED.items():
+        model_type = yaml.safe_load((CHECKPOINTS / folder / "config.json").read_text())["model_type"]
+        assert generate_config(config).explainer.config["run"]["model_type"] == model_type, config
 
 
 def test_choosing_qwen3_8B_on_the_qwen3_4B_run_gives_qwen3_8B_paths():

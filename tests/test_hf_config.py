@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from slime.config.compose import namespace_from_config
 from slime.utils.hf_checkpoint import read_config, tensor_names
@@ -30,6 +31,8 @@ def test_every_tiny_checkpoint_agrees_with_its_flags(tiny_models, model):
                                        environ={"BASE_FOLDER": str(tiny_models)}))
     folder = tiny_models / TINY_FOLDERS[model]
     assert checkpoint_mismatches(flags, read_config(folder), tensor_names(folder)) == []
+    model_file = yaml.safe_load((ROOT / "conf" / "model" / f"{model}.yaml").read_text())
+    assert read_config(folder)["model_type"] == model_file["run"]["model_type"]
 
 
 @pytest.mark.parametrize("config", list(PUBLISHED))

@@ -41,6 +41,9 @@ def test_the_tiny_megatron_run_learns_the_count_task_through_its_launcher(base_f
     assert result.returncode == 0, log[-4000:]
     assert re.search(r"^  Actor +megatron: TP 2 × PP 1 × CP 1 → DP 1;", log, re.M), log[-4000:]
     assert re.search(r"^slime: SGLang router at http://127\.0\.0\.1:\d+ in front of 2 engine\(s\)$", log, re.M)
+    assert "weights pushed by tensor" in log  # each TP rank feeds the engine on its own GPU slot
+    lags = [float(x) for x in re.findall(r"train_rollout_logprob_abs_diff ([\d.]+)", log)]
+    assert len(lags) == 60 and max(lags) < 1e-4, lags  # both engines serve exactly the trained weights
     history = rewards(log)
     assert len(history) == 60
     first, last = sum(history[:5]) / 5, sum(history[-5:]) / 5
@@ -73,9 +76,14 @@ def test_a_killed_megatron_run_resumes_at_the_next_rollout_on_another_layout(bas
 
 
 def test_ppo_trains_its_critic_through_megatron(base_folder, tmp_path):
+    """Its weights reach the engines through the disk (the learning run above takes the tensor path), and
+    exactly: the engines' log-probs are the trainer's."""
     result = train(base_folder, f"ckpt.save={tmp_path / 'ppo'}", "rollout.num_rollout=4", "ckpt.save_interval=4",
-                   config="run_tiny_megatron_ppo", timeout=900)
+                   "+perf.update_weight_transport=disk", config="run_tiny_megatron_ppo", timeout=900)
     assert result.returncode == 0, result.stdout[-3000:]
+    assert "weights pushed by disk" in result.stdout
+    lags = [float(x) for x in re.findall(r"train_rollout_logprob_abs_diff ([\d.]+)", result.stdout)]
+    assert len(lags) == 4 and max(lags) < 1e-4, lags
     assert re.search(r"^  Critic +megatron: TP 2 × PP 1 × CP 1 → DP 1; EP 1, expert TP 2; lr 0\.01$", result.stdout, re.M)
     critic_losses = re.findall(r"^rollout \d+/4 .*critic/loss (-?[\d.]+)", result.stdout, re.M)
     assert len(critic_losses) == 4

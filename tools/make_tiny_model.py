@@ -43,16 +43,22 @@ CHAT_SPECIAL = ["<|im_start|>", "<|im_end|>", "<think>", "</think>", "<｜User�
 CHAT_CHARACTERS = CHARACTERS + list("abcdefghijklmnopqrstuvwxyz") + ["\n", " "]
 QWEN_CHAT_TEMPLATE = ("{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}"
                       "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
-# conf/model file → (HF model_type, folder under --out)
+# conf/model file → folder under --out; the HF model_type is the file's own (run.model_type)
 MODELS = {
-    "tiny": ("qwen2", "tiny-cpu"),
-    "tiny-chat": ("qwen2", "tiny-chat"),
-    "tiny-llama": ("llama", "tiny-llama"),
-    "tiny-qwen3": ("qwen3", "tiny-qwen3"),
-    "tiny-qwen3-moe": ("qwen3_moe", "tiny-qwen3-moe"),
-    "tiny-glm4": ("glm4", "tiny-glm4"),
-    "tiny-deepseek-v3": ("deepseek_v3", "tiny-deepseek-v3"),
+    "tiny": "tiny-cpu",
+    "tiny-chat": "tiny-chat",
+    "tiny-llama": "tiny-llama",
+    "tiny-qwen3": "tiny-qwen3",
+    "tiny-qwen3-moe": "tiny-qwen3-moe",
+    "tiny-glm4": "tiny-glm4",
+    "tiny-deepseek-v3": "tiny-deepseek-v3",
 }
+
+
+def model_file_type(path: Path) -> str:
+    from slime.config.model_files import load_model_file
+
+    return load_model_file(path)["run"]["model_type"]
 
 
 def model_flags(name: str) -> dict:
@@ -133,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=sorted(MODELS), help="build only these models")
     options = parser.parse_args(argv)
     for name in options.only or MODELS:
-        model_type, folder = MODELS[name]
+        folder, model_type = MODELS[name], model_file_type(ROOT / "conf" / "model" / f"{name}.yaml")
         tokenizer = build_tokenizer(chat=name == "tiny-chat")
         flags = model_flags(name)
         if len(tokenizer) > flags["vocab_size"]:
@@ -145,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     write_task(options.out / "toy", toy_rows)
     write_task(options.out / "count", count_rows)
     write_task(options.out / "sft", sft_rows)
-    print(f"wrote {', '.join(MODELS[n][1] for n in options.only or MODELS)}, toy, count and sft under {options.out}")
+    print(f"wrote {', '.join(MODELS[n] for n in options.only or MODELS)}, toy, count and sft under {options.out}")
     return 0
 
 

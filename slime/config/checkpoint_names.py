@@ -6,6 +6,9 @@ may name another checkpoint of its model's architecture (``run_deepseek_r1`` run
 ``model: deepseek-v3``); that choice belongs to its own model, so when the command line picks
 another model while a config file still names the folder, the paths would silently keep the old
 checkpoint: that is an error until ``run.model_dir`` is given on the command line too.
+
+A model file also says its checkpoints' HF ``model_type`` (``run.model_type``): a model the megatron
+backend cannot map is an error of the config, not of the run's first minutes on the cluster.
 """
 
 from __future__ import annotations
@@ -58,3 +61,17 @@ def model_dir_problems(config_name: str, config: dict, overrides: list[str],
     return [KeyProblem(KEY, f"names the checkpoint of the config's own model, but model={choice} is chosen on the "
                             f"command line, so the checkpoint paths would still lead to {current}: add {fix} to the "
                             f"overrides" + (f" (the folder conf/model/{choice}.yaml names)" if default else ""))]
+
+
+def model_type_problems(config: dict, args) -> list[KeyProblem]:
+    """A model whose checkpoints the megatron backend cannot map, named by its file before the cluster: the
+    model file says its checkpoints' HF ``model_type`` (``run.model_type``)."""
+    from slime.utils.hf_config import FAMILIES
+
+    model_type = (config.get("run") or {}).get("model_type")
+    if model_type is None or model_type in FAMILIES or args.train_backend != "megatron" or args.debug_rollout_only:
+        return []
+    return [KeyProblem("run.model_type", f"the megatron backend has no HF ↔ megatron weight mapping for {model_type} "
+                                         f"checkpoints (it maps {', '.join(FAMILIES)}): train this model elsewhere, "
+                                         "or add its mapping (slime/backends/megatron/hf_mapping.py) with a tiny "
+                                         "model that tests it (tools/make_tiny_model.py)")]

@@ -18,7 +18,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from slime.config.checkpoint_names import model_dir_problems
+from slime.config.checkpoint_names import model_dir_problems, model_type_problems
 from slime.config.flatten import KeyProblem, argv_of, flatten
 from slime.config.provenance import Provenance
 from slime.config.shell import DEFAULT_CHARACTERS, set_by_bash, shell_refs, unwritable_default
@@ -325,6 +325,7 @@ def generate(cfg: DictConfig, config_name: str, overrides: list[str],
     else:
         messages += [f"{explain.parser_problem(p.message, p.flags)} [entry point: {explain.where('entry_point')}]"
                      for p in entry_point_problems(namespace, entry_point)]
+        messages += [explain.key_problem(p) for p in model_type_problems(config, namespace)]
     if messages:
         raise GenerationError(config_name, messages)
     return Generated(config_name, list(overrides), flat.arrays, namespace, roles, env, entry_point, explain)

@@ -27,10 +27,12 @@ from typing import Callable
 
 import torch
 
+from slime.utils.hf_config import FAMILIES
+
 COPY, QKV, GATE_UP, VOCAB = "copy", "qkv", "gate_up", "vocab"
-# each family has a tiny model (tools/make_tiny_model.py) whose megatron logits are tested against HF's
+# each family has a tiny model (tools/make_tiny_model.py) whose megatron logits are tested against HF's;
+# FAMILIES lives with the light config checks, which name an unmapped model before the cluster
 LLAMA_LIKE = ("llama", "qwen2", "qwen3", "qwen3_moe")
-FAMILIES = LLAMA_LIKE + ("glm4", "deepseek_v3")
 LAYER = re.compile(r"^decoder\.layers\.(\d+)\.(.+)$")
 
 
