@@ -41,7 +41,7 @@ def run_tiny_launcher(cluster, tmp_path: Path, env: dict[str, str] | None = None
                           capture_output=True, text=True, cwd=tmp_path, timeout=400, check=False, env=env)
 
 
-def test_tiny_launcher_on_a_real_local_ray(ray_cluster, tmp_path):
+def test_issue13_15_tiny_launcher_on_a_real_local_ray_leaves_rays_current_cluster_file_as_it_was(ray_cluster, tmp_path):
     import tempfile
 
     port = int(ray_ports()["RAY_PORT"])
