@@ -101,6 +101,10 @@ def test_the_tiny_model_learns_its_toy_task_through_the_launcher(base_folder):
     # Each rollout's time in all, beside its phases: what a rollout costs, overheads included.
     assert len(re.findall(r"^rollout \d+/60 .*\|  generate [\d.]+s  train [\d.]+s  (save [\d.]+s  )?sync [\d.]+s  "
                           r"\([\d.]+s in all\)$", log, re.M)) == 60, log[-4000:]
+    # the tensor path, colocated: each train rank feeds the engine on its GPU slot, with exactly its weights
+    assert "weights pushed by tensor" in log
+    lags = [float(x) for x in re.findall(r"train_rollout_logprob_abs_diff ([\d.]+)", log)]
+    assert len(lags) == 60 and max(lags) < 1e-4, lags
     history = rewards(log)
     assert len(history) == 60
     first, last = sum(history[:5]) / 5, sum(history[-5:]) / 5
@@ -108,9 +112,10 @@ def test_the_tiny_model_learns_its_toy_task_through_the_launcher(base_folder):
 
 
 def test_every_weight_transport_serves_the_engines_the_same_weights(base_folder, tmp_path):
-    """Tensors (colocated), disk, and a weight-update group (engines on their own GPU) give the same
-    rollouts, seeded per request, so each delivers exactly the weights training produced."""
-    runs = {"tensor": [], "disk": ["+perf.update_weight_transport=disk"],
+    """The disk and a weight-update group (engines on their own GPU) give the same rollouts, seeded per
+    request, and the engines' log-probs are the trainer's: each delivers exactly the weights training
+    produced. (The tensor path, colocated, is the launcher's learning run above, checked the same way.)"""
+    runs = {"disk": ["+perf.update_weight_transport=disk"],
             "distributed": ["cluster.colocate=false", "+cluster.rollout_num_gpus=1"]}
     histories = {}
     for name, overrides in runs.items():
@@ -121,8 +126,8 @@ def test_every_weight_transport_serves_the_engines_the_same_weights(base_folder,
         lags = [float(x) for x in re.findall(r"train_rollout_logprob_abs_diff ([\d.]+)", result.stdout)]
         assert len(lags) == 3 and max(lags) < 1e-4, lags
         histories[name] = rewards(result.stdout)
-    assert len(histories["tensor"]) == 3
-    assert histories["disk"] == histories["tensor"] == histories["distributed"], histories
+    assert len(histories["disk"]) == 3
+    assert histories["disk"] == histories["distributed"], histories
 
 
 def test_a_killed_run_resumes_after_its_last_checkpoint(base_folder, tmp_path):
