@@ -53,14 +53,14 @@ def minimal() -> list[str]:
 class RayCluster:
     """A Ray head this test session started on ports free at run time; ``stop()`` ends exactly it."""
 
-    def __init__(self, workdir: Path, num_cpus: int = 1, num_gpus: int = 0):
+    def __init__(self, workdir: Path, num_cpus: int = 1, num_gpus: int = 0, env: dict | None = None):
         import subprocess
         import sys
 
         from slime.utils.ports import free_ports
 
         self.ray = str(Path(sys.executable).parent / "ray")
-        self.env = {**os.environ, "RAY_AUTH_MODE": "token"}
+        self.env = {**os.environ, "RAY_AUTH_MODE": "token", **(env or {})}
         self.env.pop("RAY_ADDRESS", None)
         self.port, self.dashboard_port, agent, client = free_ports(4)
         self.gcs = f"127.0.0.1:{self.port}"
@@ -98,6 +98,20 @@ def ray_cluster(tmp_path_factory):
     """One Ray cluster shared by the tests that need one (as "another cluster on the node", or to run on)."""
     require_module("ray")
     cluster = RayCluster(tmp_path_factory.mktemp("ray-cluster"))
+    try:
+        yield cluster.wait()
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def training_ray(tmp_path_factory):
+    """A Ray cluster that tiny runs join by RAY_ADDRESS, as a Ray job joins its launcher's cluster (its
+    workers import the project from PYTHONPATH, as the launcher's runtime environment gives it): Ray's
+    start-up is paid once. Tests of what a run leaves behind when it ends start their own Ray."""
+    require_module("ray")
+    cluster = RayCluster(tmp_path_factory.mktemp("ray-training"), num_cpus=2, num_gpus=8,
+                         env={"PYTHONPATH": str(ROOT)})
     try:
         yield cluster.wait()
     finally:

@@ -50,10 +50,10 @@ def test_the_tiny_megatron_run_learns_the_count_task_through_its_launcher(base_f
     assert first < 0.15 and last >= first + 0.3, history
 
 
-def test_a_killed_megatron_run_resumes_at_the_next_rollout_on_another_layout(base_folder, tmp_path):
+def test_a_killed_megatron_run_resumes_at_the_next_rollout_on_another_layout(base_folder, tmp_path, training_ray):
     save = tmp_path / "ckpt"
     process = train(base_folder, f"ckpt.save={save}", "ckpt.save_interval=2", config="run_tiny_megatron",
-                    wait=False)
+                    wait=False, ray=training_ray)
     index = save / "latest_checkpointed_iteration.txt"
     deadline = time.time() + 600
     while not (index.exists() and int(index.read_text()) >= 1):
@@ -75,11 +75,11 @@ def test_a_killed_megatron_run_resumes_at_the_next_rollout_on_another_layout(bas
     assert leftovers(mark) == []
 
 
-def test_ppo_trains_its_critic_through_megatron(base_folder, tmp_path):
+def test_ppo_trains_its_critic_through_megatron(base_folder, tmp_path, training_ray):
     """Its weights reach the engines through the disk (the learning run above takes the tensor path), and
     exactly: the engines' log-probs are the trainer's."""
     result = train(base_folder, f"ckpt.save={tmp_path / 'ppo'}", "rollout.num_rollout=4", "ckpt.save_interval=4",
-                   "+perf.update_weight_transport=disk", config="run_tiny_megatron_ppo", timeout=900)
+                   "+perf.update_weight_transport=disk", config="run_tiny_megatron_ppo", timeout=900, ray=training_ray)
     assert result.returncode == 0, result.stdout[-3000:]
     assert "weights pushed by disk" in result.stdout
     lags = [float(x) for x in re.findall(r"train_rollout_logprob_abs_diff ([\d.]+)", result.stdout)]

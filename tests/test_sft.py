@@ -152,7 +152,7 @@ def losses(log: str) -> list[float]:
 
 
 @pytest.mark.slow
-def test_the_tiny_sft_run_learns_the_same_through_megatron_and_torch(tmp_path):
+def test_the_tiny_sft_run_learns_the_same_through_megatron_and_torch(tmp_path, training_ray):
     """Same model, data order and optimizer: the two backends' losses agree, and fall."""
     require_module("megatron.core")
     require_module("ray")
@@ -166,10 +166,10 @@ def test_the_tiny_sft_run_learns_the_same_through_megatron_and_torch(tmp_path):
                    cwd=ROOT, check=True, capture_output=True)
     common = ["rollout.num_epoch=null", "+rollout.num_rollout=8", "ckpt.save_interval=null"]
     torch_run = train(tmp_path, "cluster.actor_num_gpus_per_node=1", f"ckpt.save={tmp_path / 'torch'}", *common,
-                      config="run_tiny_sft")
+                      config="run_tiny_sft", ray=training_ray)
     assert torch_run.returncode == 0, torch_run.stdout[-3000:]
     megatron_run = train(tmp_path, "+perf=cpu_tp2", "perf.train_backend=megatron", "perf.micro_batch_size=8",
-                         f"ckpt.save={tmp_path / 'megatron'}", *common, config="run_tiny_sft")
+                         f"ckpt.save={tmp_path / 'megatron'}", *common, config="run_tiny_sft", ray=training_ray)
     assert megatron_run.returncode == 0, megatron_run.stdout[-3000:]
     assert "engine(s)" not in torch_run.stdout + megatron_run.stdout  # --debug-train-only: no engine was started
     by_torch, by_megatron = losses(torch_run.stdout), losses(megatron_run.stdout)

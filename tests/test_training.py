@@ -32,11 +32,15 @@ def base_folder(tiny_base):
 
 
 def train(base: Path, *overrides: str, config: str = "run_tiny_cpu", timeout: int = 400, wait: bool = True,
-          mark: str = ""):
+          mark: str = "", ray=None):
     """``train.py`` in a subprocess; every process it starts (Ray, actors, engines, router) inherits
-    SLIME_TEST_RUN=``mark``, by which ``leftovers`` finds them."""
+    SLIME_TEST_RUN=``mark``, by which ``leftovers`` finds them. With ``ray`` (the session's
+    ``training_ray``) the run joins that cluster instead of starting its own: its actors are then that
+    cluster's processes, which ``leftovers`` does not see."""
     env = {**os.environ, "BASE_FOLDER": str(base), "RAY_DEDUP_LOGS": "0", "SLIME_TEST_RUN": mark or uuid.uuid4().hex}
     env.pop("RAY_ADDRESS", None)
+    if ray is not None:
+        env.update(RAY_ADDRESS=ray.gcs, RAY_AUTH_MODE="token")
     command = [sys.executable, "train.py", "--config-name", config, *overrides]
     if not wait:
         return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -111,7 +115,7 @@ def test_the_tiny_model_learns_its_toy_task_through_the_launcher(base_folder):
     assert first < 0.2 and last >= first + 0.3, history
 
 
-def test_every_weight_transport_serves_the_engines_the_same_weights(base_folder, tmp_path):
+def test_every_weight_transport_serves_the_engines_the_same_weights(base_folder, tmp_path, training_ray):
     """The disk and a weight-update group (engines on their own GPU) give the same rollouts, seeded per
     request, and the engines' log-probs are the trainer's: each delivers exactly the weights training
     produced. (The tensor path, colocated, is the launcher's learning run above, checked the same way.)"""
@@ -119,7 +123,7 @@ def test_every_weight_transport_serves_the_engines_the_same_weights(base_folder,
             "distributed": ["cluster.colocate=false", "+cluster.rollout_num_gpus=1"]}
     histories = {}
     for name, overrides in runs.items():
-        result = train(base_folder, ONE_GPU, f"ckpt.save={tmp_path / name}", "rollout.num_rollout=3", *overrides)
+        result = train(base_folder, ONE_GPU, f"ckpt.save={tmp_path / name}", "rollout.num_rollout=3", *overrides, ray=training_ray)
         assert result.returncode == 0, result.stdout[-3000:]
         assert f"weights pushed by {name}" in result.stdout
         # on policy: the engine's log-probs are the trainer's, rollout after rollout
@@ -130,9 +134,9 @@ def test_every_weight_transport_serves_the_engines_the_same_weights(base_folder,
     assert histories["disk"] == histories["distributed"], histories
 
 
-def test_a_killed_run_resumes_after_its_last_checkpoint(base_folder, tmp_path):
+def test_a_killed_run_resumes_after_its_last_checkpoint(base_folder, tmp_path, training_ray):
     save = tmp_path / "ckpt"
-    process = train(base_folder, ONE_GPU, f"ckpt.save={save}", "ckpt.save_interval=2", wait=False)
+    process = train(base_folder, ONE_GPU, f"ckpt.save={save}", "ckpt.save_interval=2", wait=False, ray=training_ray)
     index = save / "latest_checkpointed_iteration.txt"
     deadline = time.time() + 300
     while not (index.exists() and int(index.read_text()) >= 3):
@@ -142,7 +146,8 @@ def test_a_killed_run_resumes_after_its_last_checkpoint(base_folder, tmp_path):
     log = process.communicate(timeout=120)[0]
     saved = int(index.read_text())
     assert "stopped by SIGTERM" in log and rewards(log)[-1:]  # stopped mid-run, cleanly
-    resumed = train(base_folder, ONE_GPU, f"ckpt.save={save}", "ckpt.save_interval=2", f"rollout.num_rollout={saved + 3}")
+    resumed = train(base_folder, ONE_GPU, f"ckpt.save={save}", "ckpt.save_interval=2", f"rollout.num_rollout={saved + 3}",
+                    ray=training_ray)
     assert resumed.returncode == 0, resumed.stdout[-3000:]
     assert f"at rollout {saved}: model and optimizer loaded, continuing at rollout {saved + 1}" in resumed.stdout
     assert_args_file_regenerates(save / f"iter_{saved:07d}")  # train.py --config-name writes it too
@@ -150,9 +155,9 @@ def test_a_killed_run_resumes_after_its_last_checkpoint(base_folder, tmp_path):
     assert lines == [str(n) for n in range(saved + 2, saved + 4)]
 
 
-def test_ppo_with_a_critic_at_its_own_learning_rate(base_folder, tmp_path):
+def test_ppo_with_a_critic_at_its_own_learning_rate(base_folder, tmp_path, training_ray):
     result = train(base_folder, ONE_GPU, f"ckpt.save={tmp_path / 'ppo'}", "rollout.num_rollout=6", config="run_tiny_cpu_ppo",
-                   *["+eval.eval_interval=3", f"+eval.eval_prompt_data=[toy,{base_folder}/toy/eval.jsonl]"])
+                   *["+eval.eval_interval=3", f"+eval.eval_prompt_data=[toy,{base_folder}/toy/eval.jsonl]"], ray=training_ray)
     assert result.returncode == 0, result.stdout[-3000:]
     assert len(re.findall(r"^slime: eval toy \d\.\d{4}$", result.stdout, re.M)) == 3  # before training, after 3 and 6
     assert "Critic            torch: TP 1 × PP 1 × CP 1 → DP 1; EP 1, expert TP 1; lr 0.01" in result.stdout
@@ -160,23 +165,23 @@ def test_ppo_with_a_critic_at_its_own_learning_rate(base_folder, tmp_path):
     assert (tmp_path / "ppo" / "critic" / "iter_0000005" / "model.pt").exists()
 
 
-def test_rollouts_saved_by_a_rollout_only_run_replay_in_a_train_only_run(base_folder, tmp_path):
+def test_rollouts_saved_by_a_rollout_only_run_replay_in_a_train_only_run(base_folder, tmp_path, training_ray):
     from slime.config.overrides import override
 
     data = tmp_path / "rollouts" / "rollout_{rollout_id}.pt"
     generate = train(base_folder, ONE_GPU, f"ckpt.save={tmp_path / 'a'}", "rollout.num_rollout=2", "+misc.debug_rollout_only=true",
-                     override("+misc.save_debug_rollout_data", str(data)))
+                     override("+misc.save_debug_rollout_data", str(data)), ray=training_ray)
     assert generate.returncode == 0, generate.stdout[-3000:]
     assert sorted(p.name for p in data.parent.iterdir()) == ["rollout_0.pt", "rollout_1.pt"]
     assert "actor/loss" not in generate.stdout
     replay = train(base_folder, ONE_GPU, f"ckpt.save={tmp_path / 'b'}", "rollout.num_rollout=2", "+misc.debug_train_only=true",
-                   override("+misc.load_debug_rollout_data", str(data)))
+                   override("+misc.load_debug_rollout_data", str(data)), ray=training_ray)
     assert replay.returncode == 0, replay.stdout[-3000:]
     replayed = re.findall(r"^rollout \d/2\s+reward ([\d.]+).*actor/loss", replay.stdout, re.M)
     assert replayed == re.findall(r"^rollout \d/2\s+reward ([\d.]+)", generate.stdout, re.M)
 
 
-def test_an_external_router_routes_the_run_and_forgets_its_engines_after(base_folder, tmp_path):
+def test_an_external_router_routes_the_run_and_forgets_its_engines_after(base_folder, tmp_path, training_ray):
     require_module("sglang_router")
     from slime.rollout.client import http_get
     from slime.rollout.router import router_command
@@ -188,7 +193,7 @@ def test_an_external_router_routes_the_run_and_forgets_its_engines_after(base_fo
     try:
         result = train(base_folder, ONE_GPU, f"ckpt.save={tmp_path / 'x'}", "rollout.num_rollout=1",
                        "+misc.debug_rollout_only=true", "+rollout.sglang_router_ip=127.0.0.1",
-                       f"+rollout.sglang_router_port={port}")
+                       f"+rollout.sglang_router_port={port}", ray=training_ray)
         assert result.returncode == 0, result.stdout[-3000:]
         assert f"routing through the external router at http://127.0.0.1:{port}" in result.stdout
         assert "127.0.0.1:" + str(port) + " (external)" in result.stdout

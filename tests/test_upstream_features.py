@@ -215,14 +215,14 @@ def test_the_torch_backend_makes_the_actor_its_reference(tiny_base, tmp_path):
 
 # -- the loop with all of them -------------------------------------------------------------------
 @pytest.mark.slow
-def test_the_tiny_run_trains_with_every_feature_at_once(tiny_base, tmp_path):
+def test_the_tiny_run_trains_with_every_feature_at_once(tiny_base, tmp_path, training_ray):
     from tests.test_training import ONE_GPU, train
 
     result = train(tiny_base, ONE_GPU, f"ckpt.save={tmp_path / 'ckpt'}", "rollout.num_rollout=2",
                    "grpo.advantage_estimator=cispo", "+grpo.use_rollout_logprobs=true", "grpo.kl_loss_coef=0.01",
                    "+grpo.ref_update_interval=1", f"+grpo.custom_advantage_function_path={HERE}.reward_per_token",
                    f"+rollout.custom_reward_post_process_path={HERE}.raw_and_shifted",
-                   f"+rollout.rollout_sample_filter_path={HERE}.keep_even")
+                   f"+rollout.rollout_sample_filter_path={HERE}.keep_even", ray=training_ray)
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-3000:]
     assert "rollout 1: the reference model is now the actor (--ref-update-interval)" in log
