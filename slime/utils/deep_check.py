@@ -130,7 +130,7 @@ def _megatron_weights(gen: Generated, config: dict, config_file: Path, report: R
         # named by the checkpoint's key and by the model file (its --num-layers, which every model file sets)
         report.problems.append(gen.explain(f"{config_file}: {family}; the megatron backend would stop when it starts: "
                                            "train a model of a mapped family", ("--hf-checkpoint", "--num-layers")))
-    quantized = quantization_problem(config_file.parent)
+    quantized = quantization_problem(config, config_file)
     if quantized:
         report.problems.append(gen.explain(quantized, ("--hf-checkpoint",)))
     elif block_fp8(config):

@@ -13,7 +13,7 @@ REQUIRED = {"hf_to_torch_dist": ("hf_checkpoint", "save"), "torch_dist_to_hf": (
 
 def _problems(direction: str, args) -> list[str]:
     from slime.backends.megatron.checkpoint import is_torch_dist
-    from slime.utils.hf_checkpoint import is_hf_checkpoint
+    from slime.utils.hf_checkpoint import is_hf_checkpoint, read_config
 
     problems = [f"--{key.replace('_', '-')} is required" for key in REQUIRED[direction] if not getattr(args, key)]
     missing_model = [flag for flag in ("num_layers", "hidden_size", "num_attention_heads", "vocab_size")
@@ -28,7 +28,7 @@ def _problems(direction: str, args) -> list[str]:
     elif direction == "hf_to_torch_dist" and args.hf_checkpoint:
         from slime.backends.megatron.quantized import quantization_problem
 
-        quantized = quantization_problem(args.hf_checkpoint)
+        quantized = quantization_problem(read_config(args.hf_checkpoint), Path(args.hf_checkpoint) / "config.json")
         if quantized:
             problems.append(f"--hf-checkpoint {quantized}")
     if direction == "torch_dist_to_hf" and args.load and not is_torch_dist(args.load):

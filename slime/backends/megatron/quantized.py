@@ -34,11 +34,10 @@ def block_fp8(config: dict) -> tuple[int, int] | None:
     return None
 
 
-def quantization_problem(path: str | Path) -> str | None:
-    """Why the megatron backend cannot read the weights of the HF checkpoint at ``path``; None when it
-    can (full precision, or block-wise FP8)."""
-    config_file = Path(path) / "config.json"
-    config = read_config(path)
+def quantization_problem(config: dict, config_file: str | Path) -> str | None:
+    """Why the megatron backend cannot read the weights of the HF checkpoint whose ``config_file``
+    (``config.json``, already read into ``config``) this is; None when it can (full precision, or
+    block-wise FP8)."""
     quantization = config.get("quantization_config")
     if not quantization or block_fp8(config):
         return None
@@ -69,12 +68,13 @@ class HFReader:
     any other quantization refused when the folder is opened."""
 
     def __init__(self, path: str | Path):
-        problem = quantization_problem(path)
+        config = read_config(path)
+        problem = quantization_problem(config, Path(path) / "config.json")
         if problem:
             raise ValueError(problem)
         self.path = Path(path)
         self.tensors = HFTensors(path)
-        self.block = block_fp8(read_config(path))
+        self.block = block_fp8(config)
 
     def __contains__(self, name: str) -> bool:
         return name in self.tensors
