@@ -14,11 +14,10 @@ import argparse
 import math
 import os
 import signal
-import threading
 import time
-from concurrent.futures import Future
 from pathlib import Path
 
+from slime.utils.background import in_background
 from slime.utils.checkpoint import latest_rollout_id, read_run_record, write_run_record
 from slime.utils.non_finite import NonFinite, metrics_problem, reward_problem
 from slime.utils.role_overrides import role_args
@@ -267,18 +266,18 @@ class Trainer:
         filtered = filter_samples(a, samples)  # removed samples train with a loss mask of zeros
         batch = _training_dicts(samples)
         shards, gather = self._shards(batch, steps, ranks)
+        critic = self._shards(batch, steps, self.critic.dp_size) if self.critic else None  # the same dicts
         metrics = self._sft_fields(batch) if a.loss_type == "sft_loss" else \
-            self._rl_fields(samples, batch, shards, gather)
+            self._rl_fields(samples, batch, shards, gather, critic)
         per_step = len(batch) // steps
         tokens = [sum(sum(r["loss_mask"]) for r in batch[k * per_step:(k + 1) * per_step]) for k in range(steps)]
         if a.rollout_sample_filter_path:
             metrics["samples_filtered_out"] = filtered
             self.log.note(f"rollout {rollout_id}: {filtered} of {len(samples)} samples left out of the loss "
                           "(--rollout-sample-filter-path)")
-        if self.critic:
-            critic_shards, _ = self._shards(batch, steps, self.critic.dp_size)
+        if critic:
             sizes = [per_step // self.critic.dp_size] * steps
-            metrics.update(self.critic.run_sharded("train", [(s, sizes, tokens) for s in critic_shards])[0])
+            metrics.update(self.critic.run_sharded("train", [(s, sizes, tokens) for s in critic[0]])[0])
         if rollout_id >= a.num_critic_only_steps:
             sizes = [per_step // ranks] * steps
             metrics.update(self.actor.run_sharded("train", [(s, sizes, tokens) for s in shards])[0])
@@ -295,8 +294,9 @@ class Trainer:
             row.update(advantages=zeros, returns=zeros, old_log_probs=zeros, ref_log_probs=None, old_values=None)
         return {}
 
-    def _rl_fields(self, samples, batch: list[dict], shards: list[list[dict]], gather) -> dict:
-        """Each row's old (and reference) log-probs, values, advantages and returns, in place; the KL metric."""
+    def _rl_fields(self, samples, batch: list[dict], shards: list[list[dict]], gather, critic) -> dict:
+        """Each row's old (and reference) log-probs, values (``critic``: its shards and gather), advantages
+        and returns, in place; the KL metric and the engine's log-prob gap."""
         import torch
 
         from slime.algorithms.advantages import compute_advantages
@@ -305,7 +305,6 @@ class Trainer:
         from slime.rollout.hooks import custom_advantages, post_processed_rewards
 
         a = self.args
-        steps = a.num_steps_per_rollout
         if a.use_rollout_logprobs:
             old = rollout_old_log_probs(samples)
         else:
@@ -314,8 +313,8 @@ class Trainer:
         ref = gather(self.actor.run_sharded("compute_log_probs", [(s, True) for s in shards])) \
             if needs_reference else None
         values = None
-        if self.critic:
-            critic_shards, critic_gather = self._shards(batch, steps, self.critic.dp_size)  # the same dicts
+        if critic:
+            critic_shards, critic_gather = critic
             values = critic_gather(self.critic.run_sharded("compute_values", [(s,) for s in critic_shards]))
         lengths = torch.tensor([s.response_length for s in samples])
         keep = valid_mask(lengths) & (pad_lists([s.loss_mask for s in samples]) > 0)
@@ -428,12 +427,13 @@ class Trainer:
         finished, so every rollout comes from one set of weights, one update behind the trained ones."""
         a = self.args
         self._before_first_rollout(start)
-        pending = _in_background(self._timed_generate, start)
+        pending = in_background(self._timed_generate, start, name="rollout")
         for rollout_id in range(start, a.num_rollout):
             with self.log.phase("wait"):  # the part of the generation that training did not hide
                 samples, seconds = pending.result()
-            self.log.phases["generate"] = seconds
-            pending = _in_background(self._timed_generate, rollout_id + 1) if rollout_id + 1 < a.num_rollout else None
+            self.log.add_phase("generate", seconds)
+            pending = in_background(self._timed_generate, rollout_id + 1, name="rollout") \
+                if rollout_id + 1 < a.num_rollout else None
             self._learn_from(rollout_id, samples, before_push=pending.result if pending else None)
 
     def _timed_generate(self, rollout_id: int) -> tuple[list, float]:
@@ -453,7 +453,7 @@ class Trainer:
         a = self.args
         metrics = {"response_len": sum(s.response_length for s in samples) / len(samples)}
         if a.loss_type != "sft_loss":  # SFT samples have no reward
-            metrics = {"reward": sum(s.reward for s in samples) / len(samples), **metrics}
+            metrics["reward"] = sum(s.reward for s in samples) / len(samples)
         failed = sum("reward_error" in s.metadata for s in samples)
         if failed:
             first = next(s.metadata["reward_error"] for s in samples if "reward_error" in s.metadata)
@@ -508,21 +508,6 @@ class Trainer:
         results = evaluate(self.args, rollout_id, self.eval_sets, self.client)
         self.log.note("eval " + ", ".join(f"{name} {value:.4f}" for name, value in results.items()))
         return {f"eval/{name}": value for name, value in results.items()}
-
-
-def _in_background(function, *args) -> Future:
-    """``function(*args)`` on a daemon thread (which a stopping process does not wait for), as a Future."""
-    future = Future()
-
-    def work():
-        if future.set_running_or_notify_cancel():
-            try:
-                future.set_result(function(*args))
-            except BaseException as err:  # handed to whoever waits on the future
-                future.set_exception(err)
-
-    threading.Thread(target=work, name="rollout", daemon=True).start()
-    return future
 
 
 def run(args: argparse.Namespace, argv: list[str], args_file: str | None = None, started: float | None = None,

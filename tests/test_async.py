@@ -5,7 +5,6 @@ from TensorBoard."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess

@@ -26,12 +26,14 @@ from __future__ import annotations
 import base64
 import json
 import shutil
-import threading
 from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
+
+from slime.utils.background import in_background
 
 GROUP_NAME = "slime_weight_update"
 CONFIG_SUFFIXES = (".json", ".py", ".txt", ".model", ".tiktoken")  # what a model folder holds besides weights
@@ -70,8 +72,6 @@ def serialize_entry(bucket: list[tuple[str, torch.Tensor]]) -> str:
 
 # -- the push ------------------------------------------------------------------------------------------
 def _rank_and_world() -> tuple[int, int]:
-    import torch.distributed as dist
-
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
@@ -79,8 +79,6 @@ def _rank_and_world() -> tuple[int, int]:
 
 def _barrier(world: int) -> None:
     if world > 1:
-        import torch.distributed as dist
-
         dist.barrier()
 
 
@@ -133,8 +131,6 @@ def _push_by_disk(args, buckets: Iterable, engines: list[dict], version: int, ra
             save_file({n: t.detach().contiguous().cpu() for n, t in bucket}, target / name)
             weight_map.update({n: name for n, _ in bucket})
     if world > 1:
-        import torch.distributed as dist
-
         maps = [None] * world
         dist.all_gather_object(maps, weight_map)
         weight_map = {k: v for m in maps for k, v in m.items()}
@@ -167,8 +163,6 @@ def _push_by_tensor(backend, args, buckets: Iterable, engines: list[dict], versi
         entry = serialize_entry(bucket)
         entries = [entry]
         if group is not None:
-            import torch.distributed as dist
-
             leader = index * per_engine
             entries = [None] * per_engine if slot == 0 else None
             dist.gather_object(entry, entries, dst=leader, group=group)
@@ -176,6 +170,8 @@ def _push_by_tensor(backend, args, buckets: Iterable, engines: list[dict], versi
             _on_every_engine([engine], "/update_weights_from_tensor", lambda e: {
                 "serialized_named_tensors": entries, "load_format": None, "flush_cache": False,
                 "weight_version": str(version)})
+        if group is not None:  # the engine has read every rank's copy before any rank frees it
+            dist.barrier(group=group)
 
 
 def _on_every_rank(buckets: Iterable, rank: int, world: int):
@@ -185,8 +181,6 @@ def _on_every_rank(buckets: Iterable, rank: int, world: int):
     if world == 1:
         yield from (bucket for bucket in buckets if bucket)
         return
-    import torch.distributed as dist
-
     device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
     mine = iter(buckets)
     while True:
@@ -212,8 +206,6 @@ def _engine_group(backend, index: int, per_engine: int, world: int):
         return None
     cached = getattr(backend, "_engine_groups", None)
     if cached is None or cached[0] != per_engine:
-        import torch.distributed as dist
-
         groups = [dist.new_group(list(range(start, min(start + per_engine, world))))
                   for start in range(0, world, per_engine)]
         cached = backend._engine_groups = (per_engine, groups)
@@ -232,41 +224,16 @@ def _push_distributed(backend, buckets: Iterable, engines: list[dict], version: 
         names = [n for n, _ in bucket]
         dtypes = [str(t.dtype).removeprefix("torch.") for _, t in bucket]
         shapes = [list(t.shape) for _, t in bucket]
-        announced = _in_background(lambda: _on_every_engine(engines, "/update_weights_from_distributed", lambda e: {
+        announced = in_background(lambda: _on_every_engine(engines, "/update_weights_from_distributed", lambda e: {
             "names": names, "dtypes": dtypes, "shapes": shapes, "group_name": GROUP_NAME, "flush_cache": False,
             "weight_version": str(version)}))
         for _, tensor in bucket:
             broadcast(tensor.detach().contiguous())
-        announced.join_or_raise()
-
-
-class _Background(threading.Thread):
-    def __init__(self, work):
-        super().__init__(daemon=True)
-        self.work, self.error = work, None
-
-    def run(self):
-        try:
-            self.work()
-        except BaseException as err:  # raised in the caller by join_or_raise
-            self.error = err
-
-    def join_or_raise(self) -> None:
-        self.join()
-        if self.error is not None:
-            raise self.error
-
-
-def _in_background(work) -> _Background:
-    thread = _Background(work)
-    thread.start()
-    return thread
+        announced.result()
 
 
 def _update_group(backend, engines: list[dict], cuda: bool):
     """The weight-update group of rank 0 and every engine's ranks, made once per set of engines."""
-    import torch.distributed as dist
-
     from slime.ray.engines import service_host
     from slime.utils.ports import free_ports
 
@@ -278,7 +245,7 @@ def _update_group(backend, engines: list[dict], cuda: bool):
     port = free_ports(1)[0]
     world = 1 + sum(e["tp_size"] for e in engines)
     offsets = {e["url"]: 1 + sum(x["tp_size"] for x in engines[:i]) for i, e in enumerate(engines)}
-    joined = _in_background(lambda: _on_every_engine(engines, "/init_weights_update_group", lambda e: {
+    joined = in_background(lambda: _on_every_engine(engines, "/init_weights_update_group", lambda e: {
         "master_address": host, "master_port": port, "rank_offset": offsets[e["url"]], "world_size": world,
         "group_name": GROUP_NAME, "backend": "nccl" if cuda else "gloo"}))
     timeout = timedelta(minutes=10)
@@ -297,6 +264,6 @@ def _update_group(backend, engines: list[dict], cuda: bool):
 
         def group_broadcast(tensor):
             gloo.broadcast(tensor, 0).wait()
-    joined.join_or_raise()
+    joined.result()
     backend._weight_update_group = (key, group_broadcast, store)
     return group_broadcast

@@ -17,10 +17,10 @@ from slime.rollout.sample import Sample
 
 def sft_sample(args: argparse.Namespace, tokenizer, messages: list[dict], index: int) -> Sample:
     tokens, mask = tokens_and_loss_mask(tokenizer, messages, args.loss_mask_type, args.apply_chat_template_kwargs)
-    first = mask.index(1) if 1 in mask else len(mask)
-    if first == len(mask):
+    if 1 not in mask:
         raise LossMaskError(f"conversation {index} of the rollout has no assistant tokens to train on under "
                             f"--loss-mask-type {args.loss_mask_type}")
+    first = mask.index(1)
     return Sample(group_index=index, index=index, prompt="", prompt_tokens=tokens[:first], response_tokens=tokens[first:],
                   loss_mask=mask[first:], reward=0.0, metadata={"messages": messages})
 

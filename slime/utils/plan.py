@@ -120,7 +120,7 @@ def _n(value) -> str:
 
 def format_plan(plan: dict) -> str:
     """A page a person reads before booking the cluster."""
-    p, g, a = plan["placement"], plan["gpus"], plan["actor"]
+    p, g = plan["placement"], plan["gpus"]
     rows = [("Loop", f"{plan['loop']['entry_point']}: {plan['loop']['meaning']}")]
     where = "colocated (rollout shares the actor's GPUs, taking turns)" if p["colocated"] else "separate GPUs per role"
     rows.append(("Placement", f"{where}; offload train: {_yes(p['offload_train'])}, "

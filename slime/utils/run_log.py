@@ -56,6 +56,10 @@ class RunLog:
     def phase(self, name: str):
         return timed(self.phases, name)
 
+    def add_phase(self, name: str, seconds: float) -> None:
+        """A phase timed elsewhere (a generation on another thread, beside this rollout's training)."""
+        self.phases[name] = self.phases.get(name, 0.0) + seconds
+
     def mark(self) -> None:
         """Where the next rollout's time in all starts (the loop calls it before the first rollout)."""
         self.last_rollout = time.perf_counter()
