@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from slime.config.shell import DEFAULT_TEXT, reference, shell_refs
+from slime.utils.entry_points import DEFAULT_ENTRY_POINT, ENTRY_POINTS
 
 FAKED = ("ray", "ssh", "scp", "pkill", "killall", "kill", "nvidia-smi", "sleep", "python", "python3", "pip", "pip3",
          "nohup", "docker", "srun", "sbatch", "huggingface-cli", "wandb")
@@ -115,7 +116,7 @@ class Capture:
     variables: list[str] = field(default_factory=list)  # the names that became shell references
     defaults: dict[str, str] = field(default_factory=dict)  # name → the script's literal default
     notes: list[str] = field(default_factory=list)
-    entry_point: str = "train.py"  # the trainer script it runs: train.py or train_async.py
+    entry_point: str = DEFAULT_ENTRY_POINT  # the trainer script it runs: train.py or train_async.py
 
 
 def referenced_variables(texts: list[str], environ: dict[str, str]) -> list[str]:
@@ -302,35 +303,17 @@ def _refusal(reason: str) -> str:
             "See docs/importing.md")
 
 
-def _entry_point(records: list[str]) -> str:
-    """The trainer script of the first train call (train.py or train_async.py)."""
+def _train_call(records: list[str]) -> tuple[list[str] | None, dict[str, list[str]], str]:
+    """The argv train.py (or train_async.py) got in a run, the arrays of the shell at that moment, and
+    which of the two scripts it was."""
     fields = iter(records)
+    argv, arrays, entry, stub = None, {}, DEFAULT_ENTRY_POINT, None
     for kind in fields:
-        if kind == "ENTRY":
-            return next(fields)
-        if kind == "STUB":
+        if kind == "SOURCE":
             next(fields)
-            values = [next(fields) for _ in range(int(next(fields)))]
-            script = next((Path(v).name for v in values if v.endswith(ENTRY_SCRIPTS)), None)
-            if script:
-                return script
-        elif kind in ("ARGV", "ARRAY"):
-            if kind == "ARRAY":
-                next(fields)
-            for _ in range(int(next(fields))):
-                next(fields)
-        elif kind == "SOURCE":
-            next(fields)
-    return "train.py"
-
-
-def _train_call(records: list[str]) -> tuple[list[str] | None, dict[str, list[str]]]:
-    """The argv train.py (or train_async.py) got in a run and the arrays of the shell at that moment."""
-    fields = iter(records)
-    argv, arrays, stub_argv = None, {}, None
-    for kind in fields:
-        if kind in ("SOURCE", "ENTRY"):
-            next(fields)
+        elif kind == "ENTRY":
+            script = next(fields)
+            entry = script if argv is None else entry
         elif kind == "ARGV":
             values = [next(fields) for _ in range(int(next(fields)))]
             if argv is None:
@@ -343,13 +326,15 @@ def _train_call(records: list[str]) -> tuple[list[str] | None, dict[str, list[st
         elif kind == "STUB":
             name = next(fields)
             values = [next(fields) for _ in range(int(next(fields)))]
-            if stub_argv is None and name.endswith(("python", "python3")):
-                stub_argv = _train_argv(values)
-            elif stub_argv is None and name.endswith("ray") and "--" in values:
+            if stub is None and name.endswith(("python", "python3")):
+                stub = _train_argv(values)
+            elif stub is None and name.endswith("ray") and "--" in values:
                 rest = values[values.index("--") + 1:]
                 if rest and rest[0].endswith(("python", "python3")):
-                    stub_argv = _train_argv(rest[1:])
-    return (argv, arrays) if argv is not None else (stub_argv, {})
+                    stub = _train_argv(rest[1:])
+    if argv is not None:
+        return argv, arrays, entry
+    return (stub[1], {}, stub[0]) if stub else (None, {}, DEFAULT_ENTRY_POINT)
 
 
 class _Restorer:
@@ -358,7 +343,7 @@ class _Restorer:
 
     def __init__(self, defaults: dict[str, str], unset_run: list[str] | None):
         self.defaults = defaults
-        argv, arrays = _train_call(unset_run) if unset_run is not None else (None, {})
+        argv, arrays, _ = _train_call(unset_run) if unset_run is not None else (None, {}, None)
         self.unset = {"": argv or [], **arrays}
 
     def __call__(self, token: str, where: str = "", index: int | None = None) -> str:
@@ -374,7 +359,7 @@ class _Restorer:
 
 def _parse(script: Path, records: list[str], result: subprocess.CompletedProcess, variables: list[str],
            defaults: dict[str, str], without_default: set[str], unset_run: list[str] | None = None) -> Capture:
-    argv, arrays = _train_call(records)
+    argv, arrays, entry_point = _train_call(records)
     restore = _Restorer(defaults, unset_run)
     if argv is None:
         missing = _MISSING_FILE.findall(result.stderr)
@@ -396,7 +381,7 @@ def _parse(script: Path, records: list[str], result: subprocess.CompletedProcess
         defaults={name: defaults[name] for name in used if reference(name, defaults.get(name, "")) in "".join(argv)},
         notes=[f"{name}: the script gives it several defaults, or one that is not literal text, so the config "
                f"refers to ${{{name}}} without one: export it" for name in used if name in without_default],
-        entry_point=_entry_point(records),
+        entry_point=entry_point,
     )
 
 
@@ -404,13 +389,11 @@ def shell_refs_of(name: str, token: str) -> bool:
     return name in shell_refs(token)
 
 
-ENTRY_SCRIPTS = ("train.py", "train_async.py")
-
-
-def _train_argv(argv: list[str]) -> list[str] | None:
+def _train_argv(argv: list[str]) -> tuple[str, list[str]] | None:
+    """(the trainer script, its argv) of a python command line that runs one."""
     for index, arg in enumerate(argv):
-        if arg.endswith(ENTRY_SCRIPTS):
-            return argv[index + 1:]
+        if arg.endswith(tuple(ENTRY_POINTS)):
+            return Path(arg).name, argv[index + 1:]
         if not arg.startswith("-"):
             return None
     return None
