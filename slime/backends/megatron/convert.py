@@ -72,15 +72,15 @@ def _hf_dtype(source: HFTensors, config: dict):
     return dtype
 
 
-def _without_quantization(folder: str) -> None:
-    """The written config.json without the source's quantization_config: the weights are not quantized."""
+def _without_quantization(folder: str, config: dict) -> None:
+    """The written config.json (the source's ``config``) without the source's quantization_config: the
+    weights are not quantized."""
     import json
     from pathlib import Path
 
-    config_file = Path(folder) / "config.json"
-    config = json.loads(config_file.read_text())
-    if config.pop("quantization_config", None) is not None:
-        config_file.write_text(json.dumps(config, indent=2) + "\n")
+    if "quantization_config" in config:
+        unquantized = {key: value for key, value in config.items() if key != "quantization_config"}
+        (Path(folder) / "config.json").write_text(json.dumps(unquantized, indent=2) + "\n")
 
 
 def torch_dist_to_hf(rank: int, world_size: int, port: int, args: argparse.Namespace) -> None:
@@ -93,9 +93,10 @@ def torch_dist_to_hf(rank: int, world_size: int, port: int, args: argparse.Names
     checkpoint.load(args.load, module)
     tensors = [pair for bucket in weights.hf_buckets(1 << 62) for pair in bucket]
     if dist.get_rank() == 0:
-        dtype = _hf_dtype(HFTensors(args.hf_checkpoint), read_config(args.hf_checkpoint))
+        config = read_config(args.hf_checkpoint)
+        dtype = _hf_dtype(HFTensors(args.hf_checkpoint), config)
         write_hf(args.save, ((name, tensor.to(dtype(name))) for name, tensor in tensors), source=args.hf_checkpoint)
-        _without_quantization(args.save)
+        _without_quantization(args.save, config)
     dist.barrier()
     destroy()
 
