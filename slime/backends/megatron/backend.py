@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import itertools
 from functools import partial
 
 import torch
@@ -189,8 +190,9 @@ class MegatronTrainBackend(TrainBackend):
         same_count, same_shapes = self._lockstep()
         if same_count:
             shapes = batches.agree(shapes, ps.get_data_parallel_group(), same_shapes, device)
-        packed = [batches.pack([samples[i] for i in group], device, multiple, size) if group else
-                  batches.padding(size, device) for group, size in zip(groups + [[]] * (len(shapes) - len(groups)), shapes)]
+        # the groups past this rank's own are empty: padding micro-batches (no sample, zero loss)
+        packed = [batches.pack([samples[i] for i in group], device, multiple, size)
+                  for group, size in itertools.zip_longest(groups, shapes, fillvalue=[])]
 
         def forward_step(iterator, model):
             micro = next(iterator)

@@ -12,7 +12,7 @@ micro-batches, and, for megatron's all-gather token dispatcher, micro-batches of
 the data-parallel ranks of an expert-parallel MoE model, whose shares of a step differ in count and
 length. ``agree`` takes the maximum over the data-parallel group (one all-reduce); ``pack`` pads a
 micro-batch to the agreed [B, S] with rows and columns no response token reads, and a rank short of
-micro-batches runs empty ones (``padding``), whose loss is zero and counts no token.
+micro-batches runs empty ones (``pack`` of no sample), whose loss is zero and counts no token.
 """
 
 from __future__ import annotations
@@ -87,16 +87,12 @@ def split(samples: list[dict], micro_batch_size: int | None, max_tokens: int | N
     return batches
 
 
-def padding(size: tuple[int, int], device: torch.device | str = "cpu") -> Packed:
-    """An empty micro-batch of shape ``size``: no sample, so its loss is zero and it counts no token."""
-    return pack([], device, size=size)
-
-
 def agree(shapes: list[tuple[int, int]], group, same_shapes: bool, device: torch.device | str = "cpu"
           ) -> list[tuple[int, int]]:
     """The micro-batch shapes every rank of ``group`` runs: as many as the rank with the most, each
     (with ``same_shapes``) as large as the largest of its position across the ranks, or else this
-    rank's own (and [1, 1] for a rank's padding). One all-reduce of the count, one of the shapes."""
+    rank's own (and [1, 1] for a rank's padding, widened by ``pack`` to its multiple). One all-reduce
+    of the count, one of the shapes."""
     import torch.distributed as dist
 
     count = torch.tensor([len(shapes)], dtype=torch.long, device=device)
