@@ -137,17 +137,29 @@ class TrainMemory:
         return grads + [p.grad for p in self.model.module.parameters()]
 
     # -- moving --------------------------------------------------------------------------------
+    def _free_parameters(self) -> None:
+        if self.saver is not None:
+            torch.cuda.synchronize()
+            self.saver.pause(MODEL)
+        else:
+            self._parameters.free(self._parameter_tensors(), keep=True)
+
+    def _restore_parameters(self) -> None:
+        if self.saver is not None:
+            self.saver.resume(MODEL)
+        else:
+            self._parameters.restore()
+
     def offload(self) -> None:
         if self.offloaded:
             return
+        # the parameters first, apart: a push while offloaded brings them back alone (and the optimizer's
+        # parameters, the model's own without bf16 main copies, stay with them)
+        self._free_parameters()
         if self.saver is not None:
-            torch.cuda.synchronize()
             self.saver.pause(OPTIMIZER)
-            self.saver.pause(MODEL)
         else:
             kept, dropped = self._optimizer_tensors()
-            # the parameters first, apart: a push while offloaded brings them back alone
-            self._parameters.free(self._parameter_tensors(), keep=True)
             self._state.free(kept, keep=True)
             self._state.free(self._gradients() + dropped, keep=False)
         if torch.cuda.is_available():
@@ -157,11 +169,10 @@ class TrainMemory:
     def onload(self) -> None:
         if not self.offloaded:
             return
+        self._restore_parameters()
         if self.saver is not None:
-            self.saver.resume(MODEL)
             self.saver.resume(OPTIMIZER)
         else:
-            self._parameters.restore()
             self._state.restore()
         self.offloaded = False
 
@@ -171,17 +182,10 @@ class TrainMemory:
         if not self.offloaded:
             yield
             return
-        if self.saver is not None:
-            self.saver.resume(MODEL)
-        else:
-            self._parameters.restore()
+        self._restore_parameters()
         try:
             yield
         finally:
-            if self.saver is not None:
-                torch.cuda.synchronize()
-                self.saver.pause(MODEL)
-            else:
-                self._parameters.free(self._parameter_tensors(), keep=True)
+            self._free_parameters()
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
