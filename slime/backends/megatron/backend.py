@@ -26,7 +26,7 @@ import torch.distributed as dist
 
 from slime.algorithms.micro_batch import MicroBatch, actor_loss, critic_loss
 from slime.backends.base import Layout, TrainBackend
-from slime.backends.megatron import batches, checkpoint, config as megatron_config, cpu_compat, offload
+from slime.backends.megatron import batches, checkpoint, config as megatron_config, cpu_compat, offload, parallel
 from slime.backends.megatron.log_probs import vocab_parallel_log_probs
 from slime.backends.megatron.offload import TrainMemory
 from slime.backends.megatron.weights import ModelWeights
@@ -184,7 +184,7 @@ class MegatronTrainBackend(TrainBackend):
             raise RuntimeError("the megatron backend's model is offloaded (--offload-train): onload() it before a "
                                "forward or training step")
         groups = batches.split(samples, a.micro_batch_size, a.max_tokens_per_gpu if a.use_dynamic_batch_size else None)
-        device = torch.cuda.current_device() if torch.cuda.is_available() else "cpu"
+        device = parallel.device()
         multiple = a.tensor_model_parallel_size if a.sequence_parallel else 1
         shapes = [batches.shape([samples[i] for i in group], multiple) for group in groups]
         same_count, same_shapes = self._lockstep()
@@ -316,9 +316,8 @@ class MegatronTrainBackend(TrainBackend):
             every = [None] * ps.get_data_parallel_world_size()
             dist.all_gather_object(every, names, group=ps.get_data_parallel_group())
             names = sorted({name for mine in every for name in mine})
-        device = torch.cuda.current_device() if torch.cuda.is_available() else "cpu"  # NCCL reduces GPU tensors
         values = torch.tensor([sum(float(r.get(k, 0.0)) for r in reports) for k in ("loss", "count", "tokens", *names)],
-                              dtype=torch.float64, device=device)
+                              dtype=torch.float64, device=parallel.device())
         if ps.is_pipeline_last_stage():
             dist.all_reduce(values, group=ps.get_data_parallel_group())
         tokens = float(values[2].clamp(min=1))

@@ -29,6 +29,11 @@ class Layout:
     is_result_rank: bool  # the first tensor-parallel rank of the last pipeline stage of its share
 
 
+def device():
+    """Where this rank's tensors and collectives live: its GPU (NCCL reduces GPU tensors), else the CPU."""
+    return torch.cuda.current_device() if torch.cuda.is_available() else "cpu"
+
+
 def init_distributed(args: argparse.Namespace, rank: int, world_size: int, master_addr: str, master_port: int) -> Layout:
     from megatron.core import parallel_state, tensor_parallel
 

@@ -14,6 +14,7 @@ import re
 import torch
 import torch.distributed as dist
 
+from slime.backends.megatron import parallel
 from slime.backends.megatron.config import padded_vocab_size
 from slime.backends.megatron.hf_mapping import HFMapping, shard, unshard
 from slime.backends.megatron.quantized import HFReader
@@ -147,7 +148,7 @@ class ModelWeights:
         meta: list = [None] * len(ranks)
         dist.all_gather_object(meta, self._stage_entries(), group=group)
         own_stage, mine = ps.get_pipeline_model_parallel_rank(), self._stage_tensors()
-        device = torch.cuda.current_device() if torch.cuda.is_available() else "cpu"
+        device = parallel.device()
         for stage, entries in enumerate(meta):
             for name, shape, dtype in entries:
                 if stage == own_stage:
