@@ -29,10 +29,9 @@ import torch
 
 from slime.utils.hf_config import FAMILIES
 
+# each family of FAMILIES has a tiny model (tools/make_tiny_model.py) whose megatron logits are tested
+# against HF's; FAMILIES lives with the light config checks, which name an unmapped model before the cluster
 COPY, QKV, GATE_UP, VOCAB = "copy", "qkv", "gate_up", "vocab"
-# each family has a tiny model (tools/make_tiny_model.py) whose megatron logits are tested against HF's;
-# FAMILIES lives with the light config checks, which name an unmapped model before the cluster
-LLAMA_LIKE = ("llama", "qwen2", "qwen3", "qwen3_moe")
 LAYER = re.compile(r"^decoder\.layers\.(\d+)\.(.+)$")
 
 
