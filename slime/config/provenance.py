@@ -29,15 +29,16 @@ def display_path(source: str, config_path: str) -> str:
 def _loaded_defaults(config_name: str, overrides: list[str]):
     """The defaults list of a composition: (its computed list, [(default, loaded config)]) in merge
     order, Hydra's own configs left out. Needs Hydra initialised."""
+    from hydra._internal.defaults_list import create_defaults_list
     from hydra.core.global_hydra import GlobalHydra
-    from hydra.types import RunMode
 
+    # What the loader's compute_defaults_list does, keeping its repository: that one has the search
+    # path the composition used (with a hydra.searchpath, an override among ``overrides`` or the
+    # primary config's own, not the loader's base repository), and it has already read each file.
     loader = GlobalHydra.instance().config_loader()
-    defaults = loader.compute_defaults_list(config_name, list(overrides), RunMode.RUN)
-    # The files come from the search path the composition used: with a hydra.searchpath (an override
-    # among ``overrides``, or the primary config's own) that is not the loader's base repository.
-    with_searchpath = getattr(loader, "_parse_overrides_and_create_caching_repo", None)
-    repository = with_searchpath(config_name, list(overrides))[1] if with_searchpath else loader.repository
+    parsed, repository = loader._parse_overrides_and_create_caching_repo(config_name, list(overrides))
+    defaults = create_defaults_list(repo=repository, config_name=config_name, overrides_list=parsed,
+                                    prepend_hydra=True, skip_missing=False)
     loaded = []
     for default in defaults.defaults:
         path = default.config_path or ""
