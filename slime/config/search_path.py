@@ -21,14 +21,13 @@ import yaml
 
 from slime.config.generate import CONF_DIR
 
-PKG = "pkg://"
 SEARCHPATH_KEY = "hydra.searchpath"
 
 
 def folder_of(entry: str, cwd: Path) -> str:
     """A search path entry as an absolute folder (``file://`` dropped, a relative path taken from
     ``cwd``), or a ``pkg://`` entry unchanged."""
-    if entry.startswith(PKG) or ("://" in entry and not entry.startswith("file://")):
+    if "://" in entry and not entry.startswith("file://"):  # pkg:// (or another scheme)
         return entry
     path = entry[len("file://"):] if entry.startswith("file://") else entry
     return str((cwd / path).resolve())
@@ -39,20 +38,19 @@ def searchpath_overrides(overrides: list[str]) -> list[str]:
     return [o for o in overrides if o.lstrip("+~").partition("=")[0] == SEARCHPATH_KEY]
 
 
-def searchpath_of_overrides(overrides: list[str]) -> list[str] | None:
+def searchpath_of_overrides(overrides: list[str]) -> list[str]:
     """The entries a ``hydra.searchpath=[…]`` override gives, as Hydra's own parser reads them (the first
-    such override, as Hydra takes it); None without one, or where Hydra will refuse it and say why."""
+    such override, as Hydra takes it); none without one, or where Hydra will refuse it and say why."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    for typed in searchpath_overrides(overrides):
+    for typed in searchpath_overrides(overrides)[:1]:
         try:
             value = OverridesParser.create().parse_override(typed).value()
         except Exception:  # noqa: BLE001 - any parse problem is Hydra's to report, with its own message
-            return None
+            return []
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return [v for v in value if "${" not in v]  # an interpolation is Hydra's to resolve
-        return None
-    return None
+    return []
 
 
 def searchpath_of_config(file: Path) -> list[str]:
@@ -81,11 +79,9 @@ class SearchPath:
     def of(cls, config_path: str | None, config_dir: str | None, overrides: list[str],
            cwd: Path | None = None) -> SearchPath:
         cwd = Path.cwd() if cwd is None else cwd
-        primary = str(CONF_DIR) if config_path is None else folder_of(config_path, cwd)
-        found = cls(primary, os.path.abspath(cwd / config_dir) if config_dir is not None else None)
-        entries = searchpath_of_overrides(overrides)
-        found.searchpath = [folder_of(e, cwd) for e in entries or []]
-        return found
+        return cls(str(CONF_DIR) if config_path is None else folder_of(config_path, cwd),
+                   os.path.abspath(cwd / config_dir) if config_dir is not None else None,
+                   [folder_of(e, cwd) for e in searchpath_of_overrides(overrides)])
 
     def add_primary_config_searchpath(self, config_name: str | None, cwd: Path | None = None) -> None:
         """Without a ``hydra.searchpath`` override, the primary config's own (a checked file only)."""
@@ -104,4 +100,4 @@ class SearchPath:
     def folders(self) -> list[Path]:
         """The folders on disk (pkg:// modules are installed code, not checked)."""
         entries = [self.primary, *([self.config_dir] if self.config_dir else []), *self.searchpath]
-        return [Path(e) for e in dict.fromkeys(entries) if not e.startswith(PKG) and "://" not in e]
+        return [Path(e) for e in dict.fromkeys(entries) if "://" not in e]
