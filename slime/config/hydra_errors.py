@@ -28,8 +28,7 @@ def _options(group: str, config_dirs: list[Path]) -> list[str]:
 
 def _groups(config_dirs: list[Path]) -> list[str]:
     """The config groups: the folders of the search path that hold configs (Hydra's own left out)."""
-    return sorted({p.parent.relative_to(d).parts[0] for d in map(Path, config_dirs) if d.is_dir()
-                   for p in d.glob("*/*.yaml")} - {"hydra"})
+    return sorted({p.parent.name for d in config_dirs for p in Path(d).glob("*/*.yaml")} - {"hydra"})
 
 
 def _typed(hydra_args: list[str], needle: str) -> str:
@@ -63,10 +62,13 @@ def explain(message: str, hydra_args: list[str], config_dirs: list[Path]) -> lis
         by_case = {o.lower(): o for o in options}
         close = ([by_case[option.lower()]] if option.lower() in by_case else
                  difflib.get_close_matches(option, options, n=3, cutoff=0.6))
-        groups = difflib.get_close_matches(group, _groups(config_dirs), n=1, cutoff=0.6)
-        hint = (f": did you mean {' or '.join(close)}?" if close else
-                f"; the options are {', '.join(options)}" if options else
-                f"; there is no group {group}" + (f": did you mean {groups[0]}?" if groups else ""))
+        if close:
+            hint = f": did you mean {' or '.join(close)}?"
+        elif options:
+            hint = f"; the options are {', '.join(options)}"
+        else:
+            groups = difflib.get_close_matches(group, _groups(config_dirs), n=1, cutoff=0.6)
+            hint = f"; there is no group {group}" + (f": did you mean {groups[0]}?" if groups else "")
         return [f"{_typed(hydra_args, f'{group}={option}')}: {group} has no option {option!r}{hint}"]
     cannot_delete = _CANNOT_DELETE.search(message)
     if cannot_delete:
