@@ -524,8 +524,7 @@ def _with_generator_help(hydra_args: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = own_options()
-    options, hydra_args = parser.parse_known_args(argv)
+    options, hydra_args = own_options().parse_known_args(argv)
     if options.goldens:
         from slime.config.goldens import update_goldens
 
@@ -567,9 +566,9 @@ def _search_path(options: argparse.Namespace,
 def _config_problems(search: SearchPath, config_name: str | None) -> list[str]:
     """Every config file's problem in the folders Hydra will read, before it reads one; the primary
     config's own hydra.searchpath is read (and its folders checked) once that file passed."""
-    problems = config_problems(search.folders())
+    checked = search.folders()
+    problems = config_problems(checked)
     if not problems:
-        checked = search.folders()
         search.add_primary_config_searchpath(config_name)
         problems = config_problems([folder for folder in search.folders() if folder not in checked])
     return problems
