@@ -596,7 +596,7 @@ def run(options: argparse.Namespace, hydra_args: list[str]) -> int:
     manifest = _SweepManifest(hydra_args)
     captured = io.StringIO()
     # Hydra prints --info through its logger: then what the logging module writes is the data asked for.
-    asks_info = any(arg in ("--info", "-i") or arg.startswith("--info=") for arg in hydra_args)
+    asks_info = command is not None and command.info is not None
     stdout = sys.stdout if asks_info else _StdoutForData(sys.stdout)
     try:
         with contextlib.redirect_stderr(captured), contextlib.redirect_stdout(stdout):
