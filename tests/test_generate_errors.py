@@ -329,16 +329,12 @@ def alias_bomb(folder):
 
 def through(how: str, folder, tmp_path) -> list[str]:
     """The command line that puts ``folder`` on Hydra's search path ``how`` (an override comes last)."""
-    if how == "config-path":  # instead of conf/: a copy of it with the file added
+    if how.startswith("config-path"):  # instead of conf/: a copy of it with the file added
         import shutil
 
         shutil.copytree(ROOT / "conf", folder, dirs_exist_ok=True)
-        return ["-cp", str(folder)]
-    if how == "config-path relative":
-        import shutil
-
-        shutil.copytree(ROOT / "conf", folder, dirs_exist_ok=True)
-        return ["--config-path", folder.name]  # from the current folder, as -cd is
+        # a relative one is taken from the current folder, as -cd is
+        return ["-cp", str(folder)] if how == "config-path" else ["--config-path", folder.name]
     if how == "primary config":
         (tmp_path / "primary").mkdir()
         (tmp_path / "primary" / "mine.yaml").write_text(
