@@ -37,8 +37,8 @@ MODEL_ARGS=(
 CKPT_ARGS=(
   --hf-checkpoint "${BASE_FOLDER}"/tiny-cpu
   --ref-load "${BASE_FOLDER}"/tiny-cpu
-  --save "${BASE_FOLDER}"/tiny-cpu_slime
-  --load "${BASE_FOLDER}"/tiny-cpu_slime
+  --save "${BASE_FOLDER}"/tiny-cpu_ppo_slime
+  --load "${BASE_FOLDER}"/tiny-cpu_ppo_slime
   --save-interval 20
 )
 ROLLOUT_ARGS=(
