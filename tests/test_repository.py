@@ -1,0 +1,49 @@
+"""A clone of the repository is the whole product: no tracked file reads or links anything beside it."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from tests.conftest import REFERENCE, ROOT
+
+# The folder that sat beside the repository while it was built, spelt in pieces so that this file does
+# not name it; and a path to it however it is written: as text, as pathlib's parent / NAME, or as
+# os.path.join's two arguments.
+NAME = "sha" + "red"
+SIBLING = f"../{NAME}"
+REACHES_OUT = re.compile("|".join([re.escape(SIBLING), rf"parents?(?:\[\d\])?\s*/\s*['\"]{NAME}['\"]",
+                                   rf"['\"]\.\.['\"]\s*,\s*['\"]{NAME}['\"]"]))
+
+
+def tracked_files() -> list[str]:
+    result = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=False)
+    if result.returncode != 0:
+        pytest.skip(f"not a git checkout ({result.stderr.decode(errors='replace').strip()})")
+    return [name for name in result.stdout.decode().split("\0") if name]
+
+
+def test_no_tracked_file_names_the_folder_beside_the_repository():
+    offenders = []
+    for name in tracked_files():
+        path = ROOT / name
+        if not path.is_file() or path.is_symlink():
+            continue
+        text = path.read_bytes().decode(errors="replace")
+        offenders += [f"{name}:{text.count(chr(10), 0, m.start()) + 1}: {m.group(0)}" for m in REACHES_OUT.finditer(text)]
+    assert offenders == [], "these read outside the repository:\n" + "\n".join(offenders)
+
+
+def test_the_pattern_finds_each_spelling_of_the_sibling_folder():
+    for spelling in [f"{SIBLING}/DESIGN.md", f'ROOT.parent / "{NAME}" / "reference"', f"Path(x).parents[1] / '{NAME}'",
+                     f'os.path.join("..", "{NAME}")']:
+        assert REACHES_OUT.search(spelling), spelling
+    assert not REACHES_OUT.search(f"a {NAME} machine, a {NAME} expert, {NAME}/ of the worktree")
+
+
+def test_the_reference_facts_are_tracked_in_the_repository():
+    tracked = set(tracked_files())
+    for name in ("README.md", "model_args.json", "launcher_flags.txt", "upstream_slime_flags.tsv"):
+        assert str((REFERENCE / name).relative_to(ROOT)) in tracked
