@@ -2,13 +2,14 @@
 what it passes to ``train.py`` together with the bash arrays it built, as bash itself holds them.
 
 The script runs under bash inside ``slime.importer.sandbox`` (new user, mount, PID, network, IPC
-and UTS namespaces; a read-only file system but for scratch folders; no capabilities; nothing left
-running afterwards). ``BASH_ENV`` points at a prelude that defines shell functions for the
+and UTS namespaces; the real file system, read-only, but for a scratch folder of its own; no
+capabilities; nothing left running afterwards). ``BASH_ENV`` points at a prelude that defines shell functions for the
 commands a launcher uses (ray, ssh, pkill, nvidia-smi, sleep, python, …); the same commands are on
 ``PATH`` as recording stubs, and the stubs are bound over the real binaries, so even
 ``/usr/bin/python3`` reaches one. When the script reaches ``python3 train.py`` (directly or after
 ``ray job submit … --``), the prelude writes that argv and every array variable of the shell,
-NUL-separated, into the one writable folder the sandbox shares. Where no sandbox can be built, the
+NUL-separated, into a file of the sandbox's scratch folder, which the sandbox copies out when the
+script ends. Where no sandbox can be built, the
 script is not run at all and the capture fails with the reason.
 
 Every variable the script and the files it sources refer to (``$NAME`` or ``${NAME…}``) enters the
@@ -38,6 +39,7 @@ from slime.utils.entry_points import DEFAULT_ENTRY_POINT, ENTRY_POINTS
 FAKED = ("ray", "ssh", "scp", "pkill", "killall", "kill", "nvidia-smi", "sleep", "python", "python3", "pip", "pip3",
          "nohup", "docker", "srun", "sbatch", "huggingface-cli", "wandb")
 PLACEHOLDER = "__slime_var_{}__"
+CAPTURE_FILE = "capture"  # in the sandbox's scratch folder, copied out when the script ends
 _PLACEHOLDER = re.compile(r"__slime_var_([A-Za-z_][A-Za-z0-9_]*)__")
 _REFERENCE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 _EMPTY_DEFAULT = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?-\}")
@@ -209,7 +211,7 @@ def capture(script: Path, args: list[str] | None = None, values: dict[str, str] 
     unshare, problem = _unshare_command()
     if unshare is None:
         raise CaptureError(_refusal(problem))
-    environ = {"HOME": "/tmp/home", "TMPDIR": "/tmp", "LANG": "C.UTF-8", **(values or {})}
+    environ = {"LANG": "C.UTF-8", **(values or {})}
     texts = {script: script.read_text(errors="replace")}
     variables = referenced_variables(list(texts.values()), environ)
     unset: set[str] = set()  # variables read only as ${X:-} (unset is fine) enter the script unset
@@ -265,16 +267,20 @@ def _run(unshare: list[str], script: Path, args: list[str] | None, environ: dict
             (stubs / name).chmod(0o755)
         prelude = tmp_path / "prelude.sh"
         prelude.write_text(PRELUDE + "".join(f"{name}() {{ return 0; }}\n" for name in _NO_OPS))
-        capture_file = out / "capture"
-        capture_file.touch()
+        capture_file = out / CAPTURE_FILE
+        capture_file.touch()  # what is read when the sandbox copies nothing back
+        # Inside the sandbox ``out`` is its scratch folder (a tmpfs): the records, TMPDIR and HOME (unless
+        # the script refers to HOME, which then enters as a placeholder like any variable it reads).
         env = {
+            "HOME": str(out / "home"),
             **environ,
+            "TMPDIR": str(out / "tmp"),
             "PATH": f"{stubs}:/usr/local/bin:/usr/bin:/bin",
             "BASH_ENV": str(prelude),
             "SLIME_CAPTURE_FILE": str(capture_file),
         }
-        spec = {"root": str(root), "covers": _covers(stubs), "readable": [str(tmp_path), str(script.parent)],
-                "writable": [str(out)], "command": ["bash", str(script), *(args or [])], "cwd": str(script.parent),
+        spec = {"root": str(root), "covers": _covers(stubs), "scratch": str(out), "scratch_folders": ["home", "tmp"],
+                "capture": CAPTURE_FILE, "command": ["bash", str(script), *(args or [])], "cwd": str(script.parent),
                 "env": env}
         (tmp_path / "spec.json").write_text(json.dumps(spec))
         try:
