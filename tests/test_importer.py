@@ -202,6 +202,27 @@ python3 train.py "${{MODEL_ARGS[@]}}" --lr "$LR" --tmp "$TMP" --note "$(cat "$TM
     assert not (elsewhere / "canary").exists()
 
 
+def test_an_array_the_launcher_never_defines_is_empty_with_a_note(tmp_path):
+    """``"${EVAL_ARGS[@]}"`` of an array the script never defines: bash expands it to nothing, and so does the import."""
+    script = tmp_path / "run-no-eval.sh"
+    script.write_text("""#!/bin/bash
+set -euo pipefail
+MODEL_ARGS=(--num-layers 2 --hidden-size 64 --num-attention-heads 8 --vocab-size 1000)
+CKPT_ARGS=(--hf-checkpoint /models/tiny)
+ROLLOUT_ARGS=(--prompt-data /data/train.jsonl --rollout-batch-size 8 --n-samples-per-prompt 4 --num-rollout 10)
+python3 train.py "${MODEL_ARGS[@]}" "${CKPT_ARGS[@]}" "${ROLLOUT_ARGS[@]}" "${EVAL_ARGS[@]}" --lr 1e-6 --colocate
+""")
+    captured = capture(script)
+    assert captured.argv[-3:] == ["--lr", "1e-6", "--colocate"] and "--num-rollout" in captured.argv
+    assert not any("EVAL_ARGS" in token for token in captured.argv)
+    result = import_launcher(script, "run_no_eval")
+    assert [note for note in result.notes if "EVAL_ARGS" in note] == [
+        'EVAL_ARGS: the script expands "${EVAL_ARGS[@]}" but never defines it, and bash expands an undefined array '
+        "to nothing: it is taken as empty"]
+    config = next(text for path, text in result.files.items() if str(path).endswith("conf/run_no_eval.yaml"))
+    assert "\neval:" not in config and "EVAL_ARGS" not in config
+
+
 def test_the_scratch_folder_holds_64_mib_and_writing_more_fails_cleanly(tmp_path):
     script = tmp_path / "run-filler.sh"
     script.write_text("""#!/bin/bash

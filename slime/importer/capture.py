@@ -42,6 +42,7 @@ PLACEHOLDER = "__slime_var_{}__"
 CAPTURE_FILE = "capture"  # in the sandbox's scratch folder, copied out when the script ends
 _PLACEHOLDER = re.compile(r"__slime_var_([A-Za-z_][A-Za-z0-9_]*)__")
 _REFERENCE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+_ARRAY_REFERENCE = re.compile(r"\$\{[#!]?([A-Za-z_][A-Za-z0-9_]*)\[[@*]\]")  # ${A[@]}, ${A[*]}, ${#A[@]}
 _EMPTY_DEFAULT = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?-\}")
 _DEFAULT = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?[-=]")
 _MISSING_FILE = re.compile(r": (/\S+): No such file or directory")
@@ -122,9 +123,16 @@ class Capture:
 
 
 def referenced_variables(texts: list[str], environ: dict[str, str]) -> list[str]:
-    """Every variable the texts refer to, braced or not, but those bash sets and those given."""
+    """Every variable the texts refer to, braced or not, but those bash sets, those given and arrays
+    (``${A[@]}``: an array cannot enter a script from its environment, so it gets no placeholder)."""
     names = dict.fromkeys(name for text in texts for name in _REFERENCE.findall(text))
-    return [name for name in names if name not in _BASH_OWN and name not in environ]
+    arrays = array_references(texts)
+    return [name for name in names if name not in _BASH_OWN and name not in environ and name not in arrays]
+
+
+def array_references(texts: list[str]) -> list[str]:
+    """The names the texts expand as arrays, ``"${NAME[@]}"`` and its kin, in order."""
+    return list(dict.fromkeys(name for text in texts for name in _ARRAY_REFERENCE.findall(text)))
 
 
 def _default_text(text: str, start: int) -> str | None:
@@ -239,7 +247,8 @@ def capture(script: Path, args: list[str] | None = None, values: dict[str, str] 
     unset_run = None
     if any(name in defaults and name not in unset for name in variables):
         unset_run = run({"SLIME_CAPTURE_ALLOW_UNSET": "1"}, set(defaults))[0]
-    return _parse(script, records, result, variables, defaults, without_default, unset_run)
+    return _parse(script, records, result, variables, defaults, without_default, unset_run,
+                  array_references(list(texts.values())))
 
 
 def optional_variables(texts: list[str]) -> set[str]:
@@ -364,7 +373,8 @@ class _Restorer:
 
 
 def _parse(script: Path, records: list[str], result: subprocess.CompletedProcess, variables: list[str],
-           defaults: dict[str, str], without_default: set[str], unset_run: list[str] | None = None) -> Capture:
+           defaults: dict[str, str], without_default: set[str], unset_run: list[str] | None = None,
+           expanded_arrays: list[str] = ()) -> Capture:
     argv, arrays, entry_point = _train_call(records)
     restore = _Restorer(defaults, unset_run)
     if argv is None:
@@ -386,7 +396,9 @@ def _parse(script: Path, records: list[str], result: subprocess.CompletedProcess
         variables=used,
         defaults={name: defaults[name] for name in used if reference(name, defaults.get(name, "")) in "".join(argv)},
         notes=[f"{name}: the script gives it several defaults, or one that is not literal text, so the config "
-               f"refers to ${{{name}}} without one: export it" for name in used if name in without_default],
+               f"refers to ${{{name}}} without one: export it" for name in used if name in without_default] +
+              [f"{name}: the script expands \"${{{name}[@]}}\" but never defines it, and bash expands an undefined "
+               "array to nothing: it is taken as empty" for name in expanded_arrays if name not in arrays],
         entry_point=entry_point,
     )
 
