@@ -4,8 +4,10 @@
     python3 train.py --config-name run_qwen3_4B [overrides…]   # the same, straight from conf/
 
 ``--dry-run`` prints the launch plan and exits without importing torch, Ray or any GPU library;
-otherwise the plan is printed and the training loop (``slime.trainer``) runs, synchronously for
-``train.py`` and one step off policy for ``train_async.py``. Every checkpoint keeps the run's args
+otherwise the plan is printed, the preflight (``slime.utils.preflight``: input paths, ``--save``, the
+checkpoint's config.json, the packages the run needs; then SGLang's check of the engines' commands)
+reports every problem at once with exit status 2 before anything is started, and the training loop
+(``slime.trainer``) runs, synchronously for ``train.py`` and one step off policy for ``train_async.py``. Every checkpoint keeps the run's args
 file beside its run record: the one the launcher generated (``SLIME_ARGS_FILE``, set by
 ``scripts/lib/launch.sh``), or, with ``--config-name``, the one this config generates.
 """
@@ -84,14 +86,31 @@ def main(argv: list[str] | None = None, entry_point: str = "train.py", started: 
     sys.stdout.write(format_plan(build_plan(args, entry_point)))
     if args.dry_run:
         return 0
-    problems = _sglang_problems(args, entry_point)
+    problems = _preflight_problems(args, gen, entry_point)
     if problems:
-        print(f"{entry_point}: SGLang rejects the engines' server arguments:\n  " + "\n  ".join(problems),
+        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        print(f"{entry_point}: the run cannot start ({count}); nothing was started:\n  - " + "\n  - ".join(problems),
               file=sys.stderr)
         return 2
     from slime.trainer import run
 
     return run(args, argv, _args_file(gen), started=started, entry_point=entry_point)
+
+
+def _preflight_problems(args: argparse.Namespace, gen, entry_point: str) -> list[str]:
+    """Everything that would stop the run once Ray and its engines are up (slime.utils.preflight, then
+    SGLang's own check of the engines' commands), in the generator's words when a config is at hand."""
+    from slime.utils.preflight import preflight
+
+    found = preflight(args)
+    if gen is not None and found:
+        from slime.config.compose import hydra_context
+
+        with hydra_context():  # the files behind each key come from Hydra's defaults list
+            problems = [gen.explain(p.message, p.flags) for p in found]
+    else:
+        problems = [p.message for p in found]
+    return problems + [f"SGLang rejects the engines' server arguments: {p}" for p in _sglang_problems(args, entry_point)]
 
 
 def _sglang_problems(args: argparse.Namespace, entry_point: str) -> list[str]:
