@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from slime.utils.arguments import ArgumentProblems, parse_args
+from slime.utils.problems import Problem
 from slime.utils.entry_points import entry_point_problems
 from slime.utils.plan import build_plan, format_plan
 
@@ -28,12 +29,26 @@ def _from_config(argv: list[str], entry_point: str):
     """``--config-name NAME [--dry-run] [hydra overrides…]``: compose, generate and parse in-process;
     the Namespace and the generated arrays."""
     from slime.config.compose import generate_config, namespace_from_generated
+    from slime.config.generate import CONF_DIR
+
+    from slime.config.hydra_errors import config_groups
+    from slime.config.misplaced import split
 
     head = argparse.ArgumentParser(prog=entry_point, allow_abbrev=False)
     head.add_argument("--config-name", required=True)
     head.add_argument("--dry-run", action="store_true")
     head.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. optimizer.lr=2e-6 +experiment=quick_test")
-    options = head.parse_args(argv)
+    rest, misplaced = split(argv, set(config_groups([CONF_DIR])), own=frozenset({"--dry-run"}))
+    options = head.parse_args(rest)
+    if misplaced:  # trainer flags or bare flag keys among the overrides: the override each meant
+        from omegaconf import OmegaConf
+
+        from slime.config.compose import compose_config
+        from slime.config.misplaced import hints
+
+        config = OmegaConf.to_container(compose_config(options.config_name, options.overrides), resolve=False)
+        raise ArgumentProblems([Problem(message) for message in hints(misplaced, config)],
+                               f"{options.config_name}: overrides, not flags")
     gen = generate_config(options.config_name, options.overrides)
     args = namespace_from_generated(gen)
     args.dry_run = args.dry_run or options.dry_run
@@ -76,7 +91,11 @@ def main(argv: list[str] | None = None, entry_point: str = "train.py", started: 
     except Exception as err:  # Hydra's own errors: a missing config, a bad override
         if type(err).__module__.split(".")[0] not in ("hydra", "omegaconf"):
             raise
-        print(f"{entry_point}: {err}", file=sys.stderr)
+        from slime.config.generate import CONF_DIR
+        from slime.config.hydra_errors import explain
+
+        print("\n".join(f"{entry_point}: {line}" for line in explain(str(err), argv, [CONF_DIR]) or [str(err)]),
+              file=sys.stderr)
         return 2
     problems = [p.message for p in entry_point_problems(args, entry_point)]
     mismatch = _entry_point_mismatch(gen, entry_point)

@@ -48,8 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     if o.all == bool(o.config_name):
         parser.error("give --config-name NAME or --all")
     if o.config_name and o.config_name not in configs:
-        print(f"check_config: --config-name {o.config_name}: no such primary config; they are {', '.join(configs)}",
-              file=sys.stderr)
+        from slime.config.hydra_errors import unknown_primary_config
+
+        print(f"check_config: {unknown_primary_config(o.config_name, configs)}", file=sys.stderr)
         return 2
     # megatron-core's and SGLang's notices about kernels a laptop lacks, deprecations: not the config's
     warnings.simplefilter("ignore")
