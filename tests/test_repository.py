@@ -47,3 +47,29 @@ def test_the_reference_facts_are_tracked_in_the_repository():
     tracked = set(tracked_files())
     for name in ("README.md", "model_args.json", "launcher_flags.txt", "upstream_slime_flags.tsv"):
         assert str((REFERENCE / name).relative_to(ROOT)) in tracked
+
+
+def _named_configs(text: str) -> list[str]:
+    return re.findall(r"`(run_[\w.]+)`", text)
+
+
+def test_the_readme_lists_every_primary_config_once_split_by_where_it_runs():
+    from slime.config.compose import namespace_from_config, primary_configs
+
+    readme = (ROOT / "README.md").read_text()
+    paragraph = readme[readme.index("Primary configs —"):readme.index("Every problem of a config is reported at once")]
+    gpu_part, _, cpu_part = paragraph.partition("on a CPU")
+    named = _named_configs(paragraph)
+    assert sorted(named) == primary_configs() and len(named) == len(set(named))
+    for name in named:
+        on_gpus = namespace_from_config(name, environ={"BASE_FOLDER": "/data"}).rollout_backend == "sglang"
+        assert (name in _named_configs(gpu_part)) == on_gpus, name
+    assert name in _named_configs(cpu_part)
+
+
+def test_the_docs_count_the_primary_configs_as_the_clone_has_them():
+    from slime.config.compose import primary_configs
+
+    checks = (ROOT / "docs" / "checks.md").read_text()
+    counted = re.findall(r"the (\d+)\s+primary\s+configs", checks)
+    assert counted and all(int(n) == len(primary_configs()) for n in counted), counted
