@@ -73,3 +73,35 @@ def test_the_docs_count_the_primary_configs_as_the_clone_has_them():
     checks = (ROOT / "docs" / "checks.md").read_text()
     counted = re.findall(r"the (\d+)\s+primary\s+configs", checks)
     assert counted and all(int(n) == len(primary_configs()) for n in counted), counted
+
+
+def test_the_architecture_page_names_only_what_exists_and_every_package():
+    """docs/architecture.md stays true to the code: each module, name and file it names exists, and
+    each package of slime/ is on its map."""
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    missing = [dotted for dotted in sorted(set(re.findall(r"`(slime(?:\.\w+)+)", page))) if not _defined(dotted)]
+    assert missing == []
+    paths = set(re.findall(r"`((?:slime|tests|tools|scripts|docs|conf|benchmarks)/[\w./-]*\w)`", page))
+    assert [p for p in sorted(paths) if "*" not in p and not (ROOT / p).exists()] == []
+    packages = sorted({str(p.parent.relative_to(ROOT)) for p in (ROOT / "slime").rglob("*.py")})
+    assert [p for p in packages if f"`{p}/`" not in page and p != "slime"] == []
+
+
+def _defined(dotted: str) -> bool:
+    """A module or package (namespace packages too) of the repository, or a name defined at the top of a
+    module (read, not imported)."""
+    import ast
+
+    path = ROOT / dotted.replace(".", "/")
+    if path.with_suffix(".py").is_file() or (path.is_dir() and any(path.glob("*.py"))):
+        return True
+    module, _, name = dotted.rpartition(".")
+    source = ROOT / (module.replace(".", "/") + ".py")
+    if not source.is_file():
+        return False
+    tree = ast.parse(source.read_text())
+    names = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    names |= {target.id for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))
+              for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+              if isinstance(target, ast.Name)}
+    return name in names
