@@ -109,6 +109,19 @@ def test_a_missing_logging_package_stops_the_run_before_it_starts(tiny_base):
                                                                              "+wandb.use_tensorboard=true]")
 
 
+def test_the_backends_packages_and_the_routers_are_asked_for_where_the_config_uses_them(tiny_base):
+    problems = assert_stopped_before_anything_started(
+        *train(tiny_base, config="run_tiny_megatron", without="megatron,sglang_router"), count=2)
+    assert problems[0].startswith("--train-backend megatron needs the megatron.core package")
+    assert problems[1].startswith("SGLang's router, which the trainer starts in front of the engines, needs the "
+                                  "sglang_router package")
+    # an external router: none is started here, so its package is not needed (a missing prompt file stops the run)
+    problems = assert_stopped_before_anything_started(
+        *train(tiny_base, "+sglang.sglang_router_ip=10.0.0.1", "+sglang.sglang_router_port=30000",
+               "rollout.prompt_data=/nonexistent.jsonl", without="sglang_router"), count=1)
+    assert problems[0].startswith("--prompt-data /nonexistent.jsonl: does not exist")
+
+
 def test_every_problem_is_reported_in_one_message(tiny_base, tmp_path):
     (tmp_path / "a-file").write_text("")
     problems = assert_stopped_before_anything_started(*train(

@@ -8,9 +8,11 @@ engines have started, checked before anything is started, on the node the traine
   created on the way are removed again);
 - the model flags agree with the checkpoint's ``config.json``, when it has one: layers, hidden size,
   heads, query groups, FFN, vocabulary (which megatron pads), rotary base, experts
-  (``slime.utils.hf_config``, the deep check's comparison without its tensor-level and megatron parts);
-- the packages the run needs are installed: Ray, torch and transformers always, megatron-core for
-  ``--train-backend megatron``, SGLang for its engines, TensorBoard for ``--use-tensorboard``.
+  (``slime.utils.hf_config``: the deep check's comparison, the tensor names read from the safetensors'
+  headers);
+- the packages the run needs on this node are installed: Ray, torch and transformers always,
+  megatron-core for ``--train-backend megatron``, SGLang's router for the engines (unless an external
+  one is given), TensorBoard for ``--use-tensorboard``.
 
 Each problem is a ``Problem`` naming its flags, so a caller holding the config can name the keys and
 files behind them. Standard library and the project's light modules only: no torch, Ray, Megatron or
@@ -27,10 +29,11 @@ from pathlib import Path
 
 from slime.utils.problems import Problem
 
-# (module, why the run needs it, how to get it)
-_ALWAYS = [("ray", "the trainer runs on Ray", "bash scripts/install-deps.sh"),
-           ("torch", "the train backends and the engines", "bash scripts/install-deps.sh"),
-           ("transformers", "the tokenizer and the HF checkpoint", "bash scripts/install-deps.sh")]
+INSTALL = "bash scripts/install-deps.sh cpu|gpu installs it"
+# (module, what needs it, the flags that ask for it, how to install it): what the trainer's process
+# imports or starts on its node
+_ALWAYS = [("ray", "the trainer, which runs on Ray,", (), INSTALL), ("torch", "training", (), INSTALL),
+           ("transformers", "the tokenizer", (), INSTALL)]
 # Looks like a model hub id ("Qwen/Qwen3-4B"), which the trainer does not download.
 _HUB_ID_PARTS = 2
 
@@ -43,20 +46,20 @@ def _installed(module: str) -> bool:
 
 
 def package_problems(args: argparse.Namespace) -> list[Problem]:
-    """The packages the run imports once it has started, that this Python cannot find."""
+    """The packages the run imports (or starts) on this node once it has started, that this Python
+    cannot find. (The engines' SGLang runs on the engines' nodes, out of this node's sight.)"""
     needed = list(_ALWAYS)
     if args.train_backend == "megatron" and not args.debug_rollout_only:
-        needed.append(("megatron.core", "--train-backend megatron", "bash scripts/install-deps.sh"))
-    if args.rollout_backend == "sglang" and not args.debug_train_only:
-        needed.append(("sglang", "--rollout-backend sglang (the engines)", "bash scripts/install-deps.sh gpu"))
+        needed.append(("megatron.core", "--train-backend megatron", ("--train-backend",), INSTALL))
+    if not args.debug_train_only and not args.sglang_router_ip:
+        needed.append(("sglang_router", "SGLang's router, which the trainer starts in front of the engines,",
+                       ("--sglang-router-ip",), INSTALL))
     if args.use_tensorboard:
-        needed.append(("tensorboard", "--use-tensorboard", "pip install tensorboard (bash scripts/install-deps.sh "
-                                                           "--dev installs it)"))
-    flags = {"megatron.core": ("--train-backend",), "sglang": ("--rollout-backend",),
-             "tensorboard": ("--use-tensorboard",)}
-    return [Problem(f"{why} needs the {module} package, which this Python ({sys.executable}) cannot import: "
-                    f"{remedy}", flags.get(module, ()))
-            for module, why, remedy in needed if not _installed(module)]
+        needed.append(("tensorboard", "--use-tensorboard", ("--use-tensorboard",),
+                       "pip install tensorboard (bash scripts/install-deps.sh cpu|gpu --dev installs it)"))
+    return [Problem(f"{what} needs the {module} package, which this Python ({sys.executable}) cannot import: "
+                    f"{remedy}", flags)
+            for module, what, flags, remedy in needed if not _installed(module)]
 
 
 def _unreadable(path: Path, folder: bool | None) -> str | None:
