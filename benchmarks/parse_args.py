@@ -18,7 +18,7 @@ from benchmarks._timing import interleaved, report, time_command  # noqa: E402
 
 
 def argv_200() -> list[str]:
-    model = json.loads((ROOT.parent / "shared" / "reference" / "model_args.json").read_text())["deepseek-v3"]
+    model = json.loads((ROOT / "tests" / "reference" / "model_args.json").read_text())["deepseek-v3"]
     run = """--actor-num-nodes 8 --actor-num-gpus-per-node 8 --colocate --tensor-model-parallel-size 8
     --pipeline-model-parallel-size 4 --decoder-last-pipeline-num-layers 13 --expert-model-parallel-size 16
     --expert-tensor-parallel-size 1 --hf-checkpoint /m --ref-load /r --prompt-data /p --rollout-batch-size 64

@@ -4,8 +4,10 @@
     python3 train.py --config-name run_qwen3_4B [overrides…]   # the same, straight from conf/
 
 ``--dry-run`` prints the launch plan and exits without importing torch, Ray or any GPU library;
-otherwise the plan is printed and the training loop (``slime.trainer``) runs, synchronously for
-``train.py`` and one step off policy for ``train_async.py``. Every checkpoint keeps the run's args
+otherwise the plan is printed, the preflight (``slime.utils.preflight``: input paths, ``--save``, the
+checkpoint's config.json, the packages the run needs; then SGLang's check of the engines' commands)
+reports every problem at once with exit status 2 before anything is started, and the training loop
+(``slime.trainer``) runs, synchronously for ``train.py`` and one step off policy for ``train_async.py``. Every checkpoint keeps the run's args
 file beside its run record: the one the launcher generated (``SLIME_ARGS_FILE``, set by
 ``scripts/lib/launch.sh``), or, with ``--config-name``, the one this config generates.
 """
@@ -18,6 +20,7 @@ import sys
 from pathlib import Path
 
 from slime.utils.arguments import ArgumentProblems, parse_args
+from slime.utils.problems import Problem
 from slime.utils.entry_points import entry_point_problems
 from slime.utils.plan import build_plan, format_plan
 
@@ -26,12 +29,26 @@ def _from_config(argv: list[str], entry_point: str):
     """``--config-name NAME [--dry-run] [hydra overrides…]``: compose, generate and parse in-process;
     the Namespace and the generated arrays."""
     from slime.config.compose import generate_config, namespace_from_generated
+    from slime.config.generate import CONF_DIR
+
+    from slime.config.hydra_errors import config_groups
+    from slime.config.misplaced import split
 
     head = argparse.ArgumentParser(prog=entry_point, allow_abbrev=False)
     head.add_argument("--config-name", required=True)
     head.add_argument("--dry-run", action="store_true")
     head.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. optimizer.lr=2e-6 +experiment=quick_test")
-    options = head.parse_args(argv)
+    rest, misplaced = split(argv, set(config_groups([CONF_DIR])), own=frozenset({"--dry-run"}))
+    options = head.parse_args(rest)
+    if misplaced:  # trainer flags or bare flag keys among the overrides: the override each meant
+        from omegaconf import OmegaConf
+
+        from slime.config.compose import compose_config
+        from slime.config.misplaced import hints
+
+        config = OmegaConf.to_container(compose_config(options.config_name, options.overrides), resolve=False)
+        raise ArgumentProblems([Problem(message) for message in hints(misplaced, config)],
+                               f"{options.config_name}: overrides, not flags")
     gen = generate_config(options.config_name, options.overrides)
     args = namespace_from_generated(gen)
     args.dry_run = args.dry_run or options.dry_run
@@ -74,7 +91,11 @@ def main(argv: list[str] | None = None, entry_point: str = "train.py", started: 
     except Exception as err:  # Hydra's own errors: a missing config, a bad override
         if type(err).__module__.split(".")[0] not in ("hydra", "omegaconf"):
             raise
-        print(f"{entry_point}: {err}", file=sys.stderr)
+        from slime.config.generate import CONF_DIR
+        from slime.config.hydra_errors import explain
+
+        print("\n".join(f"{entry_point}: {line}" for line in explain(str(err), argv, [CONF_DIR]) or [str(err)]),
+              file=sys.stderr)
         return 2
     problems = [p.message for p in entry_point_problems(args, entry_point)]
     mismatch = _entry_point_mismatch(gen, entry_point)
@@ -84,14 +105,31 @@ def main(argv: list[str] | None = None, entry_point: str = "train.py", started: 
     sys.stdout.write(format_plan(build_plan(args, entry_point)))
     if args.dry_run:
         return 0
-    problems = _sglang_problems(args, entry_point)
+    problems = _preflight_problems(args, gen, entry_point)
     if problems:
-        print(f"{entry_point}: SGLang rejects the engines' server arguments:\n  " + "\n  ".join(problems),
+        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        print(f"{entry_point}: the run cannot start ({count}); nothing was started:\n  - " + "\n  - ".join(problems),
               file=sys.stderr)
         return 2
     from slime.trainer import run
 
     return run(args, argv, _args_file(gen), started=started, entry_point=entry_point)
+
+
+def _preflight_problems(args: argparse.Namespace, gen, entry_point: str) -> list[str]:
+    """Everything that would stop the run once Ray and its engines are up (slime.utils.preflight, then
+    SGLang's own check of the engines' commands), in the generator's words when a config is at hand."""
+    from slime.utils.preflight import preflight
+
+    found = preflight(args)
+    if gen is not None and found:
+        from slime.config.compose import hydra_context
+
+        with hydra_context():  # the files behind each key come from Hydra's defaults list
+            problems = [gen.explain(p.message, p.flags) for p in found]
+    else:
+        problems = [p.message for p in found]
+    return problems + [f"SGLang rejects the engines' server arguments: {p}" for p in _sglang_problems(args, entry_point)]
 
 
 def _sglang_problems(args: argparse.Namespace, entry_point: str) -> list[str]:

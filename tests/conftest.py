@@ -1,4 +1,4 @@
-"""Shared fixtures: the reference data beside the project and a minimal valid command line."""
+"""Shared fixtures: the reference facts (tests/reference/) and a minimal valid command line."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-REFERENCE = ROOT.parent / "shared" / "reference"
+REFERENCE = ROOT / "tests" / "reference"
 
 # CI sets this so a missing runtime package fails the run instead of skipping its tests.
 FULL_STACK = os.environ.get("SLIME_REQUIRE_FULL_STACK") == "1"

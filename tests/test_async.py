@@ -51,12 +51,13 @@ def test_train_py_refuses_a_config_written_for_train_async_py():
            "train_async.py --config-name run_tiny_async" in result.stderr
 
 
-def test_the_plan_and_the_launcher_run_train_async_py():
+def test_the_plan_and_the_launcher_run_train_async_py(tmp_path):
     plan = subprocess.run([sys.executable, "train_async.py", "--config-name", "run_tiny_async", "--dry-run"],
                           cwd=ROOT, env=ENV, capture_output=True, text=True, check=True).stdout
     assert re.search(r"^  Loop +train_async\.py: one step off policy", plan, re.M)
     launched = subprocess.run(["bash", "scripts/run-tiny-async.sh", "--dry-run"], cwd=ROOT,
-                              env={**ENV, "PYTHON": sys.executable}, capture_output=True, text=True, check=True).stdout
+                              env={**ENV, "PYTHON": sys.executable, "TMPDIR": str(tmp_path)}, capture_output=True,
+                              text=True, check=True).stdout
     (submit,) = [line for line in launched.splitlines() if line.startswith("ray job submit")]
     assert " -- python3 train_async.py --actor-num-nodes 1 --actor-num-gpus-per-node 1 --rollout-num-gpus 1 " in submit
     assert re.search(r"^#   Loop +train_async\.py", launched, re.M)

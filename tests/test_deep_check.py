@@ -134,6 +134,34 @@ def test_every_problem_of_a_config_at_once(deep_check, tmp_path):
     assert ": 7 problems (" in deep_check.render(report).splitlines()[0]
 
 
+def test_a_run_that_does_not_fit_in_gpu_memory_fails_naming_role_figure_and_knobs(deep_check):
+    report = deep_check.deep_check("run_qwen3_4B", ["cluster.gpu_memory_gib=24"], environ=ENV)
+    assert report.problems == [] and not report.ok and report.status == 1
+    [over] = report.over_memory
+    assert over.startswith("an actor GPU (shared with the engines) needs about 30.9 GiB, more than --gpu-memory-gib 24; "
+                           "lower it with --max-tokens-per-gpu, "), over
+    assert "--tensor-model-parallel-size" in over and "--recompute-granularity" not in over  # full recompute is on
+    assert "conf/perf/tp2_dynamic.yaml: perf.max_tokens_per_gpu=9216" in over
+    lines = deep_check.render(report).splitlines()
+    assert re.fullmatch(r"run_qwen3_4B cluster.gpu_memory_gib=24: does not fit in GPU memory \(--allow-over-memory "
+                        r"proceeds anyway\) \(\d+\.\d s\)", lines[0]), lines[0]
+    assert lines[1] == f"  - over memory: {over}"
+
+
+def test_allow_over_memory_proceeds_with_a_warning(deep_check):
+    report = deep_check.deep_check("run_qwen3_4B", ["cluster.gpu_memory_gib=24"], environ=ENV, allow_over_memory=True)
+    assert report.ok and report.status == 0
+    lines = deep_check.render(report).splitlines()
+    assert ": passes the deep check (" in lines[0]
+    assert lines[1].startswith("  warning: over memory (allowed): an actor GPU (shared with the engines) needs about")
+
+
+def test_a_config_problem_outranks_over_memory_in_the_exit_status(deep_check):
+    report = deep_check.deep_check("run_qwen3_4B", ["cluster.gpu_memory_gib=24", "model.moe_router_topk=1"],
+                                   environ=ENV)
+    assert report.status == 2
+
+
 def test_an_unreachable_checkpoint_is_said_not_checked(deep_check):
     report = deep_check.deep_check("run_qwen3_4B", environ={})
     assert report.problems == []
@@ -152,6 +180,19 @@ def test_the_cli_checks_every_config_and_prints_the_time_of_each(tmp_path):
     timed = re.findall(r"^(run_\S+): passes the deep check \((\d+\.\d) s\)$", result.stdout, re.M)
     assert [name for name, _ in timed] == primary_configs()
     assert re.search(rf"^{len(primary_configs())} configs checked in \d+\.\d s$", result.stdout, re.M)
+
+
+@pytest.mark.slow
+def test_the_cli_exits_1_when_a_gpu_is_over_its_memory_and_0_when_allowed():
+    require_module("megatron.core")
+    require_module("sglang")
+    command = [sys.executable, "tools/check_config.py", "--config-name", "run_qwen3_4B", "cluster.gpu_memory_gib=24"]
+    refused = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "does not fit in GPU memory" in refused.stderr and "  - over memory: an actor GPU" in refused.stderr
+    allowed = subprocess.run([*command, "--allow-over-memory"], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+    assert "warning: over memory (allowed)" in allowed.stdout
 
 
 @pytest.mark.slow

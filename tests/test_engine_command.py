@@ -116,8 +116,8 @@ def test_train_dry_run_prints_each_node_of_each_engine_for_qwen3_235B():
                               "--enable-memory-saver")
 
 
-def test_the_launchers_dry_run_prints_the_server_commands():
-    env = {**os.environ, **ENV, "PYTHON": sys.executable, "MASTER_ADDR": "127.0.0.1"}
+def test_the_launchers_dry_run_prints_the_server_commands(tmp_path):
+    env = {**os.environ, **ENV, "PYTHON": sys.executable, "MASTER_ADDR": "127.0.0.1", "TMPDIR": str(tmp_path)}
     result = subprocess.run(["bash", "scripts/run-qwen3-4B.sh", "--dry-run"], cwd=ROOT, capture_output=True,
                             text=True, env=env, check=False)
     assert result.returncode == 0, result.stderr

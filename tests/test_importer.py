@@ -137,6 +137,9 @@ ESCAPES = {
     "kill": 'builtin kill -TERM {outsider}; perl -e "kill 15, {outsider}"; /bin/kill -9 {outsider}',
     "remount": 'mount -o remount,rw,bind "{victim}"; mount -o remount,rw /; touch "{victim}/canary"',
     "nested": """unshare -Urm sh -c 'mount -o remount,rw,bind "{victim}"; umount -l "{victim}"; touch "{victim}/canary"'""",
+    # a server on a socket file under the visible /tmp (tmux's, ssh-agent's, Ray's raylet are such)
+    "unix-socket": 'curl -s -m 5 --unix-socket "{socket}" http://x/; '
+                   """perl -MIO::Socket::UNIX -e 'IO::Socket::UNIX->new(Peer => "{socket}") or die "$!"'""",
 }
 
 
@@ -150,17 +153,21 @@ def test_issue13_2_a_hostile_launcher_cannot_escape_the_sandbox(escape, tmp_path
     (victim / "precious").write_text("keep me")
     marker = f"slime_escapee_{uuid.uuid4().hex}"
     outsider = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
-    with socket.socket() as server:
+    with socket.socket() as server, socket.socket(socket.AF_UNIX) as local:
         server.bind(("127.0.0.1", 0))
-        server.listen(8)
-        server.setblocking(False)
-        line = ESCAPES[escape].format(victim=victim, port=server.getsockname()[1], marker=marker, outsider=outsider.pid)
+        local.bind(str(tmp_path / "server.sock"))
+        for listening in (server, local):
+            listening.listen(8)
+            listening.setblocking(False)
+        line = ESCAPES[escape].format(victim=victim, port=server.getsockname()[1], marker=marker, outsider=outsider.pid,
+                                      socket=tmp_path / "server.sock")
         script = tmp_path / "run-hostile.sh"
         script.write_text(f"#!/bin/bash\n{line}\npython3 train.py --lr 1e-6\n")
         try:
             captured = capture(script, timeout=30)
-            with pytest.raises(BlockingIOError):
-                server.accept()  # no connection ever reached the loopback server
+            for listening in (server, local):
+                with pytest.raises(BlockingIOError):
+                    listening.accept()  # no connection ever reached the loopback or the socket-file server
             assert outsider.poll() is None, "the script signalled a process outside"
         finally:
             outsider.kill()
@@ -169,6 +176,64 @@ def test_issue13_2_a_hostile_launcher_cannot_escape_the_sandbox(escape, tmp_path
     assert sorted(p.name for p in victim.iterdir()) == ["precious"] and (victim / "precious").read_text() == "keep me"
     left = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True, check=False).stdout
     assert left == "", "a process of the script outlived the import"
+
+
+def test_the_real_file_system_is_seen_read_only_tmp_included(tmp_path):
+    """A launcher under /tmp that sources a model file and reads a value from another folder under /tmp sees
+    them as they are; it cannot write there; its scratch folder ($TMPDIR) takes what it writes."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "model.sh").write_text("MODEL_ARGS=(--num-layers 2 --hidden-size 64)\n")
+    (elsewhere / "lr").write_text("3e-6\n")
+    script = tmp_path / "launch" / "run-x.sh"
+    script.parent.mkdir()
+    script.write_text(f"""#!/bin/bash
+set -euo pipefail
+source {elsewhere}/model.sh
+LR=$(cat {elsewhere}/lr)
+if touch {elsewhere}/canary 2>/dev/null || touch /tmp/slime-canary-$$ 2>/dev/null; then TMP=writable; else TMP=read-only; fi
+echo scratch > "$TMPDIR/note"
+python3 train.py "${{MODEL_ARGS[@]}}" --lr "$LR" --tmp "$TMP" --note "$(cat "$TMPDIR/note")"
+""")
+    captured = capture(script, timeout=30)
+    assert captured.argv == ["--num-layers", "2", "--hidden-size", "64", "--lr", "3e-6", "--tmp", "read-only",
+                             "--note", "scratch"]
+    assert captured.sourced == [elsewhere / "model.sh"]
+    assert not (elsewhere / "canary").exists()
+
+
+def test_an_array_the_launcher_never_defines_is_empty_with_a_note(tmp_path):
+    """``"${EVAL_ARGS[@]}"`` of an array the script never defines: bash expands it to nothing, and so does the import."""
+    script = tmp_path / "run-no-eval.sh"
+    script.write_text("""#!/bin/bash
+set -euo pipefail
+MODEL_ARGS=(--num-layers 2 --hidden-size 64 --num-attention-heads 8 --vocab-size 1000)
+CKPT_ARGS=(--hf-checkpoint /models/tiny)
+ROLLOUT_ARGS=(--prompt-data /data/train.jsonl --rollout-batch-size 8 --n-samples-per-prompt 4 --num-rollout 10)
+python3 train.py "${MODEL_ARGS[@]}" "${CKPT_ARGS[@]}" "${ROLLOUT_ARGS[@]}" "${EVAL_ARGS[@]}" --lr 1e-6 --colocate
+""")
+    captured = capture(script)
+    assert captured.argv[-3:] == ["--lr", "1e-6", "--colocate"] and "--num-rollout" in captured.argv
+    assert not any("EVAL_ARGS" in token for token in captured.argv)
+    result = import_launcher(script, "run_no_eval")
+    assert [note for note in result.notes if "EVAL_ARGS" in note] == [
+        'EVAL_ARGS: the script expands "${EVAL_ARGS[@]}" but never defines it, and bash expands an undefined array '
+        "to nothing: it is taken as empty"]
+    config = next(text for path, text in result.files.items() if str(path).endswith("conf/run_no_eval.yaml"))
+    assert "\neval:" not in config and "EVAL_ARGS" not in config
+
+
+def test_the_scratch_folder_holds_64_mib_and_writing_more_fails_cleanly(tmp_path):
+    script = tmp_path / "run-filler.sh"
+    script.write_text("""#!/bin/bash
+if head -c 40M /dev/zero >"$TMPDIR/a"; then FIRST=written; else FIRST=failed; fi
+if WHY=$(head -c 40M /dev/zero 2>&1 >"$TMPDIR/b"); then SECOND=written; else SECOND=failed; fi
+rm -f "$TMPDIR/a" "$TMPDIR/b"
+python3 train.py --first "$FIRST" --second "$SECOND" --why "$WHY"
+""")
+    captured = capture(script, timeout=60)
+    assert captured.argv[:4] == ["--first", "written", "--second", "failed"]
+    assert "No space left on device" in captured.argv[5]
 
 
 def forced_path(tmp_path: Path, unshare: str | None) -> dict[str, str]:

@@ -3,10 +3,12 @@ the launcher before any Ray command; every launcher has one shape and passes She
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -29,11 +31,15 @@ def golden_text(config: str) -> str:
     return (ROOT / "tests" / "golden" / f"{config}.sh").read_text()
 
 
-def launch(config: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    environment = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", **variables_of(golden_text(config), BASE),
-                   "BASE_FOLDER": BASE, "PYTHON": sys.executable, **(env or {})}
-    return subprocess.run(["bash", str(launcher_of(config)), *args], capture_output=True, text=True,
-                          env=environment, cwd="/", check=False)
+def launch(config: str, *args: str, env: dict[str, str] | None = None,
+           tmpdir: Path | None = None) -> subprocess.CompletedProcess:
+    """The launcher of ``config`` with ``args``; its temporary files (a dry run keeps its args file) go to
+    ``tmpdir``, or to a folder removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="slime-launch-test-") as own:
+        environment = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", **variables_of(golden_text(config), BASE),
+                       "BASE_FOLDER": BASE, "PYTHON": sys.executable, "TMPDIR": str(tmpdir or own), **(env or {})}
+        return subprocess.run(["bash", str(launcher_of(config)), *args], capture_output=True, text=True,
+                              env=environment, cwd="/", check=False)
 
 
 def words(line: str) -> list[str]:
@@ -95,6 +101,38 @@ def test_launcher_overrides_reach_the_argv():
     argv = submitted_argv(result.stdout)
     assert argv[argv.index("--lr") + 1] == "3e-6"
     assert argv[argv.index("--num-rollout") + 1] == "3"
+
+
+def test_a_dry_run_keeps_the_args_file_its_submit_line_names(tmp_path):
+    result = launch("run_tiny_cpu", "--dry-run", tmpdir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("ray job submit ")]
+    runtime_env = json.loads(words(line)[words(line).index("--runtime-env-json") + 1])
+    kept = Path(runtime_env["env_vars"]["SLIME_ARGS_FILE"])
+    assert kept.parent == tmp_path.resolve() and kept.read_text().endswith("SLIME_ARGS_COMPLETE=1\n")
+    assert result.stdout.splitlines()[-1] == f"# SLIME_ARGS_FILE above is the generated args file, kept: {kept}"
+    assert submitted_argv(result.stdout)[2:] == golden_argv("run_tiny_cpu")
+
+
+def test_a_dry_run_that_stops_keeps_nothing(tmp_path):
+    result = launch("run_qwen3_4B", "--dry-run", env={"BASE_FOLDER": ""}, tmpdir=tmp_path)
+    assert result.returncode == 1 and "BASE_FOLDER is not set" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_upstream_flags_at_the_launcher_get_the_override_they_meant():
+    result = launch("run_qwen3_4B", "--dry-run", "--lr", "2e-6")
+    assert result.returncode == 1 and "usage:" not in result.stderr
+    assert "--lr 2e-6: the trainer's flags go through Hydra overrides here (each flag is a key of its config " \
+           "group): write optimizer.lr=2e-6" in result.stderr
+    assert "ray " not in result.stdout
+
+
+def test_the_launchers_help_lists_the_primary_configs():
+    result = launch("run_qwen3_4B", "--help")
+    assert result.returncode == 0
+    assert ", ".join(primary_configs()) in result.stdout
+    assert "--lr 2e-6 is\noptimizer.lr=2e-6" in result.stdout
 
 
 def test_a_bad_override_stops_before_ray():
@@ -317,12 +355,12 @@ def test_issue13_16_sourcing_from_sh_says_bash_is_needed(tmp_path):
 
 
 @pytest.mark.slow
-def test_issue15_13_make_train_launches_config_with_overrides():
+def test_issue15_13_make_train_launches_config_with_overrides(tmp_path):
     import shutil
 
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
-    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "BASE_FOLDER": BASE}
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "BASE_FOLDER": BASE, "TMPDIR": str(tmp_path)}
     result = subprocess.run(["make", "-s", "train", "CONFIG=run_qwen3_4B", f"PYTHON={sys.executable}",
                              "OVERRIDES=--dry-run optimizer.lr=3e-6"], capture_output=True, text=True, cwd=ROOT,
                             env=env, check=False)

@@ -69,15 +69,30 @@ def test_the_plan_warns_when_a_gpu_needs_more_than_the_cluster_has():
         in text
 
 
-def test_an_engine_without_room_for_one_request_is_a_warning():
-    def warnings(fraction):
+def test_an_engine_without_room_for_one_request_is_a_warning_without_room_for_weights_over():
+    def plan(fraction):
         args = namespace_from_config("run_qwen3_4B", [f"sglang.sglang_mem_fraction_static={fraction}"], environ=ENV)
-        return memory_plan(args)["warnings"]
+        return memory_plan(args)
 
-    assert warnings(0.05) == ["an engine's KV cache holds 3,696 tokens, fewer than one request's 8,192 "
-                              "(prompt and response)"]  # (0.05 × 80 GiB − 4,022,468,096 B) // 73,728 B
-    assert warnings(0.04) == ["an engine's weights (3.7 GiB per GPU) do not fit in its static memory "
-                              "(--sglang-mem-fraction-static 0.04 × 80 GiB = 3.2 GiB): no room for the KV cache"]
+    assert plan(0.05)["warnings"] == ["an engine's KV cache holds 3,696 tokens, fewer than one request's 8,192 "
+                                      "(prompt and response)"]  # (0.05 × 80 GiB − 4,022,468,096 B) // 73,728 B
+    assert plan(0.05)["over"] == []
+    assert plan(0.04)["warnings"] == []
+    assert [o["message"] for o in plan(0.04)["over"]] == [
+        "an engine's weights (3.7 GiB per GPU) do not fit in its static memory (--sglang-mem-fraction-static 0.04 × "
+        "80 GiB = 3.2 GiB): no room for the KV cache; lower it with --sglang-mem-fraction-static, "
+        "--rollout-num-gpus-per-engine"]
+
+
+def test_a_gpu_over_its_memory_names_its_role_figure_and_the_flags_that_lower_it():
+    args = namespace_from_config("run_qwen3_4B", ["cluster.gpu_memory_gib=24"], environ=ENV)
+    [over] = memory_plan(args)["over"]
+    # activations (13.0 GiB) are the largest part, then gradients (7.5), the optimizer (5.6) and the weights (3.7);
+    # full recompute and the distributed optimizer are on already, so they are not offered
+    assert over["knobs"] == ["--max-tokens-per-gpu", "--context-parallel-size", "--tensor-model-parallel-size",
+                             "--pipeline-model-parallel-size", "--optimizer-cpu-offload", "--sglang-mem-fraction-static"]
+    assert over["message"].startswith("an actor GPU (shared with the engines) needs about 30.9 GiB, more than "
+                                      "--gpu-memory-gib 24; lower it with --max-tokens-per-gpu, ")
 
 
 def test_offloading_the_optimizer_takes_its_share_off_the_gpu():

@@ -8,7 +8,7 @@ import pytest
 from slime.utils.arguments import flag_by_option, parse_args
 from tests.conftest import MINIMAL_RUN
 
-# The meaning of each flag in ../shared/reference/launcher_flags.txt, written down independently
+# The meaning of each flag in tests/reference/launcher_flags.txt, written down independently
 # of the registry: what a launch script means when it passes the flag.
 SWITCHES_ON = """
 --accumulate-allreduce-grads-in-fp32 --add-qkv-bias --allgather-cp --apply-chat-template --apply-layernorm-1p

@@ -1,5 +1,5 @@
 """Every flag upstream slime's parser registers parses here as it does there: generated, one case per
-row, from ../shared/reference/upstream_slime_flags.tsv (flag, argparse action, type, nargs, default,
+row, from tests/reference/upstream_slime_flags.tsv (flag, argparse action, type, nargs, default,
 choices and dest of upstream's ``slime/utils/arguments.py``; Megatron flags with slime's defaults).
 
 A row's expectations are read from the TSV alone, never from this project's registry: the

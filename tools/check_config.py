@@ -10,7 +10,9 @@ objects built by the megatron backend's code, each engine's server arguments rea
 parser, the model flags against the checkpoint's config.json (``--hf-checkpoint`` with the shell
 variables of this environment, or ``--hf-config``), and the memory estimate per GPU. Every problem
 is reported at once, naming the config key, its value and the file that set it; the exit status
-is 2 when any config has one. ``--all`` checks every primary config and prints the time of each.
+is 2 when any config has one. A config whose estimate needs more memory than a GPU has fails too,
+exit status 1, naming the role, the figure and the flags that lower it; ``--allow-over-memory``
+reports it as a warning and passes. ``--all`` checks every primary config and prints the time of each.
 Imports torch, megatron-core and SGLang (the generator does not).
 """
 
@@ -31,6 +33,8 @@ def options() -> argparse.ArgumentParser:
     parser.add_argument("--config-name", help="a primary config (conf/run_*.yaml)")
     parser.add_argument("--all", action="store_true", help="check every primary config")
     parser.add_argument("--hf-config", help="the checkpoint (a folder or its config.json) to compare the model with")
+    parser.add_argument("--allow-over-memory", action="store_true",
+                        help="report a GPU the estimate says is over its memory as a warning, not a failure")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for tools/generate_args.py")
     return parser
 
@@ -44,8 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     if o.all == bool(o.config_name):
         parser.error("give --config-name NAME or --all")
     if o.config_name and o.config_name not in configs:
-        print(f"check_config: --config-name {o.config_name}: no such primary config; they are {', '.join(configs)}",
-              file=sys.stderr)
+        from slime.config.hydra_errors import unknown_primary_config
+
+        print(f"check_config: {unknown_primary_config(o.config_name, configs)}", file=sys.stderr)
         return 2
     # megatron-core's and SGLang's notices about kernels a laptop lacks, deprecations: not the config's
     warnings.simplefilter("ignore")
@@ -57,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     status, checking = 0, time.perf_counter()
     with hydra_context():
         for name in configs if o.all else [o.config_name]:
-            report = deep_check(name, o.overrides, hf_config=o.hf_config)
+            report = deep_check(name, o.overrides, hf_config=o.hf_config, allow_over_memory=o.allow_over_memory)
             print(render(report), file=sys.stdout if report.ok else sys.stderr, flush=True)
-            status = status or (0 if report.ok else 2)
+            status = max(status, report.status)
     if o.all:
         print(f"{len(configs)} configs checked in {time.perf_counter() - checking:.1f} s")
     return status

@@ -136,6 +136,12 @@ class Generator:
             error = GenerationError("", ["give --config-name NAME: one of " + ", ".join(primary_configs())])
             self.jobs.append(Job(overrides, None, error, "", output_dir, sweep_dir))
             return
+        if self.options.misplaced:  # trainer flags or bare flag keys on the command line: say what was meant
+            from slime.config.misplaced import hints
+
+            error = GenerationError(name, hints(self.options.misplaced, OmegaConf.to_container(cfg, resolve=False)))
+            self.jobs.append(Job(overrides, None, error, "", output_dir, sweep_dir))
+            return
         read_files = self.read_files(name, self.lookup) if self.options.output and not multirun else []
         if self.options.shown_config:
             self.jobs.append(_shown_config_job(name, cfg, overrides, output_dir, *self.options.shown_config))
@@ -563,6 +569,25 @@ def _search_path(options: argparse.Namespace,
     return hydra_args, search, command
 
 
+def _register_primary_configs(config_dirs: list[Path]) -> None:
+    """``${slime_primary_configs:}``, which the --help page (conf/hydra/help/slime.yaml) lists."""
+    from omegaconf import OmegaConf
+
+    from slime.config.hydra_errors import primary_config_names
+
+    OmegaConf.register_new_resolver("slime_primary_configs", lambda: ", ".join(primary_config_names(config_dirs)),
+                                    replace=True)
+
+
+def _misplaced(hydra_args: list[str]) -> tuple[list[str], list]:
+    """Hydra's arguments without the trainer flags (``--lr 2e-6``) and bare flag keys (``lr=2e-6``) in
+    them, which the task then explains with the composed config (slime.config.misplaced)."""
+    from slime.config.hydra_errors import config_groups
+    from slime.config.misplaced import split
+
+    return split(hydra_args, set(config_groups([*_config_dirs(hydra_args), ROOT / "conf"])))
+
+
 def _config_problems(search: SearchPath, config_name: str | None) -> list[str]:
     """Every config file's problem in the folders Hydra will read, before it reads one; the primary
     config's own hydra.searchpath is read (and its folders checked) once that file passed."""
@@ -578,6 +603,7 @@ def run(options: argparse.Namespace, hydra_args: list[str]) -> int:
     """The generator on Hydra's command line, with its own options already taken."""
     import hydra
 
+    hydra_args, options.misplaced = _misplaced(hydra_args)
     hydra_args, search, command = _search_path(options, hydra_args)
     printing = command is not None and (command.help or command.hydra_help or command.cfg or command.info
                                         or command.shell_completion)
@@ -591,6 +617,7 @@ def run(options: argparse.Namespace, hydra_args: list[str]) -> int:
         sys.stderr.write("".join(f"generate_args: {p}\n" for p in problems))
         return 2
     config_dirs = search.folders()
+    _register_primary_configs(config_dirs)
     generator = Generator(options)
     sys.argv = [sys.argv[0], *_with_generator_help(hydra_args)]
     manifest = _SweepManifest(hydra_args)

@@ -116,11 +116,20 @@ slime::cleanup() {
 }
 
 slime::usage() {
+  local names=() file
+  for file in "${SLIME_ROOT}"/conf/run_*.yaml; do
+    names+=("$(basename "${file}" .yaml)")
+  done
   cat <<EOF
 usage: bash ${0##*/} [--dry-run] [HYDRA OVERRIDES...]
 Launches ${1} (conf/${1}.yaml). Overrides go to tools/generate_args.py, for example
-optimizer.lr=2e-6 +experiment=quick_test. Set ARGS_FILE to use a file the generator wrote.
+optimizer.lr=2e-6 +experiment=quick_test: the trainer's flags are config keys here (--lr 2e-6 is
+optimizer.lr=2e-6; tools/generate_args.py --config-name ${1} --which optimizer.lr says where one is set).
+Set ARGS_FILE to use a file the generator wrote.
 See the top of scripts/lib/launch.sh for the environment variables.
+
+The primary configs, each with its launcher scripts/run-<name>.sh (underscores as dashes):
+$(printf '%s\n' "${names[@]}" | paste -sd, - | sed 's/,/, /g')
 EOF
 }
 
@@ -239,6 +248,20 @@ slime_launch() {
     slime::start_ray "${gpus_per_node}"
   fi
   slime::submit ray job submit --address "${address}" --runtime-env-json "${runtime_env}" -- python3 "${entry_point}" "${argv[@]}"
+  if [[ "${SLIME_DRY_RUN:-0}" == 1 && -z "${ARGS_FILE:-}" ]]; then
+    # The job's SLIME_ARGS_FILE above names the generated file: a dry run that got this far keeps it.
+    slime::keep_temp_file "${args_file}"
+    printf '# SLIME_ARGS_FILE above is the generated args file, kept: %s\n' "$(slime::quote_word "$(realpath "${args_file}")")"
+  fi
+}
+
+# Leave a temporary file in place when the launch ends.
+slime::keep_temp_file() {
+  local kept=() file
+  for file in "${SLIME_TEMP_FILES[@]}"; do
+    [[ "${file}" == "$1" ]] || kept+=("${file}")
+  done
+  SLIME_TEMP_FILES=("${kept[@]}")
 }
 
 # Submit and follow the job. A head that has just started may not have registered its dashboard

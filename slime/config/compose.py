@@ -36,8 +36,11 @@ def hydra_context() -> Iterator[None]:
 
 
 def primary_configs() -> list[str]:
-    """The names of the primary configs: conf/run_*.yaml."""
-    return sorted(path.stem for path in CONF_DIR.glob("run_*.yaml"))
+    """The names of the primary configs: conf/run_*.yaml (the one list the README, docs/checks.md, the
+    generator's --help, the launchers' --help and tools/check_config.py --all show)."""
+    from slime.config.hydra_errors import primary_config_names
+
+    return primary_config_names([CONF_DIR])
 
 
 def compose_config(config_name: str, overrides: Sequence[str] = ()) -> DictConfig:

@@ -5,7 +5,9 @@ wrong, and what would be right, instead of a list of every option or advice that
 - ``optimizer.lrr=1``: a key the config lacks, given without ``+`` → for an unknown flag the
   generator's "unknown flag --lrr: did you mean lr (--lr)?"; for a real flag, add it with ``+``;
 - ``optimzer.lr=1``, ``modle=qwen3-4B``, ``~optimzer.lr``: a misspelled group or top-level key →
-  the closest one (``did you mean optimizer.lr=1?``), not advice to add the misspelling with ``+``.
+  the closest one (``did you mean optimizer.lr=1?``), not advice to add the misspelling with ``+``;
+- ``--config-name run_qwen3_4b``: a primary config no folder has → the closest (``run_qwen3_4B``),
+  or the list of them.
 """
 
 from __future__ import annotations
@@ -20,13 +22,28 @@ _MISSING_OPTION = re.compile(r"Could not find '(?P<group>[^']+)/(?P<option>[^'/]
 _NOT_IN_STRUCT = re.compile(r"Key '(?P<key>[^']+)' is not in struct\s+full_key: (?P<full>\S+)")
 _COULD_NOT_OVERRIDE = re.compile(r"Could not override '(?P<key>[^']+)'")
 _CANNOT_DELETE = re.compile(r"Could not delete from config\. '(?P<key>[^']+)' does not exist")
+_MISSING_PRIMARY = re.compile(r"Cannot find primary config '(?P<name>[^']+)'")
+
+
+def primary_config_names(config_dirs: list[Path]) -> list[str]:
+    """The primary configs of the folders: their ``run_*.yaml``, one launcher each."""
+    return sorted({p.stem for d in config_dirs for p in Path(d).glob("run_*.yaml")})
+
+
+def unknown_primary_config(name: str, names: list[str]) -> str:
+    """What to say about ``--config-name name`` when no folder has it: the closest names, or all of them."""
+    by_case = {n.lower(): n for n in names}
+    close = [by_case[name.lower()]] if name.lower() in by_case else difflib.get_close_matches(name, names, n=3,
+                                                                                               cutoff=0.6)
+    hint = f"did you mean {' or '.join(close)}?" if close else f"the primary configs are {', '.join(names)}"
+    return f"--config-name {name}: there is no primary config {name!r}: {hint}"
 
 
 def _options(group: str, config_dirs: list[Path]) -> list[str]:
     return sorted({p.stem for d in config_dirs for p in (Path(d) / group).glob("*.yaml")})
 
 
-def _groups(config_dirs: list[Path]) -> list[str]:
+def config_groups(config_dirs: list[Path]) -> list[str]:
     """The config groups: the folders of the search path that hold configs (Hydra's own left out)."""
     return sorted({p.parent.name for d in config_dirs for p in Path(d).glob("*/*.yaml")} - {"hydra"})
 
@@ -42,7 +59,7 @@ def _typed_override(hydra_args: list[str], key: str) -> str:
 
 def _top_level_name(name: str, typed: str, config_dirs: list[Path]) -> str:
     """What to say about an override whose first name is neither a group nor a top-level key."""
-    names = list(dict.fromkeys([*ARRAY_GROUPS, *SETTINGS, *_groups(config_dirs)]))
+    names = list(dict.fromkeys([*ARRAY_GROUPS, *SETTINGS, *config_groups(config_dirs)]))
     close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
     prefix = typed[:len(typed) - len(typed.lstrip("+~"))]
     if close:
@@ -55,6 +72,9 @@ def _top_level_name(name: str, typed: str, config_dirs: list[Path]) -> str:
 
 def explain(message: str, hydra_args: list[str], config_dirs: list[Path]) -> list[str] | None:
     """The generator's messages for a Hydra failure it knows, or None to show Hydra's own."""
+    primary = _MISSING_PRIMARY.search(message)
+    if primary:
+        return [unknown_primary_config(primary["name"], primary_config_names(config_dirs))]
     missing = _MISSING_OPTION.search(message)
     if missing:
         group, option = missing["group"], missing["option"]
@@ -67,7 +87,7 @@ def explain(message: str, hydra_args: list[str], config_dirs: list[Path]) -> lis
         elif options:
             hint = f"; the options are {', '.join(options)}"
         else:
-            groups = difflib.get_close_matches(group, _groups(config_dirs), n=1, cutoff=0.6)
+            groups = difflib.get_close_matches(group, config_groups(config_dirs), n=1, cutoff=0.6)
             hint = f"; there is no group {group}" + (f": did you mean {groups[0]}?" if groups else "")
         return [f"{_typed(hydra_args, f'{group}={option}')}: {group} has no option {option!r}{hint}"]
     cannot_delete = _CANNOT_DELETE.search(message)

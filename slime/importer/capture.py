@@ -2,13 +2,14 @@
 what it passes to ``train.py`` together with the bash arrays it built, as bash itself holds them.
 
 The script runs under bash inside ``slime.importer.sandbox`` (new user, mount, PID, network, IPC
-and UTS namespaces; a read-only file system but for scratch folders; no capabilities; nothing left
-running afterwards). ``BASH_ENV`` points at a prelude that defines shell functions for the
+and UTS namespaces; the real file system, read-only, but for a scratch folder of its own; no
+capabilities; nothing left running afterwards). ``BASH_ENV`` points at a prelude that defines shell functions for the
 commands a launcher uses (ray, ssh, pkill, nvidia-smi, sleep, python, …); the same commands are on
 ``PATH`` as recording stubs, and the stubs are bound over the real binaries, so even
 ``/usr/bin/python3`` reaches one. When the script reaches ``python3 train.py`` (directly or after
 ``ray job submit … --``), the prelude writes that argv and every array variable of the shell,
-NUL-separated, into the one writable folder the sandbox shares. Where no sandbox can be built, the
+NUL-separated, into a file of the sandbox's scratch folder, which the sandbox copies out when the
+script ends. Where no sandbox can be built, the
 script is not run at all and the capture fails with the reason.
 
 Every variable the script and the files it sources refer to (``$NAME`` or ``${NAME…}``) enters the
@@ -38,8 +39,10 @@ from slime.utils.entry_points import DEFAULT_ENTRY_POINT, ENTRY_POINTS
 FAKED = ("ray", "ssh", "scp", "pkill", "killall", "kill", "nvidia-smi", "sleep", "python", "python3", "pip", "pip3",
          "nohup", "docker", "srun", "sbatch", "huggingface-cli", "wandb")
 PLACEHOLDER = "__slime_var_{}__"
+CAPTURE_FILE = "capture"  # in the sandbox's scratch folder, copied out when the script ends
 _PLACEHOLDER = re.compile(r"__slime_var_([A-Za-z_][A-Za-z0-9_]*)__")
 _REFERENCE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+_ARRAY_REFERENCE = re.compile(r"\$\{[#!]?([A-Za-z_][A-Za-z0-9_]*)\[[@*]\]")  # ${A[@]}, ${A[*]}, ${#A[@]}
 _EMPTY_DEFAULT = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?-\}")
 _DEFAULT = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?[-=]")
 _MISSING_FILE = re.compile(r": (/\S+): No such file or directory")
@@ -120,9 +123,16 @@ class Capture:
 
 
 def referenced_variables(texts: list[str], environ: dict[str, str]) -> list[str]:
-    """Every variable the texts refer to, braced or not, but those bash sets and those given."""
+    """Every variable the texts refer to, braced or not, but those bash sets, those given and arrays
+    (``${A[@]}``: an array cannot enter a script from its environment, so it gets no placeholder)."""
     names = dict.fromkeys(name for text in texts for name in _REFERENCE.findall(text))
-    return [name for name in names if name not in _BASH_OWN and name not in environ]
+    arrays = array_references(texts)
+    return [name for name in names if name not in _BASH_OWN and name not in environ and name not in arrays]
+
+
+def array_references(texts: list[str]) -> list[str]:
+    """The names the texts expand as arrays, ``"${NAME[@]}"`` and its kin, in order."""
+    return list(dict.fromkeys(name for text in texts for name in _ARRAY_REFERENCE.findall(text)))
 
 
 def _default_text(text: str, start: int) -> str | None:
@@ -209,7 +219,7 @@ def capture(script: Path, args: list[str] | None = None, values: dict[str, str] 
     unshare, problem = _unshare_command()
     if unshare is None:
         raise CaptureError(_refusal(problem))
-    environ = {"HOME": "/tmp/home", "TMPDIR": "/tmp", "LANG": "C.UTF-8", **(values or {})}
+    environ = {"LANG": "C.UTF-8", **(values or {})}
     texts = {script: script.read_text(errors="replace")}
     variables = referenced_variables(list(texts.values()), environ)
     unset: set[str] = set()  # variables read only as ${X:-} (unset is fine) enter the script unset
@@ -237,7 +247,8 @@ def capture(script: Path, args: list[str] | None = None, values: dict[str, str] 
     unset_run = None
     if any(name in defaults and name not in unset for name in variables):
         unset_run = run({"SLIME_CAPTURE_ALLOW_UNSET": "1"}, set(defaults))[0]
-    return _parse(script, records, result, variables, defaults, without_default, unset_run)
+    return _parse(script, records, result, variables, defaults, without_default, unset_run,
+                  array_references(list(texts.values())))
 
 
 def optional_variables(texts: list[str]) -> set[str]:
@@ -265,16 +276,20 @@ def _run(unshare: list[str], script: Path, args: list[str] | None, environ: dict
             (stubs / name).chmod(0o755)
         prelude = tmp_path / "prelude.sh"
         prelude.write_text(PRELUDE + "".join(f"{name}() {{ return 0; }}\n" for name in _NO_OPS))
-        capture_file = out / "capture"
-        capture_file.touch()
+        capture_file = out / CAPTURE_FILE
+        capture_file.touch()  # what is read when the sandbox copies nothing back
+        # Inside the sandbox ``out`` is its scratch folder (a tmpfs): the records, TMPDIR and HOME (unless
+        # the script refers to HOME, which then enters as a placeholder like any variable it reads).
         env = {
+            "HOME": str(out / "home"),
             **environ,
+            "TMPDIR": str(out / "tmp"),
             "PATH": f"{stubs}:/usr/local/bin:/usr/bin:/bin",
             "BASH_ENV": str(prelude),
             "SLIME_CAPTURE_FILE": str(capture_file),
         }
-        spec = {"root": str(root), "covers": _covers(stubs), "readable": [str(tmp_path), str(script.parent)],
-                "writable": [str(out)], "command": ["bash", str(script), *(args or [])], "cwd": str(script.parent),
+        spec = {"root": str(root), "covers": _covers(stubs), "scratch": str(out), "scratch_folders": ["home", "tmp"],
+                "capture": CAPTURE_FILE, "command": ["bash", str(script), *(args or [])], "cwd": str(script.parent),
                 "env": env}
         (tmp_path / "spec.json").write_text(json.dumps(spec))
         try:
@@ -358,7 +373,8 @@ class _Restorer:
 
 
 def _parse(script: Path, records: list[str], result: subprocess.CompletedProcess, variables: list[str],
-           defaults: dict[str, str], without_default: set[str], unset_run: list[str] | None = None) -> Capture:
+           defaults: dict[str, str], without_default: set[str], unset_run: list[str] | None = None,
+           expanded_arrays: list[str] = ()) -> Capture:
     argv, arrays, entry_point = _train_call(records)
     restore = _Restorer(defaults, unset_run)
     if argv is None:
@@ -380,7 +396,9 @@ def _parse(script: Path, records: list[str], result: subprocess.CompletedProcess
         variables=used,
         defaults={name: defaults[name] for name in used if reference(name, defaults.get(name, "")) in "".join(argv)},
         notes=[f"{name}: the script gives it several defaults, or one that is not literal text, so the config "
-               f"refers to ${{{name}}} without one: export it" for name in used if name in without_default],
+               f"refers to ${{{name}}} without one: export it" for name in used if name in without_default] +
+              [f"{name}: the script expands \"${{{name}[@]}}\" but never defines it, and bash expands an undefined "
+               "array to nothing: it is taken as empty" for name in expanded_arrays if name not in arrays],
         entry_point=entry_point,
     )
 

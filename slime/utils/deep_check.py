@@ -10,7 +10,9 @@ check: the trainer's parser), then
 - compares the model flags with the checkpoint's ``config.json`` and tensor names
   (``slime.utils.hf_config``) when the checkpoint is reachable (``--hf-checkpoint`` with the shell
   variables of the environment, or a ``config.json`` given);
-- estimates memory per GPU (``slime.utils.memory``) and warns above the cluster's GPU memory.
+- estimates memory per GPU (``slime.utils.memory``): a GPU that needs more than the cluster's GPU
+  memory (or an engine with no room for its KV cache) fails the check as "over memory", naming the
+  role, the figure and the flags that lower it, unless ``allow_over_memory`` (then it is a warning).
 
 Every problem is reported, each in the generator's words: the config keys behind it with their
 values and the files that set them. Imports torch, megatron-core and SGLang (the generator and the
@@ -37,7 +39,6 @@ from slime.config.hydra_errors import explain as explain_hydra
 from slime.config.shell import SHELL_REF
 from slime.utils.hf_checkpoint import read_config, tensor_names
 from slime.utils.memory import GIB, memory_plan, on_gpus
-from slime.utils.parameters import padded_vocab
 
 _LEADING_OPTIONS = re.compile(r"^((?:--[\w-]+)(?:, --[\w-]+)*): (.*)$", re.S)
 
@@ -50,11 +51,18 @@ class Report:
     warnings: list[str] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)
     unchecked: list[str] = field(default_factory=list)
+    over_memory: list[str] = field(default_factory=list)  # GPUs the estimate says cannot hold their share
+    allow_over_memory: bool = False
     seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.problems and (not self.over_memory or self.allow_over_memory)
+
+    @property
+    def status(self) -> int:
+        """The exit status of the check: 2 for a problem of the config, 1 for a run that does not fit, else 0."""
+        return 2 if self.problems else 0 if self.ok else 1
 
 
 def expand_known(value: str | None, environ: Mapping[str, str]) -> str | None:
@@ -92,7 +100,7 @@ def _config_json(path: Path) -> Path:
 
 
 def _checkpoint(gen: Generated, args: argparse.Namespace, report: Report, hf_config: str | None) -> None:
-    from slime.utils.hf_config import FAMILIES, checkpoint_mismatches
+    from slime.utils.hf_config import FAMILIES, described_mismatches
 
     source = Path(hf_config) if hf_config else Path(args.hf_checkpoint or "")
     config_file = _config_json(source)
@@ -108,14 +116,8 @@ def _checkpoint(gen: Generated, args: argparse.Namespace, report: Report, hf_con
         report.unchecked.append(f"checkpoint {config_file}: model_type {config.get('model_type')!r} is not mapped "
                                 f"(mapped: {', '.join(FAMILIES)}); its config.json was not compared")
         return
-    tensors = tensor_names(config_file.parent)
-    for mismatch in checkpoint_mismatches(vars(args), config, tensors):
-        message = f"{mismatch.message()} ({config_file})"
-        if mismatch.path == "vocab_size":
-            message += (f"; megatron pads the vocabulary to {padded_vocab(args):,} rows for tensor parallel "
-                        f"{args.tensor_model_parallel_size}, but vocab_size must be the checkpoint's")
-        report.problems.append(gen.explain(message, mismatch.flags))
-    names = "and tensor names " if tensors is not None else ""
+    report.problems += [gen.explain(message, flags) for message, flags in described_mismatches(args, config_file.parent)]
+    names = "and tensor names " if tensor_names(config_file.parent) is not None else ""
     report.checked.append(f"checkpoint: the model flags against {config_file} {names}({config['model_type']})")
 
 
@@ -137,7 +139,7 @@ def _megatron_weights(gen: Generated, config: dict, config_file: Path, report: R
         report.checked.append(f"checkpoint: block-wise FP8 weights ({config_file}), read dequantized to full precision")
 
 
-def _memory(args: argparse.Namespace, report: Report) -> None:
+def _memory(gen: Generated, args: argparse.Namespace, report: Report) -> None:
     if not on_gpus(args):
         report.unchecked.append("memory: a CPU run (the torch engine), so no GPU memory estimate")
         return
@@ -146,6 +148,7 @@ def _memory(args: argparse.Namespace, report: Report) -> None:
         report.unchecked.append(f"memory: not estimated, {', '.join(memory['unknown'])} unset")
         return
     report.warnings += memory["warnings"]
+    report.over_memory += [gen.explain(over["message"], tuple(over["knobs"])) for over in memory["over"]]
     parts = [f"{role} {max(m['total'] for m in stages) / GIB:.1f} GiB training" for role, stages in memory["train"].items()]
     if memory["engine"] and memory["engine"]["static"]:
         parts.append(f"engines {memory['engine']['static'] / GIB:.1f} GiB")
@@ -166,10 +169,11 @@ def import_owners() -> None:
 
 
 def deep_check(config_name: str, overrides: Sequence[str] = (), environ: Mapping[str, str] | None = None,
-               hf_config: str | None = None) -> Report:
-    """Every problem of one config that the generator, megatron-core, SGLang and the checkpoint find."""
+               hf_config: str | None = None, allow_over_memory: bool = False) -> Report:
+    """Every problem of one config that the generator, megatron-core, SGLang and the checkpoint find, and
+    the GPUs it would not fit on (a failure too, unless ``allow_over_memory``)."""
     started = time.perf_counter()
-    report = Report(config_name, list(overrides))
+    report = Report(config_name, list(overrides), allow_over_memory=allow_over_memory)
     try:
         gen = generate_config(config_name, overrides)
     except GenerationError as err:
@@ -185,7 +189,7 @@ def deep_check(config_name: str, overrides: Sequence[str] = (), environ: Mapping
         if args.rollout_backend == "sglang" and not args.debug_train_only:
             _sglang(gen, args, report)
         _checkpoint(gen, args, report, hf_config)
-        _memory(args, report)
+        _memory(gen, args, report)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -194,9 +198,16 @@ def render(report: Report) -> str:
     """The report as a person reads it: problems first, then warnings, what ran and what did not."""
     where = f" {' '.join(report.overrides)}" if report.overrides else ""
     count = len(report.problems)
-    verdict = f"{count} problem{'s' if count != 1 else ''}" if count else "passes the deep check"
+    verdicts = [f"{count} problem{'s' if count != 1 else ''}"] if count else []
+    if report.over_memory and not report.allow_over_memory:
+        verdicts.append("does not fit in GPU memory (--allow-over-memory proceeds anyway)")
+    verdict = ", ".join(verdicts) or "passes the deep check"
     lines = [f"{report.config_name}{where}: {verdict} ({report.seconds:.1f} s)"]
     lines += [f"  - {problem}" for problem in report.problems]
+    if report.allow_over_memory:
+        lines += [f"  warning: over memory (allowed): {message}" for message in report.over_memory]
+    else:
+        lines += [f"  - over memory: {message}" for message in report.over_memory]
     lines += [f"  warning: {warning}" for warning in report.warnings]
     lines += [f"  checked: {what}" for what in report.checked]
     lines += [f"  not checked: {what}" for what in report.unchecked]

@@ -8,7 +8,8 @@ that decide it. Two things read it:
   (``tools/make_tiny_model.py``) has exactly the architecture those flags describe;
 - ``checkpoint_mismatches`` compares it with a checkpoint's ``config.json`` (and its tensor names,
   for what the config does not say, such as Qwen3's per-head query/key norms): every field that
-  disagrees, with the flags to change.
+  disagrees, with the flags to change; ``described_mismatches`` says each for a person, as the
+  deep check and the trainer's preflight report it.
 
 A few fields are facts of the family rather than of the config (Qwen2 always has QKV biases);
 ``FAMILY_FACTS`` names them, and the tensor names confirm them when the checkpoint is at hand.
@@ -224,11 +225,12 @@ def _same(expected, actual) -> bool:
 
 def checkpoint_mismatches(flags: dict, config: dict, tensors: list[str] | None = None) -> list[Mismatch]:
     """Every field where the flags and a checkpoint's ``config.json`` (its ``model_type`` names the
-    family) disagree; ``tensors`` (the checkpoint's tensor names, when known) settle the facts."""
+    family) disagree; ``tensors`` (the checkpoint's tensor names, when known) settle the facts. A
+    field the flags leave unset (``None``) cannot disagree."""
     model_type = config.get("model_type")
     mismatches = []
     for field in model_fields(flags, model_type):
-        if not field.compared:
+        if not field.compared or field.value is None:
             continue
         try:
             actual = _value_at(config, field.path, model_type, tensors)
@@ -239,3 +241,27 @@ def checkpoint_mismatches(flags: dict, config: dict, tensors: list[str] | None =
         if not _same(field.value, actual):
             mismatches.append(Mismatch(field.path, field.value, actual, field.flags))
     return mismatches
+
+
+def described_mismatches(args, folder) -> list[tuple[str, tuple[str, ...]]]:
+    """(message, flags) for each field where the model flags (a Namespace) and the checkpoint in
+    ``folder`` disagree; [] for a checkpoint of a family this table does not map, or model flags too
+    incomplete to compare (the deep check says so)."""
+    from slime.utils.hf_checkpoint import read_config, tensor_names
+    from slime.utils.parameters import padded_vocab
+
+    config = read_config(folder)
+    if config.get("model_type") not in FAMILIES:
+        return []
+    try:
+        mismatches = checkpoint_mismatches(vars(args), config, tensor_names(folder))
+    except (TypeError, KeyError):  # a model flag the table needs is unset
+        return []
+    described = []
+    for mismatch in mismatches:
+        message = f"{mismatch.message()} ({folder / 'config.json'})"
+        if mismatch.path == "vocab_size":
+            message += (f"; megatron pads the vocabulary to {padded_vocab(args):,} rows for tensor parallel "
+                        f"{args.tensor_model_parallel_size}, but vocab_size must be the checkpoint's")
+        described.append((message, mismatch.flags))
+    return described

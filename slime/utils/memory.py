@@ -19,7 +19,9 @@ Pure arithmetic over the Namespace (no torch); docs/checks.md lays it out. Per G
 Per GPU of a rollout engine: SGLang takes --sglang-mem-fraction-static of the GPU for the weights and
 the KV cache; what the weights leave is the KV cache, counted in tokens. Colocated, training and
 rollout take turns on the same GPUs: with both offloads the peak is the larger of the two, without
-one the two add up. A GPU needing more than --gpu-memory-gib gets a warning.
+one the two add up. A GPU needing more than --gpu-memory-gib, or an engine whose weights leave no
+room for a KV cache, is "over": the plan warns, and the deep check fails naming the role, the figure
+and the flags that lower it.
 
 Not counted: the CUDA context and NCCL buffers, allocator fragmentation, SGLang's CUDA graphs and
 activations (the memory outside its static fraction).
@@ -245,24 +247,64 @@ def missing_model_flags(args: argparse.Namespace) -> list[str]:
     return [f"--{name.replace('_', '-')}" for name in NEEDED if not getattr(args, name, None)]
 
 
+# What lowers each part of a train GPU's memory, and the rollout engines' share of a GPU.
+_LOWERS = {
+    "activations": ("--max-tokens-per-gpu", "--recompute-granularity", "--context-parallel-size"),
+    "optimizer": ("--use-distributed-optimizer", "--optimizer-cpu-offload"),
+    "weights": ("--tensor-model-parallel-size", "--pipeline-model-parallel-size"),
+    "gradients": ("--tensor-model-parallel-size", "--pipeline-model-parallel-size"),
+}
+_LOWERS_ENGINE = ("--sglang-mem-fraction-static", "--rollout-num-gpus-per-engine")
+_LOWERS_SHARED = ("--offload-train", "--offload-rollout")
+
+
+def _train_knobs(args: argparse.Namespace, role: str, memory: TrainMemory, shared: bool) -> list[str]:
+    """The flags that lower a train GPU's need, those of its largest parts first; switches already on
+    (full recompute, the distributed optimizer, an offload) are left out."""
+    a = role_args(args, role)
+    a = gpu_defaults(a) if on_gpus(a) else a
+    parts = sorted(_LOWERS, key=lambda part: -getattr(memory, part))
+    knobs = [flag for part in parts for flag in _LOWERS[part]]
+    if not a.use_dynamic_batch_size:
+        knobs[knobs.index("--max-tokens-per-gpu")] = "--micro-batch-size"
+    if a.num_experts:
+        knobs.insert(knobs.index("--tensor-model-parallel-size"), "--expert-model-parallel-size")
+    if shared:
+        knobs += [*_LOWERS_SHARED, "--sglang-mem-fraction-static"]
+    if a.optimizer_cpu_offload:
+        knobs[knobs.index("--optimizer-cpu-offload")] = "--optimizer-offload-fraction"
+    on = {"--recompute-granularity": a.recompute_granularity == "full",
+          "--use-distributed-optimizer": a.use_distributed_optimizer,
+          "--optimizer-offload-fraction": a.optimizer_offload_fraction >= 1,
+          "--offload-train": a.offload_train, "--offload-rollout": a.offload_rollout}
+    return [flag for flag in dict.fromkeys(knobs) if not on.get(flag)]
+
+
+def _over(what: str, needs: str, knobs) -> dict:
+    """A GPU (or an engine) the estimate says cannot hold what it is given: the message and its knobs."""
+    return {"message": f"{what} {needs}; lower it with {', '.join(knobs)}", "knobs": list(knobs)}
+
+
 def memory_plan(args: argparse.Namespace) -> dict:
-    """The memory section of the launch plan: per-GPU estimates, the peak of a GPU, and warnings; only
-    ``unknown`` (the model flags it lacks) when the model is not described enough to estimate."""
+    """The memory section of the launch plan: per-GPU estimates, the peak of a GPU, what is over the GPU
+    (``over``: each with its message and the flags that lower it) and warnings; only ``unknown`` (the
+    model flags it lacks) when the model is not described enough to estimate."""
     budget = args.gpu_memory_gib * GIB
     missing = missing_model_flags(args)
     if missing:
         return {"gpu_memory_gib": args.gpu_memory_gib, "unknown": missing, "train": {}, "engine": None,
-                "peak_per_gpu": {}, "model_parameters": None, "warnings": []}
+                "peak_per_gpu": {}, "model_parameters": None, "warnings": [], "over": []}
     roles = ["actor"] + (["critic"] if args.use_critic else [])
     train = {role: train_memory(args, role) for role in roles} if args.train_backend == "megatron" else {}
     engine = engine_memory(args) if not args.debug_train_only and args.rollout_num_gpus else None
-    warnings = []
+    warnings, over = [], []
     worst = {role: max(stages, key=lambda m: m.total) for role, stages in train.items()}
     if engine is not None and engine.kv_cache is not None:
         if engine.kv_cache <= 0:
-            warnings.append(f"an engine's weights ({_gib(engine.weights)} per GPU) do not fit in its static memory "
-                            f"(--sglang-mem-fraction-static {args.sglang_mem_fraction_static} × "
-                            f"{args.gpu_memory_gib:g} GiB = {_gib(engine.static)}): no room for the KV cache")
+            over.append(_over(f"an engine's weights ({_gib(engine.weights)} per GPU)",
+                              f"do not fit in its static memory (--sglang-mem-fraction-static "
+                              f"{args.sglang_mem_fraction_static} × {args.gpu_memory_gib:g} GiB = "
+                              f"{_gib(engine.static)}): no room for the KV cache", _LOWERS_ENGINE))
         elif engine.kv_tokens < _longest_request(args):
             warnings.append(f"an engine's KV cache holds {engine.kv_tokens:,} tokens, fewer than one request's "
                             f"{_longest_request(args):,} (prompt and response)")
@@ -280,8 +322,12 @@ def memory_plan(args: argparse.Namespace) -> dict:
         peaks["rollout"] = engine.static or engine.weights
     for role, peak in peaks.items():
         if peak > budget:
-            where = "an actor GPU (shared with the engines)" if role == "actor" and args.colocate else f"a {role} GPU"
-            warnings.append(f"{where} needs about {_gib(peak)}, more than --gpu-memory-gib {args.gpu_memory_gib:g}")
+            shared = role == "actor" and args.colocate
+            where = "an actor GPU (shared with the engines)" if shared else f"a {role} GPU"
+            knobs = _train_knobs(args, role, worst[role], shared and engine is not None) if role in worst \
+                else _LOWERS_ENGINE
+            over.append(_over(where, f"needs about {_gib(peak)}, more than --gpu-memory-gib {args.gpu_memory_gib:g}",
+                              knobs))
     return {
         "gpu_memory_gib": args.gpu_memory_gib,
         "train": {role: [vars(m) | {"total": m.total} for m in stages] for role, stages in train.items()},
@@ -289,6 +335,7 @@ def memory_plan(args: argparse.Namespace) -> dict:
         "peak_per_gpu": peaks,
         "model_parameters": model_parameters(args),
         "warnings": warnings,
+        "over": over,
         "unknown": [],
     }
 
@@ -318,5 +365,5 @@ def format_memory(memory: dict) -> list[tuple[str, str]]:
     if peaks:
         rows.append(("Memory", f"peak per GPU {peaks} of {memory['gpu_memory_gib']:g} GiB "
                      "(an estimate: docs/checks.md)"))
-    rows += [("Warning", warning) for warning in memory["warnings"]]
+    rows += [("Warning", warning) for warning in [*(o["message"] for o in memory["over"]), *memory["warnings"]]]
     return rows
