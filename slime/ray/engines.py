@@ -115,6 +115,7 @@ class Engine:
     url: str = ""
     router_id: str | None = None
     in_service: bool = True
+    generation: int = 0  # one more at each restart: a failure seen before a restart is not the new one's
     commands: list[list[str]] = field(default_factory=list)
 
     @property
@@ -315,13 +316,14 @@ class EngineGroup:
         while not self._stop.wait(min(1.0, a.rollout_health_check_interval)):
             try:
                 for engine in [e for e in self.engines if e.in_service]:
+                    generation = engine.generation
                     code = self._exit_code(engine)
                     if code is not None:
-                        self._failed(engine, self._what(code))
+                        self._failed(engine, self._what(code), generation)
                     elif time.time() >= next_check and not self.paused and \
                             not _healthy(engine.url, timeout=a.rollout_health_check_timeout):
                         self._failed(engine, f"did not answer /health_generate within "
-                                             f"{a.rollout_health_check_timeout:g} s")
+                                             f"{a.rollout_health_check_timeout:g} s", generation)
                 if time.time() >= next_check:
                     next_check = time.time() + a.rollout_health_check_interval
             except Exception as err:  # the monitor never dies silently; the run stops with the reason
@@ -330,9 +332,11 @@ class EngineGroup:
                 self.failure = self.failure or EngineError(f"the engines' health check failed: {type(err).__name__}: {err}")
                 return
 
-    def _failed(self, engine: Engine, what: str) -> None:
+    def _failed(self, engine: Engine, what: str, generation: int) -> None:
+        """``engine`` as it was at ``generation`` failed: the run stops with it, or it is restarted."""
         with self.lock:
-            if not engine.in_service:  # the monitor and a sweep both saw it: handled once
+            # The monitor and a sweep both saw it, or it was restarted since: handled once.
+            if not engine.in_service or engine.generation != generation:
                 return
             engine.in_service = False
             error = self._error(engine, what)
@@ -364,6 +368,7 @@ class EngineGroup:
                 http_json(engine.url, "/release_memory_occupation", {}, timeout=600, engine=engine.describe())
             self._route(engine)
             engine.in_service = True
+            engine.generation += 1
             self.restarts += 1
         self.log(f"rollout engine {engine.index} is back at {engine.url} with the current weights")
 
@@ -403,9 +408,10 @@ class EngineGroup:
         """Look at every engine's process now (the trainer does between phases, so a death is never
         missed however short the phase); then ``check``."""
         for engine in [e for e in self.engines if e.in_service]:
+            generation = engine.generation
             code = self._exit_code(engine)
             if code is not None:
-                self._failed(engine, self._what(code))
+                self._failed(engine, self._what(code), generation)
         self.check()
 
     def check(self) -> None:
