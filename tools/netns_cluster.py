@@ -245,8 +245,10 @@ class NetnsCluster:
         (host.directory / "ready").unlink(missing_ok=True)
         log = open(host.log, "ab")
         try:
+            # SIGKILL to unshare when the process that built the cluster dies (unshare --kill-child passes it
+            # on to the host's init, and the kernel ends the rest of the host): no host outlives its builder.
             host.process = subprocess.Popen(
-                ["ip", "netns", "exec", host.namespace, "unshare", "--mount", "--uts", "--pid", "--fork", "--kill-child",
+                ["setpriv", "--pdeathsig", "KILL", "--", "ip", "netns", "exec", host.namespace, "unshare", "--mount", "--uts", "--pid", "--fork", "--kill-child",
                  "--mount-proc", "--propagation", "private", sys.executable, str(Path(__file__).resolve()),
                  "--host-init", str(config)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
