@@ -7,7 +7,7 @@ PYTHON ?= python
 GENERATE = $(PYTHON) tools/generate_args.py --config-name $(CONFIG) $(OVERRIDES)
 LAUNCHER = scripts/$(subst _,-,$(CONFIG)).sh
 
-.PHONY: help args show-config tree plan deep-check provenance sweep train goldens check test bench bench-algorithms bench-loop
+.PHONY: help args show-config tree plan deep-check provenance sweep train goldens check test bench bench-algorithms bench-loop bench-multinode
 
 help:  ## list the targets and the variables they read
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -68,3 +68,6 @@ bench-algorithms:  ## advantages, returns and losses: batched against the per-to
 
 bench-loop:  ## the tiny run through its launcher against an in-process loop over the same functions (minutes)
 	$(PYTHON) benchmarks/loop_overhead.py
+
+bench-multinode:  ## the tiny megatron run on three network-namespace hosts against one (root; minutes)
+	$(PYTHON) benchmarks/multinode.py

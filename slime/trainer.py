@@ -119,8 +119,8 @@ class StartupClock:
 
 class Trainer:
     def __init__(self, args: argparse.Namespace, argv: list[str], args_file: str | None = None,
-                 started: float | None = None):
-        self.args, self.argv, self.args_file = args, argv, args_file
+                 started: float | None = None, entry_point: str = "train.py"):
+        self.args, self.argv, self.args_file, self.entry_point = args, argv, args_file, entry_point
         self.started = started  # time.time() when train.py started, for the start-up summary
         self.log = RunLog(args)
         self.actor = self.critic = self.engines = self.client = None
@@ -128,6 +128,7 @@ class Trainer:
         self.eval_sets: dict = {}
         self.weight_version = 0  # the engines' weights: those of the checkpoint, then one more per push
         self.own_disk_dir = None
+        self.placement = None
 
     # -- setup ---------------------------------------------------------------------------------
     def setup(self) -> int:
@@ -140,7 +141,7 @@ class Trainer:
         clock = StartupClock(self.started)
         available = ray.cluster_resources().get("GPU", 0)
         with clock.phase("placement"):
-            placement = create_placement(a, available)
+            placement = self.placement = create_placement(a, available)
         if a.update_weight_transport == "disk" and not a.update_weight_disk_dir and not a.debug_train_only:
             import tempfile
 
@@ -151,6 +152,7 @@ class Trainer:
             self.log.note("--use-kl-loss with --kl-loss-coef 0 adds nothing to the loss: the reference model is "
                           "neither loaded nor run and no kl is logged (give --kl-loss-coef a weight to use it)")
         self._start_groups(placement, clock)
+        self._note_placement()
         start = 0
         resumed = self.actor.first("loaded_rollout_id") if self.actor else None
         if resumed is not None:
@@ -168,6 +170,53 @@ class Trainer:
             self.actor.on_every_rank("offload")
         self.log.note(clock.summary())
         return start
+
+    def seats(self) -> list:
+        """Every train rank and engine of the run, with the host it is on."""
+        from slime.ray.hosts import Seat
+
+        seats = []
+        for name, group, slots in (("actor", self.actor, self.placement.actor if self.placement else []),
+                                   ("critic", self.critic, self.placement.critic if self.placement else [])):
+            if group is None:
+                continue
+            for rank, slot in enumerate(slots[:group.size]):
+                host = self.placement.host(slot)
+                if host is not None:
+                    seats.append(Seat(f"{name} rank {rank} of {group.size}", host))
+        for engine in self.engines.engines if self.engines else []:
+            seats += [Seat(f"rollout engine {engine.index} ({engine.url})", host) for host in engine.hosts]
+        return seats
+
+    def _note_placement(self) -> None:
+        """On several nodes: where every rank and engine is, and where each role's ranks meet."""
+        from slime.ray.hosts import placement_note, spans_nodes
+
+        seats = self.seats()
+        if not spans_nodes(seats):
+            return
+        meet = [f"the {group.role}'s ranks meet at {group.rendezvous[0]}:{group.rendezvous[1]}"
+                for group in (self.actor, self.critic) if group is not None and group.size > 1]
+        self.log.note(placement_note(seats) + ("; " + "; ".join(meet) if meet else ""))
+
+    def host_loss(self, error: BaseException) -> str | None:
+        """When ``error`` came from a lost host (a run on several nodes): the host, what it held, the last
+        saved rollout and the command that resumes; else None."""
+        import ray
+
+        from slime.ray.hosts import lost_hosts, lost_note, spans_nodes
+        from slime.utils.resume import resume_note
+
+        seats = self.seats() if ray.is_initialized() else []
+        if not spans_nodes(seats):
+            return None
+        gone = lost_hosts({seat.host for seat in seats})
+        if not gone:
+            return None
+        first = (str(getattr(error, "cause", None) or error).strip().splitlines() or [type(error).__name__])[0]
+        return (f"{lost_note(seats, gone)}. The run stops: {resume_note(self.args, self.argv, self.entry_point)}\n"
+                f"  once {' and '.join(host.describe() for host in gone)} is back, or another host with its GPUs is in "
+                f"its place (HOSTFILE, or the Ray cluster of RAY_ADDRESS).\n  The error it caused: {first[:400]}")
 
     def load_data(self) -> None:
         """The tokenizer, the prompts (and --num-rollout from --num-epoch) and the evaluation sets."""
@@ -221,7 +270,7 @@ class Trainer:
             from slime.rollout.client import GenerateClient
 
             self.client = GenerateClient(self.engines.router_url, [e.url for e in self.engines.engines],
-                                         check=self.engines.check)
+                                         check=self.engines.check, recover=self.engines.recover)
             if self.actor:
                 self.engines.on_restart = self._push_weights  # a restarted engine gets the current weights
 
@@ -510,6 +559,25 @@ class Trainer:
         return {f"eval/{name}": value for name, value in results.items()}
 
 
+def _report(err: Exception, entry_point: str) -> int:
+    """A failure's own message, without a traceback, for the errors a run is expected to meet; others raise."""
+    import ray
+
+    from slime.rewards.hub import RewardFailure
+    from slime.rollout.client import EngineError
+
+    if isinstance(err, (EngineError, RewardFailure, NonFinite, NotImplementedError, Stopped, FileNotFoundError,
+                        ValueError)):
+        # Raised in an actor (a train rank's missing checkpoint, say): its own message, not the actor's traceback.
+        cause = err.cause if isinstance(err, ray.exceptions.RayTaskError) else None
+        print(f"{entry_point}: {cause or err}", flush=True)
+        return 1
+    if isinstance(err, ray.exceptions.RayActorError):
+        print(f"{entry_point}: a Ray actor of the run died: {str(err).splitlines()[0]}", flush=True)
+        return 1
+    raise err
+
+
 def run(args: argparse.Namespace, argv: list[str], args_file: str | None = None, started: float | None = None,
         entry_point: str = "train.py") -> int:
     """Train; every ending, an error included, shuts Ray down. Returns the exit status. ``args_file``:
@@ -517,28 +585,28 @@ def run(args: argparse.Namespace, argv: list[str], args_file: str | None = None,
     time.time() when the process started, for the start-up summary."""
     import ray
 
-    from slime.rewards.hub import RewardFailure
-    from slime.rollout.client import EngineError
-
     complete = complete_run_note(args)
     if complete:
         RunLog.note(complete)
         return 0
     previous = signal.getsignal(signal.SIGTERM)
-    trainer = Trainer(args, argv, args_file, started)
+    trainer = Trainer(args, argv, args_file, started, entry_point)
     try:
         connect_ray(args)
         signal.signal(signal.SIGTERM, _on_sigterm)  # after ray.init, which installs its own handler
         trainer.run(one_step_off_policy=entry_point == "train_async.py")
         return 0
-    except (EngineError, RewardFailure, NonFinite, NotImplementedError, Stopped, FileNotFoundError, ValueError) as err:
-        # Raised in an actor (a train rank's missing checkpoint, say): its own message, not the actor's traceback.
-        cause = err.cause if isinstance(err, ray.exceptions.RayTaskError) else None
-        print(f"{entry_point}: {cause or err}", flush=True)
-        return 1
-    except ray.exceptions.RayActorError as err:
-        print(f"{entry_point}: a Ray actor of the run died: {str(err).splitlines()[0]}", flush=True)
-        return 1
+    except Stopped as err:
+        return _report(err, entry_point)
+    except Exception as err:
+        try:
+            lost = trainer.host_loss(err)  # a host of the run gone explains the error better than the error
+        except Exception:  # the cluster itself is gone (its head host, say): the error as it is
+            lost = None
+        if lost:
+            print(f"{entry_point}: {lost}", flush=True)
+            return 1
+        return _report(err, entry_point)
     finally:
         if trainer.engines is not None:
             trainer.engines.shutdown()

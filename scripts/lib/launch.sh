@@ -29,11 +29,16 @@
 #   SLIME_DRY_RUN=1  same as --dry-run: print every command, one per line, and run none
 #   PYTHON           the Python that runs the generator (python3)
 #   RAY_AUTH_MODE    Ray's authentication (token unless set; the token is ~/.ray/auth_token, which
-#                    the launcher creates when missing and the worker hosts must share)
+#                    the launcher creates when missing, tightens to 0600 when others can read it, and
+#                    the worker hosts must share; the workers' `ray start` gets the same RAY_AUTH_MODE)
+#   SLIME_JOIN_TIMEOUT seconds the worker hosts of HOSTFILE have to join the head (180) before the
+#                    launcher stops, naming those still missing, without submitting
 
 SLIME_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 SLIME_STARTED_PIDS=()
 SLIME_TEMP_FILES=()
+SLIME_WORKER_LOGS=()    # each worker host's ssh session output, removed at exit unless a worker failed
+SLIME_KEEP_WORKER_LOGS=0
 
 slime::die() {
   printf 'launcher: %s\n' "$@" >&2
@@ -80,12 +85,17 @@ slime::run() {
 }
 
 # Start a command in the background and remember it, so cleanup stops exactly what was started.
+# With SLIME_BACKGROUND_LOG set, its output goes to that file.
 slime::run_background() {
   if [[ "${SLIME_DRY_RUN:-0}" == 1 ]]; then
     printf '%s &\n' "$(slime::quote_line "$@")"
     return
   fi
-  "$@" &
+  if [[ -n "${SLIME_BACKGROUND_LOG:-}" ]]; then
+    "$@" </dev/null >"${SLIME_BACKGROUND_LOG}" 2>&1 &
+  else
+    "$@" &
+  fi
   SLIME_STARTED_PIDS+=("$!")
 }
 
@@ -112,6 +122,9 @@ slime::cleanup() {
   done
   if ((${#SLIME_TEMP_FILES[@]})); then
     rm -f -- "${SLIME_TEMP_FILES[@]}"
+  fi
+  if ((${#SLIME_WORKER_LOGS[@]})) && [[ "${SLIME_KEEP_WORKER_LOGS}" != 1 ]]; then
+    rm -f -- "${SLIME_WORKER_LOGS[@]}"
   fi
 }
 
@@ -170,6 +183,7 @@ slime_launch() {
     esac
   done
   trap slime::cleanup EXIT
+  local invoked_from="${PWD}"
   cd "${SLIME_ROOT}" || slime::die "cannot enter ${SLIME_ROOT}"
   export RAY_AUTH_MODE="${RAY_AUTH_MODE:-token}"
   local has_python=1 no_python="PYTHON=${python} is not a command on PATH: set PYTHON to the Python of this project's environment"
@@ -232,6 +246,7 @@ slime_launch() {
   slime::check_nodes "${nodes}" "${gpus_per_node}"
   if [[ "${SLIME_DRY_RUN:-0}" != 1 && -z "${RAY_ADDRESS:-}" ]]; then
     slime::check_ports
+    slime::check_workers_reachable
   fi
   ((${#problems[@]} == 0)) || slime::die "${problems[@]}"
 
@@ -242,6 +257,7 @@ slime_launch() {
     "CUDA_DEVICE_MAX_CONNECTIONS=1" \
     "NCCL_NVLS_ENABLE=$(slime::has_nvlink)" \
     "SLIME_ARGS_FILE=$(realpath "${args_file}")" \
+    "SLIME_LAUNCH_COMMAND=$(slime::launch_command "${invoked_from}" "${args_file}" "${overrides[@]}")" \
     "${job_env[@]}")"
   if [[ -z "${address}" ]]; then
     address="http://${MASTER_ADDR:-127.0.0.1}:${RAY_DASHBOARD_PORT:-8265}"
@@ -262,6 +278,29 @@ slime::keep_temp_file() {
     [[ "${file}" == "$1" ]] || kept+=("${file}")
   done
   SLIME_TEMP_FILES=("${kept[@]}")
+}
+
+# This launch again, as one line: cd, the launch variables that are set, the launcher and its
+# overrides; the command a run that stops mid-way gives to resume it. The config's own variables
+# ($2's header) are left to the environment, written NAME="$NAME" (they may hold secrets). $1 is
+# where the launcher was started from, for relative paths.
+slime::launch_command() {
+  local from="$1" args_file="$2" words=() name value script config_vars=""
+  shift 2
+  script="$(cd "${from}" && realpath "$0")"
+  [[ "${script}" != "${SLIME_ROOT}/"* ]] || script="${script#"${SLIME_ROOT}/"}"
+  for name in ARGS_FILE MASTER_ADDR HOSTFILE RAY_ADDRESS RAY_PORT RAY_DASHBOARD_PORT RAY_AGENT_PORT \
+    RAY_CLIENT_PORT SLIME_NUM_GPUS SLIME_JOIN_TIMEOUT MEGATRON_LM_PATH PYTHON; do
+    value="${!name:-}"
+    [[ -n "${value}" ]] || continue
+    case "${name}" in ARGS_FILE | HOSTFILE) value="$(cd "${from}" && realpath "${value}")" ;; esac
+    words+=("${name}=${value}")
+  done
+  for name in $(slime::required_variables "${args_file}"); do
+    config_vars+="${name}=\"\$${name}\" "
+  done
+  printf 'cd %s && %s%s\n' "$(slime::quote_word "${SLIME_ROOT}")" "${config_vars}" \
+    "$(slime::quote_line "${words[@]}" bash "${script}" "$@")"
 }
 
 # Submit and follow the job. A head that has just started may not have registered its dashboard
@@ -317,6 +356,28 @@ slime::check_nodes() {
   fi
 }
 
+# Adds to the caller's `problems` every worker host of the caller's `workers` that ssh cannot reach
+# or log in to, with ssh's own error; the hosts are asked at once, before anything is started.
+slime::check_workers_reachable() {
+  ((${#workers[@]})) || return 0
+  local host index pids=() logs=() status detail
+  for index in "${!workers[@]}"; do
+    logs+=("$(mktemp "${TMPDIR:-/tmp}/slime-ssh-check.XXXXXX")")
+    SLIME_TEMP_FILES+=("${logs[index]}")
+    ssh -o BatchMode=yes -o ConnectTimeout="${SLIME_SSH_TIMEOUT:-10}" "${workers[index]}" true \
+      </dev/null >"${logs[index]}" 2>&1 &
+    pids+=("$!")
+  done
+  for index in "${!workers[@]}"; do
+    host="${workers[index]}"
+    status=0
+    wait "${pids[index]}" || status=$?
+    ((status != 0)) || continue
+    detail="$(tr -d '\r' <"${logs[index]}" | sed '/^[[:space:]]*$/d' | tail -n 3 | paste -sd ' ' -)"
+    problems+=("worker host ${host} (HOSTFILE ${HOSTFILE}) cannot be reached over ssh (ssh ${host} true exits ${status}): ${detail:-no output}")
+  done
+}
+
 # The ports a head started here binds, each after the variable that moves it.
 slime::head_ports() {
   printf '%s\n' "RAY_PORT ${RAY_PORT:-6379}" "RAY_DASHBOARD_PORT ${RAY_DASHBOARD_PORT:-8265}" \
@@ -350,7 +411,7 @@ slime::check_ports() {
 # `workers` over ssh; each `ray start --block` is remembered so cleanup stops exactly these. The
 # head carries a resource named after this launch, so the cluster the job goes to is known to be it.
 slime::start_ray() {
-  local gpus_per_node="$1" head="${MASTER_ADDR:-127.0.0.1}" port="${RAY_PORT:-6379}" ray_bin host remote marker
+  local gpus_per_node="$1" head="${MASTER_ADDR:-127.0.0.1}" port="${RAY_PORT:-6379}" ray_bin host remote marker index
   marker="slime_launch_$$_${RANDOM}${RANDOM}"
   ray_bin="$(command -v ray || echo ray)" # workers run it by absolute path: ssh's PATH may lack it
   slime::run cd "${SLIME_ROOT}"
@@ -366,10 +427,78 @@ slime::start_ray() {
   ((${#SLIME_STARTED_PIDS[@]} == 0)) || head_pid="${SLIME_STARTED_PIDS[${#SLIME_STARTED_PIDS[@]} - 1]}"
   slime::wait_for_ray "http://${head}:${RAY_DASHBOARD_PORT:-8265}" "${head_pid}" "${marker}"
   slime::progress "Ray is up at http://${head}:${RAY_DASHBOARD_PORT:-8265}"
-  remote="cd $(printf '%q' "${SLIME_ROOT}") && $(slime::quote_line "${ray_bin}" start --address "${head}:${port}" \
-    --num-gpus "${gpus_per_node}" --disable-usage-stats --block)"
-  for host in "${workers[@]}"; do
+  ((${#workers[@]})) || return 0
+  # Each worker carries a resource named after this launch and its place in HOSTFILE, by which the
+  # wait below knows which hosts have joined. The remote command is run by the user's login shell
+  # there: `env` sets RAY_AUTH_MODE whatever that shell is (a worker without it is refused by the head).
+  local worker_pids=() worker_markers=()
+  for index in "${!workers[@]}"; do
+    host="${workers[index]}"
+    worker_markers+=("${marker}_w$((index + 1))")
+    remote="cd $(printf '%q' "${SLIME_ROOT}") && $(slime::quote_line env "RAY_AUTH_MODE=${RAY_AUTH_MODE}" \
+      "${ray_bin}" start --address "${head}:${port}" --num-gpus "${gpus_per_node}" \
+      --resources "{\"${worker_markers[index]}\": 1}" --disable-usage-stats --block)"
+    local SLIME_BACKGROUND_LOG=""
+    if [[ "${SLIME_DRY_RUN:-0}" != 1 ]]; then
+      SLIME_BACKGROUND_LOG="$(mktemp "${TMPDIR:-/tmp}/slime-ssh-${host//[^A-Za-z0-9._-]/_}.XXXXXX")"
+      SLIME_WORKER_LOGS+=("${SLIME_BACKGROUND_LOG}")
+    fi
     slime::run_background ssh -tt "${host}" "${remote}"
+    ((${#SLIME_STARTED_PIDS[@]} == 0)) || worker_pids+=("${SLIME_STARTED_PIDS[${#SLIME_STARTED_PIDS[@]} - 1]}")
+  done
+  slime::wait_for_workers "http://${head}:${RAY_DASHBOARD_PORT:-8265}"
+}
+
+# The last lines of a worker's ssh log, colours and carriage returns (ssh -tt) removed, indented.
+slime::log_tail() {
+  tr -d '\r' <"$1" | sed -e 's/\x1b\[[0-9;]*m//g' -e '/^[[:space:]]*$/d' | tail -n "${2:-5}" | sed 's/^/    /'
+}
+
+# Wait until every worker host of the caller's `workers` has joined the head (its marker resource is
+# in the cluster), at most SLIME_JOIN_TIMEOUT seconds; the job is submitted only then, since the
+# trainer places the run on the GPUs it finds when it starts. A worker whose ssh session ends, or
+# whom the head refuses, stops the launch at once, named with its ssh log; at the deadline, so do
+# those still missing. Uses the caller's `worker_pids` and `worker_markers`.
+slime::wait_for_workers() {
+  local dashboard="$1" timeout="${SLIME_JOIN_TIMEOUT:-180}" deadline index status answer missing=() lines=() names=()
+  [[ "${SLIME_DRY_RUN:-0}" == 1 ]] && return 0
+  deadline=$((SECONDS + timeout))
+  slime::progress "waiting for ${#workers[@]} worker host(s) to join: ${workers[*]}"
+  while true; do
+    for index in "${!workers[@]}"; do
+      if ! slime::is_running_child "${worker_pids[index]}"; then
+        status=0
+        wait "${worker_pids[index]}" || status=$?
+        SLIME_KEEP_WORKER_LOGS=1
+        mapfile -t lines < <(slime::log_tail "${SLIME_WORKER_LOGS[index]}")
+        slime::die "worker host ${workers[index]} did not join the Ray head at ${head}:${port}: its ssh session ended (exit ${status}); nothing was submitted. The last lines of its ssh log ${SLIME_WORKER_LOGS[index]}:" "${lines[@]}"
+      fi
+      if grep -q 'InvalidAuthToken\|AuthenticationError' "${SLIME_WORKER_LOGS[index]}"; then
+        SLIME_KEEP_WORKER_LOGS=1
+        mapfile -t lines < <(slime::log_tail "${SLIME_WORKER_LOGS[index]}" 2)
+        slime::die "worker host ${workers[index]} was refused by the Ray head at ${head}:${port}: its Ray token differs from this node's (${RAY_AUTH_TOKEN_PATH:-~/.ray/auth_token}); copy this node's token to that host. Nothing was submitted. Its ssh log ${SLIME_WORKER_LOGS[index]}:" "${lines[@]}"
+      fi
+    done
+    status=0
+    answer="$("${python:-${PYTHON:-python3}}" -m slime.utils.ray_ready "${dashboard}" \
+      --missing "${worker_markers[@]}" --within 3)" || status=$?
+    mapfile -t missing <<<"${answer}"
+    ((status <= 1)) || slime::die "could not ask the Ray dashboard at ${dashboard} which worker hosts have joined (exit ${status}); nothing was submitted"
+    if ((status == 0)); then
+      slime::progress "every worker host joined: ${workers[*]}"
+      return 0
+    fi
+    if ((SECONDS >= deadline)); then
+      SLIME_KEEP_WORKER_LOGS=1
+      lines=()
+      names=()
+      for index in "${!workers[@]}"; do
+        [[ " ${missing[*]} " == *" ${worker_markers[index]} "* ]] || continue
+        names+=("${workers[index]}")
+        lines+=("${workers[index]}: its ssh log ${SLIME_WORKER_LOGS[index]} ends:" "$(slime::log_tail "${SLIME_WORKER_LOGS[index]}" 3)")
+      done
+      slime::die "worker host(s) ${names[*]} did not join the Ray head at ${head}:${port} within ${timeout} s (SLIME_JOIN_TIMEOUT); nothing was submitted." "${lines[@]}"
+    fi
   done
 }
 
@@ -402,7 +531,22 @@ slime::restore_current_cluster() {
 # agree, and creates the token (~/.ray/auth_token) when there is none. Workers need the same token.
 slime::ensure_ray_token() {
   [[ "${RAY_AUTH_MODE}" == token ]] || return 0
-  [[ -n "${RAY_AUTH_TOKEN:-}" || -s "${RAY_AUTH_TOKEN_PATH:-${HOME:-}/.ray/auth_token}" ]] && return 0
+  [[ -n "${RAY_AUTH_TOKEN:-}" ]] && return 0
+  local token="${RAY_AUTH_TOKEN_PATH:-${HOME:-}/.ray/auth_token}" mode
+  if [[ -s "${token}" ]]; then
+    # A token others can read lets them join the cluster or submit jobs to it: it is tightened first.
+    mode="$(stat -c '%a' "${token}")"
+    if ((8#${mode} & 8#077)); then
+      if [[ "${SLIME_DRY_RUN:-0}" == 1 ]]; then
+        printf '# Ray token %s is readable by others (mode %s): a launch makes it private (chmod 600)\n' "${token}" "${mode}"
+      else
+        chmod 600 "${token}" 2>/dev/null ||
+          slime::die "Ray's token ${token} is readable by others (mode ${mode}) and cannot be made private: chmod 600 it (or use another RAY_AUTH_TOKEN_PATH); nothing was started"
+        slime::warn "Ray's token ${token} was readable by others (mode ${mode}): made private (0600)"
+      fi
+    fi
+    return 0
+  fi
   if [[ "${SLIME_DRY_RUN:-0}" == 1 ]]; then
     slime::quote_line ray get-auth-token --generate
   else

@@ -29,18 +29,13 @@ class Layout:
     is_result_rank: bool = True  # the rank whose results stand for its share
 
 
-def free_address() -> tuple[str, int]:
-    """A loopback host and free port, for rank 0 to host a role's process group."""
-    from slime.utils.ports import free_ports
-
-    return "127.0.0.1", free_ports(1)[0]
-
-
 class TrainBackend(ABC):
     """Subclasses keep the run's Namespace as ``self.args``."""
 
     def address(self) -> tuple[str, int]:
-        """Where rank 0 hosts the role's process group."""
+        """Where rank 0 hosts the role's process group (this node's address once the cluster spans nodes)."""
+        from slime.ray.addresses import free_address
+
         return free_address()
 
     @abstractmethod

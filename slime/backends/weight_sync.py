@@ -234,17 +234,18 @@ def _push_distributed(backend, buckets: Iterable, engines: list[dict], version: 
 
 def _update_group(backend, engines: list[dict], cuda: bool):
     """The weight-update group of rank 0 and every engine's ranks, made once per set of engines."""
-    from slime.ray.engines import service_host
+    from slime.ray.addresses import reachable_host
     from slime.utils.ports import free_ports
 
     key = tuple(e["url"] for e in engines)
     cached = getattr(backend, "_weight_update_group", None)
     if cached and cached[0] == key:
         return cached[1]
-    host = service_host()
+    host = reachable_host()
     port = free_ports(1)[0]
     world = 1 + sum(e["tp_size"] for e in engines)
     offsets = {e["url"]: 1 + sum(x["tp_size"] for x in engines[:i]) for i, e in enumerate(engines)}
+    print(f"slime: the weight-update group meets at {host}:{port} ({world - 1} engine rank(s))", flush=True)
     joined = in_background(lambda: _on_every_engine(engines, "/init_weights_update_group", lambda e: {
         "master_address": host, "master_port": port, "rank_offset": offsets[e["url"]], "world_size": world,
         "group_name": GROUP_NAME, "backend": "nccl" if cuda else "gloo"}))

@@ -20,12 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from slime.backends.engine_command import EngineSlot, engine_count, nodes_per_engine, server_command
+from slime.ray.addresses import reachable_host
 from slime.ray.groups import bundle_options
 from slime.ray.placement import ENGINE_GPU_FRACTION, Placement
 from slime.rollout.client import EngineError, http_get, http_json
 
 STARTUP_TIMEOUT = 1800.0  # loading a large checkpoint and capturing CUDA graphs takes minutes
 STARTUP_POLL = 0.5
+# How long an engine whose host was lost waits, under --use-fault-tolerance, for Ray to find its GPUs
+# room on another host (Ray first marks the lost node dead: about 15 s with its default health checks).
+REPLACE_TIMEOUT = 120.0
 # A server sees all of its node's GPUs and picks its own from --base-gpu-id, as SGLang expects.
 NOSET_GPUS = {"RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES": "1"}
 
@@ -38,16 +42,6 @@ def _die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def service_host() -> str:
-    """The address this process's servers listen on: loopback when the whole Ray cluster is this
-    machine, or there is none (nothing needs more), else this node's address, which the others reach."""
-    import ray
-
-    if not ray.is_initialized() or len([node for node in ray.nodes() if node.get("Alive")]) == 1:
-        return "127.0.0.1"
-    return ray.util.get_node_ip_address()
-
-
 class EngineProcess:
     """A Ray actor on one bundle: starts one server (one node of one engine) and watches it."""
 
@@ -56,14 +50,15 @@ class EngineProcess:
         self.process = None
 
     def where(self) -> dict:
-        """This node's address, free ports for the server, and the first GPU Ray gave this bundle."""
+        """This node's address (and the node), free ports for the server, and the first GPU Ray gave this bundle."""
         import ray
 
+        from slime.ray.placement import this_host
         from slime.utils.ports import free_ports
 
         ports = free_ports(3)  # HTTP, NCCL, and the dist-init address of an engine that spans nodes
         gpu_ids = ray.get_gpu_ids()
-        return {"host": service_host(), "ports": ports,
+        return {"host": reachable_host(), "ports": ports, "node": this_host(),
                 "gpu": int(gpu_ids[0]) if gpu_ids and str(gpu_ids[0]).isdigit() else 0, "log": self.log_path}
 
     def start(self, command: list[str]) -> int:
@@ -114,9 +109,13 @@ class Engine:
     actors: list
     slots: list[EngineSlot]
     logs: list[str]
+    bundle_slots: list[int] = field(default_factory=list)  # the placement slot of each of its nodes
+    labels: list[str] = field(default_factory=list)
+    hosts: list = field(default_factory=list)  # slime.ray.placement.Host of each of its nodes
     url: str = ""
     router_id: str | None = None
     in_service: bool = True
+    generation: int = 0  # one more at each restart: a failure seen before a restart is not the new one's
     commands: list[list[str]] = field(default_factory=list)
 
     @property
@@ -147,15 +146,14 @@ class EngineGroup:
         self._stop = threading.Event()
         self.router = None
         self.external_router = False
-        remote = ray.remote(EngineProcess)
+        self.placement = placement
         nnodes, per_node = nodes_per_engine(args), min(args.rollout_num_gpus_per_engine, args.num_gpus_per_node)
         self.engines = []
         for index, first in enumerate(placement.rollout[:engine_count(args)]):
-            bundles = [first + node * per_node for node in range(nnodes)]
-            labels = [f"engine_{index}" + (f"_node{n}" if nnodes > 1 else "") for n in range(nnodes)]
-            options = [bundle_options(placement, b, ENGINE_GPU_FRACTION, NOSET_GPUS) for b in bundles]
-            actors = [remote.options(**o).remote(label, self.log_dir) for o, label in zip(options, labels)]
-            self.engines.append(Engine(index, actors, [], []))
+            engine = Engine(index, [], [], [], [first + node * per_node for node in range(nnodes)],
+                            [f"engine_{index}" + (f"_node{n}" if nnodes > 1 else "") for n in range(nnodes)])
+            self._new_actors(engine)
+            self.engines.append(engine)
         self.monitor = None
         try:
             self._launch()
@@ -175,10 +173,20 @@ class EngineGroup:
         self.monitor = threading.Thread(target=self._watch, name="engine-health", daemon=True)
         self.monitor.start()
 
-    def _place(self, engine: Engine) -> None:
+    def _new_actors(self, engine: Engine) -> None:
+        """One actor per node of ``engine``, on its bundles of the placement group (which Ray moves to a
+        host with room when the one they were on is lost)."""
         import ray
 
-        places = ray.get([a.where.remote() for a in engine.actors])
+        remote = ray.remote(EngineProcess)
+        engine.actors = [remote.options(**bundle_options(self.placement, slot, ENGINE_GPU_FRACTION, NOSET_GPUS))
+                         .remote(label, self.log_dir) for slot, label in zip(engine.bundle_slots, engine.labels)]
+
+    def _place(self, engine: Engine, timeout: float | None = None) -> None:
+        import ray
+
+        places = ray.get([a.where.remote() for a in engine.actors], timeout=timeout)
+        engine.hosts = [p["node"] for p in places]
         head = places[0]
         dist_init = f"{head['host']}:{head['ports'][2]}" if len(places) > 1 else None
         engine.slots = [EngineSlot(engine.index, rank, p["host"], head["ports"][0], head["ports"][1], p["gpu"], dist_init)
@@ -222,7 +230,7 @@ class EngineGroup:
         from slime.rollout.router import router_command, wait_for_workers
         from slime.utils.ports import free_ports
 
-        host = service_host()
+        host = reachable_host()
         port, metrics_port = free_ports(2)
         self.router_url = f"http://{host}:{port}"
         self.router_log = str(Path(self.log_dir) / "router.log")
@@ -262,17 +270,43 @@ class EngineGroup:
             engine.router_id = None
 
     # -- health -------------------------------------------------------------------------------
-    def _exit_code(self, engine: Engine) -> int | None:
+    def _exit_code(self, engine: Engine) -> int | str | None:
+        """The exit code of a server of ``engine`` that ended; what happened when its actor is gone with
+        its host (a str); None while it runs."""
         import ray
 
-        codes = ray.get([a.exit_code.remote() for a in engine.actors], timeout=60)
+        try:
+            codes = ray.get([a.exit_code.remote() for a in engine.actors], timeout=60)
+        except ray.exceptions.RayActorError as err:
+            return self._actor_lost(engine, err)
         return next((c for c in codes if c is not None), None)
+
+    def _actor_lost(self, engine: Engine, err) -> str | None:
+        """Why an engine's actor does not answer: its host lost, or the actor dead; None when Ray says it is
+        only unavailable for now and its host still answers (asked again at the next check)."""
+        import ray
+
+        from slime.ray.hosts import lost_hosts
+
+        gone = lost_hosts(engine.hosts, within=0)
+        if gone:
+            return "lost its host " + ", ".join(f"{host.describe()} ({why})" for host, why in gone.items())
+        if isinstance(err, ray.exceptions.ActorUnavailableError):
+            return None
+        return f"lost its Ray actor ({str(err).splitlines()[0][:300]})"
 
     def _error(self, engine: Engine, what: str) -> EngineError:
         import ray
 
-        tail = ray.get(engine.actors[0].tail.remote())
+        try:
+            tail = ray.get(engine.actors[0].tail.remote(), timeout=30)
+        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+            tail = f"(its log {engine.logs[0]} stays on {engine.host}, which this process cannot reach now)"
         return EngineError(f"{engine.describe()} {what}; the last lines of its log:\n{tail}")
+
+    @staticmethod
+    def _what(code: int | str) -> str:
+        return code if isinstance(code, str) else f"died (exit code {code})"
 
     def _watch(self) -> None:
         a = self.args
@@ -282,13 +316,14 @@ class EngineGroup:
         while not self._stop.wait(min(1.0, a.rollout_health_check_interval)):
             try:
                 for engine in [e for e in self.engines if e.in_service]:
+                    generation = engine.generation
                     code = self._exit_code(engine)
                     if code is not None:
-                        self._failed(engine, f"died (exit code {code})")
+                        self._failed(engine, self._what(code), generation)
                     elif time.time() >= next_check and not self.paused and \
                             not _healthy(engine.url, timeout=a.rollout_health_check_timeout):
                         self._failed(engine, f"did not answer /health_generate within "
-                                             f"{a.rollout_health_check_timeout:g} s")
+                                             f"{a.rollout_health_check_timeout:g} s", generation)
                 if time.time() >= next_check:
                     next_check = time.time() + a.rollout_health_check_interval
             except Exception as err:  # the monitor never dies silently; the run stops with the reason
@@ -297,9 +332,11 @@ class EngineGroup:
                 self.failure = self.failure or EngineError(f"the engines' health check failed: {type(err).__name__}: {err}")
                 return
 
-    def _failed(self, engine: Engine, what: str) -> None:
+    def _failed(self, engine: Engine, what: str, generation: int) -> None:
+        """``engine`` as it was at ``generation`` failed: the run stops with it, or it is restarted."""
         with self.lock:
-            if not engine.in_service:  # the monitor and a sweep both saw it: handled once
+            # The monitor and a sweep both saw it, or it was restarted since: handled once.
+            if not engine.in_service or engine.generation != generation:
                 return
             engine.in_service = False
             error = self._error(engine, what)
@@ -308,7 +345,11 @@ class EngineGroup:
             import ray
 
             # A server that stopped answering is ended, so requests waiting on it fail over or fail now.
-            ray.get([a.stop.remote(force=True) for a in engine.actors])
+            try:
+                ray.get([a.stop.remote(force=True) for a in engine.actors], timeout=60)
+                lost = False
+            except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+                lost = True  # gone with its host: its server with it (PR_SET_PDEATHSIG)
             if not self.args.use_fault_tolerance:
                 return
             self.log(f"{engine.describe()} {what}: restarting it (--use-fault-tolerance)")
@@ -316,7 +357,10 @@ class EngineGroup:
                 self._unroute(engine)
             except EngineError as err:
                 self.log(f"could not take engine {engine.index} off the router: {err}")
-            self._place(engine)
+            if lost:
+                self._replace_actors(engine, error)
+            else:
+                self._place(engine)
             self._start_all([engine])
             if self.on_restart:
                 self.on_restart([engine])
@@ -324,16 +368,50 @@ class EngineGroup:
                 http_json(engine.url, "/release_memory_occupation", {}, timeout=600, engine=engine.describe())
             self._route(engine)
             engine.in_service = True
+            engine.generation += 1
             self.restarts += 1
         self.log(f"rollout engine {engine.index} is back at {engine.url} with the current weights")
+
+    def _replace_actors(self, engine: Engine, error: EngineError) -> None:
+        """New actors for an engine whose host was lost, on the same bundles, which Ray moves to a host
+        with room once it marks the lost node dead; or the run stops, saying that no host has room."""
+        import ray
+
+        for actor in engine.actors:
+            ray.kill(actor, no_restart=True)
+        self._new_actors(engine)
+        try:
+            self._place(engine, timeout=REPLACE_TIMEOUT)
+        except ray.exceptions.GetTimeoutError:
+            for actor in engine.actors:
+                ray.kill(actor, no_restart=True)
+            needed = self.args.rollout_num_gpus_per_engine
+            free = ray.available_resources().get("GPU", 0)
+            self.failure = self.failure or EngineError(
+                f"{error}\nIt cannot be restarted (--use-fault-tolerance): no host of the Ray cluster had room for it "
+                f"within {REPLACE_TIMEOUT:g} s (it needs {needed} GPU(s); the cluster has {free:g} free). Add a host "
+                "with free GPUs to the cluster, or resume the run once its hosts are back.")
+            raise self.failure from None
+        self.log(f"rollout engine {engine.index} moves to {', '.join(h.describe() for h in engine.hosts)}")
+
+    def recover(self) -> bool:
+        """After a request to the engines failed, under --use-fault-tolerance: wait for a restart under way,
+        restart an engine found dead meanwhile; whether one came back (the request is worth sending again)."""
+        if not self.args.use_fault_tolerance:
+            return False
+        before = self.restarts
+        with self.lock:
+            self.sweep()
+        return self.restarts > before
 
     def sweep(self) -> None:
         """Look at every engine's process now (the trainer does between phases, so a death is never
         missed however short the phase); then ``check``."""
         for engine in [e for e in self.engines if e.in_service]:
+            generation = engine.generation
             code = self._exit_code(engine)
             if code is not None:
-                self._failed(engine, f"died (exit code {code})")
+                self._failed(engine, self._what(code), generation)
         self.check()
 
     def check(self) -> None:

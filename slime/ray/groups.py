@@ -44,7 +44,7 @@ class TrainGroup:
         env = {name: str(value) for name, value in (args.train_env_vars or {}).items()}  # --train-env-vars
         self.actors = [remote.options(**bundle_options(placement, b, TRAIN_GPU_FRACTION, env or None)).remote(args, role)
                        for b in bundles]
-        master_addr, master_port = ray.get(self.actors[0].address.remote())
+        master_addr, master_port = self.rendezvous = ray.get(self.actors[0].address.remote())
         ray.get([a.init.remote(rank, len(self.actors), master_addr, master_port) for rank, a in enumerate(self.actors)])
         self.layouts = ray.get([a.layout.remote() for a in self.actors])
 

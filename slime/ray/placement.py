@@ -13,6 +13,18 @@ TRAIN_GPU_FRACTION = 0.4
 ENGINE_GPU_FRACTION = 0.4
 
 
+@dataclass(frozen=True)
+class Host:
+    """A Ray node as the run names it: its address, its hostname, and Ray's id of it."""
+
+    address: str
+    name: str = ""
+    node_id: str = ""
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.address})" if self.name and self.name != self.address else self.address
+
+
 @dataclass
 class Placement:
     """Roles by GPU slot: slot ``s`` is bundle ``order[s]``, the slots sorted by node and GPU id, so that
@@ -23,9 +35,14 @@ class Placement:
     critic: list[int]
     rollout: list[int]  # first slot of each engine
     order: list[int] = field(default_factory=list)  # slot → bundle index (empty: the same index)
+    hosts: list[Host] = field(default_factory=list)  # bundle index → the node it was placed on
 
     def bundle(self, slot: int) -> int:
         return self.order[slot] if self.order else slot
+
+    def host(self, slot: int) -> Host | None:
+        """The node of a slot's bundle when the run was placed (None when not recorded)."""
+        return self.hosts[self.bundle(slot)] if self.hosts else None
 
 
 def gpu_order(places: list[tuple[str, list]]) -> list[int]:
@@ -45,21 +62,31 @@ def gpu_order(places: list[tuple[str, list]]) -> list[int]:
     return sorted(range(len(places)), key=key)
 
 
+def this_host() -> Host:
+    """The node this Ray worker runs on."""
+    import socket
+
+    import ray
+
+    return Host(ray.util.get_node_ip_address(), socket.gethostname(), ray.get_runtime_context().get_node_id())
+
+
 def _where():
     import ray
 
-    return ray.util.get_node_ip_address(), [str(g) for g in ray.get_gpu_ids()]
+    return this_host(), [str(g) for g in ray.get_gpu_ids()]
 
 
-def _bundle_order(group, count: int) -> list[int]:
-    """Ask each bundle where it is (a small task in it), as slime does before placing anything."""
+def _bundle_places(group, count: int) -> tuple[list[int], list[Host]]:
+    """Ask each bundle where it is (a small task in it), as slime does before placing anything: the slot
+    order, and each bundle's node."""
     import ray
     from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
     where = ray.remote(num_cpus=0, num_gpus=0.01)(_where)
     places = ray.get([where.options(scheduling_strategy=PlacementGroupSchedulingStrategy(
         placement_group=group, placement_group_bundle_index=i)).remote() for i in range(count)], timeout=600)
-    return gpu_order(places)
+    return gpu_order([(host.address, ids) for host, ids in places]), [host for host, _ in places]
 
 
 def gpus_needed(args: argparse.Namespace) -> tuple[int, int, int, bool]:
@@ -89,5 +116,5 @@ def create_placement(args: argparse.Namespace, available_gpus: float) -> Placeme
     rollout_start = 0 if shared else actor + critic
     per_engine = args.rollout_num_gpus_per_engine
     engines = [rollout_start + i * per_engine for i in range(rollout // per_engine)] if rollout else []
-    return Placement(group, list(range(actor)), list(range(actor, actor + critic)), engines,
-                     _bundle_order(group, max(total, 1)))
+    order, hosts = _bundle_places(group, max(total, 1))
+    return Placement(group, list(range(actor)), list(range(actor, actor + critic)), engines, order, hosts)

@@ -52,24 +52,32 @@ def http_json(url: str, path: str, payload: dict, timeout: float, engine: str | 
 
 class GenerateClient:
     """/generate through the router (or straight to one engine); ``check`` raises the engine group's
-    failure, so a dead engine stops the rollout at the next request."""
+    failure, so a dead engine stops the rollout at the next request; ``recover`` (--use-fault-tolerance)
+    restarts a dead engine after a failed request and says whether to send it again."""
+
+    RETRIES = 3
 
     def __init__(self, url: str, engine_urls: list[str] | None = None, timeout: float = 600,
-                 check: Callable[[], None] | None = None):
+                 check: Callable[[], None] | None = None, recover: Callable[[], bool] | None = None):
         self.url, self.timeout = url, timeout
         self.engine_urls = list(engine_urls or [url])
         self._check = check or (lambda: None)
+        self._recover = recover or (lambda: False)
 
     def check(self) -> None:
         self._check()
 
     def post(self, path: str, payload: dict) -> dict:
         self._check()
-        try:
-            reply = http_json(self.url, path, payload, self.timeout, engine=f"the router {self.url} of the rollout engines")
-        except EngineError:
-            self._check()  # a failed engine the group found explains this better than the router's answer
-            raise
+        for attempt in range(1, self.RETRIES + 1):
+            try:
+                reply = http_json(self.url, path, payload, self.timeout,
+                                  engine=f"the router {self.url} of the rollout engines")
+                break
+            except EngineError:
+                self._check()  # a failed engine the group found explains this better than the router's answer
+                if attempt == self.RETRIES or not self._recover():
+                    raise
         self._check()
         return reply
 
