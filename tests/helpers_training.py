@@ -82,3 +82,24 @@ def hang_on_odd_samples(args, sample):
 def nan_for_the_first_sample(args, sample):
     """NaN for the first sample of every rollout, a plain reward for the others."""
     return float("nan") if sample.index == 0 else 1.0
+
+
+def pid_or_sleep_forever(args, sample):
+    """The worker's PID as the reward; for a sample labelled "sleep", its PID written to the file its
+    prompt names, then a sleep that never ends."""
+    import time
+
+    if sample.label == "sleep":
+        with open(sample.prompt, "w") as out:
+            out.write(str(os.getpid()))
+        while True:
+            time.sleep(3600)
+    return float(os.getpid())
+
+
+def exact_power_of_ten(args, sample):
+    """What the math reward did with \\boxed{1e100000000} before its bound: 10**100000000, built under
+    Python's global lock (minutes), which no thread can interrupt."""
+    from fractions import Fraction
+
+    return float(Fraction("1e100000000") > 0)
