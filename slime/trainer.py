@@ -176,7 +176,7 @@ class Trainer:
         from slime.rollout.data_source import DataSource, load_prompts
 
         a = self.args
-        self.tokenizer = AutoTokenizer.from_pretrained(a.hf_checkpoint)
+        self.tokenizer = AutoTokenizer.from_pretrained(a.hf_checkpoint, trust_remote_code=a.sglang_trust_remote_code)
         if a.prompt_data and a.rollout_global_dataset and not a.load_debug_rollout_data:
             prompts = load_prompts(a.prompt_data, self.tokenizer, input_key=a.input_key, label_key=a.label_key,
                                    metadata_key=a.metadata_key, apply_chat_template=a.apply_chat_template,
@@ -221,7 +221,7 @@ class Trainer:
             from slime.rollout.client import GenerateClient
 
             self.client = GenerateClient(self.engines.router_url, [e.url for e in self.engines.engines],
-                                         check=self.engines.check)
+                                         check=self.engines.check, key=self.engines.key)
             if self.actor:
                 self.engines.on_restart = self._push_weights  # a restarted engine gets the current weights
 
