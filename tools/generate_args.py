@@ -36,7 +36,8 @@ from slime.config.generate import GenerationError, Generated, generate  # noqa: 
 from slime.config.overrides import quote_value  # noqa: E402
 from slime.config.provenance import Provenance  # noqa: E402
 from slime.config.search_path import SEARCHPATH_KEY, SearchPath, folder_of, searchpath_overrides  # noqa: E402
-from slime.config.sources import config_problems, yaml_syntax_problems  # noqa: E402
+from slime.config.sources import (  # noqa: E402
+    config_problems, defaults_recursion, override_problems, yaml_syntax_problems)
 from slime.utils.files import atomic_write, output_problems, write_output  # noqa: E402
 
 
@@ -598,6 +599,8 @@ def _refused_settings(command: argparse.Namespace, search: SearchPath) -> list[s
         try:  # a sweep's base config: its jobs differ only by the sweep, which refused() looks at
             cfg = hydra.compose_config(name, overrides, run_mode=RunMode.MULTIRUN, with_log_configuration=False,
                                        validate_sweep_overrides=False)
+        except RecursionError:  # Hydra would only show a traceback
+            return [defaults_recursion(name, search.folders())]
         except Exception:  # noqa: BLE001 - Hydra's own error, which it reports when it runs
             return []
         return refused(cfg, name, overrides)
@@ -622,7 +625,7 @@ def run(options: argparse.Namespace, hydra_args: list[str]) -> int:
         return 2
     problems = _config_problems(search, command.config_name if command is not None else None)
     if not problems and command is not None:
-        problems = _refused_settings(command, search)
+        problems = override_problems(command.overrides) or _refused_settings(command, search)
     if problems:
         sys.stderr.write("".join(f"generate_args: {p}\n" for p in problems))
         return 2

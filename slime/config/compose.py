@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 
 from slime.config.generate import CONF_DIR, ROOT, Generated, GenerationError, generate
 from slime.config.hydra_policy import install_baseline, refused
+from slime.config.sources import defaults_recursion, override_problems
 from slime.config.provenance import Provenance
 from slime.config.shell import expand
 from slime.utils.arguments import parse_args
@@ -48,8 +49,14 @@ def compose_config(config_name: str, overrides: Sequence[str] = ()) -> DictConfi
     from hydra import compose
     from omegaconf import open_dict
 
+    deep = override_problems(list(overrides))
+    if deep:
+        raise GenerationError(config_name, deep)
     with hydra_context():
-        cfg = compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
+        try:
+            cfg = compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
+        except RecursionError:  # Hydra would only show a traceback
+            raise GenerationError(config_name, [defaults_recursion(config_name, [CONF_DIR])]) from None
         problems = refused(cfg, config_name, list(overrides))
     if problems:
         raise GenerationError(config_name, problems)
