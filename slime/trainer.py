@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from slime.utils.background import in_background
-from slime.utils.checkpoint import latest_rollout_id, read_run_record, write_run_record
+from slime.utils.checkpoint import CheckpointFailed, latest_rollout_id, read_run_record, saving, write_run_record
 from slime.utils.non_finite import NonFinite, metrics_problem, reward_problem
 from slime.utils.role_overrides import role_args
 from slime.utils.run_log import RunLog, timed
@@ -401,12 +401,14 @@ class Trainer:
             if problem:
                 raise NonFinite(f"rollout {rollout_id}: the {name}'s {problem}; the checkpoint was not saved (the "
                                 "last one stays the latest): resume from it with a lower --lr or a --clip-grad")
-        self.actor.on_every_rank("save", a.save, rollout_id)
-        if self.critic:
-            self.critic.on_every_rank("save", role_args(a, "critic").save, rollout_id)
-        write_run_record(a.save, rollout_id, self.argv, a,
-                         {"data_source": self.data_source.state_dict() if self.data_source else None},
-                         args_file=self.args_file)
+        critic_save = (role_args(a, "critic").save,) if self.critic else ()
+        with saving(a.save, rollout_id, critic_save, passed_on=(Stopped,)):  # never a partial iteration left
+            self.actor.on_every_rank("save", a.save, rollout_id)
+            if self.critic:
+                self.critic.on_every_rank("save", critic_save[0], rollout_id)
+            write_run_record(a.save, rollout_id, self.argv, a,
+                             {"data_source": self.data_source.state_dict() if self.data_source else None},
+                             args_file=self.args_file)
 
     def run(self, one_step_off_policy: bool = False) -> None:
         start = self.setup()
@@ -531,7 +533,8 @@ def run(args: argparse.Namespace, argv: list[str], args_file: str | None = None,
         signal.signal(signal.SIGTERM, _on_sigterm)  # after ray.init, which installs its own handler
         trainer.run(one_step_off_policy=entry_point == "train_async.py")
         return 0
-    except (EngineError, RewardFailure, NonFinite, NotImplementedError, Stopped, FileNotFoundError, ValueError) as err:
+    except (EngineError, RewardFailure, NonFinite, NotImplementedError, Stopped, FileNotFoundError, ValueError,
+            CheckpointFailed) as err:
         # Raised in an actor (a train rank's missing checkpoint, say): its own message, not the actor's traceback.
         cause = err.cause if isinstance(err, ray.exceptions.RayTaskError) else None
         print(f"{entry_point}: {cause or err}", flush=True)
