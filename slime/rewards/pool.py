@@ -30,6 +30,7 @@ from typing import Any
 
 OK, ERROR, TIMEOUT = "ok", "error", "timeout"
 _SLICE = 0.5  # the longest wait between looks at deadlines and signals
+STARTUP_SECONDS = 120.0  # for a worker to start and load the reward function (at least --reward-timeout)
 
 
 @dataclass
@@ -110,10 +111,14 @@ class RewardPool:
             wanted = min(self.size, len(pending) + sum(1 for w in self.workers if w.job))
             while len(self.workers) < wanted:
                 self.workers.append(_Worker(self.args))
-            for worker in self.workers:
+            for worker in list(self.workers):
                 if worker.ready and worker.job is None and pending:
                     index = pending.popleft()
-                    worker.give(index, samples[index], reward_key)
+                    try:
+                        worker.give(index, samples[index], reward_key)
+                    except OSError:  # it died while idle (killed from outside): the sample goes to another
+                        pending.appendleft(index)
+                        self._drop(worker)
             for connection in wait([w.results for w in self.workers], timeout=self._next_wait(timeout)):
                 worker = next(w for w in self.workers if w.results is connection)
                 self._receive(worker, outcomes)
@@ -124,7 +129,8 @@ class RewardPool:
         if timeout is None:
             return _SLICE
         now = time.monotonic()
-        deadlines = [(w.job[1] if w.job else w.started) + timeout - now for w in self.workers if w.job or not w.ready]
+        deadlines = [w.job[1] + timeout - now if w.job else w.started + _startup(timeout) - now
+                     for w in self.workers if w.job or not w.ready]
         return max(0.01, min([_SLICE, *deadlines]))
 
     def _receive(self, worker: _Worker, outcomes: list) -> None:
@@ -155,9 +161,9 @@ class RewardPool:
             if worker.job is not None and now - worker.job[1] >= timeout:
                 outcomes[worker.job[0]] = Outcome(TIMEOUT)
                 self._drop(worker)
-            elif not worker.ready and now - worker.started >= timeout:
+            elif not worker.ready and now - worker.started >= _startup(timeout):
                 self._drop(worker)
-                raise ValueError(f"loading the reward function took longer than --reward-timeout {timeout:g} s")
+                raise ValueError(f"loading the reward function took longer than {_startup(timeout):g} s")
 
     def _drop(self, worker: _Worker) -> None:
         worker.kill()
@@ -168,6 +174,10 @@ class RewardPool:
             self._drop(worker)
 
 
+def _startup(timeout: float) -> float:
+    return max(timeout, STARTUP_SECONDS)
+
+
 _pool: tuple[tuple, RewardPool] | None = None
 
 
@@ -176,6 +186,10 @@ def pool_for(args: argparse.Namespace, size: int) -> RewardPool:
     global _pool
     key = (id(args), args.custom_rm_path, args.rm_type, size)
     if _pool is None or _pool[0] != key:
+        if _pool is None:
+            import atexit
+
+            atexit.register(close_pool)
         close_pool()
         _pool = (key, RewardPool(args, size))
     return _pool[1]
