@@ -138,11 +138,11 @@ def test_the_torch_engine_command_takes_the_same_server_arguments(tmp_path):
     from slime.backends.torch_engine import parse_server_args
 
     key_file = tmp_path / "engine_1.key.yaml"
-    key_file.write_text('api-key: "s3cret"\n')
+    key_file.write_text('api-key: "-s3cret"\n')  # a value that looks like an option still reads as the key
     slot_values = [w.replace("{ENGINE1_HOST}", "127.0.0.1").replace("{ENGINE1_PORT}", "30001")
                    .replace("{ENGINE1_KEY_FILE}", str(key_file)) for w in command[3:]]
     parsed = parse_server_args(slot_values)
-    assert (parsed.port, parsed.api_key, parsed.trust_remote_code) == (30001, "s3cret", False)
+    assert (parsed.port, parsed.api_key, parsed.trust_remote_code) == (30001, "-s3cret", False)
 
 
 @pytest.mark.parametrize("config", [c for c in primary_configs() if "tiny" not in c])

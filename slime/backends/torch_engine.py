@@ -381,7 +381,7 @@ def _with_config_file(argv: list[str]) -> list[str]:
     flags = []
     for name, value in values.items():
         option = "--" + str(name).replace("_", "-")
-        flags += ([option] if value is True else []) if isinstance(value, bool) else [option, str(value)]
+        flags += ([option] if value is True else []) if isinstance(value, bool) else [f"{option}={value}"]
     return [*flags, *argv[:at], *argv[at + 2:]]
 
 

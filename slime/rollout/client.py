@@ -28,7 +28,8 @@ class EngineKey:
 
     @classmethod
     def new(cls) -> EngineKey:
-        return cls(secrets.token_urlsafe(32))
+        # Hex: a key starting with "-" would read as an option where SGLang turns its --config file into flags.
+        return cls(secrets.token_hex(32))
 
     def reveal(self) -> str:
         return self._value
