@@ -52,3 +52,43 @@ def test_issue20_7_an_override_nested_20000_deep_is_a_clear_error():
     result = run_generator("--config-name", "run_tiny_cpu", "+run.x=" + "[" * DEEP + "]" * DEEP)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"nested more than {MAX_DEPTH} levels deep" in result.stderr
+
+
+def _depth(node) -> int:
+    if isinstance(node, dict):
+        return 1 + max(map(_depth, node.values()), default=0)
+    if isinstance(node, list):
+        return 1 + max(map(_depth, node), default=0)
+    return 0
+
+
+def test_issue20_7_the_quick_bound_never_lets_a_too_deep_file_through():
+    """The scan is skipped for a file whose brackets, block indicators and indentation cannot reach the
+    depth bound: for any nesting written in YAML's block or flow style, a skipped file is within it."""
+    import yaml
+    from hypothesis import given, settings, strategies as st
+
+    from slime.config.sources import _shape_problem, _within_bounds_for_sure
+
+    leaves = st.one_of(st.integers(), st.text(max_size=4), st.none())
+    trees = st.recursive(leaves, lambda children: st.one_of(st.lists(children, min_size=1, max_size=2),
+                                                            st.dictionaries(st.text(min_size=1, max_size=3), children,
+                                                                            min_size=1, max_size=2)), max_leaves=90)
+
+
+    def chain(kinds: list[str]):
+        node = 1
+        for kind in kinds:
+            node = [node] if kind == "list" else {"k": node}
+        return node
+
+    chains = st.lists(st.sampled_from(["list", "dict"]), min_size=40, max_size=120).map(chain)  # around the bound
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.one_of(trees, chains), st.sampled_from([None, True, False]), st.integers(1, 4))
+    def check(tree, flow, indent):
+        text = yaml.safe_dump({"x": tree}, default_flow_style=flow, indent=max(2, indent), width=10**6)
+        if _within_bounds_for_sure(text):
+            assert _depth({"x": tree}) <= MAX_DEPTH and _shape_problem(text) is None
+
+    check()

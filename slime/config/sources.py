@@ -19,6 +19,7 @@ Each problem names the file; all of them are reported at once.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -94,8 +95,23 @@ def file_problems(file: Path) -> list[str]:
     return []
 
 
+_BLOCK_INDICATOR = re.compile(r"[-?](?=[ \t\n]|$)")
+
+
+def _within_bounds_for_sure(text: str) -> bool:
+    """Whether the text cannot exceed the bounds, without parsing: each node takes a character at least,
+    and each level of nesting a flow bracket, a block indicator ("- ", "? ") or a deeper indentation."""
+    if len(text) > MAX_NODES:
+        return False
+    indent = max((len(line) - len(line.lstrip(" ")) for line in text.splitlines()), default=0)
+    levels = text.count("[") + text.count("{") + len(_BLOCK_INDICATOR.findall(text)) + indent + 2
+    return levels <= MAX_DEPTH
+
+
 def _shape_problem(text: str) -> str | None:
     """Nesting or node count past the bounds, from YAML's event stream (iterative, so any depth is safe)."""
+    if _within_bounds_for_sure(text):
+        return None
     depth = nodes = 0
     try:
         for event in yaml.parse(text, Loader=_LOADER):
