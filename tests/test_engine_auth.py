@@ -50,6 +50,7 @@ def _requests():
     yield "/no_such_endpoint", "GET"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path, method", list(_requests()))
 def test_issue20_2_each_engine_endpoint_refuses_a_request_without_the_key_or_with_a_wrong_one(keyed_engine, path,
                                                                                               method):
@@ -63,6 +64,7 @@ def test_issue20_2_each_engine_endpoint_refuses_a_request_without_the_key_or_wit
     assert _status(url, path, method, f"Bearer {KEY}") != 401
 
 
+@pytest.mark.slow
 def test_issue20_2_the_engine_works_with_the_key_and_shows_it_nowhere(keyed_engine):
     url, process, log = keyed_engine
     key = EngineKey(KEY)
@@ -114,6 +116,16 @@ def test_issue20_2_the_server_command_names_the_key_file_never_the_key():
         assert "--api-key" not in command
         assert all("--config" in c["command"] and "{ENGINE0_KEY_FILE}" in c["command"] or c["engine"] != 0
                    for c in planned_commands(args))
+
+
+def test_issue20_2_the_torch_engine_checks_the_key_as_sglang_does():
+    from slime.backends.torch_engine import OPEN_PREFIXES, authorized
+
+    assert authorized(None, None) and authorized("anything", None)  # no key configured: open, as SGLang
+    assert authorized(f"Bearer {KEY}", KEY) and authorized(f"bearer {KEY}", KEY)
+    assert not any(authorized(header, KEY) for header in (None, "", KEY, f"Bearer {KEY}x", "Bearer wrong",
+                                                          f"Basic {KEY}"))
+    assert OPEN_PREFIXES == ("/health", "/ready", "/metrics")  # sglang.srt.utils.auth.decide_request_auth's
 
 
 def test_issue20_2_the_key_is_never_printed():
