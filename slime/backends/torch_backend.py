@@ -29,7 +29,8 @@ class ValueModel(torch.nn.Module):
         super().__init__()
         from transformers import AutoModel
 
-        self.backbone = AutoModel.from_pretrained(hf_checkpoint, dtype=torch.float32, trust_remote_code=trust_remote_code)
+        self.backbone = AutoModel.from_pretrained(hf_checkpoint, dtype=torch.float32,
+                                                  trust_remote_code=trust_remote_code)
         self.value_head = torch.nn.Linear(self.backbone.config.hidden_size, 1)
         torch.nn.init.zeros_(self.value_head.weight)
         torch.nn.init.zeros_(self.value_head.bias)

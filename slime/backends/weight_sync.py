@@ -89,7 +89,8 @@ def _on_every_engine(engines: list[dict], path: str, payload_of) -> None:
     from slime.rollout.client import http_json
 
     def call(engine: dict) -> None:
-        http_json(engine["url"], path, payload_of(engine), timeout=1800, engine=_describe(engine), key=engine.get("key"))
+        http_json(engine["url"], path, payload_of(engine), timeout=1800, engine=_describe(engine),
+                  key=engine.get("key"))
 
     with ThreadPoolExecutor(max_workers=max(1, len(engines))) as pool:
         list(pool.map(call, engines))

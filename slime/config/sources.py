@@ -79,8 +79,8 @@ def file_problems(file: Path) -> list[str]:
         return [f"{_shown(file)}: starts with a UTF-8 byte-order mark, which hides its '# @package' line from Hydra: "
                 "save it without the mark"]
     if len(data) > MAX_BYTES:
-        return [f"{_shown(file)}: {len(data):,} bytes, more than a config file may hold here ({MAX_BYTES:,}); a config is "
-                "never that large: is it a data file in the config folder?"]
+        return [f"{_shown(file)}: {len(data):,} bytes, more than a config file may hold here ({MAX_BYTES:,}); a "
+                "config is never that large: is it a data file in the config folder?"]
     shape = _shape_problem(text)
     if shape:
         return [f"{_shown(file)}: {shape}"]
@@ -200,8 +200,8 @@ def defaults_recursion(config_name: str, config_dirs: list[Path]) -> str:
         return (f"the defaults lists include each other without end: {' → '.join(_shown(find(p)) for p in cycle)}; "
                 "remove one of these entries")
     if chain:
-        return (f"the defaults lists nest more than {MAX_DEFAULTS_DEPTH} levels deep ({_shown(find(chain[0]))} → … → "
-                f"{chain[-1]}.yaml)")
+        return (f"the defaults lists nest more than {MAX_DEFAULTS_DEPTH} levels deep "
+                f"({_shown(find(chain[0]))} → … → {chain[-1]}.yaml)")
     return (f"composing {config_name} exhausted Python's stack: a defaults list includes itself, directly or through "
             "others, or nests without end")
 

@@ -196,8 +196,8 @@ class EngineGroup:
         places = ray.get([a.where.remote() for a in engine.actors])
         head = places[0]
         dist_init = f"{head['host']}:{head['ports'][2]}" if len(places) > 1 else None
-        engine.slots = [EngineSlot(engine.index, rank, p["host"], head["ports"][0], head["ports"][1], p["gpu"], dist_init,
-                                   p["key_file"]) for rank, p in enumerate(places)]
+        engine.slots = [EngineSlot(engine.index, rank, p["host"], head["ports"][0], head["ports"][1], p["gpu"],
+                                   dist_init, p["key_file"]) for rank, p in enumerate(places)]
         engine.logs = [p["log"] for p in places]
         engine.url = f"http://{head['host']}:{head['ports'][0]}"
         engine.commands = [server_command(self.args, slot) for slot in engine.slots]

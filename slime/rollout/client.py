@@ -111,8 +111,8 @@ class GenerateClient:
     def post(self, path: str, payload: dict) -> dict:
         self._check()
         try:
-            reply = http_json(self.url, path, payload, self.timeout, engine=f"the router {self.url} of the rollout engines",
-                              key=self.key)
+            reply = http_json(self.url, path, payload, self.timeout,
+                              engine=f"the router {self.url} of the rollout engines", key=self.key)
         except EngineError:
             self._check()  # a failed engine the group found explains this better than the router's answer
             raise
