@@ -61,7 +61,7 @@ def test_issue20_8_a_run_whose_disk_fills_stops_cleanly_and_resumes_from_the_las
                                                                                              small_disk):
     from tests.test_training_failures import train
 
-    full = train(tiny_base, f"ckpt.save={small_disk}", "rollout.num_rollout=3", "ckpt.save_interval=1")
+    full = train(tiny_base, f"ckpt.save={small_disk}", "rollout.num_rollout=2", "ckpt.save_interval=1")
     assert full.returncode == 1, full.stdout[-3000:]
     assert f"no space left on device tmpfs (tmpfs mounted on {small_disk})" in full.stdout
     assert "Traceback" not in full.stdout and "basic_ios" not in full.stdout
