@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from slime.utils.background import in_background
-from slime.utils.checkpoint import latest_rollout_id, read_run_record, write_run_record
+from slime.utils.checkpoint import CheckpointFailed, latest_rollout_id, read_run_record, saving, write_run_record
 from slime.utils.non_finite import NonFinite, metrics_problem, reward_problem
 from slime.utils.role_overrides import role_args
 from slime.utils.run_log import RunLog, timed
@@ -225,7 +225,7 @@ class Trainer:
         from slime.rollout.data_source import DataSource, load_prompts
 
         a = self.args
-        self.tokenizer = AutoTokenizer.from_pretrained(a.hf_checkpoint)
+        self.tokenizer = AutoTokenizer.from_pretrained(a.hf_checkpoint, trust_remote_code=a.sglang_trust_remote_code)
         if a.prompt_data and a.rollout_global_dataset and not a.load_debug_rollout_data:
             prompts = load_prompts(a.prompt_data, self.tokenizer, input_key=a.input_key, label_key=a.label_key,
                                    metadata_key=a.metadata_key, apply_chat_template=a.apply_chat_template,
@@ -270,7 +270,8 @@ class Trainer:
             from slime.rollout.client import GenerateClient
 
             self.client = GenerateClient(self.engines.router_url, [e.url for e in self.engines.engines],
-                                         check=self.engines.check, recover=self.engines.recover)
+                                         check=self.engines.check, recover=self.engines.recover,
+                                         key=self.engines.key)
             if self.actor:
                 self.engines.on_restart = self._push_weights  # a restarted engine gets the current weights
 
@@ -450,12 +451,14 @@ class Trainer:
             if problem:
                 raise NonFinite(f"rollout {rollout_id}: the {name}'s {problem}; the checkpoint was not saved (the "
                                 "last one stays the latest): resume from it with a lower --lr or a --clip-grad")
-        self.actor.on_every_rank("save", a.save, rollout_id)
-        if self.critic:
-            self.critic.on_every_rank("save", role_args(a, "critic").save, rollout_id)
-        write_run_record(a.save, rollout_id, self.argv, a,
-                         {"data_source": self.data_source.state_dict() if self.data_source else None},
-                         args_file=self.args_file)
+        critic_save = (role_args(a, "critic").save,) if self.critic else ()
+        with saving(a.save, rollout_id, critic_save, passed_on=(Stopped,)):  # never a partial iteration left
+            self.actor.on_every_rank("save", a.save, rollout_id)
+            if self.critic:
+                self.critic.on_every_rank("save", critic_save[0], rollout_id)
+            write_run_record(a.save, rollout_id, self.argv, a,
+                             {"data_source": self.data_source.state_dict() if self.data_source else None},
+                             args_file=self.args_file)
 
     def run(self, one_step_off_policy: bool = False) -> None:
         start = self.setup()
@@ -567,7 +570,7 @@ def _report(err: Exception, entry_point: str) -> int:
     from slime.rollout.client import EngineError
 
     if isinstance(err, (EngineError, RewardFailure, NonFinite, NotImplementedError, Stopped, FileNotFoundError,
-                        ValueError)):
+                        ValueError, CheckpointFailed)):
         # Raised in an actor (a train rank's missing checkpoint, say): its own message, not the actor's traceback.
         cause = err.cause if isinstance(err, ray.exceptions.RayTaskError) else None
         print(f"{entry_point}: {cause or err}", flush=True)

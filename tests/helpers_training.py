@@ -82,3 +82,61 @@ def hang_on_odd_samples(args, sample):
 def nan_for_the_first_sample(args, sample):
     """NaN for the first sample of every rollout, a plain reward for the others."""
     return float("nan") if sample.index == 0 else 1.0
+
+
+def pid_or_sleep_forever(args, sample):
+    """The worker's PID as the reward; for a sample labelled "sleep", its PID written to the file its
+    prompt names, then a sleep that never ends."""
+    import time
+
+    if sample.label == "sleep":
+        with open(sample.prompt, "w") as out:
+            out.write(str(os.getpid()))
+        while True:
+            time.sleep(3600)
+    return float(os.getpid())
+
+
+def exact_power_of_ten(args, sample):
+    """What the math reward did with \\boxed{1e100000000} before its bound: 10**100000000, built under
+    Python's global lock (minutes), which no thread can interrupt."""
+    from fractions import Fraction
+
+    return float(Fraction("1e100000000") > 0)
+
+
+_probed = threading.Lock()
+
+
+def probe_engines_then_generate(args, sample, params, client):
+    """At the first request of the run: what the engines and the router answer a local process that lacks
+    the run's key, and whether the key is on any process's command line, written as JSON to the file
+    $SLIME_TEST_PROBE_FILE names; then generate as usual."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    def status(url: str, path: str, method: str = "GET") -> int:
+        request = urllib.request.Request(url + path, data=b"{}" if method == "POST" else None, method=method,
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as reply:
+                return reply.status
+        except urllib.error.HTTPError as err:
+            return err.code
+
+    with _probed:
+        out = os.environ["SLIME_TEST_PROBE_FILE"]
+        if not os.path.exists(out):
+            secret = client.key.reveal()
+            found = {"engines": {url: {path: status(url, path, method) for path, method in (
+                ("/server_info", "GET"), ("/get_weights_by_name", "POST"), ("/update_weights_from_disk", "POST"),
+                ("/init_weights_update_group", "POST"), ("/release_memory_occupation", "POST"))}
+                for url in client.engine_urls},
+                "router": {path: status(client.url, path, method) for path, method in (
+                    ("/generate", "POST"), ("/workers", "GET"))},
+                "cmdlines": [p.pid for p in psutil.process_iter(["cmdline"])
+                             if secret in " ".join(p.info["cmdline"] or [])]}
+            with open(out, "w") as handle:
+                json.dump(found, handle)
+    return generate_one(args, sample, params, client)

@@ -71,16 +71,18 @@ def test_slime_sets_what_it_owns():
     command = planned_commands(args)[1]["command"]  # engine 0, its second node
     text = " ".join(command)
     assert command[:3] == ["python3", "-m", "sglang.launch_server"]
-    assert "--model-path /models/Qwen3-235B-A22B --trust-remote-code --tp-size 32 --random-seed 42" in text
+    assert "--model-path /models/Qwen3-235B-A22B --tp-size 32 --random-seed 42" in text
     assert "--nnodes 4 --node-rank 1 --dist-init-addr {ENGINE0_NODE0_HOST}:{ENGINE0_DIST_INIT_PORT}" in text
     assert "--host {ENGINE0_NODE1_HOST} --port {ENGINE0_PORT} --nccl-port {ENGINE0_NCCL_PORT}" in text
     assert "--enable-memory-saver" in text  # colocated: memory is released while training
+    assert text.endswith("--config {ENGINE0_KEY_FILE}")  # the run's API key, in a file
 
 
 def test_slimes_own_sglang_config_file_is_not_sglangs_config():
     args = _namespace("run_qwen3_4B")
     args.sglang_config = "/deployments.yaml"  # slime's --sglang-config: engine groups, not SGLang's --config
-    assert "--config" not in planned_commands(args)[0]["command"]
+    command = planned_commands(args)[0]["command"]
+    assert "/deployments.yaml" not in command and command[command.index("--config") + 1] == "{ENGINE0_KEY_FILE}"
 
 
 def _dry_run(*argv: str) -> str:
@@ -94,9 +96,9 @@ def test_train_dry_run_prints_each_engines_server_command_for_qwen3_4B():
     plan = _dry_run("--config-name", "run_qwen3_4B")
     assert "4 SGLang engine(s) × 2 GPU(s); SGLang's router, started by slime; weights pushed by tensor" in plan
     expected = ("python3 -m sglang.launch_server --mem-fraction-static 0.7 --model-path /models/Qwen3-4B "
-                "--trust-remote-code --tp-size 2 --random-seed {seed} --host {{ENGINE{i}_HOST}} "
+                "--tp-size 2 --random-seed {seed} --host {{ENGINE{i}_HOST}} "
                 "--port {{ENGINE{i}_PORT}} --nccl-port {{ENGINE{i}_NCCL_PORT}} --base-gpu-id {{ENGINE{i}_BASE_GPU_ID}} "
-                "--skip-server-warmup --enable-memory-saver")
+                "--skip-server-warmup --enable-memory-saver --config {{ENGINE{i}_KEY_FILE}}")
     for i in range(4):
         assert f"  Engine {i}     " + expected.format(i=i, seed=42 + i) + "\n" in plan
 
@@ -109,11 +111,12 @@ def test_train_dry_run_prints_each_node_of_each_engine_for_qwen3_235B():
     assert lines[0] == (
         "  Engine 0 node 0  python3 -m sglang.launch_server --mem-fraction-static 0.7 --dp-size 4 --enable-dp-lm-head "
         f"--cuda-graph-bs-decode {sizes} --ep-size 32 --enable-dp-attention --model-path /models/Qwen3-235B-A22B "
-        "--trust-remote-code --tp-size 32 --random-seed 42 --host {ENGINE0_NODE0_HOST} --port {ENGINE0_PORT} "
+        "--tp-size 32 --random-seed 42 --host {ENGINE0_NODE0_HOST} --port {ENGINE0_PORT} "
         "--nccl-port {ENGINE0_NCCL_PORT} --base-gpu-id {ENGINE0_BASE_GPU_ID} --skip-server-warmup --nnodes 4 "
-        "--node-rank 0 --dist-init-addr {ENGINE0_NODE0_HOST}:{ENGINE0_DIST_INIT_PORT} --enable-memory-saver")
+        "--node-rank 0 --dist-init-addr {ENGINE0_NODE0_HOST}:{ENGINE0_DIST_INIT_PORT} --enable-memory-saver "
+        "--config {ENGINE0_KEY_FILE}")
     assert lines[-1].endswith("--nnodes 4 --node-rank 3 --dist-init-addr {ENGINE1_NODE0_HOST}:{ENGINE1_DIST_INIT_PORT} "
-                              "--enable-memory-saver")
+                              "--enable-memory-saver --config {ENGINE1_KEY_FILE}")
 
 
 def test_the_launchers_dry_run_prints_the_server_commands(tmp_path):
@@ -125,16 +128,21 @@ def test_the_launchers_dry_run_prints_the_server_commands(tmp_path):
         in result.stdout
 
 
-def test_the_torch_engine_command_takes_the_same_server_arguments():
+def test_the_torch_engine_command_takes_the_same_server_arguments(tmp_path):
     args = namespace_from_config("run_tiny_cpu", [], environ=ENV)
     command = planned_commands(args)[1]["command"]
     assert command == ["python3", "-m", "slime.backends.torch_engine", "--model-path", "/models/tiny-cpu",
-                       "--trust-remote-code", "--tp-size", "1", "--random-seed", "43", "--host", "{ENGINE1_HOST}",
-                       "--port", "{ENGINE1_PORT}", "--skip-server-warmup", "--enable-memory-saver"]
+                       "--tp-size", "1", "--random-seed", "43", "--host", "{ENGINE1_HOST}",
+                       "--port", "{ENGINE1_PORT}", "--skip-server-warmup", "--enable-memory-saver",
+                       "--config", "{ENGINE1_KEY_FILE}"]
     from slime.backends.torch_engine import parse_server_args
 
-    slot_values = [w.replace("{ENGINE1_HOST}", "127.0.0.1").replace("{ENGINE1_PORT}", "30001") for w in command[3:]]
-    assert parse_server_args(slot_values).port == 30001
+    key_file = tmp_path / "engine_1.key.yaml"
+    key_file.write_text('api-key: "-s3cret"\n')  # a value that looks like an option still reads as the key
+    slot_values = [w.replace("{ENGINE1_HOST}", "127.0.0.1").replace("{ENGINE1_PORT}", "30001")
+                   .replace("{ENGINE1_KEY_FILE}", str(key_file)) for w in command[3:]]
+    parsed = parse_server_args(slot_values)
+    assert (parsed.port, parsed.api_key, parsed.trust_remote_code) == (30001, "-s3cret", False)
 
 
 @pytest.mark.parametrize("config", [c for c in primary_configs() if "tiny" not in c])
@@ -168,3 +176,40 @@ def test_sglangs_parser_objects_by_config_key():
     problems, _ = check_server_args(args)
     assert len(problems) == 1 and problems[0].startswith("--sglang-attention-backend: SGLang's parser says: invalid "
                                                          "choice: 'no-such-backend'"), problems
+
+
+def _hostile_checkpoint(tiny: Path, folder: Path) -> Path:
+    """The tiny model with a Python file of its own that config.json names (auto_map): loading it with
+    remote code allowed runs that file, which leaves a marker beside the checkpoint."""
+    import json
+    import shutil
+
+    shutil.copytree(tiny, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["auto_map"] = {"AutoModelForCausalLM": "modeling_evil.EvilForCausalLM"}
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "modeling_evil.py").write_text(
+        f"open({str(folder.parent / 'RAN')!r}, 'w').close()\n"
+        "from transformers import Qwen2ForCausalLM\n\n\nclass EvilForCausalLM(Qwen2ForCausalLM):\n    pass\n")
+    return folder
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("trusted", [False, True])
+def test_issue20_9_a_checkpoints_own_code_runs_in_the_torch_engine_only_with_trust_remote_code(tiny_base, tmp_path,
+                                                                                             trusted):
+    hostile = _hostile_checkpoint(tiny_base / "tiny-cpu", tmp_path / "hostile")
+    load = ("import sys\nfrom slime.backends.torch_engine import TorchEngine, parse_server_args\n"
+            "TorchEngine(parse_server_args(sys.argv[1:]))\n")
+    result = subprocess.run([sys.executable, "-c", load, "--model-path", str(hostile),
+                             *(["--trust-remote-code"] if trusted else [])], cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, "HF_HOME": str(tmp_path / "hf")}, check=False, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "RAN").exists() == trusted
+
+
+def test_issue20_9_one_flag_trusts_remote_code_for_sglang_and_the_torch_engine_off_by_default():
+    for config in ("run_qwen3_4B", "run_tiny_cpu"):
+        assert all("--trust-remote-code" not in c["command"] for c in planned_commands(_namespace(config)))
+        trusted = namespace_from_config(config, ["+sglang.sglang_trust_remote_code=true"], environ=ENV)
+        assert all("--trust-remote-code" in c["command"] for c in planned_commands(trusted))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from fractions import Fraction
 
 import pytest
 
@@ -95,8 +96,8 @@ def test_issue13_5_a_reward_call_past_its_timeout_is_abandoned_and_counted():
     failed = score(args(custom_rm_path="tests.helpers_training:hang_on_odd_samples", reward_timeout=0.3), batch,
                    workers=2)
     assert failed == 3 and [s.reward for s in batch] == [1.0, 0.0] * 3
-    assert batch[1].metadata["reward_error"] == "did not return within --reward-timeout 0.3 s (abandoned)"
-    with pytest.raises(RewardFailure, match=r"did not return within --reward-timeout 0\.3 s \(abandoned\)"):
+    assert batch[1].metadata["reward_error"] == "did not return within --reward-timeout 0.3 s (its process was killed)"
+    with pytest.raises(RewardFailure, match=r"did not return within --reward-timeout 0\.3 s \(its process was killed\)"):
         score(args(custom_rm_path="tests.helpers_training:hanging_reward", reward_timeout=0.3), batch)
 
 
@@ -152,3 +153,62 @@ def test_issue13_4_non_finite_losses_and_gradient_norms_are_found_in_any_backend
     assert metrics_problem({"actor/loss": 0.1, "actor/grad_norm": 2.0, "actor/lr": 1e-6, "kl": 0.0}) is None
     assert metrics_problem({"actor/pg_loss": float("nan"), "critic/grad_norm": float("inf"), "reward": float("nan"),
                             "actor/lr": float("nan")}) == "actor/pg_loss nan, critic/grad_norm inf"
+
+
+def test_issue20_3_the_eleven_character_boxed_answer_is_checked_without_building_its_number():
+    from slime.rewards.math_reward import MAX_EXPONENT, as_number
+
+    assert as_number("1e10000000") is None and as_number(f"1e{MAX_EXPONENT}") == 10 ** MAX_EXPONENT
+    assert as_number("1" * 5000) is None and as_number("1e-5") == Fraction(1, 100000)
+    assert math_correct(r"\boxed{1e10000000}", "1e10000000") and not math_correct(r"\boxed{1e10000000}", "1")
+    # Unbounded, this one answer took 9.6 s under Python's global lock: far past the timeout given here.
+    batch = samples((r"\boxed{1e10000000}", "1"), (r"\boxed{1}", "1"))
+    assert score(args(rm_type="math", reward_timeout=5.0), batch) == 0
+    assert [s.reward for s in batch] == [0.0, 1.0]
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_issue20_3_a_reward_that_sleeps_forever_has_its_worker_killed_and_replaced(tmp_path):
+    pid_file = tmp_path / "pid"
+    reward = args(custom_rm_path="tests.helpers_training:pid_or_sleep_forever", reward_timeout=1.0)
+    batch = [Sample(group_index=0, index=0, prompt=str(pid_file), label="sleep"),
+             Sample(group_index=0, index=1, prompt="q", label="x")]
+    assert score(reward, batch, workers=1) == 1
+    stuck = int(pid_file.read_text())
+    assert batch[0].metadata["reward_error"] == "did not return within --reward-timeout 1 s (its process was killed)"
+    assert not _alive(stuck)
+    assert batch[1].reward != float(stuck)  # scored by the worker that replaced it
+    again = [Sample(group_index=0, index=0, prompt="q", label="x")]
+    assert score(reward, again, workers=1) == 0 and again[0].reward == batch[1].reward  # the same, kept worker
+
+
+def test_issue20_3_reward_timeout_holds_for_a_reward_holding_pythons_lock():
+    batch = samples(("a", "a"), ("b", "b"))
+    with pytest.raises(RewardFailure, match=r"did not return within --reward-timeout 1 s \(its process was killed\)"):
+        score(args(custom_rm_path="tests.helpers_training:exact_power_of_ten", reward_timeout=1.0), batch)
+
+
+def test_issue20_3_reward_workers_outlive_the_rollout_thread_that_started_them():
+    """train_async.py generates each rollout in a thread of its own that then ends; the workers stay."""
+    import threading
+    import time
+
+    reward = args(custom_rm_path="tests.helpers_training:pid_or_sleep_forever", reward_timeout=30.0)
+    rewards = []
+    for _ in range(2):
+        batch = [Sample(group_index=0, index=0, prompt="q", label="x")]
+        thread = threading.Thread(target=score, args=(reward, batch), kwargs={"workers": 1})
+        thread.start()
+        thread.join()
+        time.sleep(0.2)  # a worker tied to the ended thread (PR_SET_PDEATHSIG) would be dead by now
+        rewards.append(batch[0].reward)
+    assert rewards[0] == rewards[1] and _alive(int(rewards[0]))

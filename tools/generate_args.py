@@ -36,7 +36,8 @@ from slime.config.generate import GenerationError, Generated, generate  # noqa: 
 from slime.config.overrides import quote_value  # noqa: E402
 from slime.config.provenance import Provenance  # noqa: E402
 from slime.config.search_path import SEARCHPATH_KEY, SearchPath, folder_of, searchpath_overrides  # noqa: E402
-from slime.config.sources import config_problems, yaml_syntax_problems  # noqa: E402
+from slime.config.sources import (  # noqa: E402
+    config_problems, defaults_recursion, override_problems, yaml_syntax_problems)
 from slime.utils.files import atomic_write, output_problems, write_output  # noqa: E402
 
 
@@ -599,10 +600,46 @@ def _config_problems(search: SearchPath, config_name: str | None) -> list[str]:
     return problems
 
 
+def _refused_settings(command: argparse.Namespace, search: SearchPath) -> list[str]:
+    """Hydra's own composition of the command line, made before Hydra acts on any of it: every setting
+    that would make Hydra run code or write files (slime.config.hydra_policy). A command line Hydra
+    cannot compose is left to Hydra, which then says why, before it acts on anything."""
+    from hydra._internal.hydra import Hydra
+    from hydra._internal.utils import create_automatic_config_search_path
+    from hydra import version
+    from hydra.core.config_search_path import SearchPathQuery
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import RunMode
+
+    from slime.config.hydra_policy import refused
+
+    version.setbase(None)  # as hydra.main(version_base=None) sets it
+    name, overrides = command.config_name or DEFAULT_CONFIG, list(command.overrides)
+    search_path = create_automatic_config_search_path(None, None, search.primary)
+    if search.config_dir:  # where Hydra puts a --config-dir
+        search_path.prepend(provider="command-line", path=f"file://{search.config_dir}",
+                            anchor=SearchPathQuery(provider="schema"))
+    try:
+        hydra = Hydra.create_main_hydra2(task_name="generate_args", config_search_path=search_path)
+        try:  # a sweep's base config: its jobs differ only by the sweep, which refused() looks at
+            cfg = hydra.compose_config(name, overrides, run_mode=RunMode.MULTIRUN, with_log_configuration=False,
+                                       validate_sweep_overrides=False)
+        except RecursionError:  # Hydra would only show a traceback
+            return [defaults_recursion(name, search.folders())]
+        except Exception:  # noqa: BLE001 - Hydra's own error, which it reports when it runs
+            return []
+        return refused(cfg, name, overrides)
+    finally:
+        GlobalHydra.instance().clear()
+
+
 def run(options: argparse.Namespace, hydra_args: list[str]) -> int:
     """The generator on Hydra's command line, with its own options already taken."""
     import hydra
 
+    from slime.config.hydra_policy import install_baseline
+
+    install_baseline()
     hydra_args, options.misplaced = _misplaced(hydra_args)
     hydra_args, search, command = _search_path(options, hydra_args)
     printing = command is not None and (command.help or command.hydra_help or command.cfg or command.info
@@ -613,6 +650,8 @@ def run(options: argparse.Namespace, hydra_args: list[str]) -> int:
               "the generator and can be written with -o", file=sys.stderr)
         return 2
     problems = _config_problems(search, command.config_name if command is not None else None)
+    if not problems and command is not None:
+        problems = override_problems(command.overrides) or _refused_settings(command, search)
     if problems:
         sys.stderr.write("".join(f"generate_args: {p}\n" for p in problems))
         return 2

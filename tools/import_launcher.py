@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: {note}")
     if result.variables:
         print("shell references kept: " + ", ".join(reference(v, result.defaults.get(v)) for v in result.variables))
+    for line in result.substituted:
+        print(f"from a command substitution (check it before committing; the config and golden file hold it): {line}")
     return 0
 
 

@@ -4,9 +4,11 @@ project's torch engine on CPUs, with the same server arguments.
 The arguments are the run's ``--sglang-*`` flags (those that differ from SGLang's default, written
 with SGLang's own spelling from the snapshot) plus what slime owns: the model, the tensor-, data- and
 expert-parallel sizes, the seed, host and ports, the first GPU, the nodes an engine spans and memory
-saving when colocated. What is only known once the engines are placed (hosts, ports, GPU ids) is an
-``EngineSlot``; ``placeholder_slot`` names those values for a dry run. Pure Python: the launch plan
-imports it without torch, Ray or SGLang.
+saving when colocated, and the run's API key, which reaches each server in a file only the run's user
+can read (SGLang's ``--config FILE``: the key is never on a command line, in a plan or a log). What is
+only known once the engines are placed (hosts, ports, GPU ids, that file) is an ``EngineSlot``;
+``placeholder_slot`` names those values for a dry run. Pure Python: the launch plan imports it without
+torch, Ray or SGLang.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ SGLANG_MODULE = "sglang.launch_server"
 TORCH_ENGINE_MODULE = "slime.backends.torch_engine"
 # The server arguments the torch engine honours; the rest of SGLang's are GPU settings it has no use for.
 TORCH_ENGINE_DESTS = ("model_path", "host", "port", "random_seed", "tp_size", "trust_remote_code",
-                      "skip_server_warmup", "enable_memory_saver")
+                      "skip_server_warmup", "enable_memory_saver", "config")
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class EngineSlot:
     nccl_port: int
     base_gpu_id: int
     dist_init_addr: str | None = None  # host:port of the engine's node 0, when it spans nodes
+    key_file: str | None = None  # the YAML file holding the run's API key (SGLang's --config)
 
 
 def nodes_per_engine(args: argparse.Namespace) -> int:
@@ -49,7 +52,8 @@ def placeholder_slot(engine: int, node_rank: int, spans_nodes: bool) -> EngineSl
     name = f"ENGINE{engine}"
     return EngineSlot(engine, node_rank, f"{{{name}_NODE{node_rank}_HOST}}" if spans_nodes else f"{{{name}_HOST}}",
                       f"{{{name}_PORT}}", f"{{{name}_NCCL_PORT}}", f"{{{name}_BASE_GPU_ID}}",  # type: ignore[arg-type]
-                      f"{{{name}_NODE0_HOST}}:{{{name}_DIST_INIT_PORT}}" if spans_nodes else None)
+                      f"{{{name}_NODE0_HOST}}:{{{name}_DIST_INIT_PORT}}" if spans_nodes else None,
+                      f"{{{name}_KEY_FILE}}")
 
 
 def _entries() -> dict[str, dict]:
@@ -68,7 +72,6 @@ def server_args(args: argparse.Namespace, slot: EngineSlot) -> dict:
     nnodes = nodes_per_engine(args)
     values.update({
         "model_path": args.hf_checkpoint,
-        "trust_remote_code": True,
         "tp_size": args.rollout_num_gpus_per_engine,
         "random_seed": args.rollout_seed + slot.engine,
         "host": slot.host,
@@ -81,6 +84,8 @@ def server_args(args: argparse.Namespace, slot: EngineSlot) -> dict:
         values.update({"nnodes": nnodes, "node_rank": slot.node_rank, "dist_init_addr": slot.dist_init_addr})
     if args.offload_rollout:
         values["enable_memory_saver"] = True
+    if slot.key_file:
+        values["config"] = slot.key_file
     return values
 
 

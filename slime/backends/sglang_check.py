@@ -99,6 +99,10 @@ def check_server_args(args: argparse.Namespace) -> tuple[list[str], list[str]]:
             sglang_logger = logging.getLogger("sglang")
             sglang_logger.addHandler(said)
             propagate, sglang_logger.propagate = sglang_logger.propagate, False  # reported below, once
+            # its warnings whatever the root logger's level (Hydra's logging settings set it, in this process)
+            level, disabled = sglang_logger.level, sglang_logger.disabled
+            sglang_logger.setLevel(logging.WARNING)
+            sglang_logger.disabled = False
             try:
                 record = ServerArgs.from_cli_args(parser.parse_args(command[3:]))
                 if resolvable:
@@ -110,6 +114,8 @@ def check_server_args(args: argparse.Namespace) -> tuple[list[str], list[str]]:
             finally:
                 sglang_logger.removeHandler(said)
                 sglang_logger.propagate = propagate
+                sglang_logger.setLevel(level)
+                sglang_logger.disabled = disabled
             for problem in found:
                 if problem not in seen:
                     seen.add(problem)

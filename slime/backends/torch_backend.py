@@ -25,11 +25,12 @@ from slime.utils.validation import uses_reference_model
 class ValueModel(torch.nn.Module):
     """A causal LM's backbone with a scalar head: one value per position."""
 
-    def __init__(self, hf_checkpoint: str):
+    def __init__(self, hf_checkpoint: str, trust_remote_code: bool = False):
         super().__init__()
         from transformers import AutoModel
 
-        self.backbone = AutoModel.from_pretrained(hf_checkpoint, dtype=torch.float32)
+        self.backbone = AutoModel.from_pretrained(hf_checkpoint, dtype=torch.float32,
+                                                  trust_remote_code=trust_remote_code)
         self.value_head = torch.nn.Linear(self.backbone.config.hidden_size, 1)
         torch.nn.init.zeros_(self.value_head.weight)
         torch.nn.init.zeros_(self.value_head.bias)
@@ -76,14 +77,16 @@ class TorchTrainBackend(TrainBackend):
         if world_size > 1:
             dist.init_process_group("gloo", init_method=f"tcp://{master_addr}:{master_port}", rank=rank,
                                     world_size=world_size)
+        remote = a.sglang_trust_remote_code  # a checkpoint's own code runs only when asked for, as in the engines
         if self.role == "critic":
-            self.model = ValueModel(a.hf_checkpoint)
+            self.model = ValueModel(a.hf_checkpoint, remote)
         else:
-            self.model = AutoModelForCausalLM.from_pretrained(a.hf_checkpoint, dtype=torch.float32)
+            self.model = AutoModelForCausalLM.from_pretrained(a.hf_checkpoint, dtype=torch.float32,
+                                                              trust_remote_code=remote)
         self.reference = None
         if self.role == "actor" and uses_reference_model(a):
-            self.reference = AutoModelForCausalLM.from_pretrained(a.ref_load or a.hf_checkpoint,
-                                                                  dtype=torch.float32).eval()
+            self.reference = AutoModelForCausalLM.from_pretrained(a.ref_load or a.hf_checkpoint, dtype=torch.float32,
+                                                                  trust_remote_code=remote).eval()
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=a.lr, betas=(a.adam_beta1, a.adam_beta2),
                                            eps=a.adam_eps, weight_decay=a.weight_decay)
         total_steps = (a.num_rollout or 1) * (a.num_steps_per_rollout or 1)

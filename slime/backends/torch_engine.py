@@ -13,12 +13,18 @@ SGLang's source): ``/generate``, ``/health``, ``/health_generate``, ``/model_inf
 and the weight push run the same code for both backends. Where SGLang takes CUDA IPC handles in
 ``serialized_named_tensors``, this engine takes each bucket's tensors by value (safetensors bytes,
 base64); its weight-update group is gloo where SGLang's is NCCL.
+
+Started with an API key (SGLang's ``--api-key``, or in the YAML file of SGLang's ``--config``, which
+keeps it out of the command line), it answers every endpoint but the health checks (``/health…``,
+``/ready…``, ``/metrics…``, which SGLang leaves open too) only with ``Authorization: Bearer <key>``,
+and 401 otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import sys
 import threading
 import time
@@ -67,8 +73,11 @@ class TorchEngine:
 
         torch.set_num_threads(1)
         self.args = server_args
-        self.tokenizer = AutoTokenizer.from_pretrained(server_args.model_path)
-        self.model = AutoModelForCausalLM.from_pretrained(server_args.model_path, dtype=torch.float32).eval()
+        # A checkpoint's own Python code (auto_map) runs only with --trust-remote-code, as in SGLang.
+        remote = server_args.trust_remote_code
+        self.tokenizer = AutoTokenizer.from_pretrained(server_args.model_path, trust_remote_code=remote)
+        self.model = AutoModelForCausalLM.from_pretrained(server_args.model_path, dtype=torch.float32,
+                                                          trust_remote_code=remote).eval()
         self.model_path = server_args.model_path
         self.weight_version = "default"
         self.released = False
@@ -152,7 +161,8 @@ class TorchEngine:
                 "architectures": getattr(config, "architectures", None)}
 
     def server_info(self) -> dict:
-        return {**vars(self.args), "dp_size": 1, "tokenizer_path": self.args.model_path,
+        shown = {k: v for k, v in vars(self.args).items() if k != "api_key"}  # a secret is never echoed
+        return {**shown, "dp_size": 1, "tokenizer_path": self.args.model_path,
                 "launch_command": " ".join([sys.executable, "-m", "slime.backends.torch_engine", *sys.argv[1:]]),
                 "served_model_name": self.args.model_path, "startup_time": self.started,
                 "internal_states": [{"weight_version": self.weight_version, "memory_released": self.released}],
@@ -220,6 +230,18 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
 
+# What SGLang answers without the key even when it has one (sglang.srt.utils.auth.decide_request_auth).
+OPEN_PREFIXES = ("/health", "/ready", "/metrics")
+
+
+def authorized(authorization: str | None, api_key: str | None) -> bool:
+    """SGLang's check: no key configured, or ``Bearer <key>`` compared in constant time."""
+    if not api_key:
+        return True
+    scheme, _, token = (authorization or "").partition(" ")
+    return scheme.lower() == "bearer" and secrets.compare_digest(token.encode(), api_key.encode())
+
+
 FLUSHED = ("Cache flushed.\nPlease check backend logs for more details. (When there are running or waiting requests, "
            "the operation will not be performed.)\n")
 
@@ -262,6 +284,11 @@ def _handler(engine: TorchEngine):
 
         def _route(self, method: str) -> None:
             path = urlparse(self.path).path
+            if not path.startswith(OPEN_PREFIXES) and not authorized(self.headers.get("Authorization"),
+                                                                      engine.args.api_key):
+                self.close_connection = True  # its body is not read
+                self._json(401, {"error": "Unauthorized"})
+                return
             request = self._request() if method == "POST" or self.headers.get("Content-Length") else {}
             if request is None:
                 return
@@ -331,7 +358,31 @@ def parse_server_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--trust-remote-code", action="store_true")
     parser.add_argument("--skip-server-warmup", action="store_true")
     parser.add_argument("--enable-memory-saver", action="store_true")
-    return parser.parse_args(argv)
+    parser.add_argument("--api-key", help="answer only requests with Authorization: Bearer <key> (SGLang's)")
+    parser.add_argument("--config", help="a YAML file of these flags (SGLang's --config): keeps a key off the command "
+                                         "line")
+    return parser.parse_args(_with_config_file(argv))
+
+
+def _with_config_file(argv: list[str]) -> list[str]:
+    """``--config FILE`` replaced by the flags the YAML file holds, before the others (SGLang's order, so the
+    command line wins)."""
+    if "--config" not in argv:
+        return argv
+    import yaml
+
+    at = argv.index("--config")
+    if at + 1 >= len(argv):
+        raise SystemExit("torch engine: --config needs a file")
+    with open(argv[at + 1], encoding="utf-8") as handle:
+        values = yaml.safe_load(handle) or {}
+    if not isinstance(values, dict):
+        raise SystemExit(f"torch engine: {argv[at + 1]} must hold a mapping of flags")
+    flags = []
+    for name, value in values.items():
+        option = "--" + str(name).replace("_", "-")
+        flags += ([option] if value is True else []) if isinstance(value, bool) else [f"{option}={value}"]
+    return [*flags, *argv[:at], *argv[at + 2:]]
 
 
 def main(argv: list[str] | None = None) -> int:

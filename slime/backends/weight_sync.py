@@ -89,7 +89,8 @@ def _on_every_engine(engines: list[dict], path: str, payload_of) -> None:
     from slime.rollout.client import http_json
 
     def call(engine: dict) -> None:
-        http_json(engine["url"], path, payload_of(engine), timeout=1800, engine=_describe(engine))
+        http_json(engine["url"], path, payload_of(engine), timeout=1800, engine=_describe(engine),
+                  key=engine.get("key"))
 
     with ThreadPoolExecutor(max_workers=max(1, len(engines))) as pool:
         list(pool.map(call, engines))
@@ -100,7 +101,8 @@ def _describe(engine: dict) -> str:
 
 
 def push_weights(backend, args, engines: list[dict], version: int) -> None:
-    """Send the backend's current weights to ``engines`` (dicts of index, url, host, log, tp_size)."""
+    """Send the backend's current weights to ``engines`` (dicts of index, url, host, log, tp_size and the
+    run's API key)."""
     rank, world = _rank_and_world()
     buckets = backend.hf_weight_buckets(args.update_weight_buffer_size)
     kind = transport(args)

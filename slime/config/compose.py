@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from omegaconf import DictConfig
 
 from slime.config.generate import CONF_DIR, ROOT, Generated, GenerationError, generate
+from slime.config.hydra_policy import install_baseline, refused
+from slime.config.sources import defaults_recursion, override_problems
 from slime.config.provenance import Provenance
 from slime.config.shell import expand
 from slime.utils.arguments import parse_args
@@ -31,6 +33,7 @@ def hydra_context() -> Iterator[None]:
     if GlobalHydra.instance().is_initialized():
         yield
         return
+    install_baseline()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None, job_name="slime"):
         yield
 
@@ -44,10 +47,25 @@ def primary_configs() -> list[str]:
 
 
 def compose_config(config_name: str, overrides: Sequence[str] = ()) -> DictConfig:
+    """The composed config, Hydra's node taken off once it is checked: GenerationError when a setting
+    would make Hydra (or ``hydra.utils.instantiate``) run code or write files."""
     from hydra import compose
+    from omegaconf import open_dict
 
+    deep = override_problems(list(overrides))
+    if deep:
+        raise GenerationError(config_name, deep)
     with hydra_context():
-        return compose(config_name=config_name, overrides=list(overrides))
+        try:
+            cfg = compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
+        except RecursionError:  # Hydra would only show a traceback
+            raise GenerationError(config_name, [defaults_recursion(config_name, [CONF_DIR])]) from None
+        problems = refused(cfg, config_name, list(overrides))
+    if problems:
+        raise GenerationError(config_name, problems)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
 
 
 def generate_config(config_name: str, overrides: Sequence[str] = ()) -> Generated:

@@ -20,6 +20,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from slime.config.checkpoint_names import model_dir_problems, model_type_problems
 from slime.config.flatten import KeyProblem, argv_of, flatten
+from slime.config.hydra_policy import targets
 from slime.config.provenance import Provenance
 from slime.config.shell import DEFAULT_CHARACTERS, set_by_bash, shell_refs, unwritable_default
 from slime.utils.arguments import ArgumentProblems, flag_by_option, parse_args
@@ -297,6 +298,7 @@ def generate(cfg: DictConfig, config_name: str, overrides: list[str],
     if provenance is None:
         provenance = lambda: Provenance.compute(config_name, overrides)  # noqa: E731
     config, problems = resolve_config(cfg)
+    problems += [KeyProblem(r.key, r.why) for r in targets(OmegaConf.to_container(cfg, resolve=False), "")]
     flat = flatten(config)
     problems += flat.problems
     roles, role_problems = _roles(config.get("roles"))

@@ -6,6 +6,7 @@ the last source to set a key is the one whose value the run gets.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -26,9 +27,10 @@ def display_path(source: str, config_path: str) -> str:
     return str(file.relative_to(root)) if file.is_relative_to(root) else str(file)
 
 
-def _loaded_defaults(config_name: str, overrides: list[str]):
+def _loaded_defaults(config_name: str, overrides: list[str], hydra_groups: bool = False):
     """The defaults list of a composition: (its computed list, [(default, loaded config)]) in merge
-    order, Hydra's own configs left out. Needs Hydra initialised."""
+    order, Hydra's own configs left out (with ``hydra_groups``, the ``hydra/`` group configs read from
+    the config folders are kept). Needs Hydra initialised."""
     from hydra._internal.defaults_list import create_defaults_list
     from hydra.core.global_hydra import GlobalHydra
 
@@ -42,10 +44,10 @@ def _loaded_defaults(config_name: str, overrides: list[str]):
     loaded = []
     for default in defaults.defaults:
         path = default.config_path or ""
-        if not path or path.startswith("hydra/"):
+        if not path or (path.startswith("hydra/") and not hydra_groups):
             continue
         config = repository.load_config(path)
-        if config is not None:
+        if config is not None and (not path.startswith("hydra/") or config.path.startswith("file://")):
             loaded.append((default, config))
     return defaults, loaded
 
@@ -93,3 +95,45 @@ class Provenance:
         # a key only its children were set under (++optimzer.lr=1 makes optimzer): where they were set
         return next((source for child, source in self.sources.items() if child.startswith(key + ".")),
                     "not set in any config (the flag's default)")
+
+
+def setting_source(config_name: str, overrides: list[str]) -> Callable[[str], str]:
+    """``source("hydra.callbacks.x._target_")``: the override or file that set a key (or a key below it),
+    or that chose the config group it lies in (a ``hydra/job_logging=…`` override, an ``override
+    /hydra/job_logging: …`` line of a defaults list). Needs Hydra initialised."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    defaults, loaded = _loaded_defaults(config_name, overrides, hydra_groups=True)
+    shown = {default.config_path: display_path(config.path, default.config_path) for default, config in loaded}
+    files: dict[str, str] = {}
+    for default, config in loaded:
+        from omegaconf import OmegaConf
+
+        node = OmegaConf.to_container(config.config, resolve=False)
+        node.pop("defaults", None)
+        for key in _leaves(node, default.package or ""):
+            files[key] = shown[default.config_path]
+    choices = {group.replace("/", "."): (f"override {group}={defaults.overrides.override_choices.get(group)}"
+                                         if meta.external_override else
+                                         shown.get(meta.containing_config_path, f"{meta.containing_config_path}.yaml"))
+               for group, meta in defaults.overrides.override_metadata.items()}
+    typed = []
+    for line in overrides:
+        try:
+            typed.append((OverridesParser.create().parse_override(line).key_or_group.replace("/", "."), line))
+        except Exception:  # noqa: BLE001 - Hydra composed these already; nothing to skip in practice
+            continue
+
+    def related(key: str, other: str) -> bool:
+        return key == other or key.startswith(other + ".") or other.startswith(key + ".")
+
+    def source(key: str) -> str:
+        line = next((line for other, line in reversed(typed) if related(key, other)), None)
+        if line is not None:
+            return f"override {line}"
+        file = next((files[k] for k in reversed(list(files)) if k == key or k.startswith(key + ".")), None)
+        if file is not None:
+            return file
+        chosen = next((where for group, where in choices.items() if key.startswith(group + ".") or key == group), None)
+        return chosen or "Hydra's own defaults"
+    return source

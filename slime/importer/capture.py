@@ -19,6 +19,14 @@ variables it reads without setting, and they turn back into shell references. A 
 ``[ -z "$MASTER_ADDR" ] && exit 1`` thus passes. A variable the script gives one literal default
 (``${BASE_DIR:-/data}``, ``: "${BASE_DIR:=/data}"``) comes back as ``${BASE_DIR:-/data}``. Files
 sourced that refer to variables not seen before make the script run once more with those too.
+
+What the script leaves in the capture folder is read as hostile input: the capture file is opened
+without following a link and without blocking, only as a regular file, up to ``CAPTURE_LIMIT`` bytes
+and within ``READ_SECONDS`` (a FIFO, a link to ``/dev/zero`` or a huge file is an error, not a hang);
+the files it sources are read with the same bounds; of its output only the start and the end of
+stderr are kept (``OUTPUT_KEPT`` bytes each). A variable assigned from a command substitution
+(``SECRET=$(cat …)``) whose value reaches the argv is listed (``Capture.substituted``): its value
+would be written into the config and the golden file.
 """
 
 from __future__ import annotations
@@ -27,9 +35,12 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +60,13 @@ _MISSING_FILE = re.compile(r": (/\S+): No such file or directory")
 _BASH_OWN = {"BASH_SOURCE", "LINENO", "FUNCNAME", "RANDOM", "PWD", "OLDPWD", "IFS", "PIPESTATUS", "BASH_REMATCH",
              "SECONDS", "HOSTNAME", "UID", "EUID", "PPID", "BASHPID", "PATH", "SHELL", "TMPDIR"}
 _RERUNS = 3  # runs that may each find sourced files with variables not seen before
+CAPTURE_LIMIT = 64 << 20  # what the sandbox's scratch folder can hold
+SOURCED_LIMIT = 16 << 20  # a sourced file is a script; anything larger is not read
+READ_SECONDS = 10.0
+OUTPUT_KEPT = 256 << 10  # of the sandbox's stderr, this much of its start and of its end
+# An assignment from a command substitution: NAME=$(…), NAME="$(…)", NAME=`…`, after export/local/….
+_SUBSTITUTED = re.compile(r"(?:^|[\s;&|(])(?:(?:export|local|readonly|declare|typeset)\s+(?:-\w+\s+)*)?"
+                          r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)=[\"']?(?P<command>\$\((?!\()|`)")
 
 PRELUDE = r"""
 __slime_capture() {
@@ -60,6 +78,9 @@ __slime_capture() {
       local -n __slime_values="${name}"
       printf '%s\0' ARRAY "${name}" "${#__slime_values[@]}" "${__slime_values[@]}"
       unset -n __slime_values
+    done
+    for name in ${SLIME_CAPTURE_SUBSTITUTED:-}; do
+      [[ -v "${name}" ]] && printf '%s\0' SCALAR "${name}" "${!name}"
     done
   } >>"${SLIME_CAPTURE_FILE}"
 }
@@ -120,6 +141,82 @@ class Capture:
     defaults: dict[str, str] = field(default_factory=dict)  # name → the script's literal default
     notes: list[str] = field(default_factory=list)
     entry_point: str = DEFAULT_ENTRY_POINT  # the trainer script it runs: train.py or train_async.py
+    # name → (the command substitution it was assigned, its value), for those whose value is in the argv
+    substituted: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+def substitutions(texts: list[str]) -> dict[str, str]:
+    """{name: the command substitution it is assigned} for every ``NAME=$(…)`` / ``NAME=`…``` of the texts."""
+    found = {}
+    for text in texts:
+        for match in _SUBSTITUTED.finditer(text):
+            start = match.start("command")
+            line_end = text.find("\n", start)
+            found.setdefault(match["name"], text[start:line_end if line_end >= 0 else len(text)].strip()[:120])
+    return found
+
+
+def read_bounded(path: Path, limit: int, seconds: float = READ_SECONDS) -> bytes:
+    """The bytes of a file a sandboxed script could have replaced: opened without following a symbolic
+    link or blocking (a FIFO), only a regular file, at most ``limit`` bytes, within ``seconds``;
+    CaptureError otherwise."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as err:
+        why = "it is a symbolic link" if err.errno == 40 else (err.strerror or str(err))  # ELOOP
+        raise CaptureError(f"{path} cannot be read: {why}; the importer reads only a regular file there") from None
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a FIFO" if stat.S_ISFIFO(info.st_mode) else "not a regular file"
+            raise CaptureError(f"{path} is {kind}; the importer reads only a regular file there")
+        if info.st_size > limit:
+            raise CaptureError(f"{path} holds {info.st_size:,} bytes, more than the {limit:,} the importer reads")
+        deadline, chunks, size = time.monotonic() + seconds, [], 0
+        while True:
+            if time.monotonic() > deadline:
+                raise CaptureError(f"{path} was not read within {seconds:g} s")
+            chunk = os.read(descriptor, 1 << 20)
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > limit:
+                raise CaptureError(f"{path} holds more than the {limit:,} bytes the importer reads")
+            chunks.append(chunk)
+    finally:
+        os.close(descriptor)
+
+
+def _text_of(path: Path) -> str | None:
+    """A sourced file's text, read within the bounds; None when it is not a readable regular file."""
+    try:
+        return read_bounded(path, SOURCED_LIMIT).decode(errors="replace")
+    except CaptureError:
+        return None
+
+
+class _Kept:
+    """What a pipe carries, the first and the last ``OUTPUT_KEPT`` bytes of it kept (read on a thread)."""
+
+    def __init__(self, pipe):
+        self.head, self.tail, self.dropped = bytearray(), bytearray(), 0
+        self.thread = threading.Thread(target=self._drain, args=(pipe,), daemon=True)
+        self.thread.start()
+
+    def _drain(self, pipe) -> None:
+        with pipe:
+            for chunk in iter(lambda: pipe.read1(1 << 16), b""):
+                room = OUTPUT_KEPT - len(self.head)
+                self.head += chunk[:room]
+                self.tail += chunk[room:] if room > 0 else chunk
+                if len(self.tail) > OUTPUT_KEPT:
+                    self.dropped += len(self.tail) - OUTPUT_KEPT
+                    del self.tail[:-OUTPUT_KEPT]
+
+    def text(self) -> str:
+        self.thread.join(timeout=READ_SECONDS)
+        gap = f"\n[… {self.dropped:,} bytes of output left out …]\n" if self.dropped else ""
+        return (bytes(self.head) + gap.encode() + bytes(self.tail)).decode(errors="replace")
 
 
 def referenced_variables(texts: list[str], environ: dict[str, str]) -> list[str]:
@@ -219,14 +316,16 @@ def capture(script: Path, args: list[str] | None = None, values: dict[str, str] 
     unshare, problem = _unshare_command()
     if unshare is None:
         raise CaptureError(_refusal(problem))
-    environ = {"LANG": "C.UTF-8", **(values or {})}
     texts = {script: script.read_text(errors="replace")}
+    assigned = substitutions(list(texts.values()))
+    environ = {"LANG": "C.UTF-8", **(values or {})}
     variables = referenced_variables(list(texts.values()), environ)
     unset: set[str] = set()  # variables read only as ${X:-} (unset is fine) enter the script unset
 
     def run(extra: dict[str, str] | None = None, without: set[str] = frozenset()):
         given = {n: PLACEHOLDER.format(n) for n in variables if n not in unset and n not in without}
-        return _run(unshare, script, args, {**environ, **given, **(extra or {})}, timeout)
+        recorded = {"SLIME_CAPTURE_SUBSTITUTED": " ".join(assigned)}
+        return _run(unshare, script, args, {**environ, **given, **recorded, **(extra or {})}, timeout)
 
     for attempt in range(_RERUNS):
         unset = optional_variables(list(texts.values())) if attempt == 0 else unset
@@ -234,9 +333,10 @@ def capture(script: Path, args: list[str] | None = None, values: dict[str, str] 
         if _train_call(records)[0] is None and unset:
             unset = set()  # it stops on a variable it tests, [ -z "${MASTER_ADDR:-}" ] && exit 1: give them too
             records, result = run()
-        new = {path: path.read_text(errors="replace") for path in _sourced(records, script)
-               if path not in texts and path.is_file()}
+        new = {path: text for path in _sourced(records, script) if path not in texts
+               for text in [_text_of(path)] if text is not None}
         texts.update(new)
+        assigned = {**substitutions(list(new.values())), **assigned}
         more = [name for name in referenced_variables(list(new.values()), environ) if name not in variables]
         if not more:
             break
@@ -247,8 +347,21 @@ def capture(script: Path, args: list[str] | None = None, values: dict[str, str] 
     unset_run = None
     if any(name in defaults and name not in unset for name in variables):
         unset_run = run({"SLIME_CAPTURE_ALLOW_UNSET": "1"}, set(defaults))[0]
-    return _parse(script, records, result, variables, defaults, without_default, unset_run,
-                  array_references(list(texts.values())))
+    captured = _parse(script, records, result, variables, defaults, without_default, unset_run,
+                      array_references(list(texts.values())))
+    captured.substituted = _substituted_values(records, assigned, captured.argv)
+    return captured
+
+
+def _substituted_values(records: list[str], assigned: dict[str, str], argv: list[str]) -> dict[str, tuple[str, str]]:
+    """{name: (command, value)} of the variables assigned from a command substitution whose value, as the
+    script held it when it ran train.py, is in the argv."""
+    values = {}
+    for kind, (name, *rest) in _fields(records):
+        if kind == "SCALAR":
+            values.setdefault(name, rest[0])
+    return {name: (assigned[name], value) for name, value in values.items()
+            if name in assigned and value.strip() and any(value.strip() in token for token in argv)}
 
 
 def optional_variables(texts: list[str]) -> set[str]:
@@ -292,23 +405,29 @@ def _run(unshare: list[str], script: Path, args: list[str] | None, environ: dict
                 "capture": CAPTURE_FILE, "command": ["bash", str(script), *(args or [])], "cwd": str(script.parent),
                 "env": env}
         (tmp_path / "spec.json").write_text(json.dumps(spec))
+        command = [*unshare, sys.executable, "-I", str(SANDBOX), str(tmp_path / "spec.json")]
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE, start_new_session=True)
+        stderr = _Kept(process.stderr)
         try:
-            result = subprocess.run([*unshare, sys.executable, "-I", str(SANDBOX), str(tmp_path / "spec.json")],
-                                    stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
-                                    check=False, start_new_session=True)
+            process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            process.kill()  # unshare --kill-child: the sandbox and everything in it go too
+            process.wait()
             raise CaptureError(f"{script} did not finish within {timeout:.0f} s with its commands replaced") from None
+        result = subprocess.CompletedProcess(command, process.returncode, "", stderr.text())
         if not (out / "ready").exists():
             reasons = [line.removeprefix("slime-sandbox: ") for line in result.stderr.splitlines()
                        if line.startswith("slime-sandbox: ")]
             raise CaptureError(_refusal(reasons[-1] if reasons else result.stderr.strip() or
                                         f"the sandbox exited with status {result.returncode}"))
-        return capture_file.read_bytes().decode(errors="replace").split("\0")[:-1], result
+        records = read_bounded(capture_file, CAPTURE_LIMIT).decode(errors="replace")
+        return records.split("\0")[:-1], result
 
 
 def _sourced(records: list[str], script: Path) -> list[Path]:
     """The files the run sourced, in order, as absolute paths."""
-    paths = [Path(records[i + 1]) for i, kind in enumerate(records[:-1]) if kind == "SOURCE"]
+    paths = [Path(values[0]) for kind, values in _fields(records) if kind == "SOURCE"]
     return [p if p.is_absolute() else script.parent / p for p in paths]
 
 
@@ -318,29 +437,41 @@ def _refusal(reason: str) -> str:
             "See docs/importing.md")
 
 
+def _fields(records: list[str]):
+    """(kind, values) of each record the prelude and the stubs wrote; CaptureError for a capture file the
+    script garbled (it can write there too)."""
+    fields = iter(records)
+    try:
+        for kind in fields:
+            if kind in ("SOURCE", "ENTRY"):
+                yield kind, [next(fields)]
+            elif kind == "ARGV":
+                yield kind, [next(fields) for _ in range(int(next(fields)))]
+            elif kind in ("ARRAY", "STUB"):
+                name = next(fields)
+                yield kind, [name, *[next(fields) for _ in range(int(next(fields)))]]
+            elif kind == "SCALAR":
+                yield kind, [next(fields), next(fields)]
+    except (StopIteration, ValueError):
+        raise CaptureError("the capture file the script's run left is malformed (the script wrote into it?)") from None
+
+
 def _train_call(records: list[str]) -> tuple[list[str] | None, dict[str, list[str]], str]:
     """The argv train.py (or train_async.py) got in a run, the arrays of the shell at that moment, and
     which of the two scripts it was."""
-    fields = iter(records)
     argv, arrays, entry, stub = None, {}, DEFAULT_ENTRY_POINT, None
-    for kind in fields:
-        if kind == "SOURCE":
-            next(fields)
-        elif kind == "ENTRY":
-            script = next(fields)
-            entry = script if argv is None else entry
+    for kind, values in _fields(records):
+        if kind == "ENTRY":
+            entry = values[0] if argv is None else entry
         elif kind == "ARGV":
-            values = [next(fields) for _ in range(int(next(fields)))]
             if argv is None:
                 argv, arrays = values, {}
         elif kind == "ARRAY":
-            name = next(fields)
-            values = [next(fields) for _ in range(int(next(fields)))]
+            name, values = values[0], values[1:]
             if argv is not None and name not in arrays:
                 arrays[name] = values
         elif kind == "STUB":
-            name = next(fields)
-            values = [next(fields) for _ in range(int(next(fields)))]
+            name, values = values[0], values[1:]
             if stub is None and name.endswith(("python", "python3")):
                 stub = _train_argv(values)
             elif stub is None and name.endswith("ray") and "--" in values:

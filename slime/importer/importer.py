@@ -91,6 +91,7 @@ class ImportResult:
     notes: list[str] = field(default_factory=list)
     variables: list[str] = field(default_factory=list)
     defaults: dict[str, str] = field(default_factory=dict)  # of the variables, those with the script's default
+    substituted: list[str] = field(default_factory=list)  # values from command substitutions, and where they went
 
 
 def default_name(script: Path) -> str:
@@ -229,7 +230,21 @@ def import_launcher(script: Path, name: str | None = None, values: dict[str, str
         model_text = overlay[f"model/{model}.yaml"]
         files[layout.model_file(model)] = model_text
         files[layout.model_script(model)] = model_script_of(model, model_text)
-    return ImportResult(name, files, model, new_model, respelled, captured.notes + converted.notes, variables, defaults)
+    return ImportResult(name, files, model, new_model, respelled, captured.notes + converted.notes, variables, defaults,
+                        substituted_values(captured))
+
+
+def substituted_values(captured: Capture) -> list[str]:
+    """``SECRET=$(cat /run/key) gave 'hunter2', written as --wandb-key`` for each value a command
+    substitution of the script produced that the config now holds: a file the script read (a key, a
+    token) would be committed with it."""
+    lines = []
+    for name, (command, value) in captured.substituted.items():
+        flags = [captured.argv[i - 1] if i and captured.argv[i - 1].startswith("-") else captured.argv[i]
+                 for i, token in enumerate(captured.argv) if value.strip() in token]
+        shown_value = value if len(value) <= 200 else value[:200] + "…"
+        lines.append(f"{name}={command} gave {shown_value!r}, written as {', '.join(dict.fromkeys(flags))}")
+    return lines
 
 
 def model_script_of(model: str, model_text: str) -> str:

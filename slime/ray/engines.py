@@ -6,6 +6,11 @@ checks; a named error when an engine dies, or, with --use-fault-tolerance, a res
 Only the command differs between backends (``slime.backends.engine_command``): SGLang's
 ``sglang.launch_server`` on GPUs, the torch engine on CPUs. Everything else — start-up, health,
 routing, weight updates, memory release — goes through the HTTP endpoints both serve.
+
+Every engine and the router answer only the holder of the run's API key (``EngineKey``, made here for
+each run): each engine's actor writes it into a file only the run's user can read, which the server
+reads at start-up (SGLang's ``--config``); the router gets it in its environment; every request carries
+it. It is in no command line, plan, log or args file, and not in the Ray job's metadata.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from slime.backends.engine_command import EngineSlot, engine_count, nodes_per_en
 from slime.ray.addresses import reachable_host
 from slime.ray.groups import bundle_options
 from slime.ray.placement import ENGINE_GPU_FRACTION, Placement
-from slime.rollout.client import EngineError, http_get, http_json
+from slime.rollout.client import EngineError, EngineKey, http_get, http_json
 
 STARTUP_TIMEOUT = 1800.0  # loading a large checkpoint and capturing CUDA graphs takes minutes
 STARTUP_POLL = 0.5
@@ -47,6 +52,7 @@ class EngineProcess:
 
     def __init__(self, label: str, log_dir: str):
         self.label, self.log_path = label, str(Path(log_dir) / f"{label}.log")
+        self.key_path = str(Path(log_dir) / f"{label}.key.yaml")
         self.process = None
 
     def where(self) -> dict:
@@ -59,15 +65,22 @@ class EngineProcess:
         ports = free_ports(3)  # HTTP, NCCL, and the dist-init address of an engine that spans nodes
         gpu_ids = ray.get_gpu_ids()
         return {"host": reachable_host(), "ports": ports, "node": this_host(),
-                "gpu": int(gpu_ids[0]) if gpu_ids and str(gpu_ids[0]).isdigit() else 0, "log": self.log_path}
+                "gpu": int(gpu_ids[0]) if gpu_ids and str(gpu_ids[0]).isdigit() else 0, "log": self.log_path,
+                "key_file": self.key_path}
 
-    def start(self, command: list[str]) -> int:
-        """Start ``command`` (its first word, the Python to run, is this actor's own)."""
+    def start(self, command: list[str], key: EngineKey) -> int:
+        """Start ``command`` (its first word, the Python to run, is this actor's own), the run's API key
+        written first into the file it names (``--config``), readable by this user only."""
+        import json
         import subprocess
 
         command = [sys.executable, *command[1:]]
         self.stop()
         Path(self.log_path).parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(self.key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(descriptor, "w") as out:
+            os.fchmod(out.fileno(), 0o600)
+            out.write(f"api-key: {json.dumps(key.reveal())}\n")
         with open(self.log_path, "ab") as log:
             log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n".encode())
             log.flush()
@@ -92,13 +105,14 @@ class EngineProcess:
             if force:
                 self.process.kill()
                 self.process.wait()
-                return
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            else:
+                self.process.terminate()
+                try:
+                    self.process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait()
+        Path(self.key_path).unlink(missing_ok=True)
 
 
 @dataclass
@@ -137,6 +151,7 @@ class EngineGroup:
         import ray
 
         self.args, self.log = args, log
+        self.key = EngineKey.new()  # this run's: every engine and the router answer only its holder
         self.log_dir = _log_dir()
         self.failure: EngineError | None = None
         self.paused = False
@@ -189,8 +204,8 @@ class EngineGroup:
         engine.hosts = [p["node"] for p in places]
         head = places[0]
         dist_init = f"{head['host']}:{head['ports'][2]}" if len(places) > 1 else None
-        engine.slots = [EngineSlot(engine.index, rank, p["host"], head["ports"][0], head["ports"][1], p["gpu"], dist_init)
-                        for rank, p in enumerate(places)]
+        engine.slots = [EngineSlot(engine.index, rank, p["host"], head["ports"][0], head["ports"][1], p["gpu"],
+                                   dist_init, p["key_file"]) for rank, p in enumerate(places)]
         engine.logs = [p["log"] for p in places]
         engine.url = f"http://{head['host']}:{head['ports'][0]}"
         engine.commands = [server_command(self.args, slot) for slot in engine.slots]
@@ -198,7 +213,7 @@ class EngineGroup:
     def _start_all(self, engines: list[Engine]) -> None:
         import ray
 
-        ray.get([a.start.remote(cmd) for e in engines for a, cmd in zip(e.actors, e.commands)])
+        ray.get([a.start.remote(cmd, self.key) for e in engines for a, cmd in zip(e.actors, e.commands)])
         deadline = time.time() + STARTUP_TIMEOUT
         waiting = list(engines)
         while waiting:
@@ -208,7 +223,7 @@ class EngineGroup:
                 code = self._exit_code(engine)
                 if code is not None:
                     raise self._error(engine, f"exited with code {code} while starting")
-                if _healthy(engine.url, timeout=5):
+                if _healthy(engine.url, timeout=5, key=self.key):
                     waiting.remove(engine)
             if waiting and time.time() > deadline:
                 raise self._error(waiting[0], f"did not answer /health_generate within {STARTUP_TIMEOUT:g} s of starting")
@@ -235,14 +250,17 @@ class EngineGroup:
         self.router_url = f"http://{host}:{port}"
         self.router_log = str(Path(self.log_dir) / "router.log")
         Path(self.log_dir).mkdir(parents=True, exist_ok=True)
+        from slime.rollout.router import KEY_VARIABLE
+
         with open(self.router_log, "ab") as out:
             self.router = subprocess.Popen(router_command(host, port, urls, metrics_port), stdout=out,
                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                           preexec_fn=_die_with_parent)
-        problem = wait_for_workers(self.router_url, urls, self.router, timeout=120)
+                                           preexec_fn=_die_with_parent,
+                                           env={**os.environ, KEY_VARIABLE: self.key.reveal()})
+        problem = wait_for_workers(self.router_url, urls, self.router, timeout=120, key=self.key)
         if problem:
             raise EngineError(f"SGLang's router at {self.router_url} {problem}; its log: {self.router_log}")
-        ids = {url: worker_id for worker_id, url in _router_worker_urls(self.router_url)}
+        ids = {url: worker_id for worker_id, url in _router_worker_urls(self.router_url, self.key)}
         for engine in self.engines:
             engine.router_id = ids.get(engine.url)
         self.log(f"SGLang router at {self.router_url} in front of {len(urls)} engine(s)")
@@ -251,10 +269,11 @@ class EngineGroup:
         """Register ``engine`` with the router and wait until the router takes it as healthy."""
         from slime.rollout.router import wait_for_workers
 
-        reply = http_json(self.router_url, "/workers", {"url": engine.url}, timeout=30,
-                          engine=f"the router {self.router_url}")
+        # The key with the worker: an external router sends it to this engine, whatever key it has itself.
+        reply = http_json(self.router_url, "/workers", {"url": engine.url, "api_key": self.key.reveal()}, timeout=30,
+                          engine=f"the router {self.router_url}", key=self.key)
         engine.router_id = reply.get("worker_id")
-        problem = wait_for_workers(self.router_url, [engine.url], None, timeout=120)
+        problem = wait_for_workers(self.router_url, [engine.url], None, timeout=120, key=self.key)
         if problem:
             raise EngineError(f"the router {self.router_url} {problem}")
 
@@ -262,11 +281,11 @@ class EngineGroup:
         from slime.rollout.client import http_delete
 
         if engine.router_id is None:
-            for worker_id, url in _router_worker_urls(self.router_url):
+            for worker_id, url in _router_worker_urls(self.router_url, self.key):
                 if url == engine.url:
                     engine.router_id = worker_id
         if engine.router_id:
-            http_delete(self.router_url, f"/workers/{engine.router_id}", timeout=30)
+            http_delete(self.router_url, f"/workers/{engine.router_id}", timeout=30, key=self.key)
             engine.router_id = None
 
     # -- health -------------------------------------------------------------------------------
@@ -321,7 +340,7 @@ class EngineGroup:
                     if code is not None:
                         self._failed(engine, self._what(code), generation)
                     elif time.time() >= next_check and not self.paused and \
-                            not _healthy(engine.url, timeout=a.rollout_health_check_timeout):
+                            not _healthy(engine.url, timeout=a.rollout_health_check_timeout, key=self.key):
                         self._failed(engine, f"did not answer /health_generate within "
                                              f"{a.rollout_health_check_timeout:g} s", generation)
                 if time.time() >= next_check:
@@ -365,7 +384,8 @@ class EngineGroup:
             if self.on_restart:
                 self.on_restart([engine])
             if self.paused:  # the others gave their memory to training: so does this one
-                http_json(engine.url, "/release_memory_occupation", {}, timeout=600, engine=engine.describe())
+                http_json(engine.url, "/release_memory_occupation", {}, timeout=600, engine=engine.describe(),
+                          key=self.key)
             self._route(engine)
             engine.in_service = True
             engine.generation += 1
@@ -424,7 +444,7 @@ class EngineGroup:
         """What a weight push needs of each engine in service (or of ``engines``)."""
         chosen = engines if engines is not None else [e for e in self.engines if e.in_service]
         return [{"index": e.index, "url": e.url, "host": e.host, "log": e.logs[0],
-                 "tp_size": self.args.rollout_num_gpus_per_engine} for e in chosen]
+                 "tp_size": self.args.rollout_num_gpus_per_engine, "key": self.key} for e in chosen]
 
     def _each(self, path: str, payload: dict, timeout: float = 600) -> None:
         """POST to every engine in service; under --use-fault-tolerance an engine found dead meanwhile
@@ -432,7 +452,7 @@ class EngineGroup:
         from concurrent.futures import ThreadPoolExecutor
 
         def call(engine: Engine) -> None:
-            http_json(engine.url, path, payload, timeout=timeout, engine=engine.describe())
+            http_json(engine.url, path, payload, timeout=timeout, engine=engine.describe(), key=self.key)
 
         for attempt in (1, 2):
             self.check()
@@ -483,16 +503,16 @@ class EngineGroup:
             pass
 
 
-def _healthy(url: str, timeout: float) -> bool:
+def _healthy(url: str, timeout: float, key: EngineKey | None = None) -> bool:
     try:
-        return http_get(url, "/health_generate", timeout=timeout)[0] == 200
+        return http_get(url, "/health_generate", timeout=timeout, key=key)[0] == 200
     except EngineError:
         return False
 
 
-def _router_worker_urls(router_url: str) -> list[tuple[str, str]]:
+def _router_worker_urls(router_url: str, key: EngineKey | None = None) -> list[tuple[str, str]]:
     import json
 
-    status, body = http_get(router_url, "/workers", timeout=30)
+    status, body = http_get(router_url, "/workers", timeout=30, key=key)
     workers = json.loads(body).get("workers", []) if status == 200 else []
     return [(w["id"], w["url"]) for w in workers]

@@ -65,6 +65,9 @@ class TrainGroup:
         try:
             return ray.get(refs)
         except ray.exceptions.RayTaskError as err:
+            # The other ranks end their part first (a failed save is cleaned up after every rank stopped
+            # writing), unless they wait on the failed one in a collective.
+            ray.wait(refs, num_returns=len(refs), timeout=30)
             from slime.rollout.client import EngineError
 
             if isinstance(err.cause, EngineError):  # an engine failed the push: its own message, no traceback

@@ -1,6 +1,7 @@
 """The reward hub: ``--rm-type`` selects a built-in reward, ``--custom-rm-path`` a function of
-``(args, sample) -> float``. Samples are scored concurrently, each call within
-``--reward-timeout`` seconds (a late call is abandoned); a reward that raises or is late is
+``(args, sample) -> float``. Samples are scored concurrently in worker processes
+(``slime.rewards.pool``), each call within ``--reward-timeout`` seconds (a late call's process is
+killed and replaced, whatever the function does); a reward that raises or is late is
 reported on its sample (``metadata["reward_error"]``, reward 0) and counted, not a crash of the
 run, unless every sample of a batch fails, which is a bug worth stopping for. A NaN or infinite
 reward is kept as it is, for the trainer to stop on (``slime.utils.non_finite``)."""
@@ -16,7 +17,6 @@ from collections import Counter
 
 from slime.rewards.math_reward import math_correct
 from slime.rollout.sample import Sample
-from slime.utils.calls import ERROR, TIMEOUT, call_all
 from slime.utils.functions import load_function
 
 
@@ -78,22 +78,17 @@ def reward_source(args: argparse.Namespace) -> str:
 def score(args: argparse.Namespace, samples: list[Sample], workers: int = 8, reward_key: str | None = None) -> int:
     """Set ``sample.reward`` on every sample; return how many rewards failed. A dict reward is read at
     ``reward_key`` (--reward-key by default)."""
-    function = reward_function(args)
+    from slime.rewards.pool import ERROR, TIMEOUT, pool_for
+
     timeout = getattr(args, "reward_timeout", None)
-    reward_key = reward_key or args.reward_key
-
-    def one(sample: Sample) -> float:
-        value = function(args, sample)
-        if isinstance(value, dict):
-            value = value[reward_key]
-        return float(value)
-
-    for sample, outcome in zip(samples, call_all(one, samples, workers, timeout)):
+    outcomes = pool_for(args, workers).score(samples, reward_key or args.reward_key, timeout)
+    for sample, outcome in zip(samples, outcomes):
         sample.reward = 0.0 if outcome.kind in (ERROR, TIMEOUT) else outcome.value
         if outcome.kind == ERROR:
-            sample.metadata["reward_error"] = f"{type(outcome.value).__name__}: {outcome.value}"
+            sample.metadata["reward_error"] = outcome.value
         elif outcome.kind == TIMEOUT:
-            sample.metadata["reward_error"] = f"did not return within --reward-timeout {timeout:g} s (abandoned)"
+            sample.metadata["reward_error"] = (f"did not return within --reward-timeout {timeout:g} s (its process "
+                                               "was killed)")
     failed = [s for s in samples if "reward_error" in s.metadata]
     if samples and len(failed) == len(samples):
         raise RewardFailure(f"the reward function ({reward_source(args)}) failed on every sample of the batch; "

@@ -1,6 +1,11 @@
 """Math answer checking: the last ``\\boxed{…}`` (or, failing that, the last number) of a response,
 compared with the label after normalization, numerically when both sides are numbers
-(``0.5`` = ``1/2`` = ``\\frac{1}{2}`` = ``50%``)."""
+(``0.5`` = ``1/2`` = ``\\frac{1}{2}`` = ``50%``).
+
+A number is compared exactly (``Fraction``) only when it has at most ``MAX_DIGITS`` digits and an
+exponent of at most ``MAX_EXPONENT``: ``1e10000000`` would otherwise make Python build 10**10000000
+(seconds; ``1e1000000000`` takes hours) while holding its global lock. A larger one is compared as
+text."""
 
 from __future__ import annotations
 
@@ -8,6 +13,9 @@ import re
 from fractions import Fraction
 
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?|-?\.\d+")
+_DECIMAL = re.compile(r"[+-]?(?P<digits>\d*\.?\d*)(?:[eE](?P<exponent>[+-]?\d+))?")
+MAX_DIGITS = 1000
+MAX_EXPONENT = 1000
 _FRAC = re.compile(r"\\[dt]?frac\{([^{}]+)\}\{([^{}]+)\}")
 
 
@@ -49,10 +57,21 @@ def as_number(text: str) -> Fraction | None:
     text = text.rstrip("%").rstrip("\\")
     match = re.fullmatch(r"\(?(-?[\d.]+)\)?/\(?(-?[\d.]+)\)?", text)
     try:
-        value = Fraction(match.group(1)) / Fraction(match.group(2)) if match else Fraction(text)
+        value = _exact(match.group(1)) / _exact(match.group(2)) if match else _exact(text)
     except (ValueError, ZeroDivisionError):
         return None
     return value / 100 if percent else value
+
+
+def _exact(text: str) -> Fraction:
+    """``Fraction(text)`` for a decimal number small enough to build; ValueError for anything else."""
+    number = _DECIMAL.fullmatch(text)
+    if number is None or not number["digits"].strip("."):
+        raise ValueError(f"not a decimal number: {text[:20]!r}")
+    exponent = number["exponent"] or "0"
+    if len(number["digits"]) > MAX_DIGITS or len(exponent.lstrip("+-0")) > 6 or abs(int(exponent)) > MAX_EXPONENT:
+        raise ValueError("too many digits or too large an exponent to compare exactly")
+    return Fraction(text)
 
 
 def is_equivalent(predicted: str, label: str) -> bool:

@@ -36,7 +36,7 @@ SLIME_OWNED = {
     "random_seed": "--rollout-seed",
     "enable_memory_saver": "--offload-rollout",
     "config": "--sglang-config",
-    "trust_remote_code": None,
+    "api_key": None,  # a secret the trainer makes for each run (slime.rollout.client.EngineKey)
     "host": None,
     "port": None,
     "nccl_port": None,
