@@ -27,7 +27,7 @@ def test_issue20_4_a_capture_file_replaced_by_a_fifo_or_a_symlink_to_dev_zero_is
     script = tmp_path / "run-hostile.sh"
     script.write_text(f'#!/bin/bash\npython3 train.py --lr 1e-6\nrm -f "$SLIME_CAPTURE_FILE"\n{replace}\n')
     started = time.monotonic()
-    with pytest.raises(CaptureError, match="a FIFO|it is a symbolic link") as refused:
+    with pytest.raises(CaptureError, match="is a FIFO|is a symbolic link") as refused:
         capture(script, timeout=30)
     assert "the importer reads only a regular file there" in str(refused.value)
     assert time.monotonic() - started < 30  # refused, not waited on (the FIFO) or read without end (/dev/zero)

@@ -421,6 +421,10 @@ def _run(unshare: list[str], script: Path, args: list[str] | None, environ: dict
                        if line.startswith("slime-sandbox: ")]
             raise CaptureError(_refusal(reasons[-1] if reasons else result.stderr.strip() or
                                         f"the sandbox exited with status {result.returncode}"))
+        left = [line.removeprefix("slime-sandbox: ") for line in result.stderr.splitlines()
+                if line.startswith("slime-sandbox: the capture file ")]
+        if left:  # what the script left in place of the capture file (a FIFO, a link): never read
+            raise CaptureError(f"{script}: {left[-1]}; the importer reads only a regular file there")
         records = read_bounded(capture_file, CAPTURE_LIMIT).decode(errors="replace")
         return records.split("\0")[:-1], result
 

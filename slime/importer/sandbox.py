@@ -33,6 +33,7 @@ then refuses to run the script at all. Standard library only: it runs as ``pytho
 from __future__ import annotations
 
 import ctypes
+import errno
 import json
 import os
 import platform
@@ -213,17 +214,21 @@ def _write_outside(folder: int, name: str, data: bytes) -> None:
 
 def _copy_out(scratch: str, name: str, folder: int) -> None:
     """Step 5: the scratch folder's ``name`` into the capture folder outside, if it is a regular file
-    (not a link, a FIFO or a device the script put there); at most the scratch folder's size."""
+    (not a link, a FIFO or a device the script put there); at most the scratch folder's size. Anything
+    else is said on stderr as ``slime-sandbox: the capture file … is …``, which the importer refuses."""
     try:
         fd = os.open(os.path.join(scratch, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
         return
     except OSError as err:
-        print(f"slime-sandbox: the capture file {name} cannot be read back: {err.strerror}", file=sys.stderr)
+        why = "is a symbolic link" if err.errno == errno.ELOOP else f"cannot be read back: {err.strerror}"
+        print(f"slime-sandbox: the capture file {name} {why}", file=sys.stderr)
         return
     with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            print(f"slime-sandbox: the capture file {name} is not a regular file any more", file=sys.stderr)
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file"
+            print(f"slime-sandbox: the capture file {name} is {kind}", file=sys.stderr)
             return
         _write_outside(folder, name, handle.read(SCRATCH_SIZE))
 
