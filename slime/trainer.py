@@ -76,6 +76,22 @@ def rollout_old_log_probs(samples) -> list[list[float]]:
     return [list(s.rollout_log_probs) for s in samples]
 
 
+def group_size(args: argparse.Namespace, samples: int) -> int:
+    """The samples one group normalization spans, by upstream slime's rule: a prompt's
+    --n-samples-per-prompt when the rollout holds --rollout-batch-size whole groups, else the whole
+    rollout (a rollout function that returns another count)."""
+    return args.n_samples_per_prompt if samples == args.n_samples_per_prompt * args.rollout_batch_size else samples
+
+
+def estimator_options(args: argparse.Namespace) -> dict:
+    """The settings of ``slime.algorithms.advantages.compute_advantages`` that the flags give."""
+    return {"kl_coef": args.kl_coef, "gamma": args.gamma, "lambd": args.lambd,
+            "divide_by_std": args.grpo_std_normalization, "normalize": args.normalize_advantages,
+            # a reward post-process hook's rewards replace group normalization, as upstream's do
+            "normalize_rewards": args.rewards_normalization and not args.custom_reward_post_process_path,
+            "kl_in_group_rewards": args.kl_penalty_in_group_rewards}
+
+
 def ref_update_due(args: argparse.Namespace, rollout_id: int) -> bool:
     """Whether the reference model becomes the actor after training on ``rollout_id`` (--ref-update-interval)."""
     return bool(args.ref_update_interval) and (rollout_id + 1) % args.ref_update_interval == 0
@@ -151,6 +167,10 @@ class Trainer:
         if a.use_kl_loss and not uses_reference_model(a):
             self.log.note("--use-kl-loss with --kl-loss-coef 0 adds nothing to the loss: the reference model is "
                           "neither loaded nor run and no kl is logged (give --kl-loss-coef a weight to use it)")
+        if a.kl_coef and a.advantage_estimator in ("grpo", "gspo", "cispo") and not a.kl_penalty_in_group_rewards:
+            self.log.note(f"--kl-coef {a.kl_coef:g} with {a.advantage_estimator}: as in upstream slime the KL to the "
+                          "reference is logged but does not change the advantages (--kl-penalty-in-group-rewards "
+                          "charges it to the rewards; --use-kl-loss puts it in the loss)")
         self._start_groups(placement, clock)
         self._note_placement()
         start = 0
@@ -375,9 +395,8 @@ class Trainer:
                                                     values)
         elif a.compute_advantages_and_returns:
             advantages, returns = compute_advantages(
-                a.advantage_estimator, rewards, lengths, a.n_samples_per_prompt, loss_mask=keep, kl=kl,
-                kl_coef=a.kl_coef, values=pad_lists(values) if values else None, gamma=a.gamma, lambd=a.lambd,
-                divide_by_std=a.grpo_std_normalization, normalize=a.normalize_advantages)
+                a.advantage_estimator, rewards, lengths, group_size(a, len(samples)), loss_mask=keep, kl=kl,
+                values=pad_lists(values) if values else None, **estimator_options(a))
             advantages, returns = unpad_lists(advantages, lengths), unpad_lists(returns, lengths)
         else:
             advantages = returns = [torch.as_tensor(s.metadata["advantages"]).tolist() for s in samples]

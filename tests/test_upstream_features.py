@@ -77,14 +77,15 @@ def test_cispo_parses_and_validates_as_an_estimator():
     assert args_with("--advantage-estimator", "cispo").advantage_estimator == "cispo"
 
 
-def test_cispo_keeps_the_gradient_of_tokens_ppo_clips_with_the_weight_truncated():
-    log_ratio = torch.tensor([math.log(1.5), math.log(0.9), math.log(1.5)], dtype=torch.float64, requires_grad=True)
+def test_cispo_keeps_the_gradient_of_tokens_ppo_clips_with_the_weight_clipped():
+    log_ratio = torch.tensor([math.log(1.5), math.log(0.9), math.log(1.5)], dtype=torch.float64)
+    logp = torch.tensor([-1.0, -1.0, -0.5], dtype=torch.float64, requires_grad=True)
     advantages = torch.tensor([1.0, -1.0, -2.0], dtype=torch.float64)
-    loss, clipped = cispo_loss(log_ratio, advantages, eps_clip_high=0.28)
-    assert loss.tolist() == pytest.approx([-1.28, 0.9, 2 * 1.28])  # −A·min(ratio, 1 + eps_clip_high)
+    loss, clipped = cispo_loss(log_ratio, logp, advantages, eps_clip=0.2, eps_clip_high=0.28)
+    assert loss.tolist() == pytest.approx([1.28, -0.9, -1.28])  # −sg(w)·A·log p, w = clamp(ratio, 0.8, 1.28)
     assert clipped.tolist() == [1.0, 0.0, 1.0]
     loss.sum().backward()
-    assert log_ratio.grad.tolist() == pytest.approx([-1.28, 0.9, 2 * 1.28])  # −A·r̂: every token keeps a gradient
+    assert logp.grad.tolist() == pytest.approx([-1.28, 0.9, 2 * 1.28])  # −A·w: every token keeps a gradient
     ppo_ratio = log_ratio.detach().clone().requires_grad_()
     ppo, _ = clipped_policy_loss(ppo_ratio, advantages, eps_clip=0.2, eps_clip_high=0.28)
     ppo.sum().backward()
@@ -92,10 +93,10 @@ def test_cispo_keeps_the_gradient_of_tokens_ppo_clips_with_the_weight_truncated(
 
 
 def test_cispo_stays_finite_where_the_ratio_overflows():
-    log_ratio = torch.tensor([200.0], requires_grad=True)
-    loss, _ = cispo_loss(log_ratio, torch.tensor([1.0]), eps_clip_high=0.2)
+    logp = torch.tensor([-1.0], requires_grad=True)
+    loss, clipped = cispo_loss(torch.tensor([200.0]), logp, torch.tensor([1.0]), eps_clip=0.2, eps_clip_high=0.2)
     loss.backward()
-    assert loss.item() == pytest.approx(-1.2) and log_ratio.grad.item() == pytest.approx(-1.2)
+    assert loss.item() == pytest.approx(1.2) and logp.grad.item() == pytest.approx(-1.2) and clipped.item() == 1.0
 
 
 # -- rollout log-probs ---------------------------------------------------------------------------

@@ -296,13 +296,17 @@ SLIME_FLAGS = [
     flag("--critic-lr", type=float, group=ALGORITHM, help="Critic learning rate; defaults to --lr."),
     flag("--num-critic-only-steps", type=int, default=0, group=ALGORITHM,
          help="Rollouts at the start that train only the critic."),
-    flag("--eps-clip", type=float, default=0.2, group=ALGORITHM, help="PPO clip range for the policy ratio."),
+    flag("--eps-clip", type=float, default=0.2, group=ALGORITHM,
+         help="Clip range for the policy ratio: [1 - eps_clip, 1 + eps_clip_high]; CISPO clips its importance "
+              "weight to the same range (--eps-clip 1.0 for the paper's upper truncation alone)."),
     flag("--eps-clip-high", type=float, group=ALGORITHM, help="Upper clip range; defaults to --eps-clip."),
     flag("--eps-clip-c", type=float, group=ALGORITHM,
          help="Dual-clip bound (> 1) on the loss of negative-advantage tokens; unset disables dual clip."),
     flag("--value-clip", type=float, default=0.2, group=ALGORITHM, help="Clip range of the critic's value update."),
     flag("--kl-coef", type=float, default=0.0, group=ALGORITHM,
-         help="KL penalty folded into the reward; exclusive with --use-kl-loss."),
+         help="KL penalty in the token rewards of reinforce_plus_plus (loss-masked tokens), "
+              "reinforce_plus_plus_baseline and ppo (every response token); grpo, gspo and cispo only log the KL "
+              "unless --kl-penalty-in-group-rewards. Exclusive with --use-kl-loss."),
     switch("--use-kl-loss", group=ALGORITHM, help="Add a KL term to the loss (GRPO style)."),
     flag("--kl-loss-coef", type=float, default=0.0, group=ALGORITHM, help="Weight of the KL loss term."),
     flag("--kl-loss-type", default="k1", choices=KL_TYPES, group=ALGORITHM, help="KL estimator."),
@@ -318,14 +322,22 @@ SLIME_FLAGS = [
          help="How advantages are computed."),
     flag("--gamma", type=float, default=1.0, group=ALGORITHM, help="Discount factor for PPO's GAE."),
     flag("--lambd", type=float, default=1.0, group=ALGORITHM, help="GAE lambda for PPO."),
-    switch("--normalize-advantages", group=ALGORITHM, help="Whiten advantages over the batch."),
+    switch("--normalize-advantages", group=ALGORITHM,
+           help="Whiten the advantages over the batch: mean and variance (Bessel-corrected) over the loss-masked "
+                "tokens, (A - mean) / sqrt(var + 1e-8) on every token. Needed by reinforce_plus_plus and "
+                "reinforce_plus_plus_baseline, which are not whitened otherwise (as upstream slime)."),
     switch("--disable-grpo-std-normalization", dest="grpo_std_normalization", default=True, group=ALGORITHM,
-           help="Subtract the group mean without dividing by the group's standard deviation."),
+           help="Subtract the group mean without dividing by the group's standard deviation (grpo, gspo, cispo; "
+                "the unbiased N-1 std, as upstream slime; off by itself with --n-samples-per-prompt 1)."),
+    switch("--kl-penalty-in-group-rewards", group=ALGORITHM,
+           help="grpo, gspo, cispo: each sample's reward first pays --kl-coef x its KL summed over the loss-masked "
+                "tokens, before group normalization. Not in upstream slime, whose group estimators leave --kl-coef "
+                "out of the advantages (the KL is only logged; it reaches them through --use-kl-loss)."),
     switch("--disable-compute-advantages-and-returns", dest="compute_advantages_and_returns", default=True,
            group=ALGORITHM, help="Use advantages supplied by a custom rollout instead of computing them."),
     switch("--disable-rewards-normalization", dest="rewards_normalization", default=True, group=ALGORITHM,
-           help="Use the raw rewards, without subtracting the group mean, as GRPO-style advantages.",
-           unimplemented="unnormalized rewards"),
+           help="Use the raw rewards, without the group mean subtracted (or the std divided), as the advantages of "
+                "grpo, gspo and cispo and the baseline of reinforce_plus_plus_baseline."),
     flag("--custom-advantage-function-path", group=ALGORITHM,
          help="module.path:function(args, samples, rewards, kl, values) returning (advantages, returns) per token, "
               "instead of --advantage-estimator's (see slime/rollout/hooks.py)."),

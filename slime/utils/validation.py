@@ -259,6 +259,7 @@ def _algorithm(v: _Validator) -> None:
                "use ppo or drop --use-critic", "--use-critic", "--advantage-estimator")
     if a.num_critic_only_steps and not a.use_critic:
         v.fail("--num-critic-only-steps needs --use-critic", "--num-critic-only-steps", "--use-critic")
+    _upstream_estimator_rules(v)
     if a.eps_clip_high is None:
         v.derive("eps_clip_high", a.eps_clip, "defaults to --eps-clip")
     if a.eps_clip <= 0 or a.eps_clip_high <= 0:
@@ -295,6 +296,23 @@ def _algorithm(v: _Validator) -> None:
         v.fail("--rm-type remote_rm needs --rm-url", "--rm-type", "--rm-url")
     if a.save_interval is not None and a.save is None:
         v.fail("--save-interval needs --save (where checkpoints go)", "--save-interval", "--save")
+
+
+def _upstream_estimator_rules(v: _Validator) -> None:
+    """Upstream slime's rules of the estimators (slime.algorithms.advantages says what each computes)."""
+    a = v.args
+    group = a.advantage_estimator in ("grpo", "gspo", "cispo")
+    if group and a.n_samples_per_prompt == 1 and a.grpo_std_normalization:
+        v.derive("grpo_std_normalization", False, "--n-samples-per-prompt 1: a group of one sample has no "
+                 "standard deviation to divide by")
+    if a.advantage_estimator in ("reinforce_plus_plus", "reinforce_plus_plus_baseline") and not a.normalize_advantages:
+        v.fail(f"--advantage-estimator {a.advantage_estimator} needs --normalize-advantages (its advantages are "
+               "whitened over the batch only by that flag, and upstream slime requires it)",
+               "--advantage-estimator", "--normalize-advantages")
+    if a.kl_penalty_in_group_rewards and not (group and a.kl_coef):
+        v.fail("--kl-penalty-in-group-rewards charges --kl-coef to the rewards of grpo, gspo and cispo: it needs "
+               f"one of them and a nonzero --kl-coef (here {a.advantage_estimator}, --kl-coef {a.kl_coef:g})",
+               "--kl-penalty-in-group-rewards", "--kl-coef", "--advantage-estimator")
 
 
 def _sampling(v: _Validator) -> None:
