@@ -53,6 +53,16 @@ def group_normalize(rewards: torch.Tensor, group_size: int, divide_by_std: bool 
     return centred.view(-1)
 
 
+def normalized_rewards(estimator: str, rewards: torch.Tensor, group_size: int, divide_by_std: bool = True,
+                       normalize_rewards: bool = True) -> torch.Tensor:
+    """The per-sample rewards after upstream's rollout-side normalization, in float64: grpo, gspo and
+    cispo group-normalized (the std division optional), reinforce_plus_plus_baseline centred per group,
+    the others (and all with ``normalize_rewards`` False) as they are."""
+    if not normalize_rewards or estimator not in (*GROUP_NORMALIZED, "reinforce_plus_plus_baseline"):
+        return rewards.to(F64)
+    return group_normalize(rewards, group_size, divide_by_std and estimator in GROUP_NORMALIZED)
+
+
 def masked_whiten(values: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     """(values − mean) / sqrt(var + 1e-8), mean and (Bessel-corrected) variance over the tokens
     ``keep`` marks, applied to every token, in float64. With no token kept there is nothing to
@@ -132,13 +142,13 @@ def compute_advantages(estimator: str, rewards: torch.Tensor, lengths, group_siz
         scalar = rewards.to(F64)
         if kl_in_group_rewards and kl is not None and kl_coef:
             scalar = scalar - kl_coef * torch.where(keep, kl, 0.0).sum(1, dtype=F64)
-        per_sample = group_normalize(scalar, group_size, divide_by_std) if normalize_rewards else scalar
+        per_sample = normalized_rewards(estimator, scalar, group_size, divide_by_std, normalize_rewards)
         returns = torch.where(valid, per_sample.to(dtype)[:, None], 0.0)
         if normalize:
             return finish(_masked_whiten_(per_sample[:, None].expand(valid.shape).contiguous(), keep)), returns
         return returns, returns
     if estimator == "reinforce_plus_plus_baseline":
-        centred = group_normalize(rewards, group_size, divide_by_std=False) if normalize_rewards else rewards.to(F64)
+        centred = normalized_rewards(estimator, rewards, group_size, normalize_rewards=normalize_rewards)
         per_token = _kl_rewards(kl, valid, kl_coef).add_(centred[:, None])
         returns = finish(per_token)
         return whitened(per_token), returns

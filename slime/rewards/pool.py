@@ -9,9 +9,9 @@ short slices, handles SIGTERM within a fraction of a second.
 
     python -m slime.rewards.pool IN_FD OUT_FD      # a worker, started by RewardPool
 
-A worker gets the trainer's ``sys.path`` and ``args`` once, loads the reward function (``--rm-type``
-or ``--custom-rm-path``) itself, then answers one sample at a time with the reward as a float or the
-error as text. Workers end with the process that started them (PR_SET_PDEATHSIG). What a reward
+A worker gets the trainer's ``sys.path`` and ``args`` once, loads ``--custom-rm-path`` (if any) itself,
+then answers one sample at a time (``slime.rewards.hub.RewardDispatch``: the sample's own reward path,
+``--custom-rm-path`` or the built-in ``--rm-type``) with the reward as a float or the error as text. Workers end with the process that started them (PR_SET_PDEATHSIG). What a reward
 function changes on its sample or its args stays in the worker.
 """
 
@@ -209,10 +209,10 @@ def _error_text(err: BaseException) -> str:
 def _serve(requests: Connection, results: Connection) -> None:
     path, args = requests.recv()
     sys.path[:] = path
-    from slime.rewards.hub import reward_function
+    from slime.rewards.hub import RewardDispatch, reward_value
 
     try:
-        function = reward_function(args)
+        reward = RewardDispatch(args)
     except Exception as err:  # noqa: BLE001 - the user's module may raise anything: the run's error
         results.send((ERROR, str(err) if isinstance(err, ValueError) else _error_text(err)))
         return
@@ -223,10 +223,7 @@ def _serve(requests: Connection, results: Connection) -> None:
         except EOFError:  # the pool closed the pipe
             return
         try:
-            value = function(args, sample)
-            if isinstance(value, dict):
-                value = value[reward_key]
-            results.send((OK, float(value)))
+            results.send((OK, reward_value(reward(sample), reward_key)))
         except Exception as err:  # noqa: BLE001 - a reward that raises is that sample's outcome
             results.send((ERROR, _error_text(err)))
 

@@ -24,10 +24,11 @@ def reward_problem(args: argparse.Namespace, samples) -> str | None:
     """Which samples got a non-finite reward, and from which reward function; None if none did."""
     from slime.rewards.hub import reward_source
 
-    bad = [s for s in samples if not math.isfinite(s.reward)]
+    bad = [s for s in samples if not math.isfinite(s.get_reward_value(args))]
     if not bad:
         return None
-    shown = ", ".join(f"sample {s.index} (prompt group {s.group_index}): {s.reward}" for s in bad[:SHOWN])
+    shown = ", ".join(f"sample {s.index} (prompt group {s.group_index}): {s.get_reward_value(args)}"
+                      for s in bad[:SHOWN])
     more = f", and {len(bad) - SHOWN} more" if len(bad) > SHOWN else ""
     return (f"the reward function ({reward_source(args)}) returned a non-finite reward for {len(bad)} of "
             f"{len(samples)} samples: {shown}{more}")

@@ -289,9 +289,12 @@ def _algorithm(v: _Validator) -> None:
                "the ones to freeze", "--trainable-params-regex", "--frozen-params-regex")
     if a.reward_timeout is not None and not a.reward_timeout > 0:
         v.fail(f"--reward-timeout must be a number of seconds above 0, got {a.reward_timeout}", "--reward-timeout")
-    if a.rm_type is not None and a.rm_type not in REWARD_TYPES:
+    if a.rm_type is not None and a.rm_type.removeprefix("boxed_") not in REWARD_TYPES:
         v.fail(f"--rm-type {a.rm_type} is not implemented here; the built-in rewards are {', '.join(REWARD_TYPES)} "
                "(or give your own with --custom-rm-path)", "--rm-type")
+    if a.rm_type in ("dapo", "boxed_dapo") and not a.custom_rm_path and a.reward_key is None:
+        v.fail(f"--rm-type {a.rm_type} returns {{score, acc, pred}}: add --reward-key score (as upstream slime's DAPO "
+               "recipes do)", "--rm-type", "--reward-key")
     if a.rm_type == "remote_rm" and not a.rm_url:
         v.fail("--rm-type remote_rm needs --rm-url", "--rm-type", "--rm-url")
     if a.save_interval is not None and a.save is None:

@@ -1,0 +1,1 @@
+"""Dynamic-sampling filters (``--dynamic-sampling-filter-path``), by upstream slime's module names."""
