@@ -109,7 +109,7 @@ def upstream_rollout_data(args: argparse.Namespace, samples, rewards, kl, values
     return {"rewards": normalized.float().tolist(), "raw_reward": [float(s.get_reward_value(args)) for s in samples],
             "kl": tensors(kl) or [torch.zeros(s.response_length) for s in samples], "values": tensors(values),
             "loss_masks": tensors([s.loss_mask for s in samples]), "log_probs": tensors(old),
-            "ref_log_probs": tensors(ref), "rollout_log_probs": tensors([s.rollout_log_probs for s in samples]),
+            "ref_log_probs": tensors(ref), "rollout_log_probs": tensors([s.rollout_log_probs or [] for s in samples]),
             "response_lengths": [s.response_length for s in samples], "total_lengths": [len(s.tokens) for s in samples],
             "tokens": [torch.tensor(s.tokens) for s in samples]}
 
