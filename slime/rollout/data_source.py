@@ -40,8 +40,10 @@ def load_prompts(path: str, tokenizer, *, input_key: str, label_key: str | None,
         content = row[input_key]
         if isinstance(content, list) and not apply_chat_template:
             # a conversation to train on (SFT): the rollout function renders it with its loss mask
-            prompts.append(Prompt("", row.get(label_key) if label_key else None,
-                                  row.get(metadata_key) or {} if metadata_key else {}, [],
+            metadata = dict(row.get(metadata_key) or {}) if metadata_key else {}
+            if tool_key and row.get(tool_key):  # the SFT rollout gives them to the chat template, as upstream's
+                metadata["tools"] = row[tool_key]
+            prompts.append(Prompt("", row.get(label_key) if label_key else None, metadata, [],
                                   messages=_conversation(path, number, input_key, content)))
             continue
         if apply_chat_template:

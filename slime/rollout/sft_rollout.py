@@ -15,8 +15,10 @@ from slime.rollout.loss_mask import LossMaskError, tokens_and_loss_mask
 from slime.rollout.sample import Sample
 
 
-def sft_sample(args: argparse.Namespace, tokenizer, messages: list[dict], index: int) -> Sample:
-    tokens, mask = tokens_and_loss_mask(tokenizer, messages, args.loss_mask_type, args.apply_chat_template_kwargs)
+def sft_sample(args: argparse.Namespace, tokenizer, messages: list[dict], index: int,
+               tools: list[dict] | None = None) -> Sample:
+    tokens, mask = tokens_and_loss_mask(tokenizer, messages, args.loss_mask_type, args.apply_chat_template_kwargs,
+                                        tools=tools)
     if 1 not in mask:
         raise LossMaskError(f"conversation {index} of the rollout has no assistant tokens to train on under "
                             f"--loss-mask-type {args.loss_mask_type}")
@@ -38,5 +40,5 @@ def generate_rollout(args: argparse.Namespace, rollout_id: int, data_source, eva
             raise LossMaskError(f"--prompt-data row with prompt {prompt.text[:40]!r} is no conversation: the SFT "
                                 f"rollout needs --input-key to name a list of chat messages, and no "
                                 f"--apply-chat-template (it renders the conversation itself)")
-        samples.append(sft_sample(args, data_source.tokenizer, prompt.messages, index))
+        samples.append(sft_sample(args, data_source.tokenizer, prompt.messages, index, prompt.metadata.get("tools")))
     return samples
