@@ -37,7 +37,7 @@ def _on_sigterm(signum, frame):
 
 def complete_run_note(args: argparse.Namespace) -> str | None:
     """What to say instead of training when --load already holds the last rollout of the run."""
-    done = latest_rollout_id(args.load) if not args.debug_rollout_only else None
+    done = latest_rollout_id(args.load) if not (args.debug_rollout_only or args.finetune) else None
     if done is None or args.num_rollout is None or done + 1 < args.num_rollout:
         return None
     return (f"the run is complete: {args.load} holds rollout {done + 1} of {args.num_rollout}, so there is nothing "

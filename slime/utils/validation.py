@@ -414,6 +414,10 @@ def _sglang(v: _Validator) -> None:
     if a.sglang_enable_dp_lm_head and not (a.sglang_enable_dp_attention or a.sglang_attn_dp_size > 1):
         v.fail("--sglang-enable-dp-lm-head needs DP attention (--sglang-enable-dp-attention)",
                "--sglang-enable-dp-lm-head", "--sglang-enable-dp-attention")
+    if a.sglang_enable_return_routed_experts:
+        v.fail("--sglang-enable-return-routed-experts: the routed experts it returns are read only by routing replay, "
+               "which is not implemented yet (--use-rollout-routing-replay); drop the flag",
+               "--sglang-enable-return-routed-experts")
     if a.sglang_moe_dense_tp_size not in (None, 1):
         v.fail(f"--sglang-moe-dense-tp-size supports only 1, got {a.sglang_moe_dense_tp_size}", "--sglang-moe-dense-tp-size")
     if a.sglang_deepep_mode != "auto" and a.sglang_moe_a2a_backend != "deepep":
@@ -437,6 +441,11 @@ def _role_overrides(v: _Validator) -> None:
 def _megatron_model(v: _Validator) -> None:
     """What the megatron backend cannot build or map yet is an error before the cluster, not at hour two."""
     a = v.args
+    rope = a.position_embedding_type == "rope" or a.use_rotary_position_embeddings
+    if not a.add_position_embedding and not rope:  # Megatron-LM's own rule
+        v.fail(f"--no-position-embedding needs --position-embedding-type rope (Megatron-LM deprecated it for any other "
+               f"type), got {a.position_embedding_type}: give the model's type with --position-embedding-type",
+               "--no-position-embedding", "--position-embedding-type")
     if a.train_backend != "megatron" or a.debug_rollout_only:
         return
     if a.spec:

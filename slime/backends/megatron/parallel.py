@@ -37,7 +37,7 @@ def device():
 def init_distributed(args: argparse.Namespace, rank: int, world_size: int, master_addr: str, master_port: int) -> Layout:
     from megatron.core import parallel_state, tensor_parallel
 
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    backend = args.distributed_backend if torch.cuda.is_available() else "gloo"  # CPU collectives: gloo
     if torch.cuda.is_available():
         torch.cuda.set_device(0)  # Ray gives each train actor one GPU of its bundle
     dist.init_process_group(backend, init_method=f"tcp://{master_addr}:{master_port}", rank=rank,
