@@ -8,8 +8,9 @@ A flag is accounted for in one of these ways:
   ``ServerArgs`` (``slime.backends.engine_command.server_args``), checked flag by flag;
 - Megatron flags that feed a megatron-core config object: built from the registry
   (``slime.backends.megatron.config._fed``) for the config classes it builds, or read by name;
-- any other flag: read by name (``args.<dest>``, ``a.<dest>``, ``getattr(args, "<dest>")``) by a module of ``slime/`` outside the argument machinery and the validation; the few that
-  are not are in ``ELSEWHERE`` with the code that consumes them or the rule that refuses them.
+- any other flag: read by name (``args.<dest>``, ``a.<dest>``, ``getattr(args, "<dest>")``) by a module of
+  ``slime/`` outside the argument machinery and the validation; the few that are not are in
+  ``ELSEWHERE`` with the code that consumes them or the rule that refuses them.
 """
 
 from __future__ import annotations

@@ -116,9 +116,11 @@ SLIME_FLAGS = [
     switch("--recompute-loss-function", group=TRAINING, help="Recompute the loss in backward to save memory.",
            unimplemented="recomputing the loss in backward"),
     flag("--loss-mask-type", default="qwen", choices=LOSS_MASK_TYPES, group=TRAINING,
-         help="Which model family's chat format marks the assistant tokens an SFT sample trains on "
-              "(slime.rollout.sft_rollout; qwen: Qwen2.5, qwen3 and qwen3_5: Qwen3/3.5, distill_qwen: "
-              "DeepSeek-R1-Distill)."),
+         help="How the SFT rollout (slime.rollout.sft_rollout) marks the tokens it trains, by upstream slime's rules "
+              "(slime/rollout/loss_mask.py): qwen renders each message alone and trains each assistant message "
+              "after its header (qwen is distill_qwen on a tokenizer with <｜Assistant｜>); qwen3 renders each as a "
+              "final turn; qwen3_5 renders the conversation once and leaves the template's reasoning-block opening "
+              "untrained; distill_qwen trains the last message alone."),
     flag("--data-pad-size-multiplier", type=int, default=128, group=TRAINING,
          help="Pad packed sequences to a multiple of this many tokens.",
          unimplemented="padding packed sequences to a multiple"),
@@ -247,7 +249,8 @@ SLIME_FLAGS = [
          help="The first rollout id of the run; by default the one after the resumed checkpoint, else 0."),
     switch("--apply-chat-template", group=DATA, help="Render prompts with the tokenizer's chat template."),
     flag("--apply-chat-template-kwargs", type=json_object, default={}, group=DATA,
-         help='Extra keyword arguments for the chat template, as a JSON object, e.g. {"enable_thinking": false}.'),
+         help='Extra keyword arguments for the chat template, as a JSON object, e.g. {"enable_thinking": false}; '
+              "the SFT rollout's loss masks render with them too (upstream slime's SFT rollout leaves them out)."),
     # -- batch sizes ------------------------------------------------------------------------
     flag("--rollout-batch-size", type=int, group=BATCH, help="Prompts per rollout."),
     flag("--n-samples-per-prompt", type=int, default=1, group=BATCH, help="Responses generated per prompt."),
@@ -376,9 +379,12 @@ SLIME_FLAGS = [
          help=f"Built-in reward function: {', '.join(REWARD_TYPES)} (exact_match is this project's), each as upstream "
               "slime grades; boxed_<type> grades the content of the response's last \\boxed{} by <type>. A sample's "
               "metadata rm_type overrides it. dapo returns {score, acc, pred}: read it with --reward-key score."),
-    flag("--custom-rm-path", group=REWARD, help="module.path:function computing the reward; replaces --rm-type."),
+    flag("--custom-rm-path", group=REWARD,
+         help="module.path:function(args, sample, **kwargs) computing the reward (upstream's async def, or a plain "
+              "function), a number or a dict; replaces --rm-type. A sample's own custom_rm_path wins over it."),
     flag("--rm-url", group=REWARD, help="URL of the reward server for --rm-type remote_rm."),
-    flag("--reward-key", group=REWARD, help="Key of the scalar reward when the reward function returns a dict."),
+    flag("--reward-key", group=REWARD,
+         help="Key of the scalar reward when the reward function returns a dict (--rm-type dapo: score)."),
     flag("--reward-timeout", type=float, default=600.0, group=REWARD,
          help="Seconds one reward call may take; a call still running then is abandoned and its sample counts as "
               "a failed reward (reward 0). Not in upstream slime, which waits forever."),
@@ -389,8 +395,8 @@ SLIME_FLAGS = [
     switch("--group-rm", group=REWARD, help="Call the reward function once per prompt's group of samples.",
            unimplemented="group reward functions"),
     flag("--custom-reward-post-process-path", group=REWARD,
-         help="module.path:function(args, samples) returning the rewards the advantages use, after scoring: one "
-              "per sample, or (raw_rewards, rewards)."),
+         help="module.path:function(args, samples) returning the rewards the advantages use, after scoring: "
+              "(raw_rewards, rewards) as upstream slime's, or one per sample; they replace group normalization."),
     flag("--custom-convert-samples-to-train-data-path", group=REWARD,
          help="module.path:function turning a rollout's samples into training data.",
          unimplemented="custom sample conversion"),

@@ -55,7 +55,7 @@ PERF_ARGS=(
 )
 GRPO_ARGS=(
   --loss-type sft_loss
-  --loss-mask-type qwen
+  --loss-mask-type qwen3
   --calculate-per-token-loss
   --disable-compute-advantages-and-returns
 )
