@@ -122,3 +122,14 @@ def test_distill_qwen_trains_the_last_message_alone():
     assert tokens == ["<bos>", "<｜User｜>", "3", "=", "<｜Assistant｜>", "9", "0", "1"] and mask == "00000111"
     tokens, mask = masked(chat, [*plain[:3], {**plain[3], "step_loss_mask": 0}], "distill_qwen")
     assert mask == "0" * 8
+
+
+def test_qwen_measures_the_default_system_prompt_and_the_generation_prompt_as_upstream(tokenizer):
+    from slime.rollout.loss_mask import template_lengths
+    from tools.make_tiny_model import QWEN_CHAT_TEMPLATE, build_tokenizer
+
+    own = build_tokenizer(chat=True)
+    assert template_lengths(own, {}) == (0, 11)  # <|im_start|> a s s i s t a n t \n
+    assert template_lengths(tokenizer, {}) == (0, 13)  # …and <think> \n
+    own.chat_template = "<|im_start|>system\nhi<|im_end|>\n" + QWEN_CHAT_TEMPLATE  # a default system prompt
+    assert template_lengths(own, {}) == (12, 11)  # <|im_start|> s y s t e m \n h i <|im_end|> \n

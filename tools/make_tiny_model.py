@@ -8,7 +8,7 @@ writes
     <out>/tiny-cpu/          a Qwen2-style model with the architecture of conf/model/tiny.yaml (the
                              tiny runs train it), and a character tokenizer with a chat template
     <out>/tiny-chat/         the same architecture with a chat tokenizer (conf/model/tiny-chat.yaml):
-                             letters, newline and space, and the special tokens of the chat formats
+                             lower- and upper-case letters, newline and space, and the special tokens of the chat formats
                              the SFT loss masks know (Qwen's <|im_start|>/<|im_end|>, <think>,
                              DeepSeek-R1-Distill's <｜User｜>/<｜Assistant｜>); Qwen's chat template
     <out>/<name>/            one model per other conf/model/tiny-*.yaml (Llama, Qwen3, Qwen3-MoE,
@@ -41,7 +41,8 @@ CHAT_TEMPLATE = "{% for message in messages %}{{ message['content'] }}{% endfor 
 CHAT_SPECIAL = ["<|im_start|>", "<|im_end|>", "<think>", "</think>", "<｜User｜>", "<｜Assistant｜>",
                 "<｜end▁of▁sentence｜>"]
 DISTILL_SPECIAL = ["<｜User｜>", "<｜Assistant｜>", "<｜end▁of▁sentence｜>"]
-CHAT_CHARACTERS = CHARACTERS + list("abcdefghijklmnopqrstuvwxyz") + ["\n", " "]
+# upper case last (the other ids stay): the loss masks' probe text, "FOR TESTING ONLY", must encode
+CHAT_CHARACTERS = CHARACTERS + list("abcdefghijklmnopqrstuvwxyz") + ["\n", " "] + list("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 QWEN_CHAT_TEMPLATE = ("{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}"
                       "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 # conf/model file → folder under --out; the HF model_type is the file's own (run.model_type)

@@ -53,6 +53,9 @@ def template_lengths(tokenizer, options: dict) -> tuple[int, int]:
     measured on two user messages as upstream measures them."""
     probe = [{"role": "user", "content": PROBE}] * 2
     raw = _ids(tokenizer, PROBE)
+    if not raw:
+        raise LossMaskError(f"cannot measure the chat template: the tokenizer encodes the probe message {PROBE!r} as "
+                            "no tokens at all (--loss-mask-type qwen3_5 needs no probe)")
     ids = _rendered_ids(tokenizer, probe, **options)
     found = _occurrences(ids, raw)
     if len(found) != 2:
