@@ -101,7 +101,8 @@ def test_a_template_without_qwens_assistant_header_is_named_with_what_it_rendere
     from slime.rollout.loss_mask import LossMaskError
 
     with pytest.raises(LossMaskError, match=r"assistant turn not found: the chat template rendered no "
-                                            r"'<\|im_start\|>assistant\\n' for it after character 0 of '<bos><｜User｜>"):
+                                            r"'<\|im_start\|>assistant\\n' for it after character 0 of "
+                                            r"'<bos><｜User｜>"):
         trained_text(chat_tokenizer, DISTILL, "qwen3_5")
 
 

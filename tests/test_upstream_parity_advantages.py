@@ -116,7 +116,8 @@ def test_cispo_clips_its_weight_on_both_sides_and_its_loss_carries_log_p():
 def test_cispo_of_a_micro_batch_equals_the_reference_with_these_numbers():
     args = argparse.Namespace(advantage_estimator="cispo", eps_clip=0.2, eps_clip_high=0.28, eps_clip_c=None,
                               use_tis=False, tis_clip_low=0.0, tis_clip=2.0, use_kl_loss=False, kl_loss_type="k1",
-                              kl_loss_coef=0.0, entropy_coef=0.0, calculate_per_token_loss=True, loss_type="policy_loss")
+                              kl_loss_coef=0.0, entropy_coef=0.0, calculate_per_token_loss=True,
+                              loss_type="policy_loss")
     old = [lp - float(torch.log(T(r, dtype=torch.float64))) for lp, r in zip(LOG_PROBS, RATIOS)]
     sample = {"response_tokens": [0] * 5, "loss_mask": [1] * 5, "advantages": ADVANTAGES, "old_log_probs": old}
     batch = MicroBatch.from_dicts([sample])

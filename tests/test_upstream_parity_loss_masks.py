@@ -76,7 +76,8 @@ def test_qwen3_5_trains_each_answer_with_the_newline_after_its_end_marker(tokeni
 
 def test_qwen3_5_leaves_an_empty_reasoning_block_to_the_template(tokenizer):
     tokens, mask = masked(tokenizer, A[:2], "qwen3_5")
-    assert "".join(tokens) == "<|im_start|>user\n3=<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n456<|im_end|>\n"
+    assert "".join(tokens) == ("<|im_start|>user\n3=<|im_end|>\n"
+                               "<|im_start|>assistant\n<think>\n\n</think>\n\n456<|im_end|>\n")
     assert mask == "00000000000000000000000000011111"  # tokens 27-31: 456<|im_end|>\n
 
 
@@ -114,7 +115,8 @@ def test_distill_qwen_trains_the_last_message_alone():
     from tools.make_tiny_model import build_tokenizer
 
     chat = build_tokenizer(chat=True)
-    chat.chat_template = ("<bos>{% for m in messages %}{% if m['role'] == 'user' %}<｜User｜>{{ m['content'] }}{% else %}"
+    chat.chat_template = ("<bos>{% for m in messages %}{% if m['role'] == 'user' %}<｜User｜>{{ m['content'] }}"
+                          "{% else %}"
                           "<｜Assistant｜>{{ m['content'] }}<｜end▁of▁sentence｜>{% endif %}{% endfor %}"
                           "{% if add_generation_prompt %}<｜Assistant｜>{% endif %}")
     plain = [dict(m) for m in A[:3]] + [{"role": "assistant", "content": "901"}]

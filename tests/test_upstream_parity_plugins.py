@@ -109,7 +109,8 @@ def test_upstreams_data_source_counts_across_the_run_and_serves_what_was_put_bac
     (lambda s: setattr(s, "loss_mask", [1, 1, 1]), "has a loss mask of 3 for 2 response tokens"),
     (lambda s: setattr(s, "response_length", 9), "has response_length 9 for 3 tokens"),
     (lambda s: setattr(s, "rollout_routed_experts", [[0, 1]]), "sets rollout_routed_experts.*routing replay"),
-    (lambda s: setattr(s, "reward", {"acc": 1.0}), "has the reward .* not a number \\(a dict reward is read at --reward-key\\)"),
+    (lambda s: setattr(s, "reward", {"acc": 1.0}),
+     "has the reward .* not a number \\(a dict reward is read at --reward-key\\)"),
 ])
 def test_a_sample_the_trainer_cannot_use_is_named(change, message):
     sample = this_projects_rollout(None, 0, None)[0]

@@ -8,9 +8,10 @@ writes
     <out>/tiny-cpu/          a Qwen2-style model with the architecture of conf/model/tiny.yaml (the
                              tiny runs train it), and a character tokenizer with a chat template
     <out>/tiny-chat/         the same architecture with a chat tokenizer (conf/model/tiny-chat.yaml):
-                             lower- and upper-case letters, newline and space, and the special tokens of the chat formats
-                             the SFT loss masks know (Qwen's <|im_start|>/<|im_end|>, <think>,
-                             DeepSeek-R1-Distill's <｜User｜>/<｜Assistant｜>); Qwen's chat template
+                             lower- and upper-case letters, newline and space, and the special
+                             tokens of the chat formats the SFT loss masks know (Qwen's
+                             <|im_start|>/<|im_end|>, <think>, DeepSeek-R1-Distill's
+                             <｜User｜>/<｜Assistant｜>); Qwen's chat template
     <out>/<name>/            one model per other conf/model/tiny-*.yaml (Llama, Qwen3, Qwen3-MoE,
                              GLM-4, DeepSeek-V3), each consistent with its file: the HF ↔ megatron mapping tests
     <out>/toy/               the one-token task: "d+1=" → the last digit of d + 1

@@ -167,7 +167,8 @@ async def _generate_all(args: argparse.Namespace, samples: list[Sample], params:
 
     async def one(sample: Sample):
         budget = max_new_tokens(params["max_new_tokens"], context_len, len(sample.prompt_tokens))
-        request = {**params, "max_new_tokens": budget, "sampling_seed": _seed(args, rollout_id, sample.index, evaluation)}
+        request = {**params, "max_new_tokens": budget,
+                   "sampling_seed": _seed(args, rollout_id, sample.index, evaluation)}
         function = _generator(args, sample)
         async with limit:
             if inspect.iscoroutinefunction(function):  # upstream's
@@ -197,7 +198,8 @@ def run_requests(args: argparse.Namespace, samples: list[Sample], params: dict, 
     for sample, result in zip(samples, results):
         replaced = result if isinstance(result, list) else [sample if result is None else result]
         if not replaced or not all(isinstance(s, Sample) for s in replaced):
-            raise ValueError(f"the custom generate function {args.custom_generate_function_path or sample.generate_function_path} "
+            path = args.custom_generate_function_path or sample.generate_function_path
+            raise ValueError(f"the custom generate function {path} "
                              f"must return the Sample or a list of Samples, got {type(result).__name__}")
         placed.append(replaced)
     return placed
@@ -241,8 +243,8 @@ def generate_rollout(args: argparse.Namespace, rollout_id: int, data_source: Rol
     for g, group in enumerate(kept[:args.rollout_batch_size]):
         for sample in group:
             sample.group_index = g
-    return RolloutFnTrainOutput(samples=rollout,
-                                metrics={f"rollout/dynamic_filter/drop_{reason}": count for reason, count in dropped.items()})
+    metrics = {f"rollout/dynamic_filter/drop_{reason}": count for reason, count in dropped.items()}
+    return RolloutFnTrainOutput(samples=rollout, metrics=metrics)
 
 
 def evaluate(args: argparse.Namespace, rollout_id: int, datasets: dict[str, list[Prompt]],

@@ -79,7 +79,8 @@ def _layout() -> dict:
     return {"tp": ps.get_tensor_model_parallel_world_size(), "pp": ps.get_pipeline_model_parallel_world_size()}
 
 
-def save(path: str | Path, rollout_id: int | None, model, optimizer=None, scheduler=None, with_rng: bool = True) -> Path:
+def save(path: str | Path, rollout_id: int | None, model, optimizer=None, scheduler=None,
+         with_rng: bool = True) -> Path:
     """Every rank writes its shards; rank 0 writes the tracker file last. ``rollout_id`` None writes a
     release (weights only); ``with_rng`` False (--no-save-rng) leaves the RNG state out."""
     import torch.distributed as dist
