@@ -108,7 +108,7 @@ def in_process(base: str, overrides: list[str]) -> int:
     """The trainer's loop with its backend and engine in this process; prints what the real run prints."""
     started = time.time()
     from slime.backends.torch_backend import TorchTrainBackend
-    from slime.backends.torch_engine import TorchEngine, parse_server_args
+    from slime.engines.torch_engine import TorchEngine, parse_server_args
     from slime.config.compose import namespace_from_config
     from slime.trainer import StartupClock, Trainer
 

@@ -20,9 +20,9 @@ from pathlib import Path
 from slime.utils.background import in_background
 from slime.utils.checkpoint import CheckpointFailed, latest_rollout_id, read_run_record, saving, write_run_record
 from slime.utils.non_finite import NonFinite, metrics_problem, reward_problem
-from slime.utils.role_overrides import role_args
+from slime.arguments.role_overrides import role_args
 from slime.utils.run_log import RunLog, timed
-from slime.utils.validation import uses_reference_model
+from slime.arguments.validation import uses_reference_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -246,7 +246,7 @@ class Trainer:
         once all are settled, and whatever did start is in ``self`` for ``run`` to shut down."""
         from concurrent.futures import ThreadPoolExecutor
 
-        from slime.ray.engines import EngineGroup
+        from slime.engines.group import EngineGroup
 
         a = self.args
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="start") as pool:
@@ -277,7 +277,7 @@ class Trainer:
 
     def _eval_sets(self) -> dict:
         from slime.rollout.data_source import load_prompts
-        from slime.utils.eval_datasets import eval_datasets
+        from slime.arguments.eval_datasets import eval_datasets
 
         a = self.args
         return {name: load_prompts(path, self.tokenizer, input_key=a.eval_input_key or a.input_key,

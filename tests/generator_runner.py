@@ -1,26 +1,17 @@
-"""tools/generate_args.py's ``main()`` run in this process: the very code of the command, without a
-Python start-up per call, for tests that run it many times."""
+"""tools/generate_args.py's ``main()`` (``slime.cli.generate_args``) run in this process: the very code of
+the command, without a Python start-up per call, for tests that run it many times."""
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from slime.cli.generate_args import main
 from tests.conftest import ROOT
-
-
-def _load():
-    if "generate_args" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("generate_args", ROOT / "tools" / "generate_args.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["generate_args"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["generate_args"]
 
 
 @dataclass
@@ -32,7 +23,6 @@ class Result:
 
 def run_generator(*args: str, cwd: Path | None = None) -> Result:
     """What ``python tools/generate_args.py ARGS`` prints and returns, run from ``cwd``."""
-    main = _load().main
     out, err = io.StringIO(), io.StringIO()
     argv, here = list(sys.argv), os.getcwd()
     try:

@@ -30,13 +30,13 @@ def wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float 
 
 @contextmanager
 def serve_torch_engine(model_path: Path, seed: int = 0, key: str | None = None, started: list | None = None):
-    """``python -m slime.backends.torch_engine`` on a free loopback port; yields its URL. With ``key``, the
+    """``python -m slime.engines.torch_engine`` on a free loopback port; yields its URL. With ``key``, the
     engine gets it as the engine group gives it (a YAML file named by ``--config``); ``started`` then gets
     the process and its log."""
     port = free_ports(1)[0]
     folder = Path(tempfile.mkdtemp(prefix="slime-test-engine-"))
     log = folder / "engine.log"
-    command = [sys.executable, "-m", "slime.backends.torch_engine", "--model-path", str(model_path), "--host",
+    command = [sys.executable, "-m", "slime.engines.torch_engine", "--model-path", str(model_path), "--host",
                "127.0.0.1", "--port", str(port), "--random-seed", str(seed)]
     if key is not None:
         (folder / "key.yaml").write_text(f"api-key: {key}\n")

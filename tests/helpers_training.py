@@ -19,7 +19,7 @@ def _server_pids(port: int) -> set[int]:
     """The torch engine process listening on ``port`` (never anything else)."""
     pids = {c.pid for c in psutil.net_connections(kind="tcp")
             if c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN and c.pid}
-    return {pid for pid in pids if "slime.backends.torch_engine" in " ".join(psutil.Process(pid).cmdline())}
+    return {pid for pid in pids if "slime.engines.torch_engine" in " ".join(psutil.Process(pid).cmdline())}
 
 
 def _wait_dead(process: psutil.Process) -> None:

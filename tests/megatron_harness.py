@@ -7,7 +7,7 @@ import pytest
 
 from slime.utils.local_ranks import RankFailed, run_ranks
 from tests.conftest import require_module
-from tools.make_tiny_model import MODELS
+from slime.cli.make_tiny_model import MODELS
 
 # conf/model file → folder that tools/make_tiny_model.py writes it to, one per mapped family (tiny-chat
 # is tiny's architecture with another tokenizer)

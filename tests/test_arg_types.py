@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from slime.utils.arg_types import human_readable_int, json_object, moe_freq_type
+from slime.arguments.arg_types import human_readable_int, json_object, moe_freq_type
 
 
 @pytest.mark.parametrize(("text", "value"), [("4096", 4096), ("32k", 32000), ("1.5M", 1_500_000), ("4Gi", 4 * 2**30)])

@@ -80,7 +80,7 @@ def test_the_plan_of_a_command_line_checks_it_against_its_entry_point():
     from tests.conftest import MINIMAL
 
     def plan(*entry):
-        return subprocess.run([sys.executable, "-m", "slime.utils.plan", *entry, "--", *MINIMAL], cwd=ROOT,
+        return subprocess.run([sys.executable, "-m", "slime.launch.plan", *entry, "--", *MINIMAL], cwd=ROOT,
                               capture_output=True, text=True, check=False)
 
     assert plan().returncode == 0 and "Loop         train.py: synchronous" in plan().stdout

@@ -13,7 +13,7 @@ import yaml
 from slime.config.compose import generate_config
 from slime.config.generate import CONF_DIR, GenerationError
 from slime.config.model_files import load_model_entries, model_argv
-from slime.utils.arguments import parse_args
+from slime.arguments.parser import parse_args
 from tests.bash_helpers import source_arrays
 from tests.conftest import ROOT
 

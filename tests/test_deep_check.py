@@ -1,4 +1,4 @@
-"""The deep check (tools/check_config.py, slime.utils.deep_check): every primary config passes it, and
+"""The deep check (tools/check_config.py, slime.launch.deep_check): every primary config passes it, and
 each class of mistake that only megatron-core, SGLang or the checkpoint catches — the generator's own
 check passes them — is reported naming its config key and the file (or override) that set it, every
 problem of a config at once.
@@ -30,7 +30,7 @@ def deep_check():
     """``deep_check`` with megatron-core and SGLang imported once for the module, inside one Hydra context."""
     require_module("megatron.core")
     require_module("sglang")
-    from slime.utils import deep_check as module
+    from slime.launch import deep_check as module
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # megatron's and SGLang's notices about kernels this machine lacks

@@ -63,7 +63,7 @@ def test_parsing_a_200_token_argv_imports_no_heavy_library(model_args):
     assert len(argv) >= 200
     code = (
         "import sys, json\n"
-        "from slime.utils.arguments import parse_args\n"
+        "from slime.arguments.parser import parse_args\n"
         "parse_args(sys.argv[1:])\n"
         f"print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))))\n"
     )

@@ -80,7 +80,7 @@ def test_issue20_2_the_engine_works_with_the_key_and_shows_it_nowhere(keyed_engi
 @pytest.mark.slow
 def test_issue20_2_the_router_refuses_requests_without_the_key_and_sends_it_to_the_engines(keyed_engine):
     require_module("sglang_router")
-    from slime.rollout.router import KEY_VARIABLE, router_command, wait_for_workers
+    from slime.engines.router import KEY_VARIABLE, router_command, wait_for_workers
     from slime.utils.ports import free_ports
 
     engine = keyed_engine[0]
@@ -106,7 +106,7 @@ def test_issue20_2_the_router_refuses_requests_without_the_key_and_sends_it_to_t
 
 
 def test_issue20_2_the_server_command_names_the_key_file_never_the_key():
-    from slime.backends.engine_command import EngineSlot, planned_commands, server_command
+    from slime.engines.command import EngineSlot, planned_commands, server_command
     from slime.config.compose import namespace_from_config
 
     for config in ("run_tiny_cpu", "run_qwen3_4B"):
@@ -119,7 +119,7 @@ def test_issue20_2_the_server_command_names_the_key_file_never_the_key():
 
 
 def test_issue20_2_the_torch_engine_checks_the_key_as_sglang_does():
-    from slime.backends.torch_engine import OPEN_PREFIXES, authorized
+    from slime.engines.torch_engine import OPEN_PREFIXES, authorized
 
     assert authorized(None, None) and authorized("anything", None)  # no key configured: open, as SGLang
     assert authorized(f"Bearer {KEY}", KEY) and authorized(f"bearer {KEY}", KEY)

@@ -10,11 +10,11 @@ import sys
 
 import pytest
 
-from slime.backends.engine_command import engine_count, planned_commands, server_command
+from slime.engines.command import engine_count, planned_commands, server_command
 from slime.config.compose import generate_config, namespace_from_config, primary_configs
-from slime.utils.arguments import flag_by_option, looks_like_option
-from slime.utils.flags import SGLANG
-from slime.utils.sglang_flags import load_snapshot
+from slime.arguments.parser import flag_by_option, looks_like_option
+from slime.arguments.flags import SGLANG
+from slime.arguments.sglang_flags import load_snapshot
 from tests.conftest import ROOT, require_module
 
 ENV = {"BASE_FOLDER": "/models"}
@@ -131,11 +131,11 @@ def test_the_launchers_dry_run_prints_the_server_commands(tmp_path):
 def test_the_torch_engine_command_takes_the_same_server_arguments(tmp_path):
     args = namespace_from_config("run_tiny_cpu", [], environ=ENV)
     command = planned_commands(args)[1]["command"]
-    assert command == ["python3", "-m", "slime.backends.torch_engine", "--model-path", "/models/tiny-cpu",
+    assert command == ["python3", "-m", "slime.engines.torch_engine", "--model-path", "/models/tiny-cpu",
                        "--tp-size", "1", "--random-seed", "43", "--host", "{ENGINE1_HOST}",
                        "--port", "{ENGINE1_PORT}", "--skip-server-warmup", "--enable-memory-saver",
                        "--config", "{ENGINE1_KEY_FILE}"]
-    from slime.backends.torch_engine import parse_server_args
+    from slime.engines.torch_engine import parse_server_args
 
     key_file = tmp_path / "engine_1.key.yaml"
     key_file.write_text('api-key: "-s3cret"\n')  # a value that looks like an option still reads as the key
@@ -148,7 +148,7 @@ def test_the_torch_engine_command_takes_the_same_server_arguments(tmp_path):
 @pytest.mark.parametrize("config", [c for c in primary_configs() if "tiny" not in c])
 def test_sglangs_own_parser_accepts_every_engines_command(config):
     require_module("sglang")
-    from slime.backends.sglang_check import check_server_args
+    from slime.engines.sglang_check import check_server_args
 
     problems, notes = check_server_args(_namespace(config))
     assert problems == []
@@ -157,7 +157,7 @@ def test_sglangs_own_parser_accepts_every_engines_command(config):
 
 def test_sglangs_deprecation_warnings_name_the_config_key():
     require_module("sglang")
-    from slime.backends.sglang_check import check_server_args
+    from slime.engines.sglang_check import check_server_args
 
     _, notes = check_server_args(_namespace("run_qwen3_235B_A22B"))
     assert [n for n in notes if "deprecated" in n] == [
@@ -167,8 +167,8 @@ def test_sglangs_deprecation_warnings_name_the_config_key():
 
 def test_sglangs_parser_objects_by_config_key():
     require_module("sglang")
-    from slime.backends.engine_command import EngineSlot
-    from slime.backends.sglang_check import check_server_args
+    from slime.engines.command import EngineSlot
+    from slime.engines.sglang_check import check_server_args
 
     args = _namespace("run_qwen3_4B")
     args.sglang_attention_backend = "no-such-backend"  # past slime's parser: only SGLang's can object
@@ -199,7 +199,7 @@ def _hostile_checkpoint(tiny: Path, folder: Path) -> Path:
 def test_issue20_9_a_checkpoints_own_code_runs_in_the_torch_engine_only_with_trust_remote_code(tiny_base, tmp_path,
                                                                                              trusted):
     hostile = _hostile_checkpoint(tiny_base / "tiny-cpu", tmp_path / "hostile")
-    load = ("import sys\nfrom slime.backends.torch_engine import TorchEngine, parse_server_args\n"
+    load = ("import sys\nfrom slime.engines.torch_engine import TorchEngine, parse_server_args\n"
             "TorchEngine(parse_server_args(sys.argv[1:]))\n")
     result = subprocess.run([sys.executable, "-c", load, "--model-path", str(hostile),
                              *(["--trust-remote-code"] if trusted else [])], cwd=ROOT, capture_output=True, text=True,

@@ -180,20 +180,20 @@ def test_update_from_distributed_broadcasts_into_the_served_weights(torch_engine
 def test_the_engine_sends_its_replies_without_waiting_for_acks(tiny_base):
     """Headers and body are two writes: with Nagle's algorithm the body would wait for the client's
     delayed ACK, 40 ms per request through the router (measured: 64 requests 3.0 s, now 0.4 s)."""
-    from slime.backends.torch_engine import TorchEngine, _handler, parse_server_args
+    from slime.engines.torch_engine import TorchEngine, _handler, parse_server_args
 
     engine = TorchEngine(parse_server_args(["--model-path", str(tiny_base / "tiny-cpu")]))
     assert _handler(engine).disable_nagle_algorithm is True
 
 
 def test_the_router_starts_without_importing_sglang():
-    """``python -m slime.rollout.router`` takes the flags of SGLang's own launch_router; that one imports
+    """``python -m slime.engines.router`` takes the flags of SGLang's own launch_router; that one imports
     all of SGLang and torch (for a Python load balancer it does not start), this one does not."""
     require_module("sglang_router")
-    from slime.rollout.router import router_command
+    from slime.engines.router import router_command
 
     command = router_command("127.0.0.1", 1, ["http://127.0.0.1:2"], 3)
-    assert command[1:3] == ["-m", "slime.rollout.router"]
+    assert command[1:3] == ["-m", "slime.engines.router"]
     result = subprocess.run([sys.executable, "-X", "importtime", *command[1:], "--help"], cwd=ROOT,
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0 and "--worker-urls" in result.stdout and "--policy" in result.stdout, result.stderr
@@ -204,7 +204,7 @@ def test_the_router_starts_without_importing_sglang():
 @pytest.mark.slow
 def test_sglangs_router_routes_generate_to_the_torch_engine(torch_engine):
     require_module("sglang_router")
-    from slime.rollout.router import router_command, wait_for_workers
+    from slime.engines.router import router_command, wait_for_workers
     from slime.utils.ports import free_ports
 
     port, metrics_port = free_ports(2)

@@ -12,7 +12,7 @@ import pytest
 from slime.config.argsfile import render_bash, render_json
 from slime.config.compose import generate_config, namespace_from_config, primary_configs
 from slime.config.goldens import update_goldens
-from slime.utils.arguments import parse_args
+from slime.arguments.parser import parse_args
 from tests.bash_helpers import run_shellcheck, source_arrays, variables_of
 from tests.conftest import ROOT
 

@@ -1,4 +1,4 @@
-"""The model flags against a checkpoint's config.json (slime.utils.hf_config): every tiny checkpoint
+"""The model flags against a checkpoint's config.json (slime.model.hf_config): every tiny checkpoint
 agrees with the flags it was made from; the published Qwen3 configs agree with their conf/model files;
 each field that disagrees is one mismatch naming the flags to change, every one at once; qk-norm is
 read from the tensor names. No torch."""
@@ -12,7 +12,7 @@ import yaml
 
 from slime.config.compose import namespace_from_config
 from slime.utils.hf_checkpoint import read_config, tensor_names
-from slime.utils.hf_config import checkpoint_mismatches, model_fields
+from slime.model.hf_config import checkpoint_mismatches, model_fields
 from tests.conftest import ROOT
 from tests.megatron_harness import TINY_FOLDERS
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from slime.config.compose import primary_configs
-from slime.utils.arguments import parse_args
+from slime.arguments.parser import parse_args
 from tests.bash_helpers import run_shellcheck, source_arrays, variables_of
 from tests.conftest import ROOT
 

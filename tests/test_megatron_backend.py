@@ -234,7 +234,7 @@ def _engine_log_probs(backend, rank: int) -> list[tuple[float, list[float], list
     for temperature in (1.0, 0.7):
         sample = None
         if rank == 0:
-            from slime.backends.torch_engine import TorchEngine, parse_server_args
+            from slime.engines.torch_engine import TorchEngine, parse_server_args
 
             engine = TorchEngine(parse_server_args(["--model-path", backend.args.hf_checkpoint, "--random-seed", "3"]))
             engine.load_weights(weights, complete=True)

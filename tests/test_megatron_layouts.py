@@ -205,7 +205,7 @@ def _fp8_checkpoint(folder, quantization: dict, tensors: dict) -> None:
 
 
 def test_block_fp8_weights_are_read_dequantized_and_other_quantizations_refused(tmp_path, capsys):
-    from slime.backends.megatron import conversion_cli
+    from slime.cli import convert_checkpoint as conversion_cli
     from slime.backends.megatron.quantized import HFReader
 
     block = [2, 3]  # a 5 × 7 weight: blocks of 2 rows and 3 columns, the last ones short

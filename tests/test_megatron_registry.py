@@ -12,8 +12,8 @@ import warnings
 
 import pytest
 
-from slime.utils.arguments import all_flags
-from slime.utils.flags import MEGATRON, NEGATABLE, SWITCH, Flag
+from slime.arguments.parser import all_flags
+from slime.arguments.flags import MEGATRON, NEGATABLE, SWITCH, Flag
 from tests.conftest import require_module
 
 TARGETS = {
@@ -109,7 +109,7 @@ def test_the_deep_check_names_a_checkpoint_the_megatron_backend_cannot_read(tmp_
     require_module("megatron.core")
     require_module("sglang")
     from slime.config.compose import generate_config, hydra_context
-    from slime.utils.deep_check import deep_check
+    from slime.launch.deep_check import deep_check
 
     (tmp_path / "config.json").write_text(json.dumps(config))
     with warnings.catch_warnings(), hydra_context():

@@ -1,4 +1,4 @@
-"""Memory per GPU (slime.utils.memory): the estimate of Qwen3-4B and Qwen3-30B-A3B at their configs' layouts
+"""Memory per GPU (slime.launch.memory): the estimate of Qwen3-4B and Qwen3-30B-A3B at their configs' layouts
 is the arithmetic docs/checks.md writes out, byte for byte; the launch plan shows it and warns when a GPU
 needs more than the cluster's --gpu-memory-gib."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from slime.config.compose import namespace_from_config
-from slime.utils.memory import GIB, engine_memory, memory_plan, train_memory
-from slime.utils.plan import build_plan, format_plan
+from slime.launch.memory import GIB, engine_memory, memory_plan, train_memory
+from slime.launch.plan import build_plan, format_plan
 
 ENV = {"BASE_FOLDER": "/data"}
 

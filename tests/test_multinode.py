@@ -34,7 +34,7 @@ import pytest
 
 from tests.conftest import FULL_STACK, ROOT, require_module
 from tests.test_training import rewards, train
-from tools.netns_cluster import NetnsCluster, unavailable
+from slime.cli.netns_cluster import NetnsCluster, unavailable
 
 pytestmark = pytest.mark.slow
 

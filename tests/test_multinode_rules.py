@@ -68,18 +68,18 @@ def test_every_address_handed_to_another_process_comes_from_one_function():
     """The rendezvous, the router, the engines (and an engine's dist-init address), the weight-update group:
     none of the modules that hand them out names loopback itself."""
     handing_out = [*sorted((ROOT / "slime" / "ray").glob("*.py")), *sorted((ROOT / "slime" / "rollout").glob("*.py")),
-                   *(ROOT / "slime" / "backends" / name for name in ("base.py", "weight_sync.py", "torch_backend.py",
-                                                                     "engine_command.py")),
+                   *(ROOT / "slime" / "engines" / name for name in ("command.py", "group.py", "router.py")),
+                   *(ROOT / "slime" / "backends" / name for name in ("base.py", "weight_sync.py", "torch_backend.py")),
                    *(ROOT / "slime" / "backends" / "megatron" / name for name in ("backend.py", "parallel.py"))]
     named = [str(path.relative_to(ROOT)) for path in handing_out
-             if re.search(r"127\.0\.0\.1|localhost", path.read_text()) and path.name != "addresses.py"]
+             if re.search(r"127\.0\.0\.1|localhost", path.read_text())]
     assert named == []
     uses = [path.name for path in handing_out if "reachable_host()" in path.read_text() or "free_address()" in path.read_text()]
-    assert {"base.py", "engines.py", "weight_sync.py"} <= set(uses)
+    assert {"base.py", "group.py", "weight_sync.py"} <= set(uses)
 
 
 def test_without_ray_every_address_is_loopback():
-    from slime.ray.addresses import free_address, reachable_host
+    from slime.utils.addresses import free_address, reachable_host
 
     assert reachable_host() == "127.0.0.1" and free_address()[0] == "127.0.0.1"
 

@@ -1,4 +1,4 @@
-"""Parameters per rank (slime.utils.parameters): exact for Qwen3-4B and Qwen3-30B-A3B at their configs'
+"""Parameters per rank (slime.model.parameters): exact for Qwen3-4B and Qwen3-30B-A3B at their configs'
 layouts, against the counts docs/checks.md works out by hand; equal to the tensors of every tiny HF
 checkpoint; and equal to what megatron-core itself builds on CPU ranks for every tiny family at
 tensor parallel 1 and 2, pipeline parallel 2 (dense families) and expert parallel 2 (MoE ones)."""
@@ -11,7 +11,7 @@ import math
 import pytest
 
 from slime.config.compose import namespace_from_config
-from slime.utils.parameters import Layout, model_parameters, padded_vocab, rank_parameters, stage_parameters
+from slime.model.parameters import Layout, model_parameters, padded_vocab, rank_parameters, stage_parameters
 from tests.megatron_harness import TINY_FOLDERS, spawn
 
 ENV = {"BASE_FOLDER": "/data"}

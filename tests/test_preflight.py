@@ -1,4 +1,4 @@
-"""The trainer's preflight (slime.utils.preflight): a run that would fail after Ray and its engines started
+"""The trainer's preflight (slime.launch.preflight): a run that would fail after Ray and its engines started
 stops before anything is started, exit status 2, every problem in one message.
 
 Each run here is ``train.py`` in a fresh interpreter under ``python -X importtime``: its import log shows
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from slime.utils.preflight import preflight
+from slime.launch.preflight import preflight
 from tests.conftest import ROOT, require_module
 
 # Runs a script with some top-level packages made unimportable, as on a machine without them.
@@ -147,7 +147,7 @@ def test_a_generated_args_file_gets_the_same_check_naming_the_flags(tmp_path):
 
 
 def test_a_hub_id_is_told_to_be_downloaded_first(minimal):
-    from slime.utils.arguments import parse_args
+    from slime.arguments.parser import parse_args
 
     args = parse_args([*minimal, "--hf-checkpoint", "Qwen/Qwen3-4B"])
     message = next(p.message for p in preflight(args) if p.flags == ("--hf-checkpoint",))
@@ -155,7 +155,7 @@ def test_a_hub_id_is_told_to_be_downloaded_first(minimal):
 
 
 def test_the_eval_datasets_of_an_eval_config_are_checked(minimal, tmp_path):
-    from slime.utils.arguments import parse_args
+    from slime.arguments.parser import parse_args
 
     (tmp_path / "eval.yaml").write_text(json.dumps({"datasets": [{"name": "aime", "path": str(tmp_path / "aime")}]}))
     args = parse_args([*minimal, "--eval-config", str(tmp_path / "eval.yaml"), "--eval-interval", "5"])
@@ -165,7 +165,7 @@ def test_the_eval_datasets_of_an_eval_config_are_checked(minimal, tmp_path):
 
 
 def test_the_run_s_own_load_folder_may_be_missing_another_may_not(minimal, tmp_path):
-    from slime.utils.arguments import parse_args
+    from slime.arguments.parser import parse_args
 
     own = parse_args([*minimal, "--load", str(tmp_path / "run"), "--save", str(tmp_path / "run")])
     assert not [p for p in preflight(own) if "--load" in p.flags]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from slime.utils.arguments import flag_by_option, parse_args
+from slime.arguments.parser import flag_by_option, parse_args
 from tests.conftest import MINIMAL_RUN
 
 # The meaning of each flag in tests/reference/launcher_flags.txt, written down independently
@@ -123,7 +123,7 @@ def test_every_reference_model_parses(model_args):
 
 
 def test_every_reference_model_validates_on_one_node_or_says_what_the_backend_cannot_build(model_args):
-    from slime.utils.arguments import ArgumentProblems
+    from slime.arguments.parser import ArgumentProblems
 
     unbuildable = {}
     for name, argv in model_args.items():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from slime.utils.arguments import ArgumentProblems, parse_args
-from slime.utils.role_overrides import RoleOverrideWarning, role_args
+from slime.arguments.parser import ArgumentProblems, parse_args
+from slime.arguments.role_overrides import RoleOverrideWarning, role_args
 from tests.conftest import MINIMAL
 
 PPO = [*MINIMAL, "--advantage-estimator", "ppo", "--use-critic", "--tensor-model-parallel-size", "2"]

@@ -29,7 +29,7 @@ def engine(torch_engine, tiny_base):
 
 
 def rollout_args(**overrides):
-    from slime.utils.arguments import parse_args
+    from slime.arguments.parser import parse_args
 
     base = ["--hf-checkpoint", "x", "--prompt-data", "x", "--rollout-batch-size", "4", "--n-samples-per-prompt", "4",
             "--num-rollout", "1", "--train-backend", "torch", "--lr", "1e-3", "--colocate", "--rm-type", "exact_match",

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from slime.utils.arguments import parse_args
+from slime.arguments.parser import parse_args
 from slime.utils.run_log import RunLog
 from tests.conftest import MINIMAL, require_module
 

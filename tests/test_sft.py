@@ -11,7 +11,7 @@ import re
 import pytest
 import torch
 
-from slime.utils.arguments import ArgumentProblems, parse_args
+from slime.arguments.parser import ArgumentProblems, parse_args
 from tests.conftest import MINIMAL, require_module
 
 # Chat templates in the shape of each family's (a system turn where Qwen2.5 adds one, an empty reasoning
@@ -29,7 +29,7 @@ CHAT = [{"role": "user", "content": "3="}, {"role": "assistant", "content": "456
 @pytest.fixture(scope="module")
 def chat_tokenizer():
     require_module("transformers")
-    from tools.make_tiny_model import build_tokenizer
+    from slime.cli.make_tiny_model import build_tokenizer
 
     return build_tokenizer(chat=True)
 

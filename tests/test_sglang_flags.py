@@ -6,9 +6,9 @@ import pytest
 import subprocess
 import sys
 
-from slime.utils.arguments import flag_by_option, parse_args
-from slime.utils.flags import SGLANG
-from slime.utils.sglang_flags import RENAMED, SLIME_OWNED, load_snapshot, prefixed
+from slime.arguments.parser import flag_by_option, parse_args
+from slime.arguments.flags import SGLANG
+from slime.arguments.sglang_flags import RENAMED, SLIME_OWNED, load_snapshot, prefixed
 from tests.conftest import ROOT, require_module
 
 
@@ -61,7 +61,7 @@ def test_prefixed_flags_keep_sglang_types():
 @pytest.mark.slow
 def test_flags_can_come_from_the_installed_sglang():
     require_module("sglang")
-    code = ("from slime.utils.arguments import parse_args; import sys; "
+    code = ("from slime.arguments.parser import parse_args; import sys; "
             "a = parse_args(['--sglang-cuda-graph-bs', '1', '2'], validate=False); "
             "print(a.sglang_cuda_graph_bs_decode, 'sglang' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False,

@@ -14,7 +14,7 @@ import types
 
 import pytest
 
-from slime.backends.engine_command import EngineSlot, server_command
+from slime.engines.command import EngineSlot, server_command
 from slime.rollout.client import EngineKey, http_get, http_json
 from slime.utils.ports import free_ports
 from tests.conftest import ROOT

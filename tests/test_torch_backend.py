@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from slime.backends.torch_backend import TorchTrainBackend
-from slime.utils.arguments import parse_args
+from slime.arguments.parser import parse_args
 from slime.utils.checkpoint import write_run_record
 
 

@@ -184,7 +184,7 @@ def test_rollouts_saved_by_a_rollout_only_run_replay_in_a_train_only_run(base_fo
 def test_an_external_router_routes_the_run_and_forgets_its_engines_after(base_folder, tmp_path, training_ray):
     require_module("sglang_router")
     from slime.rollout.client import http_get
-    from slime.rollout.router import router_command
+    from slime.engines.router import router_command
     from slime.utils.ports import free_ports
 
     port, metrics_port = free_ports(2)

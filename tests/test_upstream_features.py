@@ -14,7 +14,7 @@ from slime.algorithms.losses import cispo_loss, clipped_policy_loss
 from slime.rollout.hooks import HookError, custom_advantages, filter_samples, post_processed_rewards
 from slime.rollout.sample import Sample
 from slime.trainer import ref_update_due, rollout_old_log_probs
-from slime.utils.arguments import ArgumentProblems, parse_args
+from slime.arguments.parser import ArgumentProblems, parse_args
 from tests.conftest import MINIMAL
 
 HERE = "tests.test_upstream_features"

@@ -16,7 +16,7 @@ import json
 
 import pytest
 
-from slime.utils.arguments import ArgumentProblems, parse_argv
+from slime.arguments.parser import ArgumentProblems, parse_argv
 from tests.conftest import REFERENCE
 
 TSV = REFERENCE / "upstream_slime_flags.tsv"

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from slime.utils.arguments import ArgumentProblems, parse_args, parse_argv
-from slime.utils.eval_datasets import eval_datasets
+from slime.arguments.parser import ArgumentProblems, parse_args, parse_argv
+from slime.arguments.eval_datasets import eval_datasets
 from slime.utils.functions import load_function
-from slime.utils.plan import build_plan
+from slime.launch.plan import build_plan
 from tests.conftest import MINIMAL
 
 
@@ -104,7 +104,7 @@ def test_tool_definitions_reach_the_chat_template(tmp_path):
     import json
 
     from slime.rollout.data_source import load_prompts
-    from tools.make_tiny_model import build_tokenizer
+    from slime.cli.make_tiny_model import build_tokenizer
 
     tokenizer = build_tokenizer()
     tokenizer.chat_template = "{% if tools %}{{ tools | length }}+{% endif %}{% for m in messages %}{{ m.content }}{% endfor %}"
@@ -118,7 +118,7 @@ def test_tool_definitions_reach_the_chat_template(tmp_path):
 
 def test_a_repeatable_flag_is_written_once_per_value_and_parses_back():
     from slime.config.flatten import value_tokens
-    from slime.utils.arguments import flag_by_option
+    from slime.arguments.parser import flag_by_option
 
     f = flag_by_option()["--rollout-sample-hook-path"]
     tokens = value_tokens(f, "--rollout-sample-hook-path", ["a.b.c", "d.e.f"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from slime.utils.arguments import ArgumentProblems, parse_args
+from slime.arguments.parser import ArgumentProblems, parse_args
 from tests.conftest import MINIMAL
 
 NOT_COLOCATED = [t for t in MINIMAL if t != "--colocate"]

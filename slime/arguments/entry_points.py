@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from slime.utils.problems import Problem
+from slime.arguments.problems import Problem
 
 DEFAULT_ENTRY_POINT = "train.py"
 ENTRY_POINTS = {

@@ -39,7 +39,7 @@ class Flag:
     feeds: str | None = None
     controls: str | None = None
     # What the trainer does not do yet: the flag parses, and a value other than its default is a
-    # validation error that says so (slime.utils.validation), never silently ignored.
+    # validation error that says so (slime.arguments.validation), never silently ignored.
     unimplemented: str | None = None
 
     @property

@@ -12,9 +12,9 @@ flags slime passes through are declared here. Each one names what it drives:
 
 from __future__ import annotations
 
-from slime.utils.arg_types import moe_freq_type
-from slime.utils.flags import MEGATRON, Flag, flag, switch
-from slime.utils.slime_flags import ALGORITHM, BATCH, LOGGING
+from slime.arguments.arg_types import moe_freq_type
+from slime.arguments.flags import MEGATRON, Flag, flag, switch
+from slime.arguments.slime_flags import ALGORITHM, BATCH, LOGGING
 
 MODEL = "Megatron: model architecture"
 MLA = "Megatron: multi-latent attention"

@@ -16,12 +16,12 @@ import re
 import sys
 from functools import lru_cache
 
-from slime.utils import slime_flags
-from slime.utils.flags import Flag
-from slime.utils.megatron_flags import MEGATRON_FLAGS, MEGATRON_GROUPS
-from slime.utils.problems import ArgumentProblems, Problem
-from slime.utils.sglang_flags import GROUP as SGLANG_GROUP
-from slime.utils.sglang_flags import sglang_flags, slime_owned_hint
+from slime.arguments import slime_flags
+from slime.arguments.flags import Flag
+from slime.arguments.megatron_flags import MEGATRON_FLAGS, MEGATRON_GROUPS
+from slime.arguments.problems import ArgumentProblems, Problem
+from slime.arguments.sglang_flags import GROUP as SGLANG_GROUP
+from slime.arguments.sglang_flags import sglang_flags, slime_owned_hint
 
 __all__ = [
     "ArgumentProblems", "all_flags", "build_parser", "flag_by_option", "looks_like_option", "parse_args", "parse_argv",
@@ -144,8 +144,8 @@ def parse_argv(argv: list[str]) -> argparse.Namespace:
 
 
 def validate_args(args: argparse.Namespace) -> argparse.Namespace:
-    """Run every cross-field check and set the derived values; see ``slime.utils.validation``."""
-    from slime.utils.validation import validate
+    """Run every cross-field check and set the derived values; see ``slime.arguments.validation``."""
+    from slime.arguments.validation import validate
 
     return validate(args)
 

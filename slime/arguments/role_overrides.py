@@ -18,8 +18,8 @@ import difflib
 import warnings
 from pathlib import Path
 
-from slime.utils.flags import CONST, NEGATABLE, SWITCH, Flag
-from slime.utils.problems import ProblemList
+from slime.arguments.flags import CONST, NEGATABLE, SWITCH, Flag
+from slime.arguments.problems import ProblemList
 
 ROLES = ("actor", "critic")
 IGNORED_KEYS = ("num_nodes", "num_gpus_per_node")
@@ -40,7 +40,7 @@ class RoleOverrideWarning(UserWarning):
 
 
 def _flags_by_attr() -> dict[str, Flag]:
-    from slime.utils.arguments import all_flags
+    from slime.arguments.parser import all_flags
 
     by_attr: dict[str, Flag] = {}
     for f in all_flags():

@@ -21,8 +21,8 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from slime.utils import arg_types
-from slime.utils.flags import CONST, NEGATABLE, SGLANG, SWITCH, VALUE, Flag
+from slime.arguments import arg_types
+from slime.arguments.flags import CONST, NEGATABLE, SGLANG, SWITCH, VALUE, Flag
 
 SNAPSHOT_PATH = Path(__file__).with_name("sglang_server_args.json")
 PREFIX = "--sglang-"

@@ -7,8 +7,8 @@ Megatron-LM flags that these categories also use (``--lr``, ``--load``, ``--seed
 
 from __future__ import annotations
 
-from slime.utils.arg_types import json_object
-from slime.utils.flags import APPEND, flag, negatable, switch
+from slime.arguments.arg_types import json_object
+from slime.arguments.flags import APPEND, flag, negatable, switch
 
 CLUSTER = "Cluster and placement"
 TRAINING = "Training"

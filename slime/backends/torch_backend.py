@@ -19,7 +19,7 @@ from slime.algorithms.losses import entropy_from_logits
 from slime.algorithms.micro_batch import MicroBatch, actor_loss, critic_loss
 from slime.backends.base import Layout, TrainBackend
 from slime.utils.checkpoint import iteration_dir, latest_rollout_id
-from slime.utils.validation import uses_reference_model
+from slime.arguments.validation import uses_reference_model
 
 
 class ValueModel(torch.nn.Module):

@@ -24,8 +24,7 @@ import time
 import warnings
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def options() -> argparse.ArgumentParser:
@@ -55,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     # megatron-core's and SGLang's notices about kernels a laptop lacks, deprecations: not the config's
     warnings.simplefilter("ignore")
     started = time.perf_counter()
-    from slime.utils.deep_check import deep_check, import_owners, render
+    from slime.launch.deep_check import deep_check, import_owners, render
 
     import_owners()
     print(f"imports (torch, megatron-core, SGLang): {time.perf_counter() - started:.1f} s")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from slime.utils.arguments import ArgumentProblems, parse_args
+from slime.arguments.parser import ArgumentProblems, parse_args
 
 REQUIRED = {"hf_to_torch_dist": ("hf_checkpoint", "save"), "torch_dist_to_hf": ("load", "hf_checkpoint", "save")}
 

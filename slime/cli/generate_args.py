@@ -25,20 +25,19 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[2]
 
-import yaml  # noqa: E402
+import yaml
 
-from slime.config.argsfile import (  # noqa: E402
+from slime.config.argsfile import (
     CONFIG_DIRS, CONFIG_PATH, REVISION, SEARCH_PATH, Reproduction, project_revision, render_bash, render_json)
-from slime.config.generate import GenerationError, Generated, generate  # noqa: E402
-from slime.config.overrides import quote_value  # noqa: E402
-from slime.config.provenance import Provenance  # noqa: E402
-from slime.config.search_path import SEARCHPATH_KEY, SearchPath, folder_of, searchpath_overrides  # noqa: E402
-from slime.config.sources import (  # noqa: E402
+from slime.config.generate import GenerationError, Generated, generate
+from slime.config.overrides import quote_value
+from slime.config.provenance import Provenance
+from slime.config.search_path import SEARCHPATH_KEY, SearchPath, folder_of, searchpath_overrides
+from slime.config.sources import (
     config_problems, defaults_recursion, override_problems, yaml_syntax_problems)
-from slime.utils.files import atomic_write, output_problems, write_output  # noqa: E402
+from slime.utils.files import atomic_write, output_problems, write_output
 
 
 def own_options() -> argparse.ArgumentParser:
@@ -168,7 +167,7 @@ class Generator:
     def render(self, gen: Generated, cfg) -> str:
         o = self.options
         if o.plan:
-            from slime.utils.plan import build_plan, format_plan
+            from slime.launch.plan import build_plan, format_plan
 
             return format_plan(build_plan(gen.namespace, gen.entry_point))
         if o.provenance or o.which:

@@ -13,20 +13,19 @@ import sys
 from itertools import groupby
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[2]
 
-from slime.utils.arguments import all_flags  # noqa: E402
-from slime.utils.files import write_or_check  # noqa: E402
-from slime.utils.flags import APPEND, Flag  # noqa: E402
-from slime.utils.slime_flags import UNIMPLEMENTED_CHOICES  # noqa: E402
-from slime.utils.sglang_flags import load_snapshot  # noqa: E402
+from slime.arguments.parser import all_flags
+from slime.utils.files import write_or_check
+from slime.arguments.flags import APPEND, Flag
+from slime.arguments.slime_flags import UNIMPLEMENTED_CHOICES
+from slime.arguments.sglang_flags import load_snapshot
 
 DOC_PATH = ROOT / "docs" / "arguments.md"
 
 INTRO = """# Argument reference
 
-Every flag `train.py` accepts, generated from `slime/utils/arguments.py` by
+Every flag `train.py` accepts, generated from the flag tables of `slime/arguments/` by
 `python tools/generate_arguments_doc.py` (CI fails when this page is stale). In Hydra
 configs the key of a flag is its name without the leading dashes, in snake_case:
 `--rollout-batch-size` is `rollout_batch_size`.

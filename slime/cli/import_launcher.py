@@ -17,11 +17,10 @@ import argparse
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[2]
 
-from slime.importer.importer import ImportFailed, Layout, import_launcher, shown, write  # noqa: E402
-from slime.config.shell import reference  # noqa: E402
+from slime.importer.importer import ImportFailed, Layout, import_launcher, shown, write
+from slime.config.shell import reference
 
 
 def main(argv: list[str] | None = None) -> int:

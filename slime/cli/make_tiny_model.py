@@ -31,8 +31,7 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[2]
 
 SPECIAL = ["<pad>", "<eos>", "<bos>"]
 CHARACTERS = list("0123456789+=")
@@ -64,7 +63,7 @@ def model_file_type(path: Path) -> str:
 def model_flags(name: str) -> dict:
     """The architecture of conf/model/<name>.yaml, read through the trainer's parser."""
     from slime.config.model_files import load_model_entries, model_argv
-    from slime.utils.arguments import parse_args
+    from slime.arguments.parser import parse_args
 
     argv = model_argv(load_model_entries(ROOT / "conf" / "model" / f"{name}.yaml"))
     return vars(parse_args(argv, validate=False))
@@ -91,7 +90,7 @@ def build_model(flags: dict, model_type: str, seed: int):
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from slime.utils.hf_config import hf_config_fields
+    from slime.model.hf_config import hf_config_fields
 
     config = AutoConfig.for_model(model_type, **hf_config_fields(flags, model_type), max_position_embeddings=64,
                                   bos_token_id=2, eos_token_id=1, pad_token_id=0)

@@ -36,7 +36,7 @@ from pathlib import Path
 
 SSHD = "/usr/sbin/sshd"
 TOOLS = ("ip", "unshare", "nsenter", "setpriv", "ssh", "ssh-keygen", "mount")
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SUBNET = "10.213.{octet}.0/24"
 READY_TIMEOUT = 30.0
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Regenerate (or check) the snapshot of SGLang's server flags from the installed SGLang.
 
-    python tools/snapshot_sglang_args.py           # rewrite slime/utils/sglang_server_args.json
+    python tools/snapshot_sglang_args.py           # rewrite slime/arguments/sglang_server_args.json
     python tools/snapshot_sglang_args.py --check   # exit 1 and show the difference if it is stale
 """
 
@@ -12,10 +12,9 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from slime.utils.files import write_or_check  # noqa: E402
-from slime.utils.sglang_flags import SNAPSHOT_PATH, snapshot_from_installed  # noqa: E402
+from slime.utils.files import write_or_check
+from slime.arguments.sglang_flags import SNAPSHOT_PATH, snapshot_from_installed
 
 
 def render(snapshot: dict) -> str:

@@ -4,7 +4,7 @@
     python3 train.py --config-name run_qwen3_4B [overrides…]   # the same, straight from conf/
 
 ``--dry-run`` prints the launch plan and exits without importing torch, Ray or any GPU library;
-otherwise the plan is printed, the preflight (``slime.utils.preflight``: input paths, ``--save``, the
+otherwise the plan is printed, the preflight (``slime.launch.preflight``: input paths, ``--save``, the
 checkpoint's config.json, the packages the run needs; then SGLang's check of the engines' commands)
 reports every problem at once with exit status 2 before anything is started, and the training loop
 (``slime.trainer``) runs, synchronously for ``train.py`` and one step off policy for ``train_async.py``. Every checkpoint keeps the run's args
@@ -19,10 +19,10 @@ import os
 import sys
 from pathlib import Path
 
-from slime.utils.arguments import ArgumentProblems, parse_args
-from slime.utils.problems import Problem
-from slime.utils.entry_points import entry_point_problems
-from slime.utils.plan import build_plan, format_plan
+from slime.arguments.parser import ArgumentProblems, parse_args
+from slime.arguments.problems import Problem
+from slime.arguments.entry_points import entry_point_problems
+from slime.launch.plan import build_plan, format_plan
 
 
 def _from_config(argv: list[str], entry_point: str):
@@ -117,9 +117,9 @@ def main(argv: list[str] | None = None, entry_point: str = "train.py", started: 
 
 
 def _preflight_problems(args: argparse.Namespace, gen, entry_point: str) -> list[str]:
-    """Everything that would stop the run once Ray and its engines are up (slime.utils.preflight, then
+    """Everything that would stop the run once Ray and its engines are up (slime.launch.preflight, then
     SGLang's own check of the engines' commands), in the generator's words when a config is at hand."""
-    from slime.utils.preflight import preflight
+    from slime.launch.preflight import preflight
 
     found = preflight(args)
     if gen is not None and found:
@@ -138,7 +138,7 @@ def _sglang_problems(args: argparse.Namespace, entry_point: str) -> list[str]:
 
     if args.rollout_backend != "sglang" or args.debug_train_only or importlib.util.find_spec("sglang") is None:
         return []
-    from slime.backends.sglang_check import check_server_args
+    from slime.engines.sglang_check import check_server_args
 
     problems, notes = check_server_args(args)
     for note in notes:

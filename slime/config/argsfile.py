@@ -56,7 +56,7 @@ def project_revision() -> str:
 
 @lru_cache(maxsize=1)
 def sglang_snapshot() -> str:
-    from slime.utils.sglang_flags import SNAPSHOT_PATH
+    from slime.arguments.sglang_flags import SNAPSHOT_PATH
 
     return json.loads(SNAPSHOT_PATH.read_text())["sglang_version"]
 

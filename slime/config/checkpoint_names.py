@@ -66,7 +66,7 @@ def model_dir_problems(config_name: str, config: dict, overrides: list[str],
 def model_type_problems(config: dict, args) -> list[KeyProblem]:
     """A model whose checkpoints the megatron backend cannot map, named by its file before the cluster: the
     model file says its checkpoints' HF ``model_type`` (``run.model_type``)."""
-    from slime.utils.hf_config import FAMILIES
+    from slime.model.hf_config import FAMILIES
 
     model_type = (config.get("run") or {}).get("model_type")
     if model_type is None or model_type in FAMILIES or args.train_backend != "megatron" or args.debug_rollout_only:

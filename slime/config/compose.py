@@ -21,7 +21,7 @@ from slime.config.hydra_policy import install_baseline, refused
 from slime.config.sources import defaults_recursion, override_problems
 from slime.config.provenance import Provenance
 from slime.config.shell import expand
-from slime.utils.arguments import parse_args
+from slime.arguments.parser import parse_args
 
 
 @contextmanager

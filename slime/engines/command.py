@@ -17,10 +17,10 @@ import argparse
 import json
 from dataclasses import dataclass
 
-from slime.utils.sglang_flags import SLIME_OWNED, load_snapshot
+from slime.arguments.sglang_flags import SLIME_OWNED, load_snapshot
 
 SGLANG_MODULE = "sglang.launch_server"
-TORCH_ENGINE_MODULE = "slime.backends.torch_engine"
+TORCH_ENGINE_MODULE = "slime.engines.torch_engine"
 # The server arguments the torch engine honours; the rest of SGLang's are GPU settings it has no use for.
 TORCH_ENGINE_DESTS = ("model_path", "host", "port", "random_seed", "tp_size", "trust_remote_code",
                       "skip_server_warmup", "enable_memory_saver", "config")

@@ -3,7 +3,7 @@ started by a Ray actor on the engine's placement-group bundle with its output in
 SGLang's router in front (started here, or an external one given by --sglang-router-ip/port); health
 checks; a named error when an engine dies, or, with --use-fault-tolerance, a restart.
 
-Only the command differs between backends (``slime.backends.engine_command``): SGLang's
+Only the command differs between backends (``slime.engines.command``): SGLang's
 ``sglang.launch_server`` on GPUs, the torch engine on CPUs. Everything else — start-up, health,
 routing, weight updates, memory release — goes through the HTTP endpoints both serve.
 
@@ -24,8 +24,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from slime.backends.engine_command import EngineSlot, engine_count, nodes_per_engine, server_command
-from slime.ray.addresses import reachable_host
+from slime.engines.command import EngineSlot, engine_count, nodes_per_engine, server_command
+from slime.utils.addresses import reachable_host
 from slime.ray.groups import bundle_options
 from slime.ray.placement import ENGINE_GPU_FRACTION, Placement
 from slime.rollout.client import EngineError, EngineKey, http_get, http_json
@@ -242,7 +242,7 @@ class EngineGroup:
             return
         import subprocess
 
-        from slime.rollout.router import router_command, wait_for_workers
+        from slime.engines.router import router_command, wait_for_workers
         from slime.utils.ports import free_ports
 
         host = reachable_host()
@@ -250,7 +250,7 @@ class EngineGroup:
         self.router_url = f"http://{host}:{port}"
         self.router_log = str(Path(self.log_dir) / "router.log")
         Path(self.log_dir).mkdir(parents=True, exist_ok=True)
-        from slime.rollout.router import KEY_VARIABLE
+        from slime.engines.router import KEY_VARIABLE
 
         with open(self.router_log, "ab") as out:
             self.router = subprocess.Popen(router_command(host, port, urls, metrics_port), stdout=out,
@@ -267,7 +267,7 @@ class EngineGroup:
 
     def _route(self, engine: Engine) -> None:
         """Register ``engine`` with the router and wait until the router takes it as healthy."""
-        from slime.rollout.router import wait_for_workers
+        from slime.engines.router import wait_for_workers
 
         # The key with the worker: an external router sends it to this engine, whatever key it has itself.
         reply = http_json(self.router_url, "/workers", {"url": engine.url, "api_key": self.key.reveal()}, timeout=30,

@@ -1,7 +1,7 @@
 """SGLang's router (``sglang-router``, a Rust binary on PyPI) in front of the rollout engines: the
 command that starts it and the wait until it has taken every engine as a healthy worker.
 
-    SLIME_ROUTER_API_KEY=KEY python -m slime.rollout.router --host H --port P --worker-urls URL... [its flags]
+    SLIME_ROUTER_API_KEY=KEY python -m slime.engines.router --host H --port P --worker-urls URL... [its flags]
 
 starts the Rust router as ``python -m sglang_router.launch_router`` does, with the same flags, without
 importing that module's Python load balancer (``mini_lb``, for debugging), which imports all of SGLang
@@ -19,7 +19,7 @@ import os
 import sys
 import time
 
-ROUTER_MODULE = "slime.rollout.router"
+ROUTER_MODULE = "slime.engines.router"
 KEY_VARIABLE = "SLIME_ROUTER_API_KEY"
 
 
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     from sglang_router.router import Router
     from sglang_router.router_args import RouterArgs
 
-    parser = argparse.ArgumentParser(prog="python -m slime.rollout.router",
+    parser = argparse.ArgumentParser(prog="python -m slime.engines.router",
                                      description="SGLang's Rust router in front of the rollout engines.")
     RouterArgs.add_cli_args(parser, use_router_prefix=False)
     router_args = RouterArgs.from_cli_args(parser.parse_args(sys.argv[1:] if argv is None else argv),

@@ -7,7 +7,7 @@ parallel sizes against the checkpoint, …) need torchvision and the checkpoint'
 they run only where both are present, and are otherwise reported as not checked. Each problem names
 the config key (the ``--sglang-*`` flag, or slime's own for what slime sets).
 
-    python -m slime.backends.sglang_check -- <train.py flags>      # exit 1 when SGLang objects
+    python -m slime.engines.sglang_check -- <train.py flags>      # exit 1 when SGLang objects
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import logging
 import re
 from pathlib import Path
 
-from slime.backends.engine_command import (EngineSlot, config_key, engine_count, nodes_per_engine, server_args,
+from slime.engines.command import (EngineSlot, config_key, engine_count, nodes_per_engine, server_args,
                                            server_command)
-from slime.utils.sglang_flags import load_snapshot
+from slime.arguments.sglang_flags import load_snapshot
 
 
 class _ParserError(Exception):
@@ -136,7 +136,7 @@ def _culprit(args: argparse.Namespace, engine: int, node: int, message: str) -> 
 def main(argv: list[str] | None = None) -> int:
     import sys
 
-    from slime.utils.arguments import ArgumentProblems, parse_args
+    from slime.arguments.parser import ArgumentProblems, parse_args
 
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["--"]:

@@ -1,6 +1,6 @@
 """The CPU rollout engine: a server process that serves a transformers model with SGLang's HTTP API.
 
-    python -m slime.backends.torch_engine --model-path DIR --host 127.0.0.1 --port 30000 [--random-seed N]
+    python -m slime.engines.torch_engine --model-path DIR --host 127.0.0.1 --port 30000 [--random-seed N]
 
 The engine group starts it exactly as it starts ``python -m sglang.launch_server`` (same flags, the
 ones that matter on a CPU), and talks to it through the same endpoints with the request and
@@ -163,7 +163,7 @@ class TorchEngine:
     def server_info(self) -> dict:
         shown = {k: v for k, v in vars(self.args).items() if k != "api_key"}  # a secret is never echoed
         return {**shown, "dp_size": 1, "tokenizer_path": self.args.model_path,
-                "launch_command": " ".join([sys.executable, "-m", "slime.backends.torch_engine", *sys.argv[1:]]),
+                "launch_command": " ".join([sys.executable, "-m", "slime.engines.torch_engine", *sys.argv[1:]]),
                 "served_model_name": self.args.model_path, "startup_time": self.started,
                 "internal_states": [{"weight_version": self.weight_version, "memory_released": self.released}],
                 "version": SGLANG_VERSION, "frontend": "python"}
@@ -348,7 +348,7 @@ def _handler(engine: TorchEngine):
 
 def parse_server_args(argv: list[str]) -> argparse.Namespace:
     """The SGLang server flags this engine honours, spelled as SGLang spells them."""
-    parser = argparse.ArgumentParser(prog="python -m slime.backends.torch_engine", allow_abbrev=False,
+    parser = argparse.ArgumentParser(prog="python -m slime.engines.torch_engine", allow_abbrev=False,
                                      description="A CPU engine serving SGLang's HTTP API.")
     parser.add_argument("--model-path", required=True)
     parser.add_argument("--host", default="127.0.0.1")

@@ -18,14 +18,14 @@ from slime.config.flatten import ARRAY_GROUPS
 from slime.config.generate import CONF_DIR, ROOT, GenerationError, Generated, generate
 from slime.config.goldens import model_script
 from slime.config.model_files import load_model_entries, model_argv
-from slime.utils.entry_points import DEFAULT_ENTRY_POINT
+from slime.arguments.entry_points import DEFAULT_ENTRY_POINT
 from slime.config.launcher_template import launcher_name, render_launcher
 from slime.config.provenance import Provenance
 from slime.config.shell import referenced_names, shell_refs
 from slime.importer.capture import Capture, CaptureError, capture
 from slime.importer.convert import Converted, convert
 from slime.importer.yaml_out import mapping
-from slime.utils.arguments import ArgumentProblems, flag_by_option, parse_args
+from slime.arguments.parser import ArgumentProblems, flag_by_option, parse_args
 from slime.utils.files import atomic_write
 
 

@@ -6,11 +6,11 @@ check: the trainer's parser), then
 - builds every megatron config object the megatron backend builds, with its own code
   (``slime.backends.megatron.config_check``), as slime trains on the cluster the config is for;
 - runs each engine's server command through SGLang's own parser and checks
-  (``slime.backends.sglang_check``);
+  (``slime.engines.sglang_check``);
 - compares the model flags with the checkpoint's ``config.json`` and tensor names
-  (``slime.utils.hf_config``) when the checkpoint is reachable (``--hf-checkpoint`` with the shell
+  (``slime.model.hf_config``) when the checkpoint is reachable (``--hf-checkpoint`` with the shell
   variables of the environment, or a ``config.json`` given);
-- estimates memory per GPU (``slime.utils.memory``): a GPU that needs more than the cluster's GPU
+- estimates memory per GPU (``slime.launch.memory``): a GPU that needs more than the cluster's GPU
   memory (or an engine with no room for its KV cache) fails the check as "over memory", naming the
   role, the figure and the flags that lower it, unless ``allow_over_memory`` (then it is a warning).
 
@@ -38,7 +38,7 @@ from slime.config.generate import CONF_DIR, Generated, GenerationError
 from slime.config.hydra_errors import explain as explain_hydra
 from slime.config.shell import SHELL_REF
 from slime.utils.hf_checkpoint import read_config, tensor_names
-from slime.utils.memory import GIB, memory_plan, on_gpus
+from slime.launch.memory import GIB, memory_plan, on_gpus
 
 _LEADING_OPTIONS = re.compile(r"^((?:--[\w-]+)(?:, --[\w-]+)*): (.*)$", re.S)
 
@@ -82,8 +82,8 @@ def _megatron(gen: Generated, args: argparse.Namespace, report: Report) -> None:
 
 
 def _sglang(gen: Generated, args: argparse.Namespace, report: Report) -> None:
-    from slime.backends.engine_command import engine_count
-    from slime.backends.sglang_check import check_server_args
+    from slime.engines.command import engine_count
+    from slime.engines.sglang_check import check_server_args
 
     problems, notes = check_server_args(args)
     for problem in problems:
@@ -100,7 +100,7 @@ def _config_json(path: Path) -> Path:
 
 
 def _checkpoint(gen: Generated, args: argparse.Namespace, report: Report, hf_config: str | None) -> None:
-    from slime.utils.hf_config import FAMILIES, described_mismatches
+    from slime.model.hf_config import FAMILIES, described_mismatches
 
     source = Path(hf_config) if hf_config else Path(args.hf_checkpoint or "")
     config_file = _config_json(source)

@@ -3,7 +3,7 @@
 Pure arithmetic over the Namespace (no torch); docs/checks.md lays it out. Per GPU of a train role
 (its worst pipeline stage):
 
-- weights: the rank's parameters (``slime.utils.parameters``) × 2 bytes in bf16 (4 in fp32);
+- weights: the rank's parameters (``slime.model.parameters``) × 2 bytes in bf16 (4 in fp32);
 - gradients: megatron's gradient buffer, the same count × 4 bytes with
   --accumulate-allreduce-grads-in-fp32 (else the parameters' dtype);
 - optimizer: Adam's fp32 main parameters and two moments (their dtypes with the precision-aware
@@ -34,10 +34,10 @@ import math
 from dataclasses import dataclass, field
 
 from slime.backends.megatron.defaults import gpu_defaults
-from slime.utils.parameters import (Layout, head_dim, model_parameters, moe_layers, padded_vocab, query_groups,
+from slime.model.parameters import (Layout, head_dim, model_parameters, moe_layers, padded_vocab, query_groups,
                                     stage_parameters)
-from slime.utils.role_overrides import role_args
-from slime.utils.validation import gpus
+from slime.arguments.role_overrides import role_args
+from slime.arguments.validation import gpus
 
 GIB = 1024**3
 BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "fp8": 1}

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import argparse
 
-from slime.backends.engine_command import display_command, planned_commands
-from slime.utils.arg_types import format_number
-from slime.utils.eval_datasets import pairs_of
-from slime.utils.entry_points import DEFAULT_ENTRY_POINT, ENTRY_POINTS, entry_point_problems
-from slime.utils.memory import format_memory, memory_plan, on_gpus
-from slime.utils.role_overrides import role_args
-from slime.utils.validation import gpus
+from slime.engines.command import display_command, planned_commands
+from slime.arguments.arg_types import format_number
+from slime.arguments.eval_datasets import pairs_of
+from slime.arguments.entry_points import DEFAULT_ENTRY_POINT, ENTRY_POINTS, entry_point_problems
+from slime.launch.memory import format_memory, memory_plan, on_gpus
+from slime.arguments.role_overrides import role_args
+from slime.arguments.validation import gpus
 
 
 def _role_topology(args: argparse.Namespace, total: int) -> dict:
@@ -195,7 +195,7 @@ def _yes(flag: bool) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m slime.utils.plan [--json|--nodes] [--entry-point train_async.py] -- <train.py flags>``: the
+    """``python -m slime.launch.plan [--json|--nodes] [--entry-point train_async.py] -- <train.py flags>``: the
     plan of a command line.
 
     ``--nodes`` prints ``NODES GPUS_PER_NODE`` for launchers (how many machines, how many GPUs each
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     import json
     import sys
 
-    from slime.utils.arguments import ArgumentProblems, parse_args
+    from slime.arguments.parser import ArgumentProblems, parse_args
 
     argv = sys.argv[1:] if argv is None else list(argv)
     mode = argv.pop(0) if argv and argv[0] in ("--json", "--nodes") else "--text"

@@ -8,7 +8,7 @@ engines have started, checked before anything is started, on the node the traine
   created on the way are removed again);
 - the model flags agree with the checkpoint's ``config.json``, when it has one: layers, hidden size,
   heads, query groups, FFN, vocabulary (which megatron pads), rotary base, experts
-  (``slime.utils.hf_config``: the deep check's comparison, the tensor names read from the safetensors'
+  (``slime.model.hf_config``: the deep check's comparison, the tensor names read from the safetensors'
   headers);
 - the packages the run needs on this node are installed: Ray, torch and transformers always,
   megatron-core for ``--train-backend megatron``, SGLang's router for the engines (unless an external
@@ -27,7 +27,7 @@ import os
 import sys
 from pathlib import Path
 
-from slime.utils.problems import Problem
+from slime.arguments.problems import Problem
 
 INSTALL = "bash scripts/install-deps.sh cpu|gpu installs it"
 # (module, what needs it, the flags that ask for it, how to install it): what the trainer's process
@@ -114,7 +114,7 @@ def _writable(folder: Path) -> str | None:
 
 
 def _roles(args: argparse.Namespace) -> list[tuple[str, argparse.Namespace]]:
-    from slime.utils.role_overrides import role_args
+    from slime.arguments.role_overrides import role_args
 
     if args.debug_rollout_only:
         return []
@@ -167,7 +167,7 @@ def path_problems(args: argparse.Namespace) -> list[Problem]:
 
 def _eval_problems(args: argparse.Namespace, inputs: _Inputs) -> list[Problem]:
     """The evaluation datasets into ``inputs``; an --eval-config that does not list datasets."""
-    from slime.utils.eval_datasets import eval_datasets
+    from slime.arguments.eval_datasets import eval_datasets
 
     if args.eval_config:
         inputs.need("--eval-config", args.eval_config, False)
@@ -186,7 +186,7 @@ def _eval_problems(args: argparse.Namespace, inputs: _Inputs) -> list[Problem]:
 
 def checkpoint_problems(args: argparse.Namespace) -> list[Problem]:
     """The model flags of each train role against its ``--hf-checkpoint``'s config.json, where it has one."""
-    from slime.utils.hf_config import described_mismatches
+    from slime.model.hf_config import described_mismatches
 
     problems, seen = [], set()
     for role, a in _roles(args) or [("actor", args)]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from slime.utils.arg_types import moe_layer_pattern
+from slime.arguments.arg_types import moe_layer_pattern
 
 FAMILIES = ("llama", "qwen2", "qwen3", "qwen3_moe", "glm4", "deepseek_v3")
 # What a family's checkpoints have whatever their config says (``None``: the config field says).
@@ -248,7 +248,7 @@ def described_mismatches(args, folder) -> list[tuple[str, tuple[str, ...]]]:
     ``folder`` disagree; [] for a checkpoint of a family this table does not map, or model flags too
     incomplete to compare (the deep check says so)."""
     from slime.utils.hf_checkpoint import read_config, tensor_names
-    from slime.utils.parameters import padded_vocab
+    from slime.model.parameters import padded_vocab
 
     config = read_config(folder)
     if config.get("model_type") not in FAMILIES:

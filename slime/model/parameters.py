@@ -28,7 +28,7 @@ import argparse
 import math
 from dataclasses import dataclass, field
 
-from slime.utils.arg_types import moe_layer_pattern
+from slime.arguments.arg_types import moe_layer_pattern
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from slime.backends.megatron.offload import TrainMemory
 from slime.backends.megatron.weights import ModelWeights
 from slime.utils.checkpoint import latest_rollout_id
 from slime.utils.hf_checkpoint import is_hf_checkpoint
-from slime.utils.validation import uses_reference_model
+from slime.arguments.validation import uses_reference_model
 
 
 class MegatronTrainBackend(TrainBackend):

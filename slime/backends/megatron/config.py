@@ -1,6 +1,6 @@
 """megatron-core's own config objects, built from a validated Namespace through the Megatron registry.
 
-Every flag of ``slime.utils.megatron_flags`` that ``feeds`` a ``TransformerConfig``,
+Every flag of ``slime.arguments.megatron_flags`` that ``feeds`` a ``TransformerConfig``,
 ``MLATransformerConfig`` or ``ModelParallelConfig`` field lands in that field here; the flags that
 feed ``GPTModel``, ``OptimizerConfig``, ``DistributedDataParallelConfig`` and
 ``OptimizerParamScheduler`` land in theirs. Building the objects runs megatron-core's own
@@ -22,8 +22,8 @@ import dataclasses
 import torch
 
 from slime.backends.megatron.defaults import gpu_defaults
-from slime.utils.megatron_flags import MEGATRON_FLAGS
-from slime.utils.parameters import padded_vocab
+from slime.arguments.megatron_flags import MEGATRON_FLAGS
+from slime.model.parameters import padded_vocab
 
 TRANSFORMER_OWNERS = ("TransformerConfig", "ModelParallelConfig")
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16, "fp8": torch.uint8}
