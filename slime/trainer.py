@@ -23,8 +23,8 @@ from slime.utils.non_finite import NonFinite, metrics_problem, reward_problem
 from slime.arguments.role_overrides import role_args
 from slime.utils.run_log import RunLog, timed
 from slime.arguments.validation import uses_reference_model
+from slime.utils.checkout import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 class Stopped(Exception):
@@ -512,7 +512,9 @@ class Trainer:
             self.log.note(f"rollout {rollout_id}: {failed} reward(s) failed and count as 0; first: {first}")
         if self.engines:
             self.engines.sweep()
-        bad_rewards = reward_problem(a, samples)
+        from slime.rewards.hub import reward_source
+
+        bad_rewards = reward_problem(reward_source(a), samples)
         if bad_rewards and not a.skip_non_finite_rewards:
             raise NonFinite(f"rollout {rollout_id}: {bad_rewards}; the run stops before training on them "
                             "(--skip-non-finite-rewards skips such a rollout instead)")

@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from slime.config.compose import generate_config
-from slime.config.generate import CONF_DIR, GenerationError
+from slime.config.generate import GenerationError
+from slime.utils.checkout import CONF_DIR
 from slime.config.model_files import load_model_entries, model_argv
 from slime.arguments.parser import parse_args
 from tests.bash_helpers import source_arrays

@@ -12,7 +12,8 @@ import pytest
 
 from slime.engines.command import engine_count, planned_commands, server_command
 from slime.config.compose import generate_config, namespace_from_config, primary_configs
-from slime.arguments.parser import flag_by_option, looks_like_option
+from slime.arguments.parser import looks_like_option
+from slime.arguments.registry import flag_by_option
 from slime.arguments.flags import SGLANG
 from slime.arguments.sglang_flags import load_snapshot
 from tests.conftest import ROOT, require_module

@@ -12,7 +12,7 @@ import warnings
 
 import pytest
 
-from slime.arguments.parser import all_flags
+from slime.arguments.registry import all_flags
 from slime.arguments.flags import MEGATRON, NEGATABLE, SWITCH, Flag
 from tests.conftest import require_module
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from slime.arguments.parser import flag_by_option, parse_args
+from slime.arguments.parser import parse_args
+from slime.arguments.registry import flag_by_option
 from tests.conftest import MINIMAL_RUN
 
 # The meaning of each flag in tests/reference/launcher_flags.txt, written down independently

@@ -133,16 +133,18 @@ except Exception as err:
 
 
 def test_issue13_4_non_finite_rewards_name_their_samples_and_function():
+    from slime.rewards.hub import reward_source
     from slime.utils.non_finite import reward_problem
 
     batch = samples(*[("a", "a")] * 8)
     assert score(args(custom_rm_path="tests.helpers_training:nan_for_the_first_sample"), batch) == 0
-    message = reward_problem(args(custom_rm_path="tests.helpers_training:nan_for_the_first_sample"), batch)
+    message = reward_problem(reward_source(args(custom_rm_path="tests.helpers_training:nan_for_the_first_sample")),
+                             batch)
     assert message == ("the reward function (tests.helpers_training:nan_for_the_first_sample) returned a non-finite "
                        "reward for 1 of 8 samples: sample 0 (prompt group 0): nan")
     for s in batch[3:]:
         s.reward = float("inf")
-    many = reward_problem(args(rm_type="f1", custom_rm_path=None), batch)
+    many = reward_problem(reward_source(args(rm_type="f1", custom_rm_path=None)), batch)
     assert many.startswith("the reward function (--rm-type f1) returned a non-finite reward for 6 of 8 samples")
     assert many.endswith(", and 1 more")
 

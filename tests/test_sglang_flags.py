@@ -6,7 +6,8 @@ import pytest
 import subprocess
 import sys
 
-from slime.arguments.parser import flag_by_option, parse_args
+from slime.arguments.parser import parse_args
+from slime.arguments.registry import flag_by_option
 from slime.arguments.flags import SGLANG
 from slime.arguments.sglang_flags import RENAMED, SLIME_OWNED, load_snapshot, prefixed
 from tests.conftest import ROOT, require_module

@@ -118,7 +118,7 @@ def test_tool_definitions_reach_the_chat_template(tmp_path):
 
 def test_a_repeatable_flag_is_written_once_per_value_and_parses_back():
     from slime.config.flatten import value_tokens
-    from slime.arguments.parser import flag_by_option
+    from slime.arguments.registry import flag_by_option
 
     f = flag_by_option()["--rollout-sample-hook-path"]
     tokens = value_tokens(f, "--rollout-sample-hook-path", ["a.b.c", "d.e.f"])

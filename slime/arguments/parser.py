@@ -16,43 +16,15 @@ import re
 import sys
 from functools import lru_cache
 
-from slime.arguments import slime_flags
-from slime.arguments.flags import Flag
-from slime.arguments.megatron_flags import MEGATRON_FLAGS, MEGATRON_GROUPS
+from slime.arguments import validation
 from slime.arguments.problems import ArgumentProblems, Problem
-from slime.arguments.sglang_flags import GROUP as SGLANG_GROUP
-from slime.arguments.sglang_flags import sglang_flags, slime_owned_hint
+from slime.arguments.registry import GROUP_ORDER, all_flags, flag_by_option
+from slime.arguments.sglang_flags import slime_owned_hint
 
-__all__ = [
-    "ArgumentProblems", "all_flags", "build_parser", "flag_by_option", "looks_like_option", "parse_args", "parse_argv",
-    "validate_args",
-]
-
-GROUP_ORDER = [
-    slime_flags.CLUSTER, slime_flags.TRAINING, slime_flags.ROLLOUT, slime_flags.SAMPLING, slime_flags.DATA,
-    slime_flags.BATCH, slime_flags.EVAL, slime_flags.ALGORITHM, slime_flags.REWARD, slime_flags.ROUTER, slime_flags.FAULT,
-    slime_flags.LOGGING, slime_flags.DEBUG, slime_flags.DISTILLATION, slime_flags.PLUGINS, slime_flags.CI,
-    *MEGATRON_GROUPS, SGLANG_GROUP,
-]
+__all__ = ["ArgumentProblems", "build_parser", "looks_like_option", "parse_args", "parse_argv", "validate_args"]
 
 # argparse reads `-1e-5` as a flag; also accept scientific negatives as values (`--lr -1e-5`).
 _NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
-
-
-@lru_cache(maxsize=1)
-def all_flags() -> tuple[Flag, ...]:
-    """Every flag the parser knows, in the order of GROUP_ORDER."""
-    flags = [*slime_flags.SLIME_FLAGS, *MEGATRON_FLAGS, *sglang_flags()]
-    unknown_groups = {f.group for f in flags} - set(GROUP_ORDER)
-    if unknown_groups:
-        raise RuntimeError(f"flags declared in groups missing from GROUP_ORDER: {sorted(unknown_groups)}")
-    return tuple(sorted(flags, key=lambda f: GROUP_ORDER.index(f.group)))
-
-
-@lru_cache(maxsize=1)
-def flag_by_option() -> dict[str, Flag]:
-    """Each option string (``--lr``, ``--no-offload-train``, …) mapped to its flag."""
-    return {name: f for f in all_flags() for name in (*f.names, *f.off_names)}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -145,9 +117,7 @@ def parse_argv(argv: list[str]) -> argparse.Namespace:
 
 def validate_args(args: argparse.Namespace) -> argparse.Namespace:
     """Run every cross-field check and set the derived values; see ``slime.arguments.validation``."""
-    from slime.arguments.validation import validate
-
-    return validate(args)
+    return validation.validate(args)
 
 
 def parse_args(argv: list[str] | None = None, *, validate: bool = True) -> argparse.Namespace:

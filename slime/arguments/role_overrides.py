@@ -20,6 +20,7 @@ from pathlib import Path
 
 from slime.arguments.flags import CONST, NEGATABLE, SWITCH, Flag
 from slime.arguments.problems import ProblemList
+from slime.arguments.registry import flags_by_attr
 
 ROLES = ("actor", "critic")
 IGNORED_KEYS = ("num_nodes", "num_gpus_per_node")
@@ -37,15 +38,6 @@ TOPOLOGY_KEYS = (
 
 class RoleOverrideWarning(UserWarning):
     """A key in the role-override file that has no effect."""
-
-
-def _flags_by_attr() -> dict[str, Flag]:
-    from slime.arguments.parser import all_flags
-
-    by_attr: dict[str, Flag] = {}
-    for f in all_flags():
-        by_attr.setdefault(f.attr, f)
-    return by_attr
 
 
 def convert_value(f: Flag, value):
@@ -110,7 +102,7 @@ def _entries(path: str, problems: ProblemList) -> list:
 def load_role_overrides(args: argparse.Namespace, problems: ProblemList) -> tuple[dict[str, dict], list[str]]:
     """Read and check the role file; return ({role: {attr: value}}, ignored "role.key" names)."""
     path = args.megatron_config_path
-    by_attr = _flags_by_attr()
+    by_attr = flags_by_attr()
     overrides: dict[str, dict] = {}
     ignored: list[str] = []
     shown = "(inline)" if is_inline(path) else path

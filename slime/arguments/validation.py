@@ -12,10 +12,12 @@ from __future__ import annotations
 import argparse
 import importlib.util
 
-from slime.utils.functions import DEFAULT_ROLLOUT_FUNCTION, SFT_ROLLOUT_FUNCTION, path_problem, same_function
+from slime.arguments.flags import NEGATABLE, SWITCH
 from slime.arguments.problems import ProblemList
-from slime.arguments.slime_flags import FUNCTION_PATHS, REWARD_TYPES, UNIMPLEMENTED_CHOICES
+from slime.arguments.registry import all_flags
 from slime.arguments.role_overrides import load_role_overrides
+from slime.arguments.slime_flags import FUNCTION_PATHS, REWARD_TYPES, UNIMPLEMENTED_CHOICES
+from slime.utils.functions import DEFAULT_ROLLOUT_FUNCTION, SFT_ROLLOUT_FUNCTION, path_problem, same_function
 
 
 def uses_reference_model(args: argparse.Namespace) -> bool:
@@ -442,9 +444,6 @@ def _megatron_model(v: _Validator) -> None:
 def _not_implemented(v: _Validator) -> None:
     """A flag of a feature the trainer lacks parses (upstream's command lines do), but only at its default:
     any other value is an error, never silently ignored."""
-    from slime.arguments.parser import all_flags
-    from slime.arguments.flags import NEGATABLE, SWITCH
-
     for f in all_flags():
         value = getattr(v.args, f.attr, f.default)
         if not f.unimplemented or value == f.default:

@@ -22,9 +22,6 @@ import argparse
 import sys
 import time
 import warnings
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def options() -> argparse.ArgumentParser:

@@ -25,7 +25,6 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
 
 import yaml
 
@@ -38,6 +37,7 @@ from slime.config.search_path import SEARCHPATH_KEY, SearchPath, folder_of, sear
 from slime.config.sources import (
     config_problems, defaults_recursion, override_problems, yaml_syntax_problems)
 from slime.utils.files import atomic_write, output_problems, write_output
+from slime.utils.checkout import CONF_DIR
 
 
 def own_options() -> argparse.ArgumentParser:
@@ -585,7 +585,7 @@ def _misplaced(hydra_args: list[str]) -> tuple[list[str], list]:
     from slime.config.hydra_errors import config_groups
     from slime.config.misplaced import split
 
-    return split(hydra_args, set(config_groups([*_config_dirs(hydra_args), ROOT / "conf"])))
+    return split(hydra_args, set(config_groups([*_config_dirs(hydra_args), CONF_DIR])))
 
 
 def _config_problems(search: SearchPath, config_name: str | None) -> list[str]:

@@ -11,15 +11,14 @@ import argparse
 import json
 import sys
 from itertools import groupby
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
 
-from slime.arguments.parser import all_flags
+from slime.arguments.registry import all_flags
 from slime.utils.files import write_or_check
 from slime.arguments.flags import APPEND, Flag
 from slime.arguments.slime_flags import UNIMPLEMENTED_CHOICES
 from slime.arguments.sglang_flags import load_snapshot
+from slime.utils.checkout import ROOT
 
 DOC_PATH = ROOT / "docs" / "arguments.md"
 

@@ -17,10 +17,10 @@ import argparse
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
 
 from slime.importer.importer import ImportFailed, Layout, import_launcher, shown, write
 from slime.config.shell import reference
+from slime.utils.checkout import ROOT
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,7 +31,8 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from slime.utils.checkout import CONF_DIR
+
 
 SPECIAL = ["<pad>", "<eos>", "<bos>"]
 CHARACTERS = list("0123456789+=")
@@ -65,7 +66,7 @@ def model_flags(name: str) -> dict:
     from slime.config.model_files import load_model_entries, model_argv
     from slime.arguments.parser import parse_args
 
-    argv = model_argv(load_model_entries(ROOT / "conf" / "model" / f"{name}.yaml"))
+    argv = model_argv(load_model_entries(CONF_DIR / "model" / f"{name}.yaml"))
     return vars(parse_args(argv, validate=False))
 
 
@@ -138,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=sorted(MODELS), help="build only these models")
     options = parser.parse_args(argv)
     for name in options.only or MODELS:
-        folder, model_type = MODELS[name], model_file_type(ROOT / "conf" / "model" / f"{name}.yaml")
+        folder, model_type = MODELS[name], model_file_type(CONF_DIR / "model" / f"{name}.yaml")
         tokenizer = build_tokenizer(chat=name == "tiny-chat")
         flags = model_flags(name)
         if len(tokenizer) > flags["vocab_size"]:

@@ -10,11 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
-
-from slime.utils.files import write_or_check
 from slime.arguments.sglang_flags import SNAPSHOT_PATH, snapshot_from_installed
+from slime.utils.files import write_or_check
 
 
 def render(snapshot: dict) -> str:

@@ -23,13 +23,13 @@ from slime.arguments.parser import ArgumentProblems, parse_args
 from slime.arguments.problems import Problem
 from slime.arguments.entry_points import entry_point_problems
 from slime.launch.plan import build_plan, format_plan
+from slime.utils.checkout import CONF_DIR
 
 
 def _from_config(argv: list[str], entry_point: str):
     """``--config-name NAME [--dry-run] [hydra overrides…]``: compose, generate and parse in-process;
     the Namespace and the generated arrays."""
     from slime.config.compose import generate_config, namespace_from_generated
-    from slime.config.generate import CONF_DIR
 
     from slime.config.hydra_errors import config_groups
     from slime.config.misplaced import split
@@ -91,7 +91,6 @@ def main(argv: list[str] | None = None, entry_point: str = "train.py", started: 
     except Exception as err:  # Hydra's own errors: a missing config, a bad override
         if type(err).__module__.split(".")[0] not in ("hydra", "omegaconf"):
             raise
-        from slime.config.generate import CONF_DIR
         from slime.config.hydra_errors import explain
 
         print("\n".join(f"{entry_point}: {line}" for line in explain(str(err), argv, [CONF_DIR]) or [str(err)]),

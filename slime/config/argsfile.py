@@ -15,8 +15,9 @@ import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
 
-from slime.config.generate import ROOT, Generated
+from slime.config.generate import Generated
 from slime.config.shell import bash_word, defaulted_references, referenced_names, require_set
+from slime.utils.checkout import ROOT
 
 COMPLETE_MARKER = "SLIME_ARGS_COMPLETE=1"
 # Header lines that depend on the machine or the commit: a golden file leaves them out, and

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from slime.config.flatten import KeyProblem
 from slime.config.model_files import model_dir
 from slime.config.provenance import Provenance
+from slime.utils.checkout import CONF_DIR
 
 KEY = "run.model_dir"
 
@@ -52,8 +53,6 @@ def model_dir_problems(config_name: str, config: dict, overrides: list[str],
         return []
     if choice == own_model(config_name):
         return []
-    from slime.config.generate import CONF_DIR
-
     path = CONF_DIR / "model" / f"{choice}.yaml"
     default = model_dir(path) if path.is_file() else None
     current = (config.get("run") or {}).get("model_dir")

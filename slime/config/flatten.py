@@ -15,7 +15,8 @@ import json
 from dataclasses import dataclass, field
 
 from slime.arguments.arg_types import format_number
-from slime.arguments.parser import flag_by_option, looks_like_option
+from slime.arguments.parser import looks_like_option
+from slime.arguments.registry import flag_by_option
 from slime.arguments.flags import APPEND, CONST, NEGATABLE, SWITCH, Flag
 
 ARRAY_GROUPS = ("cluster", "model", "ckpt", "rollout", "eval", "perf", "grpo", "optimizer", "wandb", "sglang", "misc")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from slime.config.flatten import ARRAY_GROUPS, SETTINGS
 from slime.config.overrides import quote_value
-from slime.arguments.parser import flag_by_option
+from slime.arguments.registry import flag_by_option
 from slime.arguments.flags import CONST, NEGATABLE, SWITCH, Flag
 
 # Hydra's own options (and their short forms): never a trainer flag here.

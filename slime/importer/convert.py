@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 from slime.config.flatten import ARRAY_GROUPS
 from slime.config.shell import SHELL_REF, expand, referenced_names
-from slime.arguments.parser import flag_by_option, looks_like_option
+from slime.arguments.parser import looks_like_option
+from slime.arguments.registry import flag_by_option
 from slime.arguments.flags import APPEND, CONST, NEGATABLE, SWITCH
 from slime.arguments.slime_flags import CLUSTER
 

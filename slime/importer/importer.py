@@ -15,7 +15,7 @@ from pathlib import Path
 
 from slime.config.argsfile import render_bash
 from slime.config.flatten import ARRAY_GROUPS
-from slime.config.generate import CONF_DIR, ROOT, GenerationError, Generated, generate
+from slime.config.generate import GenerationError, Generated, generate
 from slime.config.goldens import model_script
 from slime.config.model_files import load_model_entries, model_argv
 from slime.arguments.entry_points import DEFAULT_ENTRY_POINT
@@ -25,8 +25,10 @@ from slime.config.shell import referenced_names, shell_refs
 from slime.importer.capture import Capture, CaptureError, capture
 from slime.importer.convert import Converted, convert
 from slime.importer.yaml_out import mapping
-from slime.arguments.parser import ArgumentProblems, flag_by_option, parse_args
+from slime.arguments.parser import ArgumentProblems, parse_args
+from slime.arguments.registry import flag_by_option
 from slime.utils.files import atomic_write
+from slime.utils.checkout import CONF_DIR, ROOT
 
 
 class ImportFailed(Exception):

@@ -34,11 +34,12 @@ from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
 from slime.config.compose import generate_config
-from slime.config.generate import CONF_DIR, Generated, GenerationError
+from slime.config.generate import Generated, GenerationError
 from slime.config.hydra_errors import explain as explain_hydra
 from slime.config.shell import SHELL_REF
 from slime.utils.hf_checkpoint import read_config, tensor_names
 from slime.launch.memory import GIB, memory_plan, on_gpus
+from slime.utils.checkout import CONF_DIR
 
 _LEADING_OPTIONS = re.compile(r"^((?:--[\w-]+)(?:, --[\w-]+)*): (.*)$", re.S)
 
