@@ -8,18 +8,22 @@ reach it at) when the Ray cluster has more than one live node; loopback when the
 this one node, or when there is no Ray at all (nothing else needs to reach it then, and loopback
 keeps the servers off the network). A run never hands out loopback once a second node is in the
 cluster: on another host, 127.0.0.1 is that host itself.
+
+Ray is read from ``sys.modules``, never imported: a process that has not imported Ray is on no Ray
+cluster, and the train backends, which call this, stay free of Ray.
 """
 
 from __future__ import annotations
+
+import sys
 
 LOOPBACK = "127.0.0.1"
 
 
 def reachable_host() -> str:
     """The address this process's servers listen on and are reached at (see the module's rule)."""
-    import ray
-
-    if not ray.is_initialized():
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
         return LOOPBACK
     alive = [node for node in ray.nodes() if node.get("Alive")]
     return LOOPBACK if len(alive) <= 1 else ray.util.get_node_ip_address()
