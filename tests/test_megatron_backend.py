@@ -17,6 +17,7 @@ import sys
 import pytest
 import torch
 
+from slime.arguments.topology import Topology
 from tests.conftest import ROOT, require_module
 from tests.megatron_harness import TINY_FOLDERS, spawn, tiny_args
 
@@ -159,12 +160,13 @@ def _train_steps(rank, world_size, port, args, batch, save_to=None, engine=False
     """Two optimizer steps on ``batch`` (every data-parallel rank takes its half, or its ``shares``: the
     sample indices of each step per data-parallel rank), a save after the first when asked; then
     (``offload``) an offload/onload cycle; the weights after one more step on the whole share; with
-    ``engine``, the engine's and the trainer's log-probs after a push."""
+    ``engine``, the engine's and the trainer's log-probs after a push; and megatron's parallel sizes."""
     from slime.backends.megatron.backend import MegatronTrainBackend
 
     backend = MegatronTrainBackend(args, "actor")
     backend.init(rank, world_size, "127.0.0.1", port)
     layout = backend.layout()
+    parallel = _parallel_sizes()
     batch = _with_log_probs(backend, batch) if batch[0].get("old_log_probs") is None else batch
     if shares is None:
         share = [s for i, s in enumerate(batch) if i % layout.dp_size == layout.dp_rank]
@@ -180,7 +182,25 @@ def _train_steps(rank, world_size, port, args, batch, save_to=None, engine=False
     backend.train(share, [len(share)], [0])
     return {"metrics": metrics, "saved": saved, "after": backend.export_weights(), "batch": batch,
             "result_rank": layout.is_result_rank, "engine": _engine_log_probs(backend, rank) if engine else None,
-            "offload": cycle}
+            "offload": cycle, "parallel": parallel}
+
+
+def _parallel_sizes() -> tuple[Topology, int, int]:
+    """megatron-core's parallel state on this rank: its sizes as a Topology, its data-parallel and expert
+    data-parallel sizes."""
+    import torch.distributed as dist
+    from megatron.core import parallel_state as ps
+
+    return (Topology(dist.get_world_size(), ps.get_tensor_model_parallel_world_size(),
+                     ps.get_pipeline_model_parallel_world_size(), ps.get_context_parallel_world_size(),
+                     ps.get_expert_model_parallel_world_size(), ps.get_expert_tensor_parallel_world_size()),
+            ps.get_data_parallel_world_size(), ps.get_expert_data_parallel_world_size())
+
+
+def assert_parallel_state_is_the_topology(args, result: list[dict]) -> None:
+    """Every rank's megatron parallel state is the role's Topology, with its dp and expert dp."""
+    topology = Topology.of(args, "actor", world=len(result))
+    assert [r["parallel"] for r in result] == [(topology, topology.dp, topology.expert_dp)] * len(result)
 
 
 def _resume(rank, world_size, port, args, batch, starts_in=None):
@@ -405,7 +425,9 @@ def test_a_converter_names_every_missing_input(tmp_path):
 @pytest.fixture(scope="module")
 def one_rank_steps(tiny):
     args = tiny_args(tiny, "tiny", WITH_KL, "perf.tensor_model_parallel_size=1", "cluster.actor_num_gpus_per_node=1")
-    return spawn(1, _train_steps, args, steps_batch())[0]
+    result = spawn(1, _train_steps, args, steps_batch())
+    assert_parallel_state_is_the_topology(args, result)
+    return result[0]
 
 
 @pytest.fixture(scope="module")
@@ -413,7 +435,9 @@ def tp2_steps(tiny, one_rank_steps, tmp_path_factory):
     """The same steps at tensor parallel 2, saving a checkpoint after the first and pushing to an engine."""
     save = tmp_path_factory.mktemp("tp2-checkpoint")
     args = tiny_args(tiny, "tiny", WITH_KL, f"ckpt.save={save}", f"ckpt.load={save}")
-    return save, spawn(2, _train_steps, args, one_rank_steps["batch"], save, True, None, True)
+    result = spawn(2, _train_steps, args, one_rank_steps["batch"], save, True, None, True)
+    assert_parallel_state_is_the_topology(args, result)
+    return save, result
 
 
 @pytest.mark.slow
@@ -428,6 +452,7 @@ def test_training_is_the_same_on_every_layout(tiny, one_rank_steps, tp2_steps, l
         args = tiny_args(tiny, "tiny", WITH_KL, f"perf.tensor_model_parallel_size={tp}",
                          f"perf.pipeline_model_parallel_size={pp}", f"cluster.actor_num_gpus_per_node={ranks}", *extra)
         result = spawn(ranks, _train_steps, args, one_rank_steps["batch"])
+        assert_parallel_state_is_the_topology(args, result)
     mine = next(r for r in result if r["result_rank"])
     assert mine["metrics"]["actor/loss"] == pytest.approx(one_rank_steps["metrics"]["actor/loss"], abs=1e-6)
     assert mine["metrics"]["actor/grad_norm"] == pytest.approx(one_rank_steps["metrics"]["actor/grad_norm"], rel=1e-5)
@@ -464,6 +489,7 @@ def test_expert_parallel_training_with_uneven_shares_equals_one_rank(tiny, moe_o
                      "+perf.expert_model_parallel_size=2", "cluster.actor_num_gpus_per_node=2",
                      "+perf.use_dynamic_batch_size=true", "+perf.max_tokens_per_gpu=20")
     result = spawn(2, _train_steps, args, moe_one_rank_steps["batch"], None, False, UNEVEN_SHARES)
+    assert_parallel_state_is_the_topology(args, result)
     reference = moe_one_rank_steps["metrics"]
     for mine in result:  # every rank reports the step's metrics over both shares
         assert mine["metrics"]["actor/loss"] == pytest.approx(reference["actor/loss"], abs=1e-6)

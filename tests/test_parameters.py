@@ -11,7 +11,8 @@ import math
 import pytest
 
 from slime.config.compose import namespace_from_config
-from slime.model.parameters import Layout, model_parameters, padded_vocab, rank_parameters, stage_parameters
+from slime.arguments.topology import Topology
+from slime.model.parameters import model_parameters, padded_vocab, rank_parameters, stage_parameters
 from tests.megatron_harness import TINY_FOLDERS, spawn
 
 ENV = {"BASE_FOLDER": "/data"}
@@ -130,7 +131,7 @@ def test_the_count_per_rank_is_what_megatron_builds(megatron_counts):
     wrong = []
     for (model, layout, role), args, per_rank in megatron_counts:
         for rank, (stage, built) in enumerate(per_rank):
-            counted = stage_parameters(args, Layout.of(args), stage, role).total
+            counted = stage_parameters(args, Topology.of(args, role), stage, role).total
             if counted != built:
                 wrong.append(f"{model} {layout} {role} rank {rank} (stage {stage}): counted {counted}, megatron {built}")
     assert not wrong, "\n".join(wrong)

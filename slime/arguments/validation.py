@@ -15,8 +15,9 @@ import importlib.util
 from slime.arguments.flags import NEGATABLE, SWITCH
 from slime.arguments.problems import ProblemList
 from slime.arguments.registry import all_flags
-from slime.arguments.role_overrides import load_role_overrides
+from slime.arguments.role_overrides import load_role_overrides, role_args
 from slime.arguments.slime_flags import FUNCTION_PATHS, REWARD_TYPES, UNIMPLEMENTED_CHOICES
+from slime.arguments.topology import Topology, gpus
 from slime.utils.functions import DEFAULT_ROLLOUT_FUNCTION, SFT_ROLLOUT_FUNCTION, path_problem, same_function
 
 
@@ -25,10 +26,6 @@ def uses_reference_model(args: argparse.Namespace) -> bool:
     penalty (--kl-coef) or as a loss term (--use-kl-loss with a nonzero --kl-loss-coef). A KL of weight
     0 would change nothing, so its model is neither loaded nor run, and no kl is logged."""
     return bool(args.kl_coef) or bool(args.use_kl_loss and args.kl_loss_coef)
-
-
-def gpus(nodes: int | None, per_node: int | None) -> int:
-    return (nodes or 0) * (per_node or 0)
 
 
 class _Validator:
@@ -133,21 +130,15 @@ def _placement(v: _Validator) -> None:
             v.derive("critic_num_gpus_per_node", a.actor_num_gpus_per_node, "defaults to --actor-num-gpus-per-node")
 
 
-def _model_parallel(v: _Validator, role: str, total: int) -> None:
-    a = v.args
-    tp, pp, cp = a.tensor_model_parallel_size, a.pipeline_model_parallel_size, a.context_parallel_size
-    ep = a.expert_model_parallel_size
-    etp = a.expert_tensor_parallel_size or tp
-    mp = tp * pp * cp
+def _model_parallel(v: _Validator, role: str, t: Topology) -> None:
     nodes, per_node = f"--{role}-num-nodes", f"--{role}-num-gpus-per-node"
-    if total % mp:
-        v.fail(f"--tensor-model-parallel-size {tp} × --pipeline-model-parallel-size {pp} × --context-parallel-size "
-               f"{cp} = {mp} does not divide the {role}'s {total} GPUs ({nodes} × {per_node})",
+    if t.dp is None:
+        v.fail(f"--tensor-model-parallel-size {t.tp} × --pipeline-model-parallel-size {t.pp} × --context-parallel-size "
+               f"{t.cp} = {t.model_parallel} does not divide the {role}'s {t.world} GPUs ({nodes} × {per_node})",
                "--tensor-model-parallel-size", "--pipeline-model-parallel-size", "--context-parallel-size", nodes)
-        return
-    if (total // pp) % (ep * etp):
-        v.fail(f"expert parallelism does not fit the {role}: --expert-model-parallel-size {ep} × expert tensor "
-               f"parallel {etp} must divide GPUs per pipeline stage ({total} / {pp} = {total // pp})",
+    elif t.expert_dp is None:  # pp divides the GPUs here, so this is: ep·etp does not divide GPUs per stage
+        v.fail(f"expert parallelism does not fit the {role}: --expert-model-parallel-size {t.ep} × expert tensor "
+               f"parallel {t.etp} must divide GPUs per pipeline stage ({t.world} / {t.pp} = {t.world // t.pp})",
                "--expert-model-parallel-size", "--expert-tensor-parallel-size", "--pipeline-model-parallel-size")
 
 
@@ -157,10 +148,9 @@ def _parallelism(v: _Validator) -> None:
     ep = a.expert_model_parallel_size
     if a.expert_tensor_parallel_size is None:
         v.derive("expert_tensor_parallel_size", tp, "defaults to --tensor-model-parallel-size")
-    actor = gpus(a.actor_num_nodes, a.actor_num_gpus_per_node)
-    _model_parallel(v, "actor", actor)
+    _model_parallel(v, "actor", Topology.of(a, "actor"))
     if a.use_critic:
-        _model_parallel(v, "critic", gpus(a.critic_num_nodes, a.critic_num_gpus_per_node))
+        _model_parallel(v, "critic", Topology.of(a, "critic"))
     if ep > 1 and not a.num_experts:
         v.fail(f"--expert-model-parallel-size {ep} needs an MoE model (--num-experts)",
                "--expert-model-parallel-size", "--num-experts")
@@ -230,9 +220,7 @@ def _batch_sizes(v: _Validator) -> None:
         if a.max_tokens_per_gpu is None:
             v.fail("--use-dynamic-batch-size packs micro-batches by tokens and needs --max-tokens-per-gpu",
                    "--use-dynamic-batch-size", "--max-tokens-per-gpu")
-    actor = gpus(a.actor_num_nodes, a.actor_num_gpus_per_node)
-    model_parallel = a.tensor_model_parallel_size * a.pipeline_model_parallel_size * a.context_parallel_size
-    dp = actor // model_parallel if actor % model_parallel == 0 else None
+    dp = Topology.of(a, "actor").dp
     gbs = a.global_batch_size
     if dp and gbs:
         if gbs % dp:
@@ -413,6 +401,10 @@ def _role_overrides(v: _Validator) -> None:
     a = v.args
     if a.megatron_config_path:
         a.role_overrides, a.role_overrides_ignored = load_role_overrides(a, v.problems)
+        for role in a.role_overrides:  # a role's own sizes (an actor without a critic may change them)
+            own = Topology.of(role_args(a, role), role)
+            if own != Topology.of(a, role):
+                _model_parallel(v, role, own)
 
 
 def _megatron_model(v: _Validator) -> None:

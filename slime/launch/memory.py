@@ -33,11 +33,11 @@ import argparse
 import math
 from dataclasses import dataclass, field
 
-from slime.backends.megatron.defaults import gpu_defaults
-from slime.model.parameters import (Layout, head_dim, model_parameters, moe_layers, padded_vocab, query_groups,
-                                    stage_parameters)
 from slime.arguments.role_overrides import role_args
-from slime.arguments.validation import gpus
+from slime.arguments.topology import Topology
+from slime.backends.megatron.defaults import gpu_defaults
+from slime.model.parameters import (head_dim, model_parameters, moe_layers, padded_vocab, query_groups,
+                                    stage_parameters)
 
 GIB = 1024**3
 BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "fp8": 1}
@@ -131,35 +131,35 @@ def _mlp_elements(args: argparse.Namespace, ffn: int, t: int) -> float:
     return gate * ffn / t + ffn / t  # fc1's output (the activation's input) and fc2's input
 
 
-def _feed_forward_elements(args: argparse.Namespace, layout: Layout, replicated: float, moe: bool) -> float:
+def _feed_forward_elements(args: argparse.Namespace, topology: Topology, replicated: float, moe: bool) -> float:
     h = args.hidden_size
     kept = 2 * h * replicated  # the pre-MLP norm's input and fc1's (or the router's) input
     if not moe:
-        return kept + _mlp_elements(args, args.ffn_hidden_size or 4 * h, layout.tp)
+        return kept + _mlp_elements(args, args.ffn_hidden_size or 4 * h, topology.tp)
     topk, experts = args.moe_router_topk, args.num_experts
     expert_ffn = args.moe_ffn_hidden_size or args.ffn_hidden_size or 4 * h
     # each token's top-k copies: the experts' inputs, their MLPs, their outputs (for the weighted sum)
-    kept += replicated * (2 * experts + topk * (2 * h + _mlp_elements(args, expert_ffn, layout.etp)))
+    kept += replicated * (2 * experts + topk * (2 * h + _mlp_elements(args, expert_ffn, topology.etp)))
     if args.moe_shared_expert_intermediate_size:
-        kept += _mlp_elements(args, args.moe_shared_expert_intermediate_size, layout.tp)
+        kept += _mlp_elements(args, args.moe_shared_expert_intermediate_size, topology.tp)
     return kept
 
 
-def layer_activation_bytes(args: argparse.Namespace, layout: Layout, moe: bool) -> float:
+def layer_activation_bytes(args: argparse.Namespace, topology: Topology, moe: bool) -> float:
     """Bytes per token one transformer layer keeps for the backward pass on one GPU (bf16)."""
-    replicated = 1 / layout.tp if args.sequence_parallel and layout.tp > 1 else 1
-    elements = _attention_elements(args, layout.tp, replicated) + _feed_forward_elements(args, layout, replicated, moe)
+    replicated = 1 / topology.tp if args.sequence_parallel and topology.tp > 1 else 1
+    elements = _attention_elements(args, topology.tp, replicated) + _feed_forward_elements(args, topology, replicated, moe)
     dropout_masks = 2 * args.hidden_size * replicated / 2 if args.hidden_dropout else 0  # two 1-byte masks
     return 2 * (elements + dropout_masks)
 
 
-def activation_bytes(args: argparse.Namespace, layout: Layout, stage: int, tokens: int) -> int:
+def activation_bytes(args: argparse.Namespace, topology: Topology, stage: int, tokens: int) -> int:
     """One GPU of pipeline stage ``stage``: the micro-batches in flight under 1F1B, each keeping its
     layers' activations (or, with full recompute, the checkpointed inputs and one recomputed chunk)."""
-    stage_info = stage_parameters(args, layout, stage)
+    stage_info = stage_parameters(args, topology, stage)
     pattern = moe_layers(args)
-    per_layer = [layer_activation_bytes(args, layout, pattern[i]) for i in stage_info.layers]
-    replicated = 1 / layout.tp if args.sequence_parallel and layout.tp > 1 else 1
+    per_layer = [layer_activation_bytes(args, topology, pattern[i]) for i in stage_info.layers]
+    replicated = 1 / topology.tp if args.sequence_parallel and topology.tp > 1 else 1
     checkpoint = 2 * args.hidden_size * replicated  # a layer's input, the unit full recompute keeps
     n = args.recompute_num_layers or 1
     if args.recompute_granularity == "full" and args.recompute_method == "uniform":
@@ -170,10 +170,10 @@ def activation_bytes(args: argparse.Namespace, layout: Layout, stage: int, token
         recomputing = max(per_layer[:n], default=0)
     else:  # none, or selective (attention's core, which flash attention does not keep anyway)
         kept, recomputing = sum(per_layer), 0
-    in_flight = layout.pp - stage
+    in_flight = topology.pp - stage
     total = tokens * (kept * in_flight + recomputing)
-    if stage == layout.pp - 1:  # the log-probability head over this rank's share of the vocabulary
-        total += tokens * padded_vocab(args, layout.tp) // layout.tp * HEAD_BYTES
+    if stage == topology.pp - 1:  # the log-probability head over this rank's share of the vocabulary
+        total += tokens * padded_vocab(args, topology.tp) // topology.tp * HEAD_BYTES
     return int(total)
 
 
@@ -192,22 +192,20 @@ def train_memory(args: argparse.Namespace, role: str = "actor") -> list[TrainMem
     a = role_args(args, role)
     if on_gpus(a):
         a = gpu_defaults(a)
-    layout = Layout.of(a)
-    total_gpus = gpus(getattr(a, f"{role}_num_nodes"), getattr(a, f"{role}_num_gpus_per_node"))
-    data_parallel = total_gpus // (layout.tp * layout.pp * a.context_parallel_size)
-    dense_shards = data_parallel * a.context_parallel_size if a.use_distributed_optimizer else 1
-    expert_shards = total_gpus // (layout.pp * layout.ep * layout.etp) if a.use_distributed_optimizer else 1
+    topology = Topology.of(a, role)
+    dense_shards = topology.dp * topology.cp if a.use_distributed_optimizer else 1
+    expert_shards = topology.expert_dp if a.use_distributed_optimizer else 1
     weight_bytes = 2 if (a.bf16 or a.fp16) else 4
     grad_bytes = 4 if a.accumulate_allreduce_grads_in_fp32 else weight_bytes
     per_parameter = _optimizer_bytes_per_parameter(a, weight_bytes)
     on_gpu_share = 1 - (a.optimizer_offload_fraction if a.optimizer_cpu_offload else 0)
     tokens, notes = tokens_per_micro_batch(a)
     result = []
-    for stage in range(layout.pp):
-        counts = stage_parameters(a, layout, stage, role)
+    for stage in range(topology.pp):
+        counts = stage_parameters(a, topology, stage, role)
         optimizer = per_parameter * (counts.dense / dense_shards + counts.expert / expert_shards) * on_gpu_share
         result.append(TrainMemory(role, stage, counts.total, counts.total * weight_bytes, counts.total * grad_bytes,
-                                  int(optimizer), activation_bytes(a, layout, stage, tokens),
+                                  int(optimizer), activation_bytes(a, topology, stage, tokens),
                                   a.train_memory_margin_bytes, list(notes)))
     return result
 
@@ -218,7 +216,7 @@ def engine_memory(args: argparse.Namespace) -> EngineMemory:
     tp = args.rollout_num_gpus_per_engine
     dp = args.sglang_dp_size if args.sglang_enable_dp_attention else 1
     attention_tp = max(1, tp // dp)
-    whole = stage_parameters(args, Layout(), 0)
+    whole = stage_parameters(args, Topology(), 0)
     weights = 2 * (whole.dense / attention_tp + whole.expert / tp)
     kv_bytes = 1 if "fp8" in str(args.sglang_kv_cache_dtype) else 2
     if args.multi_latent_attention:  # one compressed latent and the rotary key per token, on every GPU

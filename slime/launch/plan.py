@@ -11,35 +11,36 @@ from slime.arguments.eval_datasets import pairs_of
 from slime.arguments.entry_points import DEFAULT_ENTRY_POINT, ENTRY_POINTS, entry_point_problems
 from slime.launch.memory import format_memory, memory_plan, on_gpus
 from slime.arguments.role_overrides import role_args
-from slime.arguments.validation import gpus
+from slime.arguments.topology import Topology
 
 
-def _role_topology(args: argparse.Namespace, total: int) -> dict:
-    tp, pp, cp = args.tensor_model_parallel_size, args.pipeline_model_parallel_size, args.context_parallel_size
+def _role_topology(args: argparse.Namespace, role: str) -> dict:
+    """One role's row: its backend, its Topology (from its own overrides) and its learning rate."""
+    t = Topology.of(args, role)
     return {
         "backend": args.train_backend,
-        "gpus": total,
-        "tensor_parallel": tp,
-        "pipeline_parallel": pp,
-        "context_parallel": cp,
-        "expert_parallel": args.expert_model_parallel_size,
-        "expert_tensor_parallel": args.expert_tensor_parallel_size,
-        "data_parallel": total // (tp * pp * cp),
+        "gpus": t.world,
+        "tensor_parallel": t.tp,
+        "pipeline_parallel": t.pp,
+        "context_parallel": t.cp,
+        "expert_parallel": t.ep,
+        "expert_tensor_parallel": t.etp,
+        "data_parallel": t.dp,
         "lr": args.lr,
     }
 
 
 def build_plan(args: argparse.Namespace, entry_point: str = DEFAULT_ENTRY_POINT) -> dict:
     """The plan of a Namespace that ``validate_args`` accepted, run by ``entry_point``."""
-    actor_gpus = gpus(args.actor_num_nodes, args.actor_num_gpus_per_node)
-    critic_gpus = gpus(args.critic_num_nodes, args.critic_num_gpus_per_node) if args.use_critic else 0
+    actor = Topology.of(args, "actor")
+    actor_gpus = actor.world
+    critic_gpus = Topology.of(args, "critic").world if args.use_critic else 0
     rollout_gpus = 0 if args.debug_train_only else (args.rollout_num_gpus or 0)
     train_gpus = 0 if args.debug_rollout_only else actor_gpus + critic_gpus
     total = max(train_gpus, rollout_gpus) if args.colocate else train_gpus + rollout_gpus
     per_engine = args.rollout_num_gpus_per_engine
     samples = args.rollout_batch_size * args.n_samples_per_prompt
-    dp = actor_gpus // (args.tensor_model_parallel_size * args.pipeline_model_parallel_size * args.context_parallel_size)
-    per_rank = args.global_batch_size // dp
+    per_rank = args.global_batch_size // actor.dp
     plan = {
         "loop": {"entry_point": entry_point, "meaning": ENTRY_POINTS.get(entry_point, "")},
         "placement": {
@@ -50,8 +51,8 @@ def build_plan(args: argparse.Namespace, entry_point: str = DEFAULT_ENTRY_POINT)
             "gpus_per_node": args.num_gpus_per_node,
         },
         "gpus": {"actor": actor_gpus, "critic": critic_gpus, "rollout": rollout_gpus, "total": total},
-        "actor": _role_topology(role_args(args, "actor"), actor_gpus),
-        "critic": _role_topology(role_args(args, "critic"), critic_gpus) if args.use_critic else None,
+        "actor": _role_topology(role_args(args, "actor"), "actor"),
+        "critic": _role_topology(role_args(args, "critic"), "critic") if args.use_critic else None,
         "rollout": {
             "engines": rollout_gpus // per_engine,
             "backend": args.rollout_backend,

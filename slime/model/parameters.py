@@ -1,4 +1,4 @@
-"""How many parameters megatron-core's ``GPTModel`` holds on each rank, from the model flags and a layout.
+"""How many parameters megatron-core's ``GPTModel`` holds on each rank, from the model flags and a topology.
 
 Pure arithmetic over the Namespace (no torch), so the launch plan can show it; the formulas follow
 the modules megatron-core 0.16 builds, which ``tests/test_parameters.py`` proves on tiny models by
@@ -29,21 +29,7 @@ import math
 from dataclasses import dataclass, field
 
 from slime.arguments.arg_types import moe_layer_pattern
-
-
-@dataclass(frozen=True)
-class Layout:
-    """A rank's place in the model-parallel layout."""
-
-    tp: int = 1
-    pp: int = 1
-    ep: int = 1
-    etp: int = 1
-
-    @classmethod
-    def of(cls, args: argparse.Namespace) -> "Layout":
-        return cls(args.tensor_model_parallel_size, args.pipeline_model_parallel_size, args.expert_model_parallel_size,
-                   args.expert_tensor_parallel_size or args.tensor_model_parallel_size)
+from slime.arguments.topology import Topology
 
 
 @dataclass
@@ -121,8 +107,8 @@ def stage_layers(args: argparse.Namespace, pp: int) -> list[range]:
     return [range(start, start + count) for start, count in zip(starts, counts)]
 
 
-def _attention(args: argparse.Namespace, stage: StageParameters, layout: Layout) -> None:
-    h, heads, t = args.hidden_size, args.num_attention_heads, layout.tp
+def _attention(args: argparse.Namespace, stage: StageParameters, topology: Topology) -> None:
+    h, heads, t = args.hidden_size, args.num_attention_heads, topology.tp
     bias = bool(args.add_bias_linear)
     stage.add("norms", _norm(args, h))  # input_layernorm (transformer-engine fuses it into linear_qkv)
     if args.multi_latent_attention:
@@ -157,20 +143,20 @@ def _mlp(args: argparse.Namespace, ffn: int, t: int) -> int:
     return weights + (gate * ffn // t + h if args.add_bias_linear else 0)
 
 
-def _feed_forward(args: argparse.Namespace, stage: StageParameters, layout: Layout, moe: bool) -> None:
+def _feed_forward(args: argparse.Namespace, stage: StageParameters, topology: Topology, moe: bool) -> None:
     h = args.hidden_size
     stage.add("norms", _norm(args, h))  # pre_mlp_layernorm
     if moe:
         experts = args.num_experts
         stage.add("router", experts * h + (experts if args.add_bias_linear else 0))
         expert_ffn = args.moe_ffn_hidden_size or args.ffn_hidden_size or 4 * h
-        stage.add("experts", experts // layout.ep * _mlp(args, expert_ffn, layout.etp))
+        stage.add("experts", experts // topology.ep * _mlp(args, expert_ffn, topology.etp))
         if args.moe_shared_expert_intermediate_size:
-            stage.add("shared_experts", _mlp(args, args.moe_shared_expert_intermediate_size, layout.tp))
+            stage.add("shared_experts", _mlp(args, args.moe_shared_expert_intermediate_size, topology.tp))
             if args.moe_shared_expert_gate:
                 stage.add("shared_experts", h)
     else:
-        stage.add("mlp", _mlp(args, args.ffn_hidden_size or 4 * h, layout.tp))
+        stage.add("mlp", _mlp(args, args.ffn_hidden_size or 4 * h, topology.tp))
     if args.post_mlp_layernorm:
         stage.add("norms", _norm(args, h))
 
@@ -181,13 +167,13 @@ def moe_layers(args: argparse.Namespace) -> list[bool]:
     return [bool(x) for x in moe_layer_pattern(args.moe_layer_freq, args.num_layers)]
 
 
-def stage_parameters(args: argparse.Namespace, layout: Layout, stage: int, role: str = "actor") -> StageParameters:
-    """The parameters one rank of pipeline stage ``stage`` holds under ``layout``; the critic has a
+def stage_parameters(args: argparse.Namespace, topology: Topology, stage: int, role: str = "actor") -> StageParameters:
+    """The parameters one rank of pipeline stage ``stage`` holds under ``topology``; the critic has a
     value head (h + 1, replicated) in place of the output layer."""
-    layers = stage_layers(args, layout.pp)[stage]
+    layers = stage_layers(args, topology.pp)[stage]
     result = StageParameters(stage, layers)
-    h, first, last = args.hidden_size, stage == 0, stage == layout.pp - 1
-    vocab_rows = padded_vocab(args, layout.tp) // layout.tp
+    h, first, last = args.hidden_size, stage == 0, stage == topology.pp - 1
+    vocab_rows = padded_vocab(args, topology.tp) // topology.tp
     tied = not args.untie_embeddings_and_output_weights and role != "critic"
     if first:
         result.add("embedding", vocab_rows * h)
@@ -195,8 +181,8 @@ def stage_parameters(args: argparse.Namespace, layout: Layout, stage: int, role:
             result.add("embedding", (args.max_position_embeddings or args.seq_length) * h)
     pattern = moe_layers(args)
     for layer in layers:
-        _attention(args, result, layout)
-        _feed_forward(args, result, layout, pattern[layer])
+        _attention(args, result, topology)
+        _feed_forward(args, result, topology, pattern[layer])
     if last:
         result.add("norms", _norm(args, h))  # final_layernorm
         if role == "critic":
@@ -207,19 +193,19 @@ def stage_parameters(args: argparse.Namespace, layout: Layout, stage: int, role:
 
 
 def rank_parameters(args: argparse.Namespace, role: str = "actor") -> list[StageParameters]:
-    """One entry per pipeline stage: what each of its ranks holds at the Namespace's layout."""
-    layout = Layout.of(args)
-    return [stage_parameters(args, layout, stage, role) for stage in range(layout.pp)]
+    """One entry per pipeline stage: what each of its ranks holds at the Namespace's topology."""
+    topology = Topology.of(args, role)
+    return [stage_parameters(args, topology, stage, role) for stage in range(topology.pp)]
 
 
 def model_parameters(args: argparse.Namespace) -> int:
     """The whole model's parameters (one rank, no parallelism; the vocabulary padded as for TP 1)."""
-    return stage_parameters(args, Layout(), 0).total
+    return stage_parameters(args, Topology(), 0).total
 
 
 def active_parameters(args: argparse.Namespace) -> int:
     """Parameters one token passes through: the routed experts count for top-k of them."""
-    total = stage_parameters(args, Layout(), 0)
+    total = stage_parameters(args, Topology(), 0)
     if not args.num_experts:
         return total.total
     per_expert = total.expert // (args.num_experts * sum(moe_layers(args)))
