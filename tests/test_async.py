@@ -89,10 +89,10 @@ def test_the_plan_of_a_command_line_checks_it_against_its_entry_point():
 
 
 def test_an_imported_async_launcher_keeps_its_entry_point():
-    from slime.importer.importer import Layout, import_launcher
+    from slime.importer.importer import ImportTarget, import_launcher
 
     result = import_launcher(ROOT / "tests" / "fixtures" / "launchers" / "run-imported-upstream-async.sh",
-                             layout=Layout(ROOT / "tests" / "fixtures" / "imported"))
+                             target=ImportTarget(ROOT / "tests" / "fixtures" / "imported"))
     config = next(text for path, text in result.files.items() if path.suffix == ".yaml")
     assert "\nentry_point: train_async.py\n" in config
     golden = next(text for path, text in result.files.items() if path.parent.name == "golden")

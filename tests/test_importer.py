@@ -12,12 +12,12 @@ import pytest
 
 from slime.config.argsfile import without_machine_lines
 from slime.importer.capture import capture
-from slime.importer.importer import ImportFailed, Layout, import_launcher, parity
+from slime.importer.importer import ImportFailed, ImportTarget, import_launcher, parity
 from tests.conftest import ROOT
 
 FIXTURES = ROOT / "tests" / "fixtures" / "launchers"
 IMPORTED = sorted(FIXTURES.glob("run-imported-*.sh"))
-INTO = Layout(ROOT / "tests" / "fixtures" / "imported")
+INTO = ImportTarget(ROOT / "tests" / "fixtures" / "imported")
 CONF = INTO.conf
 
 
@@ -27,7 +27,7 @@ def test_there_are_at_least_eight_launchers():
 
 @pytest.mark.parametrize("script", IMPORTED, ids=lambda p: p.stem)
 def test_import_passes_parity_and_reproduces_the_committed_config(script):
-    result = import_launcher(script, layout=INTO)
+    result = import_launcher(script, target=INTO)
     for path, text in result.files.items():
         assert path.read_text() == text, f"{path} differs from a fresh import: run make goldens"
 
@@ -52,7 +52,7 @@ def test_imports_stay_out_of_the_projects_own_runs():
 def test_shell_variables_survive_as_references_and_can_be_given():
     text = (CONF / "run_imported_dense.yaml").read_text()
     assert r"hf_checkpoint: \${BASE_DIR}/Qwen3-4B" in text
-    given = import_launcher(FIXTURES / "run-imported-dense.sh", values={"BASE_DIR": "/mnt/models"}, layout=INTO)
+    given = import_launcher(FIXTURES / "run-imported-dense.sh", values={"BASE_DIR": "/mnt/models"}, target=INTO)
     config = next(t for p, t in given.files.items() if p.name == "run_imported_dense.yaml")
     assert "hf_checkpoint: /mnt/models/Qwen3-4B" in config and given.variables == []
 
@@ -73,8 +73,8 @@ def test_an_existing_model_file_is_reused_and_a_new_one_written(tmp_path):
     assert "- model: qwen3-4B" in (CONF / "run_imported_dense.yaml").read_text()
     assert "- model: moonlight" in (CONF / "run_imported_mla.yaml").read_text()
     assert "- model: glm4-9B" in (CONF / "run_imported_direct.yaml").read_text()
-    fresh = Layout(tmp_path)
-    first = import_launcher(FIXTURES / "run-imported-newmodel.sh", layout=fresh)
+    fresh = ImportTarget(tmp_path)
+    first = import_launcher(FIXTURES / "run-imported-newmodel.sh", target=fresh)
     assert (first.model, first.new_model) == ("imported_newmodel_model", True)
     from slime.importer.importer import write
 
@@ -84,7 +84,7 @@ def test_an_existing_model_file_is_reused_and_a_new_one_written(tmp_path):
         assert written.read_text() == committed.read_text(), written
     assert "imported from the MODEL_ARGS of run-imported-newmodel.sh" in fresh.model_file(first.model).read_text()
     assert "- model: imported_newmodel_model" in fresh.config_file("run_imported_newmodel").read_text()
-    again = import_launcher(FIXTURES / "run-imported-newmodel.sh", layout=fresh)
+    again = import_launcher(FIXTURES / "run-imported-newmodel.sh", target=fresh)
     assert (again.model, again.new_model) == ("imported_newmodel_model", False)  # now it exists: reused
 
 
@@ -313,7 +313,7 @@ def test_upstream_style_variables_stay_references_bare_braced_or_with_their_defa
     assert "refers to (export them before sourcing): BASE_DIR, DATA_DIR (default /root/data), SAVE_DIR (default " \
            "/root/ckpt)" in text
     assert "actor_num_gpus_per_node: 8" in text  # an int flag holds the default of ${NUM_GPUS:-8}, with a note
-    result = import_launcher(FIXTURES / "run-imported-upstream-vars.sh", layout=INTO)
+    result = import_launcher(FIXTURES / "run-imported-upstream-vars.sh", target=INTO)
     assert any(note.startswith("--actor-num-gpus-per-node ${NUM_GPUS:-8}: a flag of type int") for note in result.notes)
 
 
@@ -350,7 +350,7 @@ def test_a_number_flag_on_a_variable_without_default_is_a_clear_error(tmp_path):
     script.write_text("#!/bin/bash\npython3 train.py --rollout-batch-size $BATCH --lr 1e-6\n")
     with pytest.raises(ImportFailed, match=r"--rollout-batch-size \$\{BATCH\}: a flag of type int cannot refer to a "
                                            r"shell variable in a config; give BATCH with --set NAME=VALUE"):
-        import_launcher(script, layout=Layout(tmp_path))
+        import_launcher(script, target=ImportTarget(tmp_path))
 
 
 def test_a_new_model_whose_config_does_not_validate_names_the_files_not_a_hydra_traceback():

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 
-from slime.importer.importer import ImportFailed, Layout, import_launcher, shown, write
+from slime.importer.importer import ImportFailed, ImportTarget, import_launcher, shown, write
 from slime.config.shell import reference
 from slime.utils.checkout import ROOT
 
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     values = dict(item.split("=", 1) for item in options.set if "=" in item)
     try:
-        result = import_launcher(options.script, options.name, values, layout=Layout(options.into.resolve()))
+        result = import_launcher(options.script, options.name, values, target=ImportTarget(options.into.resolve()))
         if not options.check:
             write(result, force=options.force)
     except ImportFailed as err:
