@@ -11,7 +11,7 @@ import torch
 from slime.algorithms import advantages as batched
 from slime.algorithms.kl import kl_estimate
 from slime.algorithms.layout import pad_lists, unpad_lists
-from slime.algorithms.losses import aggregate, entropy_from_logits, policy_loss, tis_weights, value_loss
+from slime.algorithms.losses import aggregate, policy_loss, tis_weights, value_loss
 from slime.algorithms.reference import compute_advantages, discounted_returns, gae, group_normalize, whiten
 
 T = torch.tensor
@@ -179,10 +179,6 @@ def test_value_loss_clipping():
     loss = value_loss(T([2.0]), T([1.0]), T([3.0]), value_clip=0.5)
     # unclipped (2-3)^2 = 1; clipped value 1.5 → (1.5-3)^2 = 2.25; half the max
     close(loss, [1.125])
-
-
-def test_entropy_of_uniform_logits():
-    close(entropy_from_logits(torch.zeros(2, 4)), [math.log(4)] * 2)
 
 
 def test_aggregation_per_token_and_per_sample():

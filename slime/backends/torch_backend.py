@@ -15,7 +15,7 @@ import math
 import torch
 import torch.distributed as dist
 
-from slime.algorithms.losses import entropy_from_logits
+from slime.algorithms.log_probs import token_log_probs
 from slime.algorithms.micro_batch import MicroBatch, actor_loss, critic_loss
 from slime.backends.base import Layout, TrainBackend
 from slime.utils.checkpoint import iteration_dir, latest_rollout_id
@@ -124,13 +124,12 @@ class TorchTrainBackend(TrainBackend):
         return rows, columns, targets
 
     def _token_log_probs(self, model, batch: list[dict], with_entropy: bool = False):
-        """Flat log-probs of every response token of ``batch`` (and the entropies at those positions)."""
+        """Flat log-probs of every response token of ``batch`` (and the entropies at those positions), at the
+        rollout temperature: the distribution the engine sampled from."""
         ids, mask = self._pad(batch)
         rows, columns, targets = self._response_positions(batch)
-        logits = model(input_ids=ids, attention_mask=mask).logits[rows, columns].float()
-        log_probs = torch.log_softmax(logits, -1)
-        entropy = entropy_from_logits(logits) if with_entropy else None
-        return log_probs.gather(1, targets[:, None]).squeeze(1), entropy
+        logits = model(input_ids=ids, attention_mask=mask).logits[rows, columns]
+        return token_log_probs(logits, targets, temperature=self.args.rollout_temperature, with_entropy=with_entropy)
 
     @staticmethod
     def _split(flat: torch.Tensor, batch: list[dict]) -> list[list[float]]:
