@@ -4,7 +4,6 @@ shards, micro-batches, the configs built from the registry, and what a CPU refus
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
 import pytest
 import torch
@@ -150,48 +149,6 @@ def test_a_cpu_names_every_gpu_only_setting():
     assert sorted(refused) == ["--context-parallel-size", "--use-distributed-optimizer"]
     assert "transformer-engine attention" in refused["--context-parallel-size"]
     assert "resume needs transformer-engine or Apex" in refused["--use-distributed-optimizer"]
-
-
-def _lr_after(steps: int, init: float, peak: float, low: float, warmup: int, decay: int, style: str) -> float:
-    """The documented schedule of megatron's OptimizerParamScheduler after ``steps`` optimizer steps:
-    linear warm-up from ``init`` to ``peak``, then ``style`` decay to ``low`` at step ``decay``."""
-    import math
-
-    if warmup and steps <= warmup:
-        return init + (peak - init) * steps / warmup
-    if steps > decay:
-        return low
-    ratio = (steps - warmup) / (decay - warmup)
-    coefficient = 1 - ratio if style == "linear" else 0.5 * (math.cos(math.pi * ratio) + 1)
-    return low + coefficient * (peak - low)
-
-
-@pytest.mark.parametrize("overrides,warmup,decay,style", [
-    # warm-up in steps, cosine decay over the run's optimizer steps (10 rollouts × 2 steps)
-    (["+optimizer.lr_warmup_iters=4", "optimizer.lr_decay_style=cosine", "rollout.num_rollout=10"], 4, 20, "cosine"),
-    # warm-up as a fraction of --lr-decay-iters, linear decay
-    (["+optimizer.lr_warmup_fraction=0.1", "+optimizer.lr_decay_iters=30", "optimizer.lr_decay_style=linear"], 3, 30,
-     "linear"),
-])
-def test_the_learning_rate_follows_megatrons_schedule(overrides, warmup, decay, style):
-    require_module("megatron.core")
-    from megatron.core.optimizer_param_scheduler import OptimizerParamScheduler
-
-    from slime.backends.megatron import config
-    from slime.config.compose import namespace_from_config
-
-    args = namespace_from_config("run_tiny_megatron", ["optimizer.lr=1e-3", "+optimizer.min_lr=1e-4",
-                                                       "+optimizer.lr_warmup_init=1e-5", *overrides],
-                                 environ={"BASE_FOLDER": "/data"})
-    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.0)
-    schedule = config.schedule(args, config.total_optimizer_steps(args))
-    assert (schedule.lr_warmup_steps, schedule.lr_decay_steps, schedule.lr_decay_style) == (warmup, decay, style)
-    scheduler = OptimizerParamScheduler(optimizer, **dataclasses.asdict(schedule))
-    for steps in range(decay + 3):  # the backend steps the scheduler once per optimizer step
-        expected = _lr_after(steps, 1e-5, 1e-3, 1e-4, warmup, decay, style)
-        assert optimizer.param_groups[0]["lr"] == pytest.approx(expected, rel=1e-12), steps
-        scheduler.step(increment=1)
-    assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-4)
 
 
 def _fp8_checkpoint(folder, quantization: dict, tensors: dict) -> None:

@@ -34,6 +34,7 @@ from slime.utils.checkpoint import latest_rollout_id
 from slime.utils.hf_checkpoint import is_hf_checkpoint
 from slime.arguments.validation import uses_reference_model
 from slime.arguments.topology import Topology
+from slime.backends.schedule import schedule, total_optimizer_steps
 
 
 class MegatronTrainBackend(TrainBackend):
@@ -76,7 +77,7 @@ class MegatronTrainBackend(TrainBackend):
             self.config.no_sync_func, self.config.grad_sync_func = self.model.no_sync, self.model.start_grad_sync
         if self.model.ddp_config.overlap_param_gather:
             self.config.param_sync_func = self.model.start_param_sync
-        steps = megatron_config.schedule(a, megatron_config.total_optimizer_steps(a))
+        steps = schedule(a, total_optimizer_steps(a))
         self.scheduler = OptimizerParamScheduler(self.optimizer, **dataclasses.asdict(steps))
         self.weights = ModelWeights(model, self.config, a, self.role)
         self._load_weights()

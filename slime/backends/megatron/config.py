@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 
 import torch
 
@@ -188,36 +187,6 @@ def ddp_config(args: argparse.Namespace):
 
     fields = _fed(("DistributedDataParallelConfig",), args)
     return DistributedDataParallelConfig(**fields)
-
-
-@dataclasses.dataclass(frozen=True)
-class Schedule:
-    """``OptimizerParamScheduler``'s arguments, in optimizer steps."""
-
-    init_lr: float
-    max_lr: float
-    min_lr: float
-    lr_warmup_steps: int
-    lr_decay_steps: int
-    lr_decay_style: str
-    start_wd: float
-    end_wd: float
-    wd_incr_steps: int
-    wd_incr_style: str
-
-
-def schedule(args: argparse.Namespace, total_steps: int) -> Schedule:
-    decay = args.lr_decay_iters or max(total_steps, 1)
-    warmup = args.lr_warmup_iters or int((args.lr_warmup_fraction or 0.0) * decay)
-    start_wd = args.start_weight_decay if args.start_weight_decay is not None else args.weight_decay
-    end_wd = args.end_weight_decay if args.end_weight_decay is not None else args.weight_decay
-    return Schedule(init_lr=args.lr_warmup_init, max_lr=args.lr, min_lr=args.min_lr, lr_warmup_steps=warmup,
-                    lr_decay_steps=max(decay, warmup + 1), lr_decay_style=args.lr_decay_style, start_wd=start_wd,
-                    end_wd=end_wd, wd_incr_steps=max(total_steps, 1), wd_incr_style=args.weight_decay_incr_style)
-
-
-def total_optimizer_steps(args: argparse.Namespace) -> int:
-    return (args.num_rollout or 1) * (args.num_steps_per_rollout or 1)
 
 
 def unsupported_here(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
