@@ -17,27 +17,22 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
-import os
-import re
-import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
-import yaml
-
-from slime.config.argsfile import (
-    CONFIG_DIRS, CONFIG_PATH, REVISION, SEARCH_PATH, Reproduction, project_revision, render_bash, render_json)
+from slime.config.argsfile import (REVISION, Reproduction, command_of_header, project_revision, read_header, render_bash,
+                                   render_json)
 from slime.config.generate import GenerationError, Generated, generate
-from slime.config.overrides import quote_value
+from slime.config.hydra_command import (config_dirs, hydra_command_line, parse_hydra_command_line, take_shown_config,
+                                        with_generator_help)
 from slime.config.provenance import Provenance
-from slime.config.search_path import SEARCHPATH_KEY, SearchPath, folder_of, searchpath_overrides
-from slime.config.sources import (
-    config_problems, defaults_recursion, override_problems, yaml_syntax_problems)
-from slime.utils.files import atomic_write, output_problems, write_output
+from slime.config.search_path import SearchPath, folder_of, searchpath_overrides
+from slime.config.show import provenance_text, resolved_config
+from slime.config.sources import config_problems, defaults_recursion, override_problems, yaml_syntax_problems
+from slime.config.sweeps import SweepManifest, remove_empty_sweep, write_sweep
 from slime.utils.checkout import CONF_DIR
+from slime.utils.files import output_problems, write_output
 
 
 def own_options() -> argparse.ArgumentParser:
@@ -75,21 +70,6 @@ class _StdoutForData(io.TextIOBase):
 
     def isatty(self) -> bool:
         return self.stdout.isatty()
-
-
-class _SweepManifest:
-    """Hydra rewrites <sweep dir>/multirun.yaml before any job runs: a sweep that fails puts back the
-    one a previous sweep left there (for a sweep folder named by hydra.sweep.dir=… without ${…})."""
-
-    def __init__(self, hydra_args: list[str]):
-        named = [arg.split("=", 1)[1] for arg in hydra_args if arg.startswith("hydra.sweep.dir=")]
-        self.path = Path(named[-1]) / "multirun.yaml" if named and "${" not in named[-1] else None
-        self.before = self.path.read_bytes() if self.path is not None and self.path.is_file() else None
-
-    def restore(self) -> None:
-        if self.before is not None and (not self.path.is_file() or self.path.read_bytes() != self.before):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_bytes(self.before)
 
 
 @dataclass
@@ -144,7 +124,8 @@ class Generator:
             return
         read_files = self.read_files(name, self.lookup) if self.options.output and not multirun else []
         if self.options.shown_config:
-            self.jobs.append(_shown_config_job(name, cfg, overrides, output_dir, *self.options.shown_config))
+            text, error = resolved_config(name, cfg, *self.options.shown_config)
+            self.jobs.append(Job(overrides, None, error, text, output_dir, None))
             return
         try:
             generated = generate(cfg, name, overrides, provenance=self.provenance(name))
@@ -171,7 +152,7 @@ class Generator:
 
             return format_plan(build_plan(gen.namespace, gen.entry_point))
         if o.provenance or o.which:
-            return _provenance_text(gen.config_name, cfg, gen.explainer.provenance, o.which)
+            return provenance_text(gen.config_name, cfg, gen.explainer.provenance, o.which)
         if o.format == "json":
             return render_json(gen)
         return render_bash(gen, reproduction=Reproduction(tuple(o.config_dirs), project_revision(), o.config_path,
@@ -189,7 +170,7 @@ class Generator:
                 print(prefix + job.error.render(), file=sys.stderr)
             for problem in unwritable:
                 print(f"generate_args: {problem}", file=sys.stderr)
-            _remove_empty_sweep(self.jobs)
+            self.remove_empty_sweep()
             return 2
         if self.jobs[0].sweep_dir is not None:
             return self.write_sweep()
@@ -204,267 +185,23 @@ class Generator:
             sys.stdout.write(job.text)
         return 0
 
+    def remove_empty_sweep(self) -> None:
+        remove_empty_sweep(self.jobs[0].sweep_dir, [job.output_dir for job in self.jobs])
+
     def write_sweep(self) -> int:
         o = self.options
         if o.output or o.plan or o.provenance or o.which:
             print("with --multirun each job's file goes to <hydra.sweep.dir>/<job>/; "
                   "-o, --plan, --provenance and --which apply to single runs", file=sys.stderr)
-            _remove_empty_sweep(self.jobs)
+            self.remove_empty_sweep()
             return 2
         sweep_dir = self.jobs[0].sweep_dir
-        filename = "args.json" if o.format == "json" else "args.sh"
-        manifest = {"config_name": self.jobs[0].generated.config_name, "jobs": []}
-        for job in self.jobs:
-            job.output_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write(job.output_dir / filename, job.text)
-            manifest["jobs"].append({
-                "overrides": job.overrides,
-                "args_file": str((job.output_dir / filename).relative_to(sweep_dir)),
-            })
-        _remove_stale_jobs(sweep_dir, {job["args_file"] for job in manifest["jobs"]})
-        atomic_write(sweep_dir / "manifest.yaml", yaml.safe_dump(manifest, sort_keys=False))
+        write_sweep(sweep_dir, self.jobs[0].generated.config_name,
+                    [(job.overrides, job.output_dir, job.text) for job in self.jobs],
+                    "args.json" if o.format == "json" else "args.sh")
         print(f"{len(self.jobs)} args files in {sweep_dir} (manifest.yaml lists each job's overrides)",
               file=sys.stderr)
         return 0
-
-
-def _remove_stale_jobs(sweep_dir: Path, written: set[str]) -> None:
-    """A sweep folder used again: the args files an earlier sweep listed and this one did not write
-    are removed, with their job folder if nothing else is in it."""
-    try:
-        previous = yaml.safe_load((sweep_dir / "manifest.yaml").read_text()) or {}
-    except (OSError, yaml.YAMLError):
-        return
-    for job in previous.get("jobs", []) if isinstance(previous, dict) else []:
-        relative = job.get("args_file") if isinstance(job, dict) else None
-        if not relative or relative in written or Path(relative).is_absolute() or ".." in Path(relative).parts:
-            continue
-        stale = sweep_dir / relative
-        stale.unlink(missing_ok=True)
-        if stale.parent != sweep_dir and stale.parent.is_dir() and not any(stale.parent.iterdir()):
-            stale.parent.rmdir()
-
-
-def _shown_config_job(name: str, cfg, overrides: list[str], output_dir: Path, part: str,
-                      package: str | None) -> Job:
-    """``--cfg job|hydra|all --resolve [--package KEY]``: the composed config with every interpolation
-    resolved, each problem per key; a shell reference (``\\${BASE_FOLDER}``) is shown as what it is,
-    ``${BASE_FOLDER}``, which Hydra's own printing would try to resolve again and fail on."""
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
-
-    from slime.config.flatten import KeyProblem
-    from slime.config.generate import resolve_config
-
-    config, problems = resolve_config(cfg) if part in ("job", "all") else ({}, [])
-    if part in ("hydra", "all"):
-        # Hydra's settings resolved as Hydra resolves them (a value still missing stays ???), with the
-        # job's keys beside them for interpolations that reach into the config.
-        both = OmegaConf.create({**OmegaConf.to_container(cfg, resolve=False),
-                                 "hydra": OmegaConf.to_container(HydraConfig.get(), resolve=False)})
-        try:
-            OmegaConf.resolve(both.hydra)
-        except OmegaConfBaseException as err:
-            problems.append(KeyProblem("hydra", str(err).splitlines()[0]))
-        config = {"hydra": OmegaConf.to_container(both.hydra, resolve=False, enum_to_str=True), **config}
-    if package in (None, "", "_global_"):
-        package, shown = None, config
-    else:
-        shown = config
-        for part_of_key in package.split("."):
-            if isinstance(shown, dict) and part_of_key in shown:
-                shown = shown[part_of_key]
-            elif isinstance(shown, list) and part_of_key.isdigit() and int(part_of_key) < len(shown):
-                shown = shown[int(part_of_key)]
-            else:
-                keys = ", ".join(map(str, config))
-                error = GenerationError(name, [f"--package {package}: no such key in the composed config (its "
-                                               f"top-level keys: {keys})"])
-                return Job(overrides, None, error, "", output_dir, None)
-        problems = [p for p in problems if p.key == package or p.key.startswith(package + ".")
-                    or package.startswith(p.key + ".")]
-    if problems:
-        return Job(overrides, None, GenerationError(name, [f"{p.key}: {p.message}" for p in problems]), "",
-                   output_dir, None)
-    if not isinstance(shown, (dict, list)):
-        text = f"{shown}\n"  # a single value, printed as Hydra prints it
-    else:
-        text = (f"# @package {package}\n" if package else "") + yaml.safe_dump(shown, sort_keys=False,
-                                                                                 allow_unicode=True)
-    return Job(overrides, None, None, text, output_dir, None)
-
-
-def _parse_hydra_command_line(hydra_args: list[str]) -> argparse.Namespace | None:
-    """Hydra's own command line parser on the arguments (every spelling: ``--cfg=job``, ``-cjob``,
-    ``-cp=DIR``, abbreviations); None where it refuses them, and Hydra then says why."""
-    from hydra._internal.utils import get_args_parser
-
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        try:
-            return get_args_parser().parse_args(hydra_args)
-        except SystemExit:  # --version printed, or a usage error: Hydra repeats either when it runs
-            return None
-
-
-def _hydra_command_line(command: argparse.Namespace) -> list[str]:
-    """The parsed command line written out again, one spelling per option, the overrides last."""
-    args = [f"--{name.replace('_', '-')}" for name in ("help", "hydra_help", "resolve", "run", "multirun",
-                                                       "shell_completion") if getattr(command, name)]
-    args += [f"--{name.replace('_', '-')}={getattr(command, name)}"
-             for name in ("cfg", "package", "config_path", "config_name", "config_dir", "experimental_rerun", "info")
-             if getattr(command, name) is not None]
-    return [*args, *command.overrides]
-
-
-def _take_shown_config(command: argparse.Namespace) -> tuple[str, str | None] | None:
-    """Hydra's ``--cfg job|hydra|all --resolve [--package KEY]``, which the generator prints itself;
-    taken off the command line, which then runs the task once."""
-    others = (command.help, command.hydra_help, command.run, command.multirun, command.shell_completion,
-              command.info is not None, command.experimental_rerun is not None)
-    if command.cfg is None or not command.resolve or any(others):
-        return None  # Hydra's own: without --resolve nothing is resolved; with another command Hydra says no
-    shown = (command.cfg, command.package)
-    command.cfg, command.resolve, command.package = None, False, None
-    return shown
-
-
-def _remove_empty_sweep(jobs: list[Job]) -> None:
-    """Undo the directories Hydra created for a sweep that failed; keep anything with files in it."""
-    sweep_dir = jobs[0].sweep_dir
-    if sweep_dir is None:
-        return
-    for job in jobs:
-        if job.output_dir.is_dir() and not any(job.output_dir.iterdir()):
-            job.output_dir.rmdir()
-    leftover = sweep_dir / "multirun.yaml"
-    if leftover.exists() and [p.name for p in sweep_dir.iterdir()] == ["multirun.yaml"]:
-        shutil.rmtree(sweep_dir)
-
-
-def _provenance_text(config_name: str, cfg, provenance: Provenance, which: str | None) -> str:
-    from omegaconf import OmegaConf
-
-    data = OmegaConf.to_container(cfg, resolve=True)
-    rows = []
-
-    def walk(node, prefix):
-        for key, value in node.items():
-            path = f"{prefix}.{key}" if prefix else str(key)
-            if isinstance(value, dict) and value:
-                walk(value, path)
-            else:
-                rows.append((path, value))
-
-    walk(data, "")
-    if which:
-        import difflib
-
-        keys = [k for k, _ in rows]
-        rows = [(k, v) for k, v in rows if k == which or k.startswith(which + ".")]
-        if not rows:
-            close = difflib.get_close_matches(which, keys, n=1, cutoff=0.6)
-            hint = f": did you mean {close[0]}?" if close else f" (its top-level keys: {', '.join(data)})"
-            raise GenerationError(config_name, [f"--which {which}: no such key in the composed config{hint}"])
-    width = max(len(f"{k} = {v}") for k, v in rows)
-    return "".join(f"{f'{k} = {v}':<{width}}  # {provenance.source_of(k)}\n" for k, v in rows)
-
-
-def _config_dirs(hydra_args: list[str]) -> list[Path]:
-    dirs = []
-    for i, arg in enumerate(hydra_args):
-        if arg in ("--config-dir", "-cd") and i + 1 < len(hydra_args):
-            dirs.append(Path(hydra_args[i + 1]))
-        elif arg.startswith("--config-dir="):
-            dirs.append(Path(arg.split("=", 1)[1]))
-    return dirs
-
-
-def _header(text: str) -> dict[str, str]:
-    """The ``# key: value`` lines at the top of an args file."""
-    fields = {}
-    for line in text.splitlines():
-        if not line.startswith("#"):
-            break
-        key, sep, value = line[2:].partition(": ")
-        if sep:
-            fields[key] = value
-    return fields
-
-
-# What a header may hold: Hydra overrides (Hydra's key grammar, a value unless it deletes), a config
-# name, and folders; anything else (an option such as -o or --goldens, a number) is refused unrun.
-_OVERRIDE = re.compile(r"(?P<sign>\+\+|\+|~)?(?P<key>[\w$][\w$-]*(?:[./][\w$-]+)*(?:@[\w$-]*(?:\.[\w$-]+)*)?)"
-                       r"(?P<value>=.*)?", re.S)
-_HYDRA_KEY = re.compile(r"(?:^|[/.@])hydra(?:[/.@]|$)")
-_CONFIG_NAME = re.compile(r"[\w.@][\w.@/-]*")
-_PKG = re.compile(r"pkg://[\w.]+")
-HEADER_KEYS = {"overrides": "# overrides: ", "config dirs": CONFIG_DIRS, "config path": CONFIG_PATH,
-               "search path": SEARCH_PATH}
-
-
-def override_problem(entry) -> str | None:
-    """Why a header entry is not a Hydra override the generator records, if it is not."""
-    if not isinstance(entry, str):
-        return "not a string"
-    match = _OVERRIDE.fullmatch(entry)
-    if "\x00" in entry or not match or (match["value"] is None and match["sign"] != "~"):
-        return "not a Hydra override (key=value, +key=value, ++key=value or ~key)"
-    if _HYDRA_KEY.search(match["key"]):
-        return "a setting of Hydra's own, which an args file never records among its overrides"
-    return None
-
-
-def folder_problem(entry, packages: bool) -> str | None:
-    """Why a header entry is not an absolute folder (or, where ``packages``, a pkg:// module), if it is not."""
-    if isinstance(entry, str) and "\x00" not in entry and (os.path.isabs(entry) or
-                                                         (packages and _PKG.fullmatch(entry))):
-        return None
-    return "not an absolute folder" + (" or a pkg:// module" if packages else "")
-
-
-def command_of_header(fields: dict[str, str]) -> tuple[list[str], list[str]]:
-    """The Hydra command line an args file's header describes, and every problem with its lines. Only
-    Hydra's side comes from a header (config name, overrides, folders, search path), each checked to be
-    what its line must hold: nothing there can become an option of the generator (-o, --goldens, …)."""
-    problems: list[str] = []
-
-    def load(key: str, default, kind: type):
-        text = fields.get(key)
-        if text is None:
-            return default
-        try:
-            value = json.loads(text)
-        except ValueError:
-            value = None
-        if not isinstance(value, kind):
-            problems.append(f"its '{HEADER_KEYS[key].strip()}' line must hold a JSON "
-                            f"{'list' if kind is list else 'string'}, not {text!r}")
-            return default
-        return value
-
-    def check(key: str, entries: list, problem) -> list:
-        bad = [(entry, why) for entry in entries for why in [problem(entry)] if why]
-        problems.extend(f"its '{HEADER_KEYS[key].strip()}' line holds {json.dumps(entry, ensure_ascii=False)}: {why}"
-                        for entry, why in bad)
-        return entries
-
-    name = fields["config"]
-    if not _CONFIG_NAME.fullmatch(name):
-        problems.append(f"its '# config:' line holds {json.dumps(name, ensure_ascii=False)}: not a config name")
-    overrides = check("overrides", load("overrides", [], list), override_problem)
-    dirs = check("config dirs", load("config dirs", [], list), lambda d: folder_problem(d, packages=False))
-    config_path = load("config path", None, str)
-    if config_path is not None:
-        check("config path", [config_path], lambda d: folder_problem(d, packages=True))
-    search = check("search path", load("search path", [], list), lambda d: folder_problem(d, packages=True))
-    args = [f"--config-name={name}"]
-    args += [f"--config-path={config_path}"] if config_path is not None else []
-    args += [f"--config-dir={folder}" for folder in dirs]
-    args += overrides
-    if search:
-        args.append(f"{SEARCHPATH_KEY}=[{','.join(quote_value(entry) for entry in search)}]")
-    return args, problems
 
 
 def regenerate(path: Path) -> int:
@@ -479,7 +216,7 @@ def regenerate(path: Path) -> int:
         print(f"generate_args: --regenerate {path}: cannot read it ({getattr(err, 'strerror', None) or err})",
               file=sys.stderr)
         return 2
-    fields = _header(text)
+    fields = read_header(text)
     if "config" not in fields or "overrides" not in fields:
         print(f"generate_args: --regenerate {path}: not an args file this tool wrote (its header lacks the "
               "'# config:' and '# overrides:' lines)", file=sys.stderr)
@@ -496,7 +233,7 @@ def regenerate(path: Path) -> int:
         status = run(own_options().parse_args([]), hydra_args)
     if status:
         return status
-    before, after = fields.get("revision"), _header(fresh.getvalue()).get("revision")
+    before, after = fields.get("revision"), read_header(fresh.getvalue()).get("revision")
     if before != after:
         print(f"generate_args: {path} was generated at revision {before}; this checkout is at {after}",
               file=sys.stderr)
@@ -510,22 +247,6 @@ def regenerate(path: Path) -> int:
     sys.stdout.writelines(difflib.unified_diff(comparable(text), comparable(fresh.getvalue()), f"{path}",
                                                f"{path} (regenerated)"))
     return 1
-
-
-def _is_override(arg: str) -> bool:
-    """``key=value``, ``+key=value``, ``++key=value`` or a deletion ``~key`` (``~key=value``)."""
-    return arg.startswith("~") or (not arg.startswith("-") and "=" in arg)
-
-
-def _with_generator_help(hydra_args: list[str]) -> list[str]:
-    """Select the generator's --help page, with or without a config; Hydra takes overrides as one
-    run of positionals, so the extra override goes right before the user's first one."""
-    if any(arg.startswith("hydra/help=") for arg in hydra_args):
-        return hydra_args
-    first = next((i for i, arg in enumerate(hydra_args) if _is_override(arg)), 0)
-    if first and hydra_args[first - 1] in ("--config-name", "-cn", "--config-path", "-cp", "--config-dir", "-cd"):
-        first = 0
-    return [*hydra_args[:first], "hydra/help=slime", *hydra_args[first:]]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -554,17 +275,17 @@ def _search_path(options: argparse.Namespace,
     """Hydra's command line in one spelling (``--cfg job --resolve`` taken off: the generator shows it, a
     relative -cp made absolute), the folders it will read configs from, and the command line parsed."""
     cwd = Path.cwd()
-    command = _parse_hydra_command_line(hydra_args)
+    command = parse_hydra_command_line(hydra_args)
     options.shown_config, options.config_path = None, None
     if command is None:  # Hydra will refuse the command line and say why; still check what -cd names
-        named = _config_dirs(hydra_args)
+        named = config_dirs(hydra_args)
         search = SearchPath.of(None, str(named[-1]) if named else None, [], cwd)
     else:
-        options.shown_config = _take_shown_config(command)
+        options.shown_config = take_shown_config(command)
         if command.config_path is not None:  # relative to here, as -cd is (Hydra's would mean tools/)
             options.config_path = command.config_path = folder_of(command.config_path, cwd)
         search = SearchPath.of(command.config_path, command.config_dir, command.overrides, cwd)
-        hydra_args = _hydra_command_line(command)
+        hydra_args = hydra_command_line(command)
     options.config_dirs = [str(Path(search.config_dir).resolve())] if search.config_dir else []
     return hydra_args, search, command
 
@@ -585,7 +306,7 @@ def _misplaced(hydra_args: list[str]) -> tuple[list[str], list]:
     from slime.config.hydra_errors import config_groups
     from slime.config.misplaced import split
 
-    return split(hydra_args, set(config_groups([*_config_dirs(hydra_args), CONF_DIR])))
+    return split(hydra_args, set(config_groups([*config_dirs(hydra_args), CONF_DIR])))
 
 
 def _config_problems(search: SearchPath, config_name: str | None) -> list[str]:
@@ -657,8 +378,8 @@ def run(options: argparse.Namespace, hydra_args: list[str]) -> int:
     config_dirs = search.folders()
     _register_primary_configs(config_dirs)
     generator = Generator(options)
-    sys.argv = [sys.argv[0], *_with_generator_help(hydra_args)]
-    manifest = _SweepManifest(hydra_args)
+    sys.argv = [sys.argv[0], *with_generator_help(hydra_args)]
+    manifest = SweepManifest(hydra_args)
     captured = io.StringIO()
     # Hydra prints --info through its logger: then what the logging module writes is the data asked for.
     asks_info = command is not None and command.info is not None
