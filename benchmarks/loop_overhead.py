@@ -31,7 +31,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 ROLLOUT_LINE = re.compile(r"^rollout (\d+)/\d+\s.*\|\s+(.*)$")
 PHASE = re.compile(r"(\w+) ([\d.]+)s")

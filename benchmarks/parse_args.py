@@ -11,10 +11,9 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _timing import interleaved, report, time_command
 
-from benchmarks._timing import interleaved, report, time_command  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def argv_200() -> list[str]:

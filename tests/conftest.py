@@ -11,6 +11,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "tests" / "reference"
+# Every process a test starts (tools/*.py, train.py, python -c, Ray's workers) imports this checkout's
+# package first, also where another checkout is the installed one.
+os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
 
 # CI sets this so a missing runtime package fails the run instead of skipping its tests.
 FULL_STACK = os.environ.get("SLIME_REQUIRE_FULL_STACK") == "1"
