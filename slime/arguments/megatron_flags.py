@@ -7,7 +7,7 @@ flags slime passes through are declared here. Each one names what it drives:
   constructor parameter, ``GPTModel.rotary_base``) the value ends up in;
 * ``controls="…"``: the training-loop setting it controls when no dataclass field takes it.
 
-``tests/test_megatron_registry.py`` checks every ``feeds`` against the installed megatron-core.
+``tests/arguments/test_megatron_flags.py`` checks every ``feeds`` against the installed megatron-core.
 """
 
 from __future__ import annotations

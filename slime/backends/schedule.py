@@ -6,7 +6,7 @@ The decay runs over --lr-decay-iters or the run's optimizer steps; the warm-up i
 --start-weight-decay to --end-weight-decay (both --weight-decay unless set) over the run's steps. The
 megatron backend hands ``Schedule`` to megatron-core's scheduler itself; the torch backend follows
 ``lr_at`` and ``weight_decay_at``, which are that scheduler's ``get_lr`` and ``get_wd`` written out
-(tests/test_schedule.py holds them to it)."""
+(tests/backends/test_schedule.py holds them to it)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """How many parameters megatron-core's ``GPTModel`` holds on each rank, from the model flags and a topology.
 
 Pure arithmetic over the Namespace (no torch), so the launch plan can show it; the formulas follow
-the modules megatron-core 0.16 builds, which ``tests/test_parameters.py`` proves on tiny models by
+the modules megatron-core 0.16 builds, which ``tests/model/test_parameters.py`` proves on tiny models by
 building them with megatron on CPU and counting, at tensor parallel 1 and 2. docs/checks.md writes
 the arithmetic out for Qwen3-4B and Qwen3-30B-A3B.
 

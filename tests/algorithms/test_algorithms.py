@@ -11,7 +11,7 @@ import torch
 from slime.algorithms import advantages as batched
 from slime.algorithms.kl import kl_estimate
 from slime.algorithms.layout import pad_lists, unpad_lists
-from slime.algorithms.losses import aggregate, policy_loss, tis_weights, value_loss
+from slime.algorithms.losses import aggregate, cispo_loss, clipped_policy_loss, policy_loss, tis_weights, value_loss
 from slime.algorithms.reference import compute_advantages, discounted_returns, gae, group_normalize, whiten
 
 T = torch.tensor
@@ -187,3 +187,24 @@ def test_aggregation_per_token_and_per_sample():
     close(aggregate(losses, masks, per_token_mean=True), (2 + 4) / 3)
     close(aggregate(losses, masks, per_token_mean=False), (1 + 4) / 2)
     close(aggregate(losses, masks, per_token_mean=True, total_tokens=6), 1.0)
+
+
+def test_cispo_keeps_the_gradient_of_tokens_ppo_clips_with_the_weight_truncated():
+    log_ratio = torch.tensor([math.log(1.5), math.log(0.9), math.log(1.5)], dtype=torch.float64, requires_grad=True)
+    advantages = torch.tensor([1.0, -1.0, -2.0], dtype=torch.float64)
+    loss, clipped = cispo_loss(log_ratio, advantages, eps_clip_high=0.28)
+    assert loss.tolist() == pytest.approx([-1.28, 0.9, 2 * 1.28])  # −A·min(ratio, 1 + eps_clip_high)
+    assert clipped.tolist() == [1.0, 0.0, 1.0]
+    loss.sum().backward()
+    assert log_ratio.grad.tolist() == pytest.approx([-1.28, 0.9, 2 * 1.28])  # −A·r̂: every token keeps a gradient
+    ppo_ratio = log_ratio.detach().clone().requires_grad_()
+    ppo, _ = clipped_policy_loss(ppo_ratio, advantages, eps_clip=0.2, eps_clip_high=0.28)
+    ppo.sum().backward()
+    assert ppo_ratio.grad[0] == 0  # where PPO-clip drops the token
+
+
+def test_cispo_stays_finite_where_the_ratio_overflows():
+    log_ratio = torch.tensor([200.0], requires_grad=True)
+    loss, _ = cispo_loss(log_ratio, torch.tensor([1.0]), eps_clip_high=0.2)
+    loss.backward()
+    assert loss.item() == pytest.approx(-1.2) and log_ratio.grad.item() == pytest.approx(-1.2)

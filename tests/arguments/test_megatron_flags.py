@@ -12,9 +12,9 @@ import warnings
 
 import pytest
 
-from slime.arguments.registry import all_flags
 from slime.arguments.flags import MEGATRON, NEGATABLE, SWITCH, Flag
-from tests.conftest import require_module
+from slime.arguments.registry import all_flags
+from tests.helpers.stack import require_module
 
 TARGETS = {
     "TransformerConfig": "megatron.core.transformer.transformer_config",
@@ -95,7 +95,7 @@ def test_flag_feeds_an_existing_field_of_its_type(f: Flag):
 
 @pytest.mark.parametrize("model,config,expected", [
     # a model file of a mapped family whose checkpoint folder holds another model (the light check cannot
-    # see that; it refuses the model files of unmapped families themselves: tests/test_checkpoint_names.py)
+    # see that; it refuses the model files of unmapped families themselves: tests/config/test_checkpoint_names.py)
     ("qwen3-4B", {"model_type": "glm4_moe"}, "HF model_type 'glm4_moe' has no HF ↔ megatron weight mapping"),
     ("deepseek-v3", {"model_type": "kimi_k2"}, "HF model_type 'kimi_k2' has no HF ↔ megatron weight mapping"),
     ("qwen3-4B", {"model_type": "qwen3", "quantization_config": {"quant_method": "awq", "bits": 4}},

@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 
 from slime.arguments.parser import ArgumentProblems, parse_args
+from slime.arguments.parser import parse_argv
+from slime.launch.plan import build_plan
+from tests.helpers.command_lines import MINIMAL
 
 
 def _problems(argv):
@@ -64,3 +67,22 @@ def test_negatable_flags_stay_unset_unless_given():
     assert parse_args([], validate=False).offload_train is None
     assert parse_args(["--offload-train"], validate=False).offload_train is True
     assert parse_args(["--no-offload-train"], validate=False).offload_train is False
+
+
+def test_defaults_are_upstream_slimes():
+    args = parse_argv([])
+    assert args.lr == 1e-6 and args.micro_batch_size == 1  # Megatron flags whose defaults slime resets
+    assert args.mtp_loss_scaling_factor == 0.2
+    assert args.rollout_max_response_len is None
+    assert args.rollout_function_path == "slime.rollout.sglang_rollout.generate_rollout"
+
+
+def test_a_run_without_lr_or_micro_batch_size_trains_with_upstreams_defaults():
+    without = [t for t in MINIMAL if t not in ("--lr", "1e-6")]
+    args = parse_args(without)
+    assert args.lr == 1e-6 and args.micro_batch_size == 1 and "micro_batch_size" not in args.derived_values
+    assert build_plan(args)["per_rollout"]["micro_batch_size"] == 1
+
+
+def test_loss_mask_type_accepts_qwen3_5():
+    assert parse_argv(["--loss-mask-type", "qwen3_5"]).loss_mask_type == "qwen3_5"

@@ -6,7 +6,7 @@ import pytest
 
 from slime.arguments.parser import ArgumentProblems, parse_args
 from slime.arguments.role_overrides import RoleOverrideWarning, role_args
-from tests.conftest import MINIMAL
+from tests.helpers.command_lines import MINIMAL
 
 PPO = [*MINIMAL, "--advantage-estimator", "ppo", "--use-critic", "--tensor-model-parallel-size", "2"]
 

@@ -6,11 +6,12 @@ import pytest
 import subprocess
 import sys
 
+from slime.arguments.flags import SGLANG
 from slime.arguments.parser import parse_args
 from slime.arguments.registry import flag_by_option
-from slime.arguments.flags import SGLANG
 from slime.arguments.sglang_flags import RENAMED, SLIME_OWNED, load_snapshot, prefixed
-from tests.conftest import ROOT, require_module
+from tests.helpers.paths import ROOT
+from tests.helpers.stack import require_module
 
 
 @pytest.mark.slow

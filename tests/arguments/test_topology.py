@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from slime.arguments.parser import ArgumentProblems, parse_args
 from slime.arguments.topology import Topology
 from slime.launch.plan import build_plan
-from tests.conftest import MINIMAL
-from tests.test_dry_run import MOE_64_GPUS
+from tests.helpers.command_lines import MINIMAL
+from tests.helpers.command_lines import MOE_64_GPUS
 
 DIVIDES = "does not divide the actor's"
 EXPERTS_FIT = "expert parallelism does not fit the actor"

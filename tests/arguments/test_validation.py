@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from slime.arguments.parser import ArgumentProblems, parse_args
-from tests.conftest import MINIMAL
+from tests.helpers.command_lines import MINIMAL
+from tests.helpers.hooks import HERE, KL, args_with
 
 NOT_COLOCATED = [t for t in MINIMAL if t != "--colocate"]
 RULES = {
@@ -205,3 +206,34 @@ def test_an_external_router_needs_both_its_address_and_its_port(given, missing):
     with pytest.raises(ArgumentProblems, match=f"needs both its address and its port: {given[0]} is set, {missing} is not"):
         parse_args([*MINIMAL, *given])
     parse_args([*MINIMAL, "--sglang-router-ip", "10.0.0.1", "--sglang-router-port", "30000"])
+
+
+def test_cispo_parses_and_validates_as_an_estimator():
+    assert args_with("--advantage-estimator", "cispo").advantage_estimator == "cispo"
+
+
+def test_custom_advantages_and_supplied_advantages_are_exclusive():
+    with pytest.raises(ArgumentProblems, match="keep one"):
+        args_with("--custom-advantage-function-path", f"{HERE}.reward_per_token",
+                  "--disable-compute-advantages-and-returns")
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--ref-update-interval", "2"], "updates a reference model that this run does not have"),
+    ([*KL, "--ref-update-interval", "0"], "must be at least 1, got 0"),
+])
+def test_a_reference_update_without_a_reference_is_refused(extra, message):
+    with pytest.raises(ArgumentProblems, match=message):
+        args_with(*extra)
+
+
+def test_a_flag_of_a_missing_feature_is_named_when_set_and_silent_at_its_default():
+    parse_args([*MINIMAL, "--rollout-task-type", "math", "--update-weight-mode", "full"])
+    with pytest.raises(ArgumentProblems) as caught:
+        parse_args([*MINIMAL, "--use-opd", "--update-weight-mode", "delta", "--profile-target", "train_actor"])
+    messages = [str(p) for p in caught.value.problems]
+    assert messages == [
+        "--update-weight-mode delta: not implemented yet (delta weight updates); drop the flag (its default, full, runs)",
+        "--profile-target train_actor: not implemented yet (profiling); drop the flag (its default, train_overall, runs)",
+        "--use-opd: not implemented yet (on-policy distillation); drop the flag",
+    ]

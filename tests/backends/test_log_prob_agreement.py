@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import require_module
-from tests.megatron_harness import spawn, tiny_args
+from tests.helpers.megatron import spawn, tiny_args
+from tests.helpers.stack import require_module
 
 TEMPERATURE = 0.7
 BATCH = [{"prompt_tokens": [5, 13, 4, 14], "response_tokens": [7, 9, 3, 2, 11], "loss_mask": [1] * 5},

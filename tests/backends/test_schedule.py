@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from slime.backends.schedule import Schedule, lr_at, schedule, total_optimizer_steps, weight_decay_at
-from tests.conftest import require_module
+from tests.helpers.stack import require_module
 
 STYLES = ["constant", "linear", "cosine", "inverse-square-root"]
 WARMUPS = {"none": {}, "4 iterations": {"lr_warmup_iters": 4}, "a tenth": {"lr_warmup_fraction": 0.1}}
@@ -39,7 +39,10 @@ def megatron_scheduler(s: Schedule):
     return optimizer, OptimizerParamScheduler(optimizer, **dataclasses.asdict(s))
 
 
-@pytest.mark.parametrize("style,warmup,decay,weight_decay", itertools.product(STYLES, WARMUPS, DECAYS, WEIGHT_DECAYS))
+GRID = list(itertools.product(STYLES, WARMUPS, DECAYS, WEIGHT_DECAYS))
+
+
+@pytest.mark.parametrize("style,warmup,decay,weight_decay", GRID)
 def test_the_schedule_is_megatron_cores_optimizer_param_scheduler(style, warmup, decay, weight_decay):
     require_module("megatron.core")
     s = schedule(flags(style, WARMUPS[warmup], DECAYS[decay], WEIGHT_DECAYS[weight_decay]), 20)
@@ -76,8 +79,8 @@ def test_the_torch_backend_follows_the_megatron_backends_schedule(tiny_base, sty
     from slime.config.compose import namespace_from_config
 
     args = namespace_from_config("run_tiny_cpu", [
-        "optimizer.lr=1e-3", "+optimizer.min_lr=1e-4", "+optimizer.lr_warmup_init=1e-5", f"optimizer.lr_decay_style={style}",
-        "+optimizer.lr_warmup_fraction=0.1", "+optimizer.lr_decay_iters=30", "+optimizer.start_weight_decay=0.0",
+        "optimizer.lr=1e-3", "+optimizer.min_lr=1e-4", "+optimizer.lr_warmup_init=1e-5",
+        f"optimizer.lr_decay_style={style}", "+optimizer.lr_warmup_fraction=0.1", "+optimizer.lr_decay_iters=30", "+optimizer.start_weight_decay=0.0",
         "optimizer.weight_decay=0.1", "+optimizer.weight_decay_incr_style=linear", "rollout.num_rollout=10"],
         environ={"BASE_FOLDER": str(tiny_base)})
     backend = TorchTrainBackend(args, "actor")

@@ -3,12 +3,10 @@ state that was saved, and training moves the weights."""
 
 from __future__ import annotations
 
-
 import pytest
 import torch
 
 from slime.backends.torch_backend import TorchTrainBackend
-from slime.arguments.parser import parse_args
 from slime.utils.checkpoint import write_run_record
 
 
@@ -85,3 +83,21 @@ def test_non_finite_parameters_are_named(tiny, tmp_path):
     with torch.no_grad():
         parameter.view(-1)[0] = float("inf")
     assert backend.non_finite_parameters() == f"1 parameter tensor(s) hold NaN or infinite values: {name}"
+
+
+@pytest.mark.slow
+def test_the_torch_backend_makes_the_actor_its_reference(tiny_base, tmp_path):
+    from slime.backends.torch_backend import TorchTrainBackend
+    from slime.config.compose import namespace_from_config
+
+    args = namespace_from_config("run_tiny_cpu", [f"ckpt.save={tmp_path / 'ckpt'}", "grpo.kl_loss_coef=0.01",
+                                                  "grpo.use_kl_loss=true"], environ={"BASE_FOLDER": str(tiny_base)})
+    backend = TorchTrainBackend(args, "actor")
+    backend.init(0, 1, "127.0.0.1", 0)
+    batch = [{"prompt_tokens": [5, 13, 4, 14], "response_tokens": [t], "loss_mask": [1], "rollout_log_probs": [-2.7],
+              "advantages": [a], "returns": [a], "old_log_probs": [-2.7], "ref_log_probs": [-2.7]}
+             for t, a in ((7, 1.0), (9, -1.0), (3, -1.0), (7, 1.0))]
+    backend.train(batch, [4], [4])
+    assert backend.compute_log_probs(batch, True) != backend.compute_log_probs(batch)  # trained away from it
+    backend.update_reference()
+    assert backend.compute_log_probs(batch, True) == backend.compute_log_probs(batch)

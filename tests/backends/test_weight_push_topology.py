@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from slime.backends.weight_sync import colocated_engine, decode_tensors
-from tests.conftest import require_module
+from tests.helpers.stack import require_module
 
 WEIGHTS = {"model.norm.weight": torch.arange(4.0), "lm_head.weight": torch.ones(3, 2)}
 

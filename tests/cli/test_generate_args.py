@@ -9,19 +9,15 @@ import sys
 
 import pytest
 
+from slime.arguments.parser import parse_args
 from slime.config.argsfile import render_bash, render_json
 from slime.config.compose import generate_config, namespace_from_config, primary_configs
 from slime.config.goldens import update_goldens
-from slime.arguments.parser import parse_args
-from tests.bash_helpers import run_shellcheck, source_arrays, variables_of
-from tests.conftest import ROOT
+from tests.helpers.bash import run_shellcheck, source_arrays, variables_of
+from tests.helpers.generator import generator
+from tests.helpers.paths import ROOT
 
 ENV = {"BASE_FOLDER": "/cluster/base folder"}  # a space, to prove the reference stays one word
-
-
-def generator(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "tools" / "generate_args.py"), *args],
-                          capture_output=True, text=True, cwd=cwd, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +190,7 @@ def test_train_py_takes_a_config_name():
 
 
 def test_issue15_2_a_deletion_alone_is_an_override():
-    from tests.generator_runner import run_generator
+    from tests.helpers.generator import run_generator
 
     result = run_generator("--config-name", "run_qwen3_4B", "~misc.attention_backend")
     assert result.returncode == 0, result.stderr
@@ -202,7 +198,7 @@ def test_issue15_2_a_deletion_alone_is_an_override():
 
 
 def test_issue15_4_dry_run_prints_the_launch_plan():
-    from tests.generator_runner import run_generator
+    from tests.helpers.generator import run_generator
 
     dry, plan = (run_generator("--config-name", "run_qwen3_4B", flag) for flag in ("--dry-run", "--plan"))
     assert dry.returncode == 0 and dry.stdout == plan.stdout and dry.stdout.startswith("slime launch plan")
@@ -210,7 +206,7 @@ def test_issue15_4_dry_run_prints_the_launch_plan():
 
 @pytest.mark.slow
 def test_issue15_5_quick_test_saves_nothing_and_evaluates_nothing():
-    from tests.generator_runner import run_generator
+    from tests.helpers.generator import run_generator
 
     for name in primary_configs():
         result = run_generator("--config-name", name, "+experiment=quick_test")
@@ -243,7 +239,7 @@ def test_issue15_5_quick_test_loads_nothing_of_a_real_run(tmp_path):
 def test_issue15_1_cfg_job_resolve_shows_shell_references_on_every_primary_config():
     import yaml
 
-    from tests.generator_runner import run_generator
+    from tests.helpers.generator import run_generator
 
     for name in primary_configs():
         result = run_generator("--config-name", name, "--cfg", "job", "--resolve")
@@ -255,7 +251,7 @@ def test_issue15_1_cfg_job_resolve_shows_shell_references_on_every_primary_confi
 
 @pytest.mark.slow
 def test_issue15_7_regenerate_round_trips_every_primary_config_with_config_dir_and_experiment(tmp_path):
-    from tests.generator_runner import run_generator
+    from tests.helpers.generator import run_generator
 
     extra = tmp_path / "my_configs"
     (extra / "experiment").mkdir(parents=True)
@@ -275,7 +271,7 @@ def test_issue15_7_regenerate_round_trips_every_primary_config_with_config_dir_a
 
 
 def test_issue15_7_regenerate_shows_a_difference_and_reports_another_revision(tmp_path):
-    from tests.generator_runner import run_generator
+    from tests.helpers.generator import run_generator
 
     target = tmp_path / "args.sh"
     assert run_generator("--config-name", "run_tiny_cpu", "-o", str(target)).returncode == 0
@@ -315,7 +311,7 @@ def a_changed_conf(folder):
 
 @pytest.mark.parametrize("relative", [False, True], ids=["absolute", "relative"])
 def test_issue15_7_regenerate_reproduces_a_file_made_with_config_path(tmp_path, relative):
-    from tests.generator_runner import run_generator
+    from tests.helpers.generator import run_generator
 
     folder = a_changed_conf(tmp_path / "my_conf")
     target = tmp_path / "args.sh"
@@ -333,7 +329,7 @@ def test_issue15_7_regenerate_reproduces_a_file_made_with_config_path(tmp_path, 
 
 @pytest.mark.parametrize("how", ["override file://", "override plain", "override relative", "primary config"])
 def test_issue15_7_regenerate_reproduces_a_file_made_with_a_searchpath(tmp_path, how):
-    from tests.generator_runner import run_generator
+    from tests.helpers.generator import run_generator
 
     extra = tmp_path / "my_configs"
     (extra / "experiment").mkdir(parents=True)

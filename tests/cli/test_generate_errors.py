@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.generator_runner import run_generator
-from tests.conftest import ROOT
-from tests.test_generate_args import generator
+from tests.helpers.generator import run_generator
+from tests.helpers.generator import generator
+from tests.helpers.paths import ROOT
 
 BASE = "defaults:\n  - run_qwen3_4B\n  - _self_\n"
 CASES = {
@@ -154,7 +154,7 @@ def test_issue13_9_invalid_utf8_in_an_override_with_o_is_an_error(tmp_path):
     import subprocess
     import sys
 
-    from tests.conftest import ROOT
+    from tests.helpers.paths import ROOT
 
     result = subprocess.run([sys.executable, "tools/generate_args.py", *TINY, b"+wandb.wandb_group='a\xffb'",
                              "-o", str(tmp_path / "args.sh")], capture_output=True, cwd=ROOT, check=False)
@@ -192,7 +192,7 @@ def test_issue13_13_hydra_logging_never_reaches_stdout(tmp_path):
     assert list(tmp_path.iterdir()) == []
     assert result.stdout.startswith("# shellcheck shell=bash") and "[HYDRA]" not in result.stdout
     assert "[HYDRA]" in result.stderr
-    from tests.bash_helpers import source_arrays
+    from tests.helpers.bash import source_arrays
 
     assert source_arrays(result.stdout, {"BASE_FOLDER": "/b"})["ROLLOUT_ARGS"]
 
@@ -200,7 +200,7 @@ def test_issue13_13_hydra_logging_never_reaches_stdout(tmp_path):
 def test_issue15_6_no_config_name_leaves_nothing_behind(tmp_path):
     import subprocess
 
-    from tests.conftest import ROOT
+    from tests.helpers.paths import ROOT
 
     expect_error(run_generator(cwd=tmp_path), "give --config-name NAME: one of")
     assert list(tmp_path.iterdir()) == []

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import ROOT
-from tests.generator_runner import run_generator
+from tests.helpers.generator import run_generator
+from tests.helpers.paths import ROOT
 
 pytestmark = pytest.mark.slow  # 45 runs of the generator, and a regeneration of each file written
 

@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers.paths import ROOT
 
 CONFIG = ["--config-name", "run_tiny_cpu"]
 

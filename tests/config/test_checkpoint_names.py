@@ -10,13 +10,13 @@ import sys
 import pytest
 import yaml
 
+from slime.arguments.parser import parse_args
 from slime.config.compose import generate_config
 from slime.config.generate import GenerationError
-from slime.utils.checkout import CONF_DIR
 from slime.config.model_files import load_model_entries, model_argv
-from slime.arguments.parser import parse_args
-from tests.bash_helpers import source_arrays
-from tests.conftest import ROOT
+from slime.utils.checkout import CONF_DIR
+from tests.helpers.bash import source_arrays
+from tests.helpers.paths import ROOT
 
 ENV = {"BASE_FOLDER": "/data"}
 PATH_FLAGS = ("hf_checkpoint", "ref_load", "load", "save")
@@ -57,7 +57,7 @@ def test_a_model_the_megatron_backend_cannot_map_fails_generation_naming_its_fil
 
 
 def test_the_published_checkpoints_have_their_model_files_model_type():
-    from tests.test_hf_config import CHECKPOINTS, PUBLISHED
+    from tests.helpers.checkpoints import CHECKPOINTS, PUBLISHED
 
     for config, folder in PUBLISHED.items():
         model_type = yaml.safe_load((CHECKPOINTS / folder / "config.json").read_text())["model_type"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from slime.config.sources import MAX_BYTES, MAX_DEPTH, MAX_NODES
-from tests.generator_runner import run_generator
+from tests.helpers.generator import run_generator
 
 DEEP = 20_000
 

@@ -13,8 +13,8 @@ import typing
 import pytest
 
 from slime.config.hydra_policy import RULES, problems, rule_of
-from tests.conftest import ROOT
-from tests.generator_runner import run_generator
+from tests.helpers.generator import run_generator
+from tests.helpers.paths import ROOT
 
 TINY = ("--config-name", "run_tiny_cpu")
 

@@ -1,7 +1,7 @@
 """Habits from bash launchers and upstream slime on a Hydra command line get the project's answer, not
 Hydra's usage text: a trainer flag (``--lr 2e-6``) or a flag's bare key (``lr=2e-6``) is told the
 override it meant (``optimizer.lr=2e-6``), a misspelled ``--config-name`` the closest primary config,
-and ``--help`` lists the primary configs. (The launcher's side: tests/test_launchers.py.)"""
+and ``--help`` lists the primary configs. (The launcher's side: tests/scripts/test_launchers.py.)"""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 
 from slime.config.compose import compose_config, primary_configs
 from slime.config.misplaced import hints, split
-from tests.conftest import ROOT
-from tests.generator_runner import run_generator
+from tests.helpers.generator import run_generator
+from tests.helpers.paths import ROOT
 
 ENV = {**os.environ, "BASE_FOLDER": "/data"}
 FLAGS_HINT = "the trainer's flags go through Hydra overrides here (each flag is a key of its config group): write "

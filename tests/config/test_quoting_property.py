@@ -15,7 +15,7 @@ from slime.config.compose import hydra_context
 from slime.config.generate import generate
 from slime.config.overrides import override
 from slime.config.shell import expand, unwritable_default
-from tests.bash_helpers import source_arrays
+from tests.helpers.bash import source_arrays
 
 CANARY = Path("/tmp/slime-quoting-canary")
 PAYLOADS = [f"$(touch {CANARY})", f"`touch {CANARY}`", f"'; touch {CANARY}; '", f'"; touch {CANARY}; "',
@@ -34,7 +34,7 @@ values = st.lists(piece, min_size=1, max_size=5).map("".join)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(value=values)
 def test_any_string_round_trips_through_an_override(value):
-    assume(unwritable_default(value) is None)  # refused by the generator (tests/test_shell_defaults.py)
+    assume(unwritable_default(value) is None)  # refused by the generator (tests/config/test_shell_defaults.py)
     with hydra_context():
         cfg = compose("run_qwen3_4B", overrides=[override("rollout.label_key", value)])
         gen = generate(cfg, "run_qwen3_4B", [override("rollout.label_key", value)])

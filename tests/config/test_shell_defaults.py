@@ -10,8 +10,8 @@ import pytest
 
 from slime.config.argsfile import render_bash
 from slime.config.shell import bash_word, defaulted_references, expand, referenced_names, unwritable_default
-from tests.bash_helpers import source_arrays
-from tests.conftest import ROOT
+from tests.helpers.bash import source_arrays
+from tests.helpers.paths import ROOT
 
 
 def test_a_default_applies_when_unset_or_empty_and_a_value_wins():
@@ -68,7 +68,7 @@ def test_a_default_that_is_not_literal_text_is_refused_by_the_generator():
 
 
 def test_the_launcher_does_not_require_a_variable_with_a_default(tmp_path):
-    from tests.test_launchers import launch, submitted_argv
+    from tests.helpers.launchers import launch, submitted_argv
 
     args = tmp_path / "args.sh"
     subprocess.run([sys.executable, "tools/generate_args.py", "--config-name", "run_qwen3_4B", "-o", str(args),

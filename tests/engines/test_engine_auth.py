@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from slime.rollout.client import EngineKey, http_get, http_json
-from tests.conftest import ROOT, require_module
+from tests.helpers.paths import ROOT
+from tests.helpers.stack import require_module
 
 PROTOCOL = json.loads((ROOT / "tests" / "fixtures" / "sglang_protocol.json").read_text())
 KEY = "k-" + "x" * 40
@@ -25,7 +26,7 @@ OPEN = ("/health", "/health_generate")  # SGLang answers these without the key (
 
 @pytest.fixture(scope="module")
 def keyed_engine(tiny_base):
-    from tests.helpers_engines import serve_torch_engine
+    from tests.helpers.engines import serve_torch_engine
 
     started = []
     with serve_torch_engine(tiny_base / "tiny-cpu", key=KEY, started=started) as url:
@@ -139,11 +140,11 @@ def test_issue20_2_the_key_is_never_printed():
 def test_issue20_2_a_run_works_with_the_key_and_another_process_gets_401_everywhere(tiny_base, tmp_path):
     """End to end on a real local Ray: the engine group makes the key, every engine and the router refuse
     a request without it, no command line holds it, and the run trains."""
-    from tests.test_training_failures import train
+    from tests.helpers.runs import train_one_rank
 
     probe = tmp_path / "probe.json"
-    result = train(tiny_base, f"ckpt.save={tmp_path / 'ckpt'}", "rollout.num_rollout=1",
-                   "+rollout.custom_generate_function_path=tests.helpers_training:probe_engines_then_generate",
+    result = train_one_rank(tiny_base, f"ckpt.save={tmp_path / 'ckpt'}", "rollout.num_rollout=1",
+                   "+rollout.custom_generate_function_path=tests.helpers.training:probe_engines_then_generate",
                    env={"SLIME_TEST_PROBE_FILE": str(probe)})
     assert result.returncode == 0, result.stdout[-3000:]
     found = json.loads(probe.read_text())

@@ -17,7 +17,7 @@ import pytest
 from slime.engines.command import EngineSlot, server_command
 from slime.rollout.client import EngineKey, http_get, http_json
 from slime.utils.ports import free_ports
-from tests.conftest import ROOT
+from tests.helpers.paths import ROOT
 
 pytestmark = pytest.mark.slow
 KEY = EngineKey.new()
@@ -39,7 +39,7 @@ def sglang_server(request, tmp_path_factory):
     _require_gpu_sglang()  # before building anything
     tiny_base = request.getfixturevalue("tiny_base")
     from slime.config.compose import namespace_from_config
-    from tests.helpers_engines import wait_healthy
+    from tests.helpers.engines import wait_healthy
 
     args = namespace_from_config("run_tiny_cpu", ["rollout.rollout_backend=sglang", "+sglang.sglang_mem_fraction_static=0.2"],
                                  environ={"BASE_FOLDER": str(tiny_base)})

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from slime.rollout.client import EngineError, http_get, http_json
-from tests.conftest import ROOT, require_module
+from tests.helpers.paths import ROOT
+from tests.helpers.stack import require_module
 
 PROTOCOL = json.loads((ROOT / "tests" / "fixtures" / "sglang_protocol.json").read_text())
 ENDPOINTS = PROTOCOL["endpoints"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from slime.rollout.client import EngineError, http_get
 from slime.utils.ports import free_ports
-from tests.conftest import ROOT
+from tests.helpers.paths import ROOT
 
 
 def wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float = 180) -> None:

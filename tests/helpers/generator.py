@@ -1,17 +1,19 @@
-"""tools/generate_args.py's ``main()`` (``slime.cli.generate_args``) run in this process: the very code of
-the command, without a Python start-up per call, for tests that run it many times."""
+"""tools/generate_args.py run by the tests: its ``main()`` (``slime.cli.generate_args``) in this process, the
+very code of the command without a Python start-up per call, for tests that run it many times
+(``run_generator``); or the command itself in a subprocess (``generator``)."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import os
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from slime.cli.generate_args import main
-from tests.conftest import ROOT
+from tests.helpers.paths import ROOT
 
 
 @dataclass
@@ -36,3 +38,9 @@ def run_generator(*args: str, cwd: Path | None = None) -> Result:
         os.chdir(here)
         sys.argv = argv
     return Result(code, out.getvalue(), err.getvalue())
+
+
+def generator(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
+    """``python tools/generate_args.py ARGS`` in a subprocess, run from ``cwd``."""
+    return subprocess.run([sys.executable, str(ROOT / "tools" / "generate_args.py"), *args],
+                          capture_output=True, text=True, cwd=cwd, check=False)

@@ -13,7 +13,7 @@ import pytest
 from slime.config.argsfile import without_machine_lines
 from slime.importer.capture import capture
 from slime.importer.importer import ImportFailed, ImportTarget, import_launcher, parity
-from tests.conftest import ROOT
+from tests.helpers.paths import ROOT
 
 FIXTURES = ROOT / "tests" / "fixtures" / "launchers"
 IMPORTED = sorted(FIXTURES.glob("run-imported-*.sh"))
@@ -318,7 +318,7 @@ def test_upstream_style_variables_stay_references_bare_braced_or_with_their_defa
 
 
 def test_the_imported_defaults_apply_when_sourced_and_a_value_wins():
-    from tests.bash_helpers import source_arrays
+    from tests.helpers.bash import source_arrays
 
     golden = INTO.golden("run_imported_upstream_vars").read_text()
     assert "# shell variables expanded when sourced: BASE_DIR\n" in golden

@@ -15,7 +15,7 @@ import pytest
 
 from slime.importer.capture import (CAPTURE_LIMIT, OUTPUT_KEPT, CaptureError, _Kept, capture, read_bounded,
                                     sandbox_problem)
-from tests.conftest import ROOT
+from tests.helpers.paths import ROOT
 
 needs_sandbox = pytest.mark.skipif(sandbox_problem() is not None, reason=f"no sandbox here: {sandbox_problem()}")
 

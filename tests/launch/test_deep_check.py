@@ -19,7 +19,8 @@ import warnings
 import pytest
 
 from slime.config.compose import generate_config, hydra_context, primary_configs
-from tests.conftest import ROOT, require_module
+from tests.helpers.paths import ROOT
+from tests.helpers.stack import require_module
 
 CHECKPOINTS = ROOT / "tests" / "fixtures" / "checkpoints"
 ENV = {"BASE_FOLDER": str(CHECKPOINTS)}

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from slime.launch.preflight import preflight
-from tests.conftest import ROOT, require_module
+from tests.helpers.paths import ROOT
+from tests.helpers.stack import require_module
 
 # Runs a script with some top-level packages made unimportable, as on a machine without them.
 WITHOUT = """import importlib.abc, runpy, sys

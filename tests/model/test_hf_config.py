@@ -11,13 +11,11 @@ import pytest
 import yaml
 
 from slime.config.compose import namespace_from_config
-from slime.utils.hf_checkpoint import read_config, tensor_names
 from slime.model.hf_config import checkpoint_mismatches, model_fields
-from tests.conftest import ROOT
-from tests.megatron_harness import TINY_FOLDERS
-
-CHECKPOINTS = ROOT / "tests" / "fixtures" / "checkpoints"
-PUBLISHED = {"run_qwen3_4B": "Qwen3-4B", "run_qwen3_30B_A3B": "Qwen3-30B-A3B"}
+from slime.utils.hf_checkpoint import read_config, tensor_names
+from tests.helpers.checkpoints import CHECKPOINTS, PUBLISHED
+from tests.helpers.megatron import TINY_FOLDERS
+from tests.helpers.paths import ROOT
 
 
 def _flags(config: str, overrides=()) -> dict:

@@ -10,10 +10,10 @@ import math
 
 import pytest
 
-from slime.config.compose import namespace_from_config
 from slime.arguments.topology import Topology
+from slime.config.compose import namespace_from_config
 from slime.model.parameters import model_parameters, padded_vocab, rank_parameters, stage_parameters
-from tests.megatron_harness import TINY_FOLDERS, spawn
+from tests.helpers.megatron import TINY_FOLDERS, spawn
 
 ENV = {"BASE_FOLDER": "/data"}
 

@@ -75,30 +75,30 @@ def returns_dict(args, sample):
 
 def test_a_failing_reward_is_reported_not_a_crash():
     batch = samples(("a", 1), ("b", 1))
-    failed = score(args(custom_rm_path="tests.test_rewards:flaky"), batch)
+    failed = score(args(custom_rm_path="tests.rewards.test_hub:flaky"), batch)
     assert failed == 1 and batch[0].reward == 0.0 and batch[1].reward == 1.0
     assert batch[0].metadata["reward_error"] == "ValueError: label missing"
 
 
 def test_a_reward_failing_everywhere_stops_with_its_error():
-    with pytest.raises(RewardFailure, match="tests.test_rewards:broken.*KeyError: 'answer'"):
-        score(args(custom_rm_path="tests.test_rewards:broken"), samples(("a", 1), ("b", 1)))
+    with pytest.raises(RewardFailure, match="tests.rewards.test_hub:broken.*KeyError: 'answer'"):
+        score(args(custom_rm_path="tests.rewards.test_hub:broken"), samples(("a", 1), ("b", 1)))
 
 
 def test_custom_reward_returning_a_dict_uses_the_reward_key():
     batch = samples(("a", 1))
-    score(args(custom_rm_path="tests.test_rewards.returns_dict", reward_key="acc"), batch)
+    score(args(custom_rm_path="tests.rewards.test_hub.returns_dict", reward_key="acc"), batch)
     assert batch[0].reward == 0.25
 
 
 def test_issue13_5_a_reward_call_past_its_timeout_is_abandoned_and_counted():
     batch = samples(*[("a", "a")] * 6)
-    failed = score(args(custom_rm_path="tests.helpers_training:hang_on_odd_samples", reward_timeout=0.3), batch,
+    failed = score(args(custom_rm_path="tests.helpers.training:hang_on_odd_samples", reward_timeout=0.3), batch,
                    workers=2)
     assert failed == 3 and [s.reward for s in batch] == [1.0, 0.0] * 3
     assert batch[1].metadata["reward_error"] == "did not return within --reward-timeout 0.3 s (its process was killed)"
     with pytest.raises(RewardFailure, match=r"did not return within --reward-timeout 0\.3 s \(its process was killed\)"):
-        score(args(custom_rm_path="tests.helpers_training:hanging_reward", reward_timeout=0.3), batch)
+        score(args(custom_rm_path="tests.helpers.training:hanging_reward", reward_timeout=0.3), batch)
 
 
 def test_issue13_5_sigterm_stops_a_process_waiting_on_a_hanging_reward():
@@ -107,7 +107,7 @@ def test_issue13_5_sigterm_stops_a_process_waiting_on_a_hanging_reward():
     import sys
     import time
 
-    from tests.conftest import ROOT
+    from tests.helpers.paths import ROOT
 
     code = """
 import argparse, signal, sys
@@ -115,7 +115,7 @@ from slime.trainer import _on_sigterm
 from slime.rewards.hub import score
 from slime.rollout.sample import Sample
 signal.signal(signal.SIGTERM, _on_sigterm)
-a = argparse.Namespace(rm_type=None, custom_rm_path="tests.helpers_training:hanging_reward", reward_key=None,
+a = argparse.Namespace(rm_type=None, custom_rm_path="tests.helpers.training:hanging_reward", reward_key=None,
                        reward_timeout=None)
 print("scoring", flush=True)
 try:
@@ -137,10 +137,10 @@ def test_issue13_4_non_finite_rewards_name_their_samples_and_function():
     from slime.utils.non_finite import reward_problem
 
     batch = samples(*[("a", "a")] * 8)
-    assert score(args(custom_rm_path="tests.helpers_training:nan_for_the_first_sample"), batch) == 0
-    message = reward_problem(reward_source(args(custom_rm_path="tests.helpers_training:nan_for_the_first_sample")),
+    assert score(args(custom_rm_path="tests.helpers.training:nan_for_the_first_sample"), batch) == 0
+    message = reward_problem(reward_source(args(custom_rm_path="tests.helpers.training:nan_for_the_first_sample")),
                              batch)
-    assert message == ("the reward function (tests.helpers_training:nan_for_the_first_sample) returned a non-finite "
+    assert message == ("the reward function (tests.helpers.training:nan_for_the_first_sample) returned a non-finite "
                        "reward for 1 of 8 samples: sample 0 (prompt group 0): nan")
     for s in batch[3:]:
         s.reward = float("inf")
@@ -181,7 +181,7 @@ def _alive(pid: int) -> bool:
 
 def test_issue20_3_a_reward_that_sleeps_forever_has_its_worker_killed_and_replaced(tmp_path):
     pid_file = tmp_path / "pid"
-    reward = args(custom_rm_path="tests.helpers_training:pid_or_sleep_forever", reward_timeout=1.0)
+    reward = args(custom_rm_path="tests.helpers.training:pid_or_sleep_forever", reward_timeout=1.0)
     batch = [Sample(group_index=0, index=0, prompt=str(pid_file), label="sleep"),
              Sample(group_index=0, index=1, prompt="q", label="x")]
     assert score(reward, batch, workers=1) == 1
@@ -196,7 +196,7 @@ def test_issue20_3_a_reward_that_sleeps_forever_has_its_worker_killed_and_replac
 def test_issue20_3_reward_timeout_holds_for_a_reward_holding_pythons_lock():
     batch = samples(("a", "a"), ("b", "b"))
     with pytest.raises(RewardFailure, match=r"did not return within --reward-timeout 1 s \(its process was killed\)"):
-        score(args(custom_rm_path="tests.helpers_training:exact_power_of_ten", reward_timeout=1.0), batch)
+        score(args(custom_rm_path="tests.helpers.training:exact_power_of_ten", reward_timeout=1.0), batch)
 
 
 def test_issue20_3_reward_workers_outlive_the_rollout_thread_that_started_them():
@@ -204,7 +204,7 @@ def test_issue20_3_reward_workers_outlive_the_rollout_thread_that_started_them()
     import threading
     import time
 
-    reward = args(custom_rm_path="tests.helpers_training:pid_or_sleep_forever", reward_timeout=30.0)
+    reward = args(custom_rm_path="tests.helpers.training:pid_or_sleep_forever", reward_timeout=30.0)
     rewards = []
     for _ in range(2):
         batch = [Sample(group_index=0, index=0, prompt="q", label="x")]

@@ -53,3 +53,19 @@ def test_issue13_6_a_label_some_rows_lack_is_a_counted_warning(tmp_path, tokeniz
     assert [p.label for p in prompts] == ["2", None, None]
     assert capsys.readouterr().err == (f"slime: warning: {data}: 2 of 3 rows have no 'label' key (--label-key) and "
                                        "get no label: line 2, 3\n")
+
+
+def test_tool_definitions_reach_the_chat_template(tmp_path):
+    import json
+
+    from slime.rollout.data_source import load_prompts
+    from slime.cli.make_tiny_model import build_tokenizer
+
+    tokenizer = build_tokenizer()
+    tokenizer.chat_template = "{% if tools %}{{ tools | length }}+{% endif %}{% for m in messages %}{{ m.content }}{% endfor %}"
+    data = tmp_path / "prompts.jsonl"
+    data.write_text(json.dumps({"prompt": "1=", "functions": [{"name": "a"}, {"name": "b"}]}) + "\n"
+                    + json.dumps({"prompt": "2="}) + "\n")
+    prompts = load_prompts(str(data), tokenizer, input_key="prompt", label_key=None, metadata_key=None,
+                           apply_chat_template=True, tool_key="functions")
+    assert [p.text for p in prompts] == ["2+1=", "2="]

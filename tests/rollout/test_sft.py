@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from slime.arguments.parser import ArgumentProblems, parse_args
-from tests.conftest import MINIMAL, require_module
+from tests.helpers.command_lines import MINIMAL
+from tests.helpers.stack import require_module
 
 # Chat templates in the shape of each family's (a system turn where Qwen2.5 adds one, an empty reasoning
 # block where Qwen3 answers without thinking, DeepSeek-R1-Distill's markers).
@@ -159,8 +160,8 @@ def test_the_tiny_sft_run_learns_the_same_through_megatron_and_torch(tmp_path, t
     import subprocess
     import sys
 
-    from tests.conftest import ROOT
-    from tests.test_training import train
+    from tests.helpers.paths import ROOT
+    from tests.helpers.runs import train
 
     subprocess.run([sys.executable, "tools/make_tiny_model.py", "--out", str(tmp_path), "--only", "tiny-chat"],
                    cwd=ROOT, check=True, capture_output=True)

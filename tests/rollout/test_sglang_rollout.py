@@ -60,7 +60,7 @@ def test_a_rollout_has_groups_of_scored_samples_in_sglangs_shape(engine):
 @pytest.mark.slow
 def test_the_dynamic_filter_over_samples_until_the_rollout_is_full(engine):
     KEPT_GROUPS.clear()
-    args = rollout_args(dynamic_sampling_filter_path="tests.test_rollout:keep_mixed_groups",
+    args = rollout_args(dynamic_sampling_filter_path="tests.rollout.test_sglang_rollout:keep_mixed_groups",
                         over_sampling_batch_size=8)
     samples = generate_rollout(args, 3, context(engine, args))
     assert len(samples) == 16

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
-from tests.test_launchers import gcs_processes, library, ray_ports
+from tests.helpers.launchers import gcs_processes, library, ray_ports
+from tests.helpers.paths import ROOT
 
 pytestmark = pytest.mark.slow
 

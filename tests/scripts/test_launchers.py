@@ -8,63 +8,16 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
-from slime.config.compose import primary_configs
 from slime.arguments.parser import parse_args
-from tests.bash_helpers import run_shellcheck, source_arrays, variables_of
-from tests.conftest import ROOT
-
-BASE = "/data/base folder"
-
-
-def launcher_of(config: str) -> Path:
-    from slime.config.launcher_template import launcher_name
-
-    return ROOT / "scripts" / launcher_name(config)
-
-
-def golden_text(config: str) -> str:
-    return (ROOT / "tests" / "golden" / f"{config}.sh").read_text()
-
-
-def launch(config: str, *args: str, env: dict[str, str] | None = None,
-           tmpdir: Path | None = None) -> subprocess.CompletedProcess:
-    """The launcher of ``config`` with ``args``; its temporary files (a dry run keeps its args file) go to
-    ``tmpdir``, or to a folder removed afterwards."""
-    with tempfile.TemporaryDirectory(prefix="slime-launch-test-") as own:
-        environment = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", **variables_of(golden_text(config), BASE),
-                       "BASE_FOLDER": BASE, "PYTHON": sys.executable, "TMPDIR": str(tmpdir or own), **(env or {})}
-        return subprocess.run(["bash", str(launcher_of(config)), *args], capture_output=True, text=True,
-                              env=environment, cwd="/", check=False)
-
-
-def words(line: str) -> list[str]:
-    """Split a printed command the way bash would."""
-    result = subprocess.run(["bash", "-c", 'eval "set -- $1"; printf "%s\\0" "$@"', "bash", line],
-                            capture_output=True, check=True)
-    return result.stdout.decode().split("\0")[:-1]
-
-
-def submitted_argv(stdout: str) -> list[str]:
-    [line] = [line for line in stdout.splitlines() if line.startswith("ray job submit ")]
-    tokens = words(line)
-    return tokens[tokens.index("--") + 1:]
-
-
-def golden_argv(config: str) -> list[str]:
-    text = golden_text(config)
-    arrays = source_arrays(text, {**variables_of(text, BASE), "BASE_FOLDER": BASE})
-    return [token for name, values in arrays.items() if name.endswith("_ARGS") for token in values]
-
-
-def multi_node_env(tmp_path: Path, workers: int) -> dict[str, str]:
-    hostfile = tmp_path / "hosts"
-    hostfile.write_text("# workers\n" + "".join(f"node{i}\n" for i in range(1, workers + 1)))
-    return {"MASTER_ADDR": "10.0.0.1", "HOSTFILE": str(hostfile)}
+from slime.config.compose import primary_configs
+from tests.helpers.bash import run_shellcheck
+from tests.helpers.launchers import (BASE, gcs_processes, golden_argv, golden_text, launch, launcher_of, library,
+                                    multi_node_env, ray_ports, submitted_argv, words)
+from tests.helpers.paths import ROOT
 
 
 @pytest.mark.slow
@@ -221,26 +174,6 @@ def test_no_launcher_kills_processes_by_name():
     for path in (ROOT / "scripts").rglob("*.sh"):
         text = path.read_text()
         assert not re.search(r"\b(pkill|killall)\b|ray stop", text), path
-
-
-def library(script: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run bash code with scripts/lib/launch.sh sourced, as a launcher has it."""
-    environment = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PYTHON": sys.executable, **(env or {})}
-    return subprocess.run(["bash", "-c", f'set -euo pipefail; source "$1"; {script}', "bash",
-                           str(ROOT / "scripts" / "lib" / "launch.sh")],
-                          capture_output=True, text=True, env=environment, cwd=ROOT, check=False, timeout=120)
-
-
-def ray_ports(**given: int) -> dict[str, str]:
-    from slime.utils.ports import free_ports
-
-    names = ("RAY_PORT", "RAY_DASHBOARD_PORT", "RAY_AGENT_PORT", "RAY_CLIENT_PORT")
-    return {name: str(given.get(name) or port) for name, port in zip(names, free_ports(len(names)))}
-
-
-def gcs_processes(port: str) -> str:
-    return subprocess.run(["pgrep", "-f", f"gcs_server_port={port}"], capture_output=True, text=True,
-                          check=False).stdout
 
 
 def test_issue13_1_a_taken_port_is_refused_before_anything_starts():

@@ -32,9 +32,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FULL_STACK, ROOT, require_module
-from tests.test_training import rewards, train
 from slime.cli.netns_cluster import NetnsCluster, unavailable
+from tests.helpers.runs import rewards, train
+from tests.helpers.stack import FULL_STACK, require_module
 
 pytestmark = pytest.mark.slow
 
@@ -331,7 +331,7 @@ def hosts_lost(one_node, hosts, hand_cluster, base, tmp_path_factory):  # one_no
     began = time.time()
     run = launch(hosts, hand_cluster.head, env, *LAYOUT, f"rollout.num_rollout={ROLLOUTS}", f"ckpt.save={save}",
                  "ckpt.save_interval=3", "+rollout.use_fault_tolerance=true",
-                 "+rollout.custom_generate_function_path=tests.helpers_multinode:pause_for_a_host_loss_then_generate",
+                 "+rollout.custom_generate_function_path=tests.helpers.multinode:pause_for_a_host_loss_then_generate",
                  f"+env.SLIME_TEST_PAUSE_AFTER={2 * SAMPLES_PER_ROLLOUT}", f"+env.SLIME_TEST_PAUSED={paused}",
                  f"+env.SLIME_TEST_RESUME={resume}")
     run.wait_for(r"^slime: placement: ", timeout=240)
@@ -407,7 +407,7 @@ def test_d_with_fault_tolerance_a_lost_engine_host_moves_the_engine_to_a_host_wi
 
 # -- the launcher's wait, against a real Ray on this machine -------------------------------------------------
 def test_the_wait_for_worker_hosts_is_bounded_and_names_those_missing_with_their_ssh_logs(ray_cluster, tmp_path):
-    from tests.test_launchers import library
+    from tests.helpers.launchers import library
 
     log = tmp_path / "ssh-node7.log"
     log.write_text("\x1b[32mLocal node IP\x1b[39m: 10.0.0.7\r\nConnecting to 10.0.0.1:6379\r\n")

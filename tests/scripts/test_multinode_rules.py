@@ -1,6 +1,6 @@
 """The rules of a run on several nodes that hold without a cluster: what the launcher sends each worker
 host over ssh, Ray's token kept private, one place for every address handed to another process, and
-what a run that loses a host says (the hosts themselves: tests/test_multinode.py)."""
+what a run that loses a host says (the hosts themselves: tests/scripts/test_multinode.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
-from tests.test_launchers import launch, library, multi_node_env, words
+from tests.helpers.launchers import launch, library, multi_node_env, words
+from tests.helpers.paths import ROOT
 
 TINY_ON_THREE_HOSTS = ("cluster.actor_num_nodes=2", "cluster.actor_num_gpus_per_node=1", "+cluster.rollout_num_gpus=1",
                        "cluster.colocate=false", "+cluster.num_gpus_per_node=1")

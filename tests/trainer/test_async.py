@@ -14,7 +14,8 @@ import pytest
 
 from slime.config.compose import generate_config
 from slime.config.generate import GenerationError
-from tests.conftest import ROOT, require_module
+from tests.helpers.paths import ROOT
+from tests.helpers.stack import require_module
 
 ENV = {**os.environ, "BASE_FOLDER": "/data"}
 
@@ -77,7 +78,7 @@ def test_the_launcher_refuses_an_args_file_naming_another_script(tmp_path):
 
 
 def test_the_plan_of_a_command_line_checks_it_against_its_entry_point():
-    from tests.conftest import MINIMAL
+    from tests.helpers.command_lines import MINIMAL
 
     def plan(*entry):
         return subprocess.run([sys.executable, "-m", "slime.launch.plan", *entry, "--", *MINIMAL], cwd=ROOT,
@@ -109,7 +110,7 @@ def test_the_tiny_async_run_learns_one_step_off_policy(tiny_base, tmp_path):
     one update behind after (they are the weights before the last push): the run is one step off policy,
     and it learns."""
     require_module("ray")
-    from tests.test_training import leftovers
+    from tests.helpers.runs import leftovers
 
     mark = "async-" + tmp_path.name
     env = {**os.environ, "BASE_FOLDER": str(tiny_base), "SLIME_TEST_RUN": mark}

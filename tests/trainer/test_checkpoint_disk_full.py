@@ -59,13 +59,14 @@ def test_issue20_8_a_save_failing_after_the_index_moved_puts_the_index_back(tmp_
 @pytest.mark.slow
 def test_issue20_8_a_run_whose_disk_fills_stops_cleanly_and_resumes_from_the_last_complete_save(tiny_base, tmp_path,
                                                                                              small_disk):
-    from tests.test_training_failures import train
+    from tests.helpers.runs import train_one_rank
 
-    full = train(tiny_base, f"ckpt.save={small_disk}", "rollout.num_rollout=2", "ckpt.save_interval=1")
+    full = train_one_rank(tiny_base, f"ckpt.save={small_disk}", "rollout.num_rollout=2", "ckpt.save_interval=1")
     assert full.returncode == 1, full.stdout[-3000:]
     assert f"no space left on device tmpfs (tmpfs mounted on {small_disk})" in full.stdout
     assert "Traceback" not in full.stdout and "basic_ios" not in full.stdout
     assert sorted(p.name for p in small_disk.iterdir()) == ["iter_0000000", INDEX]
-    resumed = train(tiny_base, f"ckpt.load={small_disk}", f"ckpt.save={tmp_path / 'more'}", "rollout.num_rollout=2")
+    resumed = train_one_rank(tiny_base, f"ckpt.load={small_disk}", f"ckpt.save={tmp_path / 'more'}",
+                             "rollout.num_rollout=2")
     assert resumed.returncode == 0, resumed.stdout[-3000:]
     assert f"resumed from {small_disk} at rollout 0" in resumed.stdout

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, require_module
-from tests.test_training import leftovers, rewards, train
+from tests.helpers.paths import ROOT
+from tests.helpers.runs import leftovers, rewards, train
+from tests.helpers.stack import require_module
 
 pytestmark = pytest.mark.slow
 

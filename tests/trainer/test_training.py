@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, require_module
+from tests.helpers.hooks import HERE
+from tests.helpers.paths import ROOT
+from tests.helpers.runs import ONE_GPU, leftovers, rewards, train
+from tests.helpers.stack import require_module
 
 pytestmark = pytest.mark.slow
-
-# One trainer rank and one engine: fewer processes to start where two ranks add nothing to the test.
-ONE_GPU = "cluster.actor_num_gpus_per_node=1"
 
 
 @pytest.fixture(scope="module")
@@ -29,45 +29,6 @@ def base_folder(tiny_base):
     require_module("torch")
     require_module("ray")
     return tiny_base
-
-
-def train(base: Path, *overrides: str, config: str = "run_tiny_cpu", timeout: int = 400, wait: bool = True,
-          mark: str = "", ray=None):
-    """``train.py`` in a subprocess; every process it starts (Ray, actors, engines, router) inherits
-    SLIME_TEST_RUN=``mark``, by which ``leftovers`` finds them. With ``ray`` (the session's
-    ``training_ray``) the run joins that cluster instead of starting its own: its actors are then that
-    cluster's processes, which ``leftovers`` does not see."""
-    env = {**os.environ, "BASE_FOLDER": str(base), "RAY_DEDUP_LOGS": "0", "SLIME_TEST_RUN": mark or uuid.uuid4().hex}
-    env.pop("RAY_ADDRESS", None)
-    if ray is not None:
-        env.update(RAY_ADDRESS=ray.gcs, RAY_AUTH_MODE="token")
-    command = [sys.executable, "train.py", "--config-name", config, *overrides]
-    if not wait:
-        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
-
-
-def rewards(log: str) -> list[float]:
-    return [float(x) for x in re.findall(r"^rollout \d+/\d+\s+reward ([\d.]+)", log, re.M)]
-
-
-def leftovers(mark: str, timeout: float = 30) -> list[str]:
-    """The processes of the run marked ``mark`` still alive ``timeout`` s after it ended (Ray and the
-    engines stop asynchronously); other runs on the machine, other engineers' included, do not count."""
-    import psutil
-
-    deadline = time.time() + timeout
-    while True:
-        alive = []
-        for process in psutil.process_iter(["pid", "name"]):
-            try:
-                if process.environ().get("SLIME_TEST_RUN") == mark and process.status() != psutil.STATUS_ZOMBIE:
-                    alive.append(f"{process.info['pid']} {process.info['name']}")
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                continue
-        if not alive or time.time() > deadline:
-            return alive
-        time.sleep(0.2)
 
 
 def assert_args_file_regenerates(checkpoint: Path) -> None:
@@ -224,14 +185,14 @@ def test_a_train_rank_failing_at_start_stops_the_engines_starting_beside_it(base
 def test_a_broken_reward_stops_the_run_with_its_error_and_ray_down(base_folder, tmp_path):
     mark = uuid.uuid4().hex
     result = train(base_folder, ONE_GPU, f"ckpt.save={tmp_path / 'x'}", "~rollout.rm_type",
-                   "+rollout.custom_rm_path=tests.helpers_training:broken_reward", mark=mark)
+                   "+rollout.custom_rm_path=tests.helpers.training:broken_reward", mark=mark)
     assert result.returncode == 1
-    assert "the reward function (tests.helpers_training:broken_reward) failed on every sample" in result.stdout
+    assert "the reward function (tests.helpers.training:broken_reward) failed on every sample" in result.stdout
     assert "KeyError: 'answer'" in result.stdout
     assert leftovers(mark) == []
 
 
-KILL_ENGINE_0 = "+rollout.custom_generate_function_path=tests.helpers_training:kill_engine_then_generate"
+KILL_ENGINE_0 = "+rollout.custom_generate_function_path=tests.helpers.training:kill_engine_then_generate"
 ENGINE_0_DIED = (r"rollout engine 0 \(http://127\.0\.0\.1:\d+ on host 127\.0\.0\.1; "
                  r"log /\S+/engine_0\.log\) died \(exit code -9\)")
 
@@ -249,7 +210,7 @@ def test_an_engine_that_stops_answering_stops_the_run_naming_it(base_folder, tmp
     mark = uuid.uuid4().hex
     result = train(base_folder, f"ckpt.save={tmp_path / 'x'}", "rollout.num_rollout=3", "+rollout.rollout_health_check_interval=1",
                    "+rollout.rollout_health_check_timeout=2",
-                   "+rollout.custom_generate_function_path=tests.helpers_training:freeze_engine_then_generate", mark=mark)
+                   "+rollout.custom_generate_function_path=tests.helpers.training:freeze_engine_then_generate", mark=mark)
     assert result.returncode == 1, result.stdout[-3000:]
     assert re.search(r"^train\.py: rollout engine 0 \(http://127\.0\.0\.1:\d+ on host 127\.0\.0\.1; log /\S+/engine_0\.log\) "
                      r"did not answer /health_generate within 2 s", result.stdout, re.M), result.stdout[-3000:]
@@ -265,3 +226,19 @@ def test_with_fault_tolerance_a_crashed_engine_is_restarted_and_the_run_finishes
     assert re.search(r"rollout engine 0 is back at http://127\.0\.0\.1:\d+ with the current weights", result.stdout)
     assert len(re.findall(r"^rollout \d/3 ", result.stdout, re.M)) == 3
     assert leftovers(mark) == []
+
+
+# -- the loop with every feature of upstream slime the tests name at once ---------------------------
+@pytest.mark.slow
+def test_the_tiny_run_trains_with_every_feature_at_once(tiny_base, tmp_path, training_ray):
+    from tests.helpers.runs import ONE_GPU, train
+
+    result = train(tiny_base, ONE_GPU, f"ckpt.save={tmp_path / 'ckpt'}", "rollout.num_rollout=2",
+                   "grpo.advantage_estimator=cispo", "+grpo.use_rollout_logprobs=true", "grpo.kl_loss_coef=0.01",
+                   "+grpo.ref_update_interval=1", f"+grpo.custom_advantage_function_path={HERE}.reward_per_token",
+                   f"+rollout.custom_reward_post_process_path={HERE}.raw_and_shifted",
+                   f"+rollout.rollout_sample_filter_path={HERE}.keep_even", ray=training_ray)
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-3000:]
+    assert "rollout 1: the reference model is now the actor (--ref-update-interval)" in log
+    assert "rollout 1: 32 of 64 samples left out of the loss (--rollout-sample-filter-path)" in log

@@ -10,7 +10,8 @@ import pytest
 
 from slime.arguments.parser import parse_args
 from slime.utils.run_log import RunLog
-from tests.conftest import MINIMAL, require_module
+from tests.helpers.command_lines import MINIMAL
+from tests.helpers.stack import require_module
 
 ROLLOUTS = [{"reward": 0.25, "actor/loss": 1.5, "kl": 0.0}, {"reward": 0.5, "actor/loss": 1.25, "kl": 0.01}]
 

@@ -44,7 +44,7 @@ def test_the_order_keeps_each_step_s_samples_in_that_step():
 def test_the_trainer_shards_by_balance_and_gathers_results_in_rollout_order():
     from slime.trainer import Trainer
     from slime.arguments.parser import parse_args
-    from tests.conftest import MINIMAL
+    from tests.helpers.command_lines import MINIMAL
 
     batch = [{"prompt_tokens": [0] * 2, "response_tokens": [1] * n, "id": i} for i, n in enumerate([8, 7, 6, 5, 1, 1, 1, 1])]
     for balance, expected_tokens in ((False, [34, 12]), (True, [23, 23])):

@@ -17,9 +17,10 @@ import sys
 import pytest
 import torch
 
-from slime.arguments.topology import Topology
-from tests.conftest import ROOT, require_module
-from tests.megatron_harness import TINY_FOLDERS, spawn, tiny_args
+from tests.helpers.megatron import TINY_FOLDERS, spawn, tiny_args
+from tests.helpers.megatron import assert_parallel_state_is_the_topology, resume, steps_batch, train_steps
+from tests.helpers.paths import ROOT
+from tests.helpers.stack import require_module
 
 FAMILIES = list(TINY_FOLDERS)
 # a KL of nonzero weight: the reference model is loaded, swapped in for its log-probs, and in the loss
@@ -31,21 +32,6 @@ MOE_FAMILIES = ["tiny-qwen3-moe", "tiny-deepseek-v3"]
 def tiny(tiny_models):
     require_module("megatron.core")
     return tiny_models
-
-
-def steps_batch(seed: int = 0) -> list[dict]:
-    """Eight samples of different lengths with old and reference log-probs filled in later."""
-    import random
-
-    rng = random.Random(seed)
-    batch = []
-    for _ in range(8):
-        prompt = [2] + [rng.randint(3, 12) for _ in range(rng.randint(2, 4))]
-        response = [rng.randint(3, 12) for _ in range(rng.randint(1, 4))] + [1]
-        batch.append({"prompt_tokens": prompt, "response_tokens": response, "loss_mask": [1] * len(response),
-                      "rollout_log_probs": [-2.0] * len(response), "advantages": [rng.choice([1.0, -1.0])] * len(response),
-                      "returns": [0.0] * len(response)})
-    return batch
 
 
 # -- ranks -----------------------------------------------------------------------------------------
@@ -112,164 +98,6 @@ def _family_checks(rank, world_size, port, base, ids, families=FAMILIES, layout=
             ModelWeights(quantized, config, args).load_hf(fp8[family])
             results[family]["fp8"] = dict(_lazy_buckets(ModelWeights(quantized, config, args), 1 << 40)[0])
     return results
-
-
-def _with_log_probs(backend, batch):
-    """``batch`` with old and reference log-probs from ``backend``, the same on every rank."""
-    import torch.distributed as dist
-
-    old = backend.compute_log_probs(batch)
-    ref = backend.compute_log_probs(batch, True) if backend.reference_weights is not None else old
-    answers = [None] * dist.get_world_size()
-    dist.all_gather_object(answers, (old, ref) if old is not None else None)
-    old, ref = next(a for a in answers if a is not None)
-    return [dict(s, old_log_probs=o, ref_log_probs=r) for s, o, r in zip(batch, old, ref)]
-
-
-def _same(a, b) -> bool:
-    """Whether two nested structures of tensors (state dicts) are identical, bit for bit."""
-    if torch.is_tensor(a):
-        return torch.is_tensor(b) and a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    return a == b
-
-
-def _offload_cycle(backend, pushed_before: dict) -> dict:
-    """--offload-train's offload and onload between two steps: what was freed, whether a push while
-    offloaded sends the same weights, whether model and optimizer state come back bit for bit."""
-    import copy
-
-    before = copy.deepcopy(backend.state_fingerprint())
-    backend.offload()
-    optimizer_state = [v for inner in backend.memory._optimizers() for state in inner.state.values()
-                       for v in state.values() if torch.is_tensor(v)]
-    freed = {"parameters": all(p.untyped_storage().nbytes() == 0 for p in backend.module.parameters()),
-             "gradients": all(b.grad_data.untyped_storage().nbytes() == 0 for b in backend.model.buffers),
-             "optimizer": bool(optimizer_state) and all(v.untyped_storage().nbytes() == 0 for v in optimizer_state)}
-    pushed = backend.export_weights()  # the trainer pushes after offloading
-    freed["after the push"] = all(p.untyped_storage().nbytes() == 0 for p in backend.module.parameters())
-    backend.onload()
-    return {"freed": freed, "push": _same(pushed, pushed_before),
-            "identical": _same(copy.deepcopy(backend.state_fingerprint()), before)}
-
-
-def _train_steps(rank, world_size, port, args, batch, save_to=None, engine=False, shares=None, offload=False):
-    """Two optimizer steps on ``batch`` (every data-parallel rank takes its half, or its ``shares``: the
-    sample indices of each step per data-parallel rank), a save after the first when asked; then
-    (``offload``) an offload/onload cycle; the weights after one more step on the whole share; with
-    ``engine``, the engine's and the trainer's log-probs after a push; and megatron's parallel sizes."""
-    from slime.backends.megatron.backend import MegatronTrainBackend
-
-    backend = MegatronTrainBackend(args, "actor")
-    backend.init(rank, world_size, "127.0.0.1", port)
-    layout = backend.layout()
-    parallel = _parallel_sizes()
-    batch = _with_log_probs(backend, batch) if batch[0].get("old_log_probs") is None else batch
-    if shares is None:
-        share = [s for i, s in enumerate(batch) if i % layout.dp_size == layout.dp_rank]
-        sizes = [len(share) // 2, len(share) - len(share) // 2]
-    else:
-        steps = shares[layout.dp_rank]
-        share, sizes = [batch[i] for step in steps for i in step], [len(step) for step in steps]
-    metrics = backend.train(share, sizes, [0] * len(sizes))
-    if save_to:
-        backend.save(str(save_to), 3)
-    saved = backend.export_weights()
-    cycle = _offload_cycle(backend, saved) if offload else None
-    backend.train(share, [len(share)], [0])
-    return {"metrics": metrics, "saved": saved, "after": backend.export_weights(), "batch": batch,
-            "result_rank": layout.is_result_rank, "engine": _engine_log_probs(backend, rank) if engine else None,
-            "offload": cycle, "parallel": parallel}
-
-
-def _parallel_sizes() -> tuple[Topology, int, int]:
-    """megatron-core's parallel state on this rank: its sizes as a Topology, its data-parallel and expert
-    data-parallel sizes."""
-    import torch.distributed as dist
-    from megatron.core import parallel_state as ps
-
-    return (Topology(dist.get_world_size(), ps.get_tensor_model_parallel_world_size(),
-                     ps.get_pipeline_model_parallel_world_size(), ps.get_context_parallel_world_size(),
-                     ps.get_expert_model_parallel_world_size(), ps.get_expert_tensor_parallel_world_size()),
-            ps.get_data_parallel_world_size(), ps.get_expert_data_parallel_world_size())
-
-
-def assert_parallel_state_is_the_topology(args, result: list[dict]) -> None:
-    """Every rank's megatron parallel state is the role's Topology, with its dp and expert dp."""
-    topology = Topology.of(args, "actor", world=len(result))
-    assert [r["parallel"] for r in result] == [(topology, topology.dp, topology.expert_dp)] * len(result)
-
-
-def _resume(rank, world_size, port, args, batch, starts_in=None):
-    """Resume from --load, then one more step on the batch the saving run used; with ``starts_in`` (a
-    folder), the starts of a run without a checkpoint of its own from there (``_starts``)."""
-    from slime.backends.megatron.backend import MegatronTrainBackend
-
-    backend = MegatronTrainBackend(args, "actor")
-    backend.init(rank, world_size, "127.0.0.1", port)
-    loaded = backend.export_weights()
-    layout = backend.layout()
-    share = [s for i, s in enumerate(batch) if i % layout.dp_size == layout.dp_rank]
-    backend.train(share, [len(share)], [0])
-    after, finite = backend.export_weights(), backend.non_finite_parameters()
-    starts = _starts(backend, starts_in) if starts_in else None
-    if rank == world_size - 1:  # one shard of the last rank goes bad: every rank must hear of it
-        next(iter(backend._state().values())).data.view(-1)[0] = float("nan")
-    return {"loaded_id": backend.loaded_rollout_id(), "loaded": loaded, "after": after, "finite": finite,
-            "poisoned": backend.non_finite_parameters(), "starts": starts}
-
-
-def _starts(backend, folder) -> dict:
-    """slime's starts without a checkpoint of the run's own, as the real-model configs use them: a
-    converted ("release") torch_dist checkpoint in --load, and a torch_dist --ref-load. The current
-    weights are saved as that release first, so that they differ from the HF checkpoint's."""
-    from pathlib import Path
-
-    from slime.backends.megatron import checkpoint
-
-    release, empty = Path(folder) / "release-ckpt", Path(folder) / "no-ckpt"
-    checkpoint.save(release, None, backend.module)
-    a, result = backend.args, {}
-    for start, (load, ref_load) in {"release in --load": (release, a.hf_checkpoint),
-                                    "torch_dist --ref-load": (empty, release)}.items():
-        a.load, a.ref_load, backend._loaded = str(load), str(ref_load), None
-        backend._load_weights()
-        with backend._swapped(backend.reference_weights):
-            reference = backend.export_weights()
-        result[start] = {"model": backend.export_weights(), "reference": reference,
-                         "loaded_id": backend.loaded_rollout_id()}
-    return result
-
-
-def _engine_log_probs(backend, rank: int) -> list[tuple[float, list[float], list[float]]]:
-    """Push the weights into a torch engine, sample at two temperatures; the engine's and the trainer's
-    log-probs of each response."""
-    import torch.distributed as dist
-
-    weights = backend.export_weights()
-    pairs = []
-    for temperature in (1.0, 0.7):
-        sample = None
-        if rank == 0:
-            from slime.engines.torch_engine import TorchEngine, parse_server_args
-
-            engine = TorchEngine(parse_server_args(["--model-path", backend.args.hf_checkpoint, "--random-seed", "3"]))
-            engine.load_weights(weights, complete=True)
-            reply = engine.generate({"input_ids": [2, 5, 13], "return_logprob": True, "sampling_params": {
-                "temperature": temperature, "max_new_tokens": 6, "ignore_eos": True}})
-            sample = {"prompt_tokens": [2, 5, 13], "response_tokens": reply["output_ids"],
-                      "loss_mask": [1] * len(reply["output_ids"]),
-                      "engine": [lp for lp, _, _ in reply["meta_info"]["output_token_logprobs"]]}
-        shared = [sample]
-        dist.broadcast_object_list(shared, src=0)
-        backend.args.rollout_temperature = temperature
-        mine = backend.compute_log_probs([shared[0]])
-        if mine is not None:
-            pairs.append((temperature, shared[0]["engine"], mine[0]))
-    return pairs
 
 
 # -- tests -------------------------------------------------------------------------------------------
@@ -425,7 +253,7 @@ def test_a_converter_names_every_missing_input(tmp_path):
 @pytest.fixture(scope="module")
 def one_rank_steps(tiny):
     args = tiny_args(tiny, "tiny", WITH_KL, "perf.tensor_model_parallel_size=1", "cluster.actor_num_gpus_per_node=1")
-    result = spawn(1, _train_steps, args, steps_batch())
+    result = spawn(1, train_steps, args, steps_batch())
     assert_parallel_state_is_the_topology(args, result)
     return result[0]
 
@@ -435,7 +263,7 @@ def tp2_steps(tiny, one_rank_steps, tmp_path_factory):
     """The same steps at tensor parallel 2, saving a checkpoint after the first and pushing to an engine."""
     save = tmp_path_factory.mktemp("tp2-checkpoint")
     args = tiny_args(tiny, "tiny", WITH_KL, f"ckpt.save={save}", f"ckpt.load={save}")
-    result = spawn(2, _train_steps, args, one_rank_steps["batch"], save, True, None, True)
+    result = spawn(2, train_steps, args, one_rank_steps["batch"], save, True, None, True)
     assert_parallel_state_is_the_topology(args, result)
     return save, result
 
@@ -451,7 +279,7 @@ def test_training_is_the_same_on_every_layout(tiny, one_rank_steps, tp2_steps, l
                                                                     "+perf.max_tokens_per_gpu=20"])}[layout]
         args = tiny_args(tiny, "tiny", WITH_KL, f"perf.tensor_model_parallel_size={tp}",
                          f"perf.pipeline_model_parallel_size={pp}", f"cluster.actor_num_gpus_per_node={ranks}", *extra)
-        result = spawn(ranks, _train_steps, args, one_rank_steps["batch"])
+        result = spawn(ranks, train_steps, args, one_rank_steps["batch"])
         assert_parallel_state_is_the_topology(args, result)
     mine = next(r for r in result if r["result_rank"])
     assert mine["metrics"]["actor/loss"] == pytest.approx(one_rank_steps["metrics"]["actor/loss"], abs=1e-6)
@@ -464,7 +292,7 @@ def test_training_is_the_same_on_every_layout(tiny, one_rank_steps, tp2_steps, l
 def resumed_tp2(tiny, one_rank_steps, tp2_steps):
     """The TP 2 run resumed from its checkpoint at the same layout, and one more step."""
     save = tp2_steps[0]
-    return spawn(2, _resume, tiny_args(tiny, "tiny", WITH_KL, f"ckpt.save={save}", f"ckpt.load={save}"),
+    return spawn(2, resume, tiny_args(tiny, "tiny", WITH_KL, f"ckpt.save={save}", f"ckpt.load={save}"),
                  one_rank_steps["batch"])[0]
 
 
@@ -477,7 +305,7 @@ UNEVEN_SHARES = [([0, 1, 2], [4]), ([3], [5, 6, 7])]
 def moe_one_rank_steps(tiny):
     args = tiny_args(tiny, "tiny-qwen3-moe", WITH_KL, "perf.tensor_model_parallel_size=1",
                      "cluster.actor_num_gpus_per_node=1")
-    return spawn(1, _train_steps, args, steps_batch())[0]
+    return spawn(1, train_steps, args, steps_batch())[0]
 
 
 @pytest.mark.slow
@@ -488,7 +316,7 @@ def test_expert_parallel_training_with_uneven_shares_equals_one_rank(tiny, moe_o
     args = tiny_args(tiny, "tiny-qwen3-moe", WITH_KL, "perf.tensor_model_parallel_size=1",
                      "+perf.expert_model_parallel_size=2", "cluster.actor_num_gpus_per_node=2",
                      "+perf.use_dynamic_batch_size=true", "+perf.max_tokens_per_gpu=20")
-    result = spawn(2, _train_steps, args, moe_one_rank_steps["batch"], None, False, UNEVEN_SHARES)
+    result = spawn(2, train_steps, args, moe_one_rank_steps["batch"], None, False, UNEVEN_SHARES)
     assert_parallel_state_is_the_topology(args, result)
     reference = moe_one_rank_steps["metrics"]
     for mine in result:  # every rank reports the step's metrics over both shares
@@ -525,7 +353,7 @@ def test_a_checkpoint_resumes_exactly_and_reshards(tiny, one_rank_steps, tp2_ste
     assert _max_difference(same_layout["after"], saving["after"]) == 0.0  # optimizer and scheduler restored too
     one = tiny_args(tiny, "tiny", WITH_KL, f"ckpt.save={save}", f"ckpt.load={save}",
                     "perf.tensor_model_parallel_size=1", "cluster.actor_num_gpus_per_node=1")
-    resharded = spawn(1, _resume, one, one_rank_steps["batch"], tmp_path)[0]
+    resharded = spawn(1, resume, one, one_rank_steps["batch"], tmp_path)[0]
     assert _max_difference(resharded["loaded"], saving["saved"]) == 0.0
     assert _max_difference(resharded["after"], saving["after"]) < 1e-5
     # the starts of the real-model configs: a converted release in --load (the reference from the HF

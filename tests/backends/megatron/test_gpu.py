@@ -12,7 +12,7 @@ import os
 import pytest
 import torch
 
-from tests.megatron_harness import spawn, tiny_args
+from tests.helpers.megatron import spawn, tiny_args
 
 pytestmark = [pytest.mark.gpu, pytest.mark.slow,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (and transformer-engine)")]
@@ -48,9 +48,9 @@ def _logits(rank, world_size, port, args, ids):
 
 def _steps(rank, world_size, port, args, save):
     os.environ["CUDA_VISIBLE_DEVICES"] = str(rank)
-    from tests.test_megatron_backend import _train_steps, steps_batch
+    from tests.helpers.megatron import steps_batch, train_steps
 
-    first = _train_steps(rank, world_size, port, args, steps_batch(), save)
+    first = train_steps(rank, world_size, port, args, steps_batch(), save)
     return first
 
 
@@ -74,9 +74,9 @@ def test_bf16_with_the_distributed_optimizer_trains_and_resumes(tiny, tmp_path):
     args = tiny_args(tiny, "tiny", *GPU_SETTINGS, "perf.tensor_model_parallel_size=1",
                      "cluster.actor_num_gpus_per_node=1", f"ckpt.save={tmp_path}", f"ckpt.load={tmp_path}")
     first = spawn(1, _steps, args, tmp_path)[0]
-    from tests.test_megatron_backend import _resume
+    from tests.helpers.megatron import resume
 
-    resumed = spawn(1, _resume, args, first["batch"])[0]
+    resumed = spawn(1, resume, args, first["batch"])[0]
     assert resumed["loaded_id"] == 3
     assert all(torch.equal(first["saved"][k], resumed["loaded"][k]) for k in first["saved"])
 
@@ -97,11 +97,11 @@ def _gpu_offload(rank, world_size, port, args):
 
     os.environ["CUDA_VISIBLE_DEVICES"] = str(rank)
     from slime.backends.megatron.backend import MegatronTrainBackend
-    from tests.test_megatron_backend import _same, _with_log_probs, steps_batch
+    from tests.helpers.megatron import same, steps_batch, with_log_probs
 
     backend = MegatronTrainBackend(args, "actor")
     backend.init(rank, world_size, "127.0.0.1", port)
-    batch = _with_log_probs(backend, steps_batch())
+    batch = with_log_probs(backend, steps_batch())
     backend.train(batch, [len(batch)], [0])
     weights, before = backend.export_weights(), copy.deepcopy(backend.state_fingerprint())
     torch.cuda.synchronize()
@@ -112,10 +112,10 @@ def _gpu_offload(rank, world_size, port, args):
     pushed = backend.export_weights()
     backend.onload()
     state_bytes = sum(p.numel() * p.element_size() for p in backend.module.parameters())
-    identical = _same(copy.deepcopy(backend.state_fingerprint()), before)
+    identical = same(copy.deepcopy(backend.state_fingerprint()), before)
     backend.train(batch, [len(batch)], [0])
     return {"method": backend.memory.method, "freed": freed, "parameter_bytes": state_bytes,
-            "push": _same(pushed, weights), "identical": identical}
+            "push": same(pushed, weights), "identical": identical}
 
 
 @pytest.mark.parametrize("method", ["torch_memory_saver", "storage copies"])

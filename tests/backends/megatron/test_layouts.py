@@ -8,7 +8,7 @@ import argparse
 import pytest
 import torch
 
-from tests.conftest import require_module
+from tests.helpers.stack import require_module
 
 pytest.importorskip("torch")
 
