@@ -75,6 +75,14 @@ def _warnings(output: str) -> list[str]:
     return found
 
 
+def _sglang_loggers() -> list[logging.Logger]:
+    """SGLang's logger and every logger below it that exists now."""
+    manager = logging.getLogger().manager
+    return [logging.getLogger("sglang")] + [
+        logger for name, logger in list(manager.loggerDict.items())
+        if name.startswith("sglang.") and isinstance(logger, logging.Logger)]
+
+
 def check_server_args(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     """(problems, notes) of every engine's server command: what SGLang rejects, and what it warns
     about or what stayed unchecked. Imports SGLang."""
@@ -100,9 +108,12 @@ def check_server_args(args: argparse.Namespace) -> tuple[list[str], list[str]]:
             sglang_logger.addHandler(said)
             propagate, sglang_logger.propagate = sglang_logger.propagate, False  # reported below, once
             # its warnings whatever the root logger's level (Hydra's logging settings set it, in this process)
-            level, disabled = sglang_logger.level, sglang_logger.disabled
+            # and though a logging.config call in this process disabled SGLang's loggers that existed then
+            level = sglang_logger.level
+            disabled = {logger: logger.disabled for logger in _sglang_loggers()}
             sglang_logger.setLevel(logging.WARNING)
-            sglang_logger.disabled = False
+            for logger in disabled:
+                logger.disabled = False
             try:
                 record = ServerArgs.from_cli_args(parser.parse_args(command[3:]))
                 if resolvable:
@@ -115,7 +126,8 @@ def check_server_args(args: argparse.Namespace) -> tuple[list[str], list[str]]:
                 sglang_logger.removeHandler(said)
                 sglang_logger.propagate = propagate
                 sglang_logger.setLevel(level)
-                sglang_logger.disabled = disabled
+                for logger, was in disabled.items():
+                    logger.disabled = was
             for problem in found:
                 if problem not in seen:
                     seen.add(problem)

@@ -10,13 +10,14 @@ import sys
 
 import pytest
 
-from slime.engines.command import engine_count, planned_commands, server_command
-from slime.config.compose import generate_config, namespace_from_config, primary_configs
+from slime.arguments.flags import SGLANG
 from slime.arguments.parser import looks_like_option
 from slime.arguments.registry import flag_by_option
-from slime.arguments.flags import SGLANG
 from slime.arguments.sglang_flags import load_snapshot
-from tests.conftest import ROOT, require_module
+from slime.config.compose import generate_config, namespace_from_config, primary_configs
+from slime.engines.command import engine_count, planned_commands, server_command
+from tests.helpers.paths import ROOT
+from tests.helpers.stack import require_module
 
 ENV = {"BASE_FOLDER": "/models"}
 
@@ -156,14 +157,31 @@ def test_sglangs_own_parser_accepts_every_engines_command(config):
     assert all("resolve_once" in note or "SGLang says --" in note for note in notes), notes
 
 
-def test_sglangs_deprecation_warnings_name_the_config_key():
+@pytest.mark.parametrize("logging_configured_after_sglang_imported", [False, True])
+def test_sglangs_deprecation_warnings_name_the_config_key(logging_configured_after_sglang_imported):
+    """Also when a logging.config call (Hydra's, in this process) disabled SGLang's existing loggers."""
     require_module("sglang")
+    import logging
+    import logging.config
+
+    import sglang.srt.server_args  # noqa: F401  (its logger exists before the logging config below)
+
     from slime.engines.sglang_check import check_server_args
 
-    _, notes = check_server_args(_namespace("run_qwen3_235B_A22B"))
+    loggers = [logging.getLogger(name) for name in list(logging.getLogger().manager.loggerDict)]
+    was_disabled = {logger: logger.disabled for logger in loggers}
+    try:
+        if logging_configured_after_sglang_imported:
+            logging.config.dictConfig({"version": 1, "disable_existing_loggers": True})
+        _, notes = check_server_args(_namespace("run_qwen3_235B_A22B"))
+        left_disabled = logging.getLogger("sglang.srt.server_args").disabled
+    finally:
+        for logger, disabled in was_disabled.items():
+            logger.disabled = disabled
     assert [n for n in notes if "deprecated" in n] == [
         "--sglang-enable-dp-attention: SGLang says --enable-dp-attention is deprecated and will be removed in a future "
         "release. Use '--attn-dp-size <dp-size>' instead."]
+    assert left_disabled == logging_configured_after_sglang_imported  # as the check found it
 
 
 def test_sglangs_parser_objects_by_config_key():
