@@ -14,10 +14,13 @@ import re
 import string
 import urllib.request
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from slime.rewards.math_reward import math_correct
-from slime.rollout.sample import Sample
 from slime.utils.functions import load_function
+
+if TYPE_CHECKING:  # samples are duck-typed here: the rollout layer sits above the rewards
+    from slime.rollout.sample import Sample
 
 
 class RewardFailure(RuntimeError):
