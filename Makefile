@@ -4,6 +4,8 @@ CONFIG ?= run_qwen3_4B
 OVERRIDES ?=
 SWEEP ?= optimizer.lr=1e-6,3e-6
 PYTHON ?= python
+# The tools and benchmarks below run this checkout's package, whether or not it is the installed one.
+export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 GENERATE = $(PYTHON) tools/generate_args.py --config-name $(CONFIG) $(OVERRIDES)
 LAUNCHER = scripts/$(subst _,-,$(CONFIG)).sh
 

@@ -6,7 +6,7 @@ generated with the weights trained on the one before). train_async.py is the one
     python3 train.py --config-name run_qwen3_4B [overrides…]   # the same, straight from conf/
     python3 train.py … --dry-run                               # the launch plan, without torch, Ray or a GPU
 
-See slime/trainer_cli.py.
+See slime/cli/train.py.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ STARTED = time.time()  # for the run's start-up summary
 
 import sys  # noqa: E402
 
-from slime.trainer_cli import main as _main  # noqa: E402
+from slime.cli.train import main as _main  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,7 @@ then submit this script.
     python3 train_async.py <flags>
     python3 train_async.py --config-name run_tiny_async [overrides…] [--dry-run]
 
-See slime/trainer_cli.py.
+See slime/cli/train.py.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ STARTED = time.time()  # for the run's start-up summary
 
 import sys  # noqa: E402
 
-from slime.trainer_cli import main as _main  # noqa: E402
+from slime.cli.train import main as _main  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,20 +16,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 from typing import Callable
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import torch
 
-import torch  # noqa: E402
-
-from slime.algorithms import reference  # noqa: E402
-from slime.algorithms.advantages import ESTIMATORS, compute_advantages  # noqa: E402
-from slime.algorithms.layout import unpad_lists  # noqa: E402
-from slime.algorithms.micro_batch import MicroBatch, actor_loss, critic_loss  # noqa: E402
+from slime.algorithms import reference
+from slime.algorithms.advantages import ESTIMATORS, compute_advantages
+from slime.algorithms.layout import unpad_lists
+from slime.algorithms.micro_batch import MicroBatch, actor_loss, critic_loss
 
 GROUP_SIZE = 8
 OPTIONS = {"kl_coef": 0.01, "gamma": 0.99, "lambd": 0.95}

@@ -17,10 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _timing import interleaved, time_command
 
-from benchmarks._timing import interleaved, time_command  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 BARE_APP = """
 import sys

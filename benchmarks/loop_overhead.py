@@ -31,7 +31,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 ROLLOUT_LINE = re.compile(r"^rollout (\d+)/\d+\s.*\|\s+(.*)$")
 PHASE = re.compile(r"(\w+) ([\d.]+)s")
@@ -108,7 +107,7 @@ def in_process(base: str, overrides: list[str]) -> int:
     """The trainer's loop with its backend and engine in this process; prints what the real run prints."""
     started = time.time()
     from slime.backends.torch_backend import TorchTrainBackend
-    from slime.backends.torch_engine import TorchEngine, parse_server_args
+    from slime.engines.torch_engine import TorchEngine, parse_server_args
     from slime.config.compose import namespace_from_config
     from slime.trainer import StartupClock, Trainer
 

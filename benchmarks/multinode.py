@@ -25,11 +25,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from loop_overhead import load, summarize, timestamped
 
-from benchmarks.loop_overhead import load, summarize, timestamped  # noqa: E402
-from tools.netns_cluster import NetnsCluster, unavailable  # noqa: E402
+from slime.cli.netns_cluster import NetnsCluster, unavailable
+
+ROOT = Path(__file__).resolve().parents[1]
 
 LAYOUTS = {
     "one host": ["cluster.actor_num_nodes=1", "cluster.actor_num_gpus_per_node=2", "+cluster.rollout_num_gpus=1",

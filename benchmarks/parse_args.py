@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Cost of importing slime.utils.arguments and parsing a 200-token argv, as a ratio to `python -c pass`.
+"""Cost of importing slime.arguments.parser and parsing a 200-token argv, as a ratio to `python -c pass`.
 
     python benchmarks/parse_args.py [--repeats 15]
 """
@@ -11,10 +11,9 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _timing import interleaved, report, time_command
 
-from benchmarks._timing import interleaved, report, time_command  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def argv_200() -> list[str]:
@@ -36,10 +35,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     repeats = parser.parse_args().repeats
     argv = argv_200()
-    from slime.utils.arguments import parse_args
+    from slime.arguments.parser import parse_args
 
     parse_args(argv)  # fail here, readably, if the argv stopped validating
-    parse = f"import sys; from slime.utils.arguments import parse_args; parse_args({argv!r})"
+    parse = f"import sys; from slime.arguments.parser import parse_args; parse_args({argv!r})"
     medians = interleaved({
         "python -c pass": lambda: time_command([sys.executable, "-c", "pass"]),
         "import + parse_args (200 tokens)": lambda: time_command([sys.executable, "-c", parse], cwd=ROOT),

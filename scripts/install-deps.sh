@@ -4,6 +4,9 @@
 #   bash scripts/install-deps.sh cpu        # CPU-only machine: CPU torch, SGLang without its CUDA deps
 #   bash scripts/install-deps.sh gpu        # GPU cluster node: SGLang with its pinned CUDA torch
 #   bash scripts/install-deps.sh cpu --dev  # plus the test tools
+#
+# Then this checkout itself, editable (pip install -e): tools/*.py, train.py and the tests import the
+# slime package from here, whatever the current folder.
 set -euo pipefail
 
 usage() {
@@ -29,6 +32,7 @@ main() {
   if [[ "${dev}" == --dev ]]; then
     python -m pip install -r "${root}/requirements-dev.txt"
   fi
+  python -m pip install --no-deps -e "${root}"
 }
 
 main "$@"

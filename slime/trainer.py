@@ -20,11 +20,11 @@ from pathlib import Path
 from slime.utils.background import in_background
 from slime.utils.checkpoint import CheckpointFailed, latest_rollout_id, read_run_record, saving, write_run_record
 from slime.utils.non_finite import NonFinite, metrics_problem, reward_problem
-from slime.utils.role_overrides import role_args
+from slime.arguments.role_overrides import role_args
 from slime.utils.run_log import RunLog, timed
-from slime.utils.validation import uses_reference_model
+from slime.arguments.validation import uses_reference_model
+from slime.utils.checkout import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 class Stopped(Exception):
@@ -288,7 +288,7 @@ class Trainer:
         once all are settled, and whatever did start is in ``self`` for ``run`` to shut down."""
         from concurrent.futures import ThreadPoolExecutor
 
-        from slime.ray.engines import EngineGroup
+        from slime.engines.group import EngineGroup
 
         a = self.args
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="start") as pool:
@@ -319,7 +319,7 @@ class Trainer:
 
     def _eval_sets(self) -> dict:
         from slime.rollout.data_source import load_prompts
-        from slime.utils.eval_datasets import eval_datasets
+        from slime.arguments.eval_datasets import eval_datasets
 
         a = self.args
         return {name: load_prompts(path, self.tokenizer, input_key=a.eval_input_key or a.input_key,
@@ -568,7 +568,9 @@ class Trainer:
             self.log.note(f"rollout {rollout_id}: {failed} reward(s) failed and count as 0; first: {first}")
         if self.engines:
             self.engines.sweep()
-        bad_rewards = reward_problem(a, samples)
+        from slime.rewards.hub import reward_source
+
+        bad_rewards = reward_problem(reward_source(a), samples, a)
         if bad_rewards and not a.skip_non_finite_rewards:
             raise NonFinite(f"rollout {rollout_id}: {bad_rewards}; the run stops before training on them "
                             "(--skip-non-finite-rewards skips such a rollout instead)")

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import REFERENCE, ROOT
+from tests.helpers.paths import REFERENCE, ROOT
 
 # The folder that sat beside the repository while it was built, spelt in pieces so that this file does
 # not name it; and a path to it however it is written: as text, as pathlib's parent / NAME, or as

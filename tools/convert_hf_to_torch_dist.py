@@ -10,14 +10,9 @@ conversion naming the tensor. Runs on CPU processes (one per tensor × pipeline 
 reshards to any layout on load.
 """
 
-from __future__ import annotations
-
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from slime.backends.megatron.conversion_cli import main  # noqa: E402
+from _slime import main_of
 
 if __name__ == "__main__":
-    sys.exit(main("hf_to_torch_dist", sys.argv[1:]))
+    sys.exit(main_of("slime.cli.convert_checkpoint")("hf_to_torch_dist", sys.argv[1:]))

@@ -9,14 +9,9 @@
 the config, tokenizer and each tensor's dtype. Tensors come out under HF's checkpoint names.
 """
 
-from __future__ import annotations
-
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from slime.backends.megatron.conversion_cli import main  # noqa: E402
+from _slime import main_of
 
 if __name__ == "__main__":
-    sys.exit(main("torch_dist_to_hf", sys.argv[1:]))
+    sys.exit(main_of("slime.cli.convert_checkpoint")("torch_dist_to_hf", sys.argv[1:]))

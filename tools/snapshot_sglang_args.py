@@ -1,39 +1,11 @@
 #!/usr/bin/env python3
 """Regenerate (or check) the snapshot of SGLang's server flags from the installed SGLang.
 
-    python tools/snapshot_sglang_args.py           # rewrite slime/utils/sglang_server_args.json
-    python tools/snapshot_sglang_args.py --check   # exit 1 and show the difference if it is stale
-"""
+The command line of ``slime.cli.snapshot_sglang_args``, whose docstring says how to use it."""
 
-from __future__ import annotations
-
-import argparse
-import json
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from slime.utils.files import write_or_check  # noqa: E402
-from slime.utils.sglang_flags import SNAPSHOT_PATH, snapshot_from_installed  # noqa: E402
-
-
-def render(snapshot: dict) -> str:
-    """One line per flag, so a changed flag is a one-line diff."""
-    lines = [json.dumps(entry, sort_keys=True) for entry in snapshot["flags"]]
-    return (
-        "{\n"
-        f'"sglang_version": {json.dumps(snapshot["sglang_version"])},\n'
-        '"flags": [\n' + ",\n".join(lines) + "\n]\n}\n"
-    )
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true", help="compare instead of writing")
-    args = parser.parse_args(argv)
-    text = render(snapshot_from_installed())
-    return write_or_check(SNAPSHOT_PATH, text, args.check, "python tools/snapshot_sglang_args.py")
+from _slime import main_of
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main_of("slime.cli.snapshot_sglang_args")())

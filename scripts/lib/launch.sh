@@ -35,6 +35,9 @@
 #                    launcher stops, naming those still missing, without submitting
 
 SLIME_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# The generator, the plan and the probes below import this checkout's package, whether or not it is
+# the installed one (scripts/install-deps.sh installs a checkout editable; another may be installed).
+export PYTHONPATH="${SLIME_ROOT}${PYTHONPATH:+:${PYTHONPATH}}"
 SLIME_STARTED_PIDS=()
 SLIME_TEMP_FILES=()
 SLIME_WORKER_LOGS=()    # each worker host's ssh session output, removed at exit unless a worker failed
@@ -236,11 +239,11 @@ slime_launch() {
   esac
   # The plan needs Python: without it, report what was found so far (the missing variables too).
   ((has_python)) || slime::die "${problems[@]}"
-  read -r nodes gpus_per_node < <("${python}" -m slime.utils.plan --nodes -- "${argv[@]}") ||
+  read -r nodes gpus_per_node < <("${python}" -m slime.launch.plan --nodes -- "${argv[@]}") ||
     slime::die "could not compute the plan of ${config}"
   if [[ "${SLIME_DRY_RUN:-0}" == 1 ]]; then
     # The plan, each engine's server command included, as comments: the output stays a list of commands.
-    "${python}" -m slime.utils.plan --entry-point "${entry_point}" -- "${argv[@]}" | sed 's/^/# /'
+    "${python}" -m slime.launch.plan --entry-point "${entry_point}" -- "${argv[@]}" | sed 's/^/# /'
   fi
   gpus_per_node="${SLIME_NUM_GPUS:-${gpus_per_node}}"
   slime::check_nodes "${nodes}" "${gpus_per_node}"

@@ -1,1 +1,3 @@
-"""RL algorithms in pure torch: KL estimators, advantages and returns, policy and value losses."""
+"""RL algorithms in pure torch: KL estimators, advantages and returns, policy and value losses.
+
+May import: torch; no other slime package."""

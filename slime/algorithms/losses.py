@@ -68,11 +68,6 @@ def value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Te
     return 0.5 * torch.maximum((values - returns).square(), (clipped - returns).square())
 
 
-def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
-    log_probs = torch.log_softmax(logits.float(), dim=-1)
-    return -(log_probs.exp() * log_probs).sum(-1)
-
-
 def aggregate(per_token: list[torch.Tensor], masks: list[torch.Tensor], per_token_mean: bool,
               total_tokens: float | None = None, total_samples: int | None = None) -> torch.Tensor:
     """Mean over tokens of the whole batch (``per_token_mean``) or mean over samples of each sample's

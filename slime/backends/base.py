@@ -3,7 +3,7 @@ torch backend on CPUs implement the same methods, so the loop does not change.
 
 A train backend holds one rank of a role (actor or critic). The rollout engines are no interface of
 this package: they are server processes (SGLang's, or the torch engine) that the engine group
-(``slime.ray.engines``) talks to over SGLang's HTTP API; a train backend pushes its weights to them
+(``slime.engines.group``) talks to over SGLang's HTTP API; a train backend pushes its weights to them
 with ``update_weights`` (``slime.backends.weight_sync``).
 """
 
@@ -34,7 +34,7 @@ class TrainBackend(ABC):
 
     def address(self) -> tuple[str, int]:
         """Where rank 0 hosts the role's process group (this node's address once the cluster spans nodes)."""
-        from slime.ray.addresses import free_address
+        from slime.utils.addresses import free_address
 
         return free_address()
 

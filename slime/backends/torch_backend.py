@@ -15,11 +15,12 @@ import math
 import torch
 import torch.distributed as dist
 
-from slime.algorithms.losses import entropy_from_logits
+from slime.algorithms.log_probs import token_log_probs
 from slime.algorithms.micro_batch import MicroBatch, actor_loss, critic_loss
 from slime.backends.base import Layout, TrainBackend
+from slime.backends.schedule import schedule, set_weight_decay, torch_scheduler, total_optimizer_steps, weight_decay_at
 from slime.utils.checkpoint import iteration_dir, latest_rollout_id
-from slime.utils.validation import uses_reference_model
+from slime.arguments.validation import uses_reference_model
 
 
 class ValueModel(torch.nn.Module):
@@ -38,25 +39,6 @@ class ValueModel(torch.nn.Module):
     def forward(self, input_ids, attention_mask):
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         return self.value_head(hidden).squeeze(-1)
-
-
-def _schedule(args: argparse.Namespace, total_steps: int):
-    warmup = args.lr_warmup_iters or int((args.lr_warmup_fraction or 0) * total_steps)
-    decay_steps = args.lr_decay_iters or total_steps
-    floor = (args.min_lr or 0.0) / args.lr if args.lr else 0.0
-
-    def factor(step: int) -> float:
-        if warmup and step < warmup:
-            start = args.lr_warmup_init / args.lr if args.lr else 0.0
-            return start + (1 - start) * step / warmup
-        progress = min(1.0, (step - warmup) / max(1, decay_steps - warmup))
-        if args.lr_decay_style == "linear":
-            return floor + (1 - floor) * (1 - progress)
-        if args.lr_decay_style == "cosine":
-            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
-        return 1.0
-
-    return factor
 
 
 class TorchTrainBackend(TrainBackend):
@@ -87,10 +69,10 @@ class TorchTrainBackend(TrainBackend):
         if self.role == "actor" and uses_reference_model(a):
             self.reference = AutoModelForCausalLM.from_pretrained(a.ref_load or a.hf_checkpoint, dtype=torch.float32,
                                                                   trust_remote_code=remote).eval()
+        self.schedule = schedule(a, total_optimizer_steps(a))  # megatron-core's, as the megatron backend's
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=a.lr, betas=(a.adam_beta1, a.adam_beta2),
-                                           eps=a.adam_eps, weight_decay=a.weight_decay)
-        total_steps = (a.num_rollout or 1) * (a.num_steps_per_rollout or 1)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _schedule(a, total_steps))
+                                           eps=a.adam_eps, weight_decay=weight_decay_at(self.schedule, 0))
+        self.scheduler = torch_scheduler(self.optimizer, self.schedule)
         if a.load and latest_rollout_id(a.load) is not None:
             self._load(a.load)
 
@@ -124,13 +106,12 @@ class TorchTrainBackend(TrainBackend):
         return rows, columns, targets
 
     def _token_log_probs(self, model, batch: list[dict], with_entropy: bool = False):
-        """Flat log-probs of every response token of ``batch`` (and the entropies at those positions)."""
+        """Flat log-probs of every response token of ``batch`` (and the entropies at those positions), at the
+        rollout temperature: the distribution the engine sampled from."""
         ids, mask = self._pad(batch)
         rows, columns, targets = self._response_positions(batch)
-        logits = model(input_ids=ids, attention_mask=mask).logits[rows, columns].float()
-        log_probs = torch.log_softmax(logits, -1)
-        entropy = entropy_from_logits(logits) if with_entropy else None
-        return log_probs.gather(1, targets[:, None]).squeeze(1), entropy
+        logits = model(input_ids=ids, attention_mask=mask).logits[rows, columns]
+        return token_log_probs(logits, targets, temperature=self.args.rollout_temperature, with_entropy=with_entropy)
 
     @staticmethod
     def _split(flat: torch.Tensor, batch: list[dict]) -> list[list[float]]:
@@ -194,6 +175,7 @@ class TorchTrainBackend(TrainBackend):
             grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), a.clip_grad)
             self.optimizer.step()
             self.scheduler.step()
+            set_weight_decay(self.optimizer, self.schedule, self.scheduler.last_epoch)
             totals["loss"] = totals.get("loss", 0.0) + step_loss
             totals["grad_norm"] = totals.get("grad_norm", 0.0) + float(grad_norm)
         steps = max(1, len(step_sizes))
@@ -228,6 +210,7 @@ class TorchTrainBackend(TrainBackend):
             state = torch.load(source / "optimizer.pt", weights_only=True)
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])
+            set_weight_decay(self.optimizer, self.schedule, self.scheduler.last_epoch)
         self._loaded = rollout_id
 
     def holds_full_weights(self) -> bool:

@@ -236,7 +236,7 @@ def _push_distributed(backend, buckets: Iterable, engines: list[dict], version: 
 
 def _update_group(backend, engines: list[dict], cuda: bool):
     """The weight-update group of rank 0 and every engine's ranks, made once per set of engines."""
-    from slime.ray.addresses import reachable_host
+    from slime.utils.addresses import reachable_host
     from slime.utils.ports import free_ports
 
     key = tuple(e["url"] for e in engines)

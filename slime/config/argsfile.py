@@ -1,6 +1,7 @@
 """The generated file: bash arrays that are safe to source, or the same argv as JSON.
 
-The bash file holds a header saying how it was generated, one ``NAME_ARGS=( … )`` array per
+The bash file holds a header saying how it was generated (``render_bash`` writes it, ``read_header`` and
+``command_of_header`` read it back for ``--regenerate``), one ``NAME_ARGS=( … )`` array per
 config group (one flag per line), ``SLIME_ARG_ARRAYS`` naming them so a launcher can expand
 them all, ``SLIME_JOB_ENV`` with the config's extra environment, ``SLIME_ENTRY_POINT`` naming the
 script the launcher runs (``train.py`` or ``train_async.py``), and, as its last line, the
@@ -11,12 +12,17 @@ file first unsets the marker and stops the sourcing if a referenced variable is 
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
 
-from slime.config.generate import ROOT, Generated
+from slime.config.generate import Generated
+from slime.config.overrides import quote_value
+from slime.config.search_path import SEARCHPATH_KEY
 from slime.config.shell import bash_word, defaulted_references, referenced_names, require_set
+from slime.utils.checkout import ROOT
 
 COMPLETE_MARKER = "SLIME_ARGS_COMPLETE=1"
 # Header lines that depend on the machine or the commit: a golden file leaves them out, and
@@ -56,7 +62,7 @@ def project_revision() -> str:
 
 @lru_cache(maxsize=1)
 def sglang_snapshot() -> str:
-    from slime.utils.sglang_flags import SNAPSHOT_PATH
+    from slime.arguments.sglang_flags import SNAPSHOT_PATH
 
     return json.loads(SNAPSHOT_PATH.read_text())["sglang_version"]
 
@@ -134,3 +140,90 @@ def render_json(gen: Generated) -> str:
         "entry_point": gen.entry_point,
     }
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def read_header(text: str) -> dict[str, str]:
+    """The ``# key: value`` lines at the top of an args file, as ``render_bash`` writes them."""
+    fields = {}
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        key, sep, value = line[2:].partition(": ")
+        if sep:
+            fields[key] = value
+    return fields
+
+
+# What a header may hold: Hydra overrides (Hydra's key grammar, a value unless it deletes), a config
+# name, and folders; anything else (an option such as -o or --goldens, a number) is refused unrun.
+_OVERRIDE = re.compile(r"(?P<sign>\+\+|\+|~)?(?P<key>[\w$][\w$-]*(?:[./][\w$-]+)*(?:@[\w$-]*(?:\.[\w$-]+)*)?)"
+                       r"(?P<value>=.*)?", re.S)
+_HYDRA_KEY = re.compile(r"(?:^|[/.@])hydra(?:[/.@]|$)")
+_CONFIG_NAME = re.compile(r"[\w.@][\w.@/-]*")
+_PKG = re.compile(r"pkg://[\w.]+")
+HEADER_KEYS = {"overrides": "# overrides: ", "config dirs": CONFIG_DIRS, "config path": CONFIG_PATH,
+               "search path": SEARCH_PATH}
+
+
+def override_problem(entry) -> str | None:
+    """Why a header entry is not a Hydra override the generator records, if it is not."""
+    if not isinstance(entry, str):
+        return "not a string"
+    match = _OVERRIDE.fullmatch(entry)
+    if "\x00" in entry or not match or (match["value"] is None and match["sign"] != "~"):
+        return "not a Hydra override (key=value, +key=value, ++key=value or ~key)"
+    if _HYDRA_KEY.search(match["key"]):
+        return "a setting of Hydra's own, which an args file never records among its overrides"
+    return None
+
+
+def folder_problem(entry, packages: bool) -> str | None:
+    """Why a header entry is not an absolute folder (or, where ``packages``, a pkg:// module), if it is not."""
+    if isinstance(entry, str) and "\x00" not in entry and (os.path.isabs(entry) or
+                                                         (packages and _PKG.fullmatch(entry))):
+        return None
+    return "not an absolute folder" + (" or a pkg:// module" if packages else "")
+
+
+def command_of_header(fields: dict[str, str]) -> tuple[list[str], list[str]]:
+    """The Hydra command line an args file's header describes, and every problem with its lines. Only
+    Hydra's side comes from a header (config name, overrides, folders, search path), each checked to be
+    what its line must hold: nothing there can become an option of the generator (-o, --goldens, …)."""
+    problems: list[str] = []
+
+    def load(key: str, default, kind: type):
+        text = fields.get(key)
+        if text is None:
+            return default
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = None
+        if not isinstance(value, kind):
+            problems.append(f"its '{HEADER_KEYS[key].strip()}' line must hold a JSON "
+                            f"{'list' if kind is list else 'string'}, not {text!r}")
+            return default
+        return value
+
+    def check(key: str, entries: list, problem) -> list:
+        bad = [(entry, why) for entry in entries for why in [problem(entry)] if why]
+        problems.extend(f"its '{HEADER_KEYS[key].strip()}' line holds {json.dumps(entry, ensure_ascii=False)}: {why}"
+                        for entry, why in bad)
+        return entries
+
+    name = fields["config"]
+    if not _CONFIG_NAME.fullmatch(name):
+        problems.append(f"its '# config:' line holds {json.dumps(name, ensure_ascii=False)}: not a config name")
+    overrides = check("overrides", load("overrides", [], list), override_problem)
+    dirs = check("config dirs", load("config dirs", [], list), lambda d: folder_problem(d, packages=False))
+    config_path = load("config path", None, str)
+    if config_path is not None:
+        check("config path", [config_path], lambda d: folder_problem(d, packages=True))
+    search = check("search path", load("search path", [], list), lambda d: folder_problem(d, packages=True))
+    args = [f"--config-name={name}"]
+    args += [f"--config-path={config_path}"] if config_path is not None else []
+    args += [f"--config-dir={folder}" for folder in dirs]
+    args += overrides
+    if search:
+        args.append(f"{SEARCHPATH_KEY}=[{','.join(quote_value(entry) for entry in search)}]")
+    return args, problems

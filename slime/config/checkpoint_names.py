@@ -18,6 +18,7 @@ from collections.abc import Callable
 from slime.config.flatten import KeyProblem
 from slime.config.model_files import model_dir
 from slime.config.provenance import Provenance
+from slime.utils.checkout import CONF_DIR
 
 KEY = "run.model_dir"
 
@@ -52,8 +53,6 @@ def model_dir_problems(config_name: str, config: dict, overrides: list[str],
         return []
     if choice == own_model(config_name):
         return []
-    from slime.config.generate import CONF_DIR
-
     path = CONF_DIR / "model" / f"{choice}.yaml"
     default = model_dir(path) if path.is_file() else None
     current = (config.get("run") or {}).get("model_dir")
@@ -66,7 +65,7 @@ def model_dir_problems(config_name: str, config: dict, overrides: list[str],
 def model_type_problems(config: dict, args) -> list[KeyProblem]:
     """A model whose checkpoints the megatron backend cannot map, named by its file before the cluster: the
     model file says its checkpoints' HF ``model_type`` (``run.model_type``)."""
-    from slime.utils.hf_config import FAMILIES
+    from slime.model.hf_config import FAMILIES
 
     model_type = (config.get("run") or {}).get("model_type")
     if model_type is None or model_type in FAMILIES or args.train_backend != "megatron" or args.debug_rollout_only:

@@ -16,12 +16,13 @@ from contextlib import contextmanager
 
 from omegaconf import DictConfig
 
-from slime.config.generate import CONF_DIR, ROOT, Generated, GenerationError, generate
+from slime.config.generate import Generated, GenerationError, generate
 from slime.config.hydra_policy import install_baseline, refused
 from slime.config.sources import defaults_recursion, override_problems
 from slime.config.provenance import Provenance
 from slime.config.shell import expand
-from slime.utils.arguments import parse_args
+from slime.arguments.parser import parse_args
+from slime.utils.checkout import CONF_DIR
 
 
 @contextmanager

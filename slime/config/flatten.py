@@ -14,9 +14,10 @@ import difflib
 import json
 from dataclasses import dataclass, field
 
-from slime.utils.arg_types import format_number
-from slime.utils.arguments import flag_by_option, looks_like_option
-from slime.utils.flags import APPEND, CONST, NEGATABLE, SWITCH, Flag
+from slime.arguments.arg_types import format_number
+from slime.arguments.parser import looks_like_option
+from slime.arguments.registry import flag_by_option
+from slime.arguments.flags import APPEND, CONST, NEGATABLE, SWITCH, Flag
 
 ARRAY_GROUPS = ("cluster", "model", "ckpt", "rollout", "eval", "perf", "grpo", "optimizer", "wandb", "sglang", "misc")
 # Top-level keys that are not arrays.

@@ -2,7 +2,7 @@
 
 ``generate`` resolves the config, flattens it into argv per array (``flatten``), writes the
 role-override file of a ``roles:`` section, runs the whole argv through the trainer's own
-parser and checks (``slime.utils.arguments``), and maps every problem back to the config key,
+parser and checks (``slime.arguments.parser``), and maps every problem back to the config key,
 its value and the file that set it. It raises ``GenerationError`` with all problems at once.
 """
 
@@ -13,7 +13,6 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -23,13 +22,12 @@ from slime.config.flatten import KeyProblem, argv_of, flatten
 from slime.config.hydra_policy import targets
 from slime.config.provenance import Provenance
 from slime.config.shell import DEFAULT_CHARACTERS, set_by_bash, shell_refs, unwritable_default
-from slime.utils.arguments import ArgumentProblems, flag_by_option, parse_args
-from slime.utils.entry_points import DEFAULT_ENTRY_POINT, ENTRY_POINTS, entry_point_problems
-from slime.utils.problems import Problem
-from slime.utils.arg_types import format_number
+from slime.arguments.parser import ArgumentProblems, parse_args
+from slime.arguments.registry import flag_by_option
+from slime.arguments.entry_points import DEFAULT_ENTRY_POINT, ENTRY_POINTS, entry_point_problems
+from slime.arguments.problems import Problem
+from slime.arguments.arg_types import format_number
 
-ROOT = Path(__file__).resolve().parents[2]
-CONF_DIR = ROOT / "conf"
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # What the parser says about the inline role overrides, to be told in terms of the roles: section.
 _ROLE_PROBLEM = re.compile(r"^--megatron-config-path \(inline\)(?:, entry \d+ \(role (?P<role>\w+)\))?:? (?P<rest>.*)$",
@@ -55,7 +53,7 @@ class Generated:
     namespace: argparse.Namespace
     roles: str | None = None  # the --megatron-config-path value of a roles: section (inline JSON)
     env: dict[str, str] = field(default_factory=dict)
-    entry_point: str = DEFAULT_ENTRY_POINT  # the script the launcher runs (slime.utils.entry_points)
+    entry_point: str = DEFAULT_ENTRY_POINT  # the script the launcher runs (slime.arguments.entry_points)
     explainer: _Explainer | None = field(default=None, repr=False, compare=False)
 
     @property

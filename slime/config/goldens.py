@@ -8,10 +8,11 @@ from pathlib import Path
 
 from slime.config.argsfile import render_bash, render_model_script
 from slime.config.compose import generate_config, hydra_context, primary_configs
-from slime.config.generate import CONF_DIR, ROOT, GenerationError
+from slime.config.generate import GenerationError
 from slime.config.model_files import flatten_model, load_model_entries
-from slime.utils.arguments import ArgumentProblems, parse_argv
+from slime.arguments.parser import ArgumentProblems, parse_argv
 from slime.utils.files import write_or_check
+from slime.utils.checkout import CONF_DIR, ROOT
 
 GOLDEN_DIR = ROOT / "tests" / "golden"
 MODELS_DIR = ROOT / "scripts" / "models"

@@ -108,7 +108,7 @@ def explain(message: str, hydra_args: list[str], config_dirs: list[Path]) -> lis
             return [_top_level_name(re.split(r"[/@]", full)[0], typed, config_dirs)]
         if group in ARRAY_GROUPS and "." not in key:
             option = "--" + key.replace("_", "-")
-            from slime.utils.arguments import flag_by_option
+            from slime.arguments.registry import flag_by_option
 
             if option not in flag_by_option():
                 return [f"override {typed}: unknown flag {option}{suggest_flag(option)}"]

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from slime.config.flatten import ARRAY_GROUPS, SETTINGS
 from slime.config.overrides import quote_value
-from slime.utils.arguments import flag_by_option
-from slime.utils.flags import CONST, NEGATABLE, SWITCH, Flag
+from slime.arguments.registry import flag_by_option
+from slime.arguments.flags import CONST, NEGATABLE, SWITCH, Flag
 
 # Hydra's own options (and their short forms): never a trainer flag here.
 HYDRA_OPTIONS = {"--help", "--hydra-help", "--version", "--cfg", "--resolve", "--package", "--run", "--multirun",

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from slime.utils.checkout import ROOT
+
 
 def _leaves(node, prefix: str):
     if isinstance(node, dict) and node:
@@ -23,8 +25,7 @@ def display_path(source: str, config_path: str) -> str:
     if not source.startswith("file://"):
         return f"{source}/{config_path}.yaml"
     file = Path(source[len("file://"):]).absolute() / f"{config_path}.yaml"  # a relative search path: from here
-    root = Path(__file__).resolve().parents[2]
-    return str(file.relative_to(root)) if file.is_relative_to(root) else str(file)
+    return str(file.relative_to(ROOT)) if file.is_relative_to(ROOT) else str(file)
 
 
 def _loaded_defaults(config_name: str, overrides: list[str], hydra_groups: bool = False):

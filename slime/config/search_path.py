@@ -19,7 +19,8 @@ from pathlib import Path
 
 import yaml
 
-from slime.config.generate import CONF_DIR
+from slime.utils.checkout import CONF_DIR
+
 
 SEARCHPATH_KEY = "hydra.searchpath"
 

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from slime.config.shell import DEFAULT_TEXT, reference, shell_refs
-from slime.utils.entry_points import DEFAULT_ENTRY_POINT, ENTRY_POINTS
+from slime.arguments.entry_points import DEFAULT_ENTRY_POINT, ENTRY_POINTS
 
 FAKED = ("ray", "ssh", "scp", "pkill", "killall", "kill", "nvidia-smi", "sleep", "python", "python3", "pip", "pip3",
          "nohup", "docker", "srun", "sbatch", "huggingface-cli", "wandb")

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 
 from slime.config.flatten import ARRAY_GROUPS
 from slime.config.shell import SHELL_REF, expand, referenced_names
-from slime.utils.arguments import flag_by_option, looks_like_option
-from slime.utils.flags import APPEND, CONST, NEGATABLE, SWITCH
-from slime.utils.slime_flags import CLUSTER
+from slime.arguments.parser import looks_like_option
+from slime.arguments.registry import flag_by_option
+from slime.arguments.flags import APPEND, CONST, NEGATABLE, SWITCH
+from slime.arguments.slime_flags import CLUSTER
 
 # Array names of existing launchers and the config group each one becomes.
 ARRAY_TO_GROUP = {

@@ -15,18 +15,20 @@ from pathlib import Path
 
 from slime.config.argsfile import render_bash
 from slime.config.flatten import ARRAY_GROUPS
-from slime.config.generate import CONF_DIR, ROOT, GenerationError, Generated, generate
+from slime.config.generate import GenerationError, Generated, generate
 from slime.config.goldens import model_script
 from slime.config.model_files import load_model_entries, model_argv
-from slime.utils.entry_points import DEFAULT_ENTRY_POINT
+from slime.arguments.entry_points import DEFAULT_ENTRY_POINT
 from slime.config.launcher_template import launcher_name, render_launcher
 from slime.config.provenance import Provenance
 from slime.config.shell import referenced_names, shell_refs
 from slime.importer.capture import Capture, CaptureError, capture
 from slime.importer.convert import Converted, convert
 from slime.importer.yaml_out import mapping
-from slime.utils.arguments import ArgumentProblems, flag_by_option, parse_args
+from slime.arguments.parser import ArgumentProblems, parse_args
+from slime.arguments.registry import flag_by_option
 from slime.utils.files import atomic_write
+from slime.utils.checkout import CONF_DIR, ROOT
 
 
 class ImportFailed(Exception):
@@ -34,7 +36,7 @@ class ImportFailed(Exception):
 
 
 @dataclass(frozen=True)
-class Layout:
+class ImportTarget:
     """Where an import writes: a folder laid out like the repository (``conf/``, ``conf/model/``,
     ``scripts/``, ``scripts/models/``, ``tests/golden/``), the repository itself by default.
 
@@ -52,7 +54,7 @@ class Layout:
         return self.root.resolve() == ROOT
 
     def model_dirs(self) -> list[Path]:
-        """Where existing model files are looked up: this layout's, then the repository's."""
+        """Where existing model files are looked up: this target's, then the repository's."""
         return list(dict.fromkeys([self.conf / "model", CONF_DIR / "model"]))
 
     def config_file(self, name: str) -> Path:
@@ -104,10 +106,10 @@ def _namespace(tokens: list[str]) -> dict:
 
 
 def find_model(model_tokens: list[str], sourced: list[Path], name: str,
-               layout: Layout = Layout()) -> tuple[str, bool]:
-    """An existing model file with the same MODEL_ARGS (the layout's or conf/model's), or the name
+               target: ImportTarget = ImportTarget()) -> tuple[str, bool]:
+    """An existing model file with the same MODEL_ARGS (the target's or conf/model's), or the name
     for a new one."""
-    model_dirs = layout.model_dirs()
+    model_dirs = target.model_dirs()
     if model_tokens and not any("${" in token for token in model_tokens):
         wanted = _namespace(model_tokens)
         for model_dir in model_dirs:
@@ -122,10 +124,10 @@ def find_model(model_tokens: list[str], sourced: list[Path], name: str,
 
 
 def render_config(script: Path, name: str, model: str, converted: Converted, variables: list[str],
-                  layout: Layout = Layout(), defaults: dict[str, str] | None = None,
+                  target: ImportTarget = ImportTarget(), defaults: dict[str, str] | None = None,
                   entry_point: str = DEFAULT_ENTRY_POINT) -> str:
     lines = [f"# Imported from {script.name} by tools/import_launcher.py.",
-             f"#   {layout.generate_command(name)}"]
+             f"#   {target.generate_command(name)}"]
     if variables:
         shown_names = [f"{v} (default {defaults[v]})" if v in (defaults or {}) else v for v in variables]
         lines.append("# Shell variables it refers to (export them before sourcing): " + ", ".join(shown_names))
@@ -149,13 +151,13 @@ def render_model(model: str, script: Path, entries: dict) -> str:
 
 
 @contextmanager
-def _overlay(files: dict[str, str], layout: Layout):
-    """A Hydra context whose primary configs include ``files`` on top of the layout's conf/ and
+def _overlay(files: dict[str, str], target: ImportTarget):
+    """A Hydra context whose primary configs include ``files`` on top of the target's conf/ and
     the repository's: (its search path override, a function naming the files of a Provenance by
     where the import writes them)."""
     from hydra import initialize_config_dir
 
-    dirs = [d.resolve() for d in (layout.conf, CONF_DIR) if d.is_dir()]
+    dirs = [d.resolve() for d in (target.conf, CONF_DIR) if d.is_dir()]
     search_path = ",".join(f"file://{d}" for d in dict.fromkeys(dirs))
     with tempfile.TemporaryDirectory(prefix="slime-import-conf-") as tmp:
         for relative, text in files.items():
@@ -163,7 +165,7 @@ def _overlay(files: dict[str, str], layout: Layout):
             (Path(tmp) / relative).write_text(text)
         with initialize_config_dir(config_dir=tmp, version_base=None, job_name="import"):
             yield [f"hydra.searchpath=[{search_path}]"], lambda provenance: Provenance(
-                {key: source.replace(str(Path(tmp).resolve()), shown(layout.conf)).replace(tmp, shown(layout.conf))
+                {key: source.replace(str(Path(tmp).resolve()), shown(target.conf)).replace(tmp, shown(target.conf))
                  for key, source in provenance.sources.items()})
 
 
@@ -189,8 +191,8 @@ def _tokens_of(argv: list[str], option: str | None) -> list[str]:
 
 
 def import_launcher(script: Path, name: str | None = None, values: dict[str, str] | None = None,
-                    args: list[str] | None = None, layout: Layout = Layout()) -> ImportResult:
-    """Everything an import writes into ``layout``, after capture, conversion, validation and the
+                    args: list[str] | None = None, target: ImportTarget = ImportTarget()) -> ImportResult:
+    """Everything an import writes into ``target``, after capture, conversion, validation and the
     parity check."""
     name = name or default_name(script)
     try:
@@ -200,16 +202,16 @@ def import_launcher(script: Path, name: str | None = None, values: dict[str, str
     converted = convert(captured.argv, captured.arrays)
     if converted.problems:
         raise ImportFailed(f"{script.name}: " + "; ".join(converted.problems))
-    model, new_model = find_model(converted.model_tokens, captured.sourced, name, layout)
+    model, new_model = find_model(converted.model_tokens, captured.sourced, name, target)
     held = converted.argv(captured.argv)
     variables = [v for v in captured.variables if any(v in shell_refs(token) for token in held)]
     required = set(referenced_names(held))
     defaults = {v: d for v, d in captured.defaults.items() if v in variables and v not in required}
-    config_text = render_config(script, name, model, converted, variables, layout, defaults, captured.entry_point)
+    config_text = render_config(script, name, model, converted, variables, target, defaults, captured.entry_point)
     overlay = {f"{name}.yaml": config_text}
     if new_model:
         overlay[f"model/{model}.yaml"] = render_model(model, script, converted.groups.get("model", {}))
-    with _overlay(overlay, layout) as (search_path, shown_as):
+    with _overlay(overlay, target) as (search_path, shown_as):
         from hydra import compose
 
         try:
@@ -223,13 +225,13 @@ def import_launcher(script: Path, name: str | None = None, values: dict[str, str
         differences.append(f"entry point: the launcher runs {captured.entry_point}, the config {gen.entry_point}")
     if differences:
         raise ImportFailed("parity check failed, flag by flag:\n  - " + "\n  - ".join(differences))
-    files = {layout.config_file(name): config_text,
-             layout.launcher(name): render_launcher(name, config_text.splitlines()[0].lstrip("# ")),
-             layout.golden(name): render_bash(gen)}
+    files = {target.config_file(name): config_text,
+             target.launcher(name): render_launcher(name, config_text.splitlines()[0].lstrip("# ")),
+             target.golden(name): render_bash(gen)}
     if new_model:
         model_text = overlay[f"model/{model}.yaml"]
-        files[layout.model_file(model)] = model_text
-        files[layout.model_script(model)] = model_script_of(model, model_text)
+        files[target.model_file(model)] = model_text
+        files[target.model_script(model)] = model_script_of(model, model_text)
     return ImportResult(name, files, model, new_model, respelled, captured.notes + converted.notes, variables, defaults,
                         substituted_values(captured))
 

@@ -1,5 +1,5 @@
 """The train groups of a run: one Ray actor per rank of a role, each pinned to its bundle of the
-placement group (the rollout engines are ``slime.ray.engines``)."""
+placement group (the rollout engines are ``slime.engines.group``)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 
-from slime.utils.validation import gpus
+from slime.arguments.topology import gpus
 
 TRAIN_GPU_FRACTION = 0.4
 ENGINE_GPU_FRACTION = 0.4

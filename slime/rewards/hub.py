@@ -24,12 +24,15 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from slime.rewards.dapo import dapo_score
 from slime.rewards.gpqa import gpqa_reward
 from slime.rewards.math_reward import deepscaler_correct, extract_answer, math_correct
-from slime.rollout.sample import Sample
 from slime.utils.functions import load_function
+
+if TYPE_CHECKING:  # samples are duck-typed here: the rollout layer sits above the rewards
+    from slime.rollout.sample import Sample
 
 BOXED = "boxed_"
 

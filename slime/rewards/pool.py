@@ -7,7 +7,7 @@ thread of the trainer can stop it. In a process of its own it can always be ende
 ``--reward-timeout`` holds for any reward function, and the trainer's main thread, which waits in
 short slices, handles SIGTERM within a fraction of a second.
 
-    python -m slime.rewards.pool IN_FD OUT_FD      # a worker, started by RewardPool
+    python -m slime.rewards.worker IN_FD OUT_FD    # a worker (slime.rewards.worker), started by RewardPool
 
 A worker gets the trainer's ``sys.path`` and ``args`` once, loads ``--custom-rm-path`` (if any) itself,
 then answers one sample at a time (``slime.rewards.hub.RewardDispatch``: the sample's own reward path,
@@ -67,7 +67,7 @@ class _Worker:
     def __init__(self, args: argparse.Namespace):
         requests_read, requests_write = os.pipe()
         results_read, results_write = os.pipe()
-        self.process = _start([sys.executable, "-m", "slime.rewards.pool", str(requests_read), str(results_write)],
+        self.process = _start([sys.executable, "-m", "slime.rewards.worker", str(requests_read), str(results_write)],
                               (requests_read, results_write))
         os.close(requests_read)
         os.close(results_write)
@@ -201,39 +201,3 @@ def close_pool() -> None:
     if _pool is not None:
         _pool[1].close()
         _pool = None
-
-
-def _error_text(err: BaseException) -> str:
-    return f"{type(err).__name__}: {err}"
-
-
-def _serve(requests: Connection, results: Connection) -> None:
-    path, args = requests.recv()
-    sys.path[:] = path
-    from slime.rewards.hub import RewardDispatch, reward_value
-
-    try:
-        reward = RewardDispatch(args)
-    except Exception as err:  # noqa: BLE001 - the user's module may raise anything: the run's error
-        results.send((ERROR, str(err) if isinstance(err, ValueError) else _error_text(err)))
-        return
-    results.send((OK, None))
-    while True:
-        try:
-            sample, reward_key = requests.recv()
-        except EOFError:  # the pool closed the pipe
-            return
-        try:
-            results.send((OK, reward_value(reward(sample), reward_key)))
-        except Exception as err:  # noqa: BLE001 - a reward that raises is that sample's outcome
-            results.send((ERROR, _error_text(err)))
-
-
-def main(argv: list[str]) -> int:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is the trainer's to handle; it ends the workers
-    _serve(Connection(int(argv[0]), writable=False), Connection(int(argv[1]), readable=False))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

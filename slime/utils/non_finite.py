@@ -10,7 +10,6 @@ Backend-agnostic: every backend returns such a metrics dict and names its parame
 
 from __future__ import annotations
 
-import argparse
 import math
 
 SHOWN = 5
@@ -20,17 +19,16 @@ class NonFinite(RuntimeError):
     """A NaN or infinite value where training cannot go on; the message says which and where."""
 
 
-def reward_problem(args: argparse.Namespace, samples) -> str | None:
-    """Which samples got a non-finite reward, and from which reward function; None if none did."""
-    from slime.rewards.hub import reward_source
-
+def reward_problem(reward: str, samples, args) -> str | None:
+    """Which samples got a non-finite reward (its ``--reward-key`` entry) from ``reward`` (the reward
+    function as the user named it, ``slime.rewards.hub.reward_source``); None if none did."""
     bad = [s for s in samples if not math.isfinite(s.get_reward_value(args))]
     if not bad:
         return None
     shown = ", ".join(f"sample {s.index} (prompt group {s.group_index}): {s.get_reward_value(args)}"
                       for s in bad[:SHOWN])
     more = f", and {len(bad) - SHOWN} more" if len(bad) > SHOWN else ""
-    return (f"the reward function ({reward_source(args)}) returned a non-finite reward for {len(bad)} of "
+    return (f"the reward function ({reward}) returned a non-finite reward for {len(bad)} of "
             f"{len(samples)} samples: {shown}{more}")
 
 

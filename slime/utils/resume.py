@@ -11,8 +11,8 @@ import shlex
 from pathlib import Path
 
 from slime.utils.checkpoint import iteration_dir, latest_rollout_id
+from slime.utils.checkout import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 LAUNCH_COMMAND = "SLIME_LAUNCH_COMMAND"
 
 

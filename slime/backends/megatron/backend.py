@@ -32,7 +32,9 @@ from slime.backends.megatron.offload import TrainMemory
 from slime.backends.megatron.weights import ModelWeights
 from slime.utils.checkpoint import latest_rollout_id
 from slime.utils.hf_checkpoint import is_hf_checkpoint
-from slime.utils.validation import uses_reference_model
+from slime.arguments.validation import uses_reference_model
+from slime.arguments.topology import Topology
+from slime.backends.schedule import schedule, total_optimizer_steps
 
 
 class MegatronTrainBackend(TrainBackend):
@@ -61,7 +63,8 @@ class MegatronTrainBackend(TrainBackend):
             raise ValueError("the megatron backend cannot run this configuration here:\n" +
                              "\n".join(f"  {message}" for message, _ in problems))
         torch.set_num_threads(1)
-        self._layout = init_distributed(a, rank, world_size, master_addr, master_port)
+        self.topology = Topology.of(a, self.role, world=world_size)
+        self._layout = init_distributed(a, self.topology, rank, master_addr, master_port)
         self.config = megatron_config.transformer_config(a)
         self.config.finalize_model_grads_func = finalize_model_grads
         self.memory = TrainMemory(enabled=bool(a.offload_train))
@@ -77,7 +80,7 @@ class MegatronTrainBackend(TrainBackend):
             self.config.no_sync_func, self.config.grad_sync_func = self.model.no_sync, self.model.start_grad_sync
         if self.model.ddp_config.overlap_param_gather:
             self.config.param_sync_func = self.model.start_param_sync
-        steps = megatron_config.schedule(a, megatron_config.total_optimizer_steps(a))
+        steps = schedule(a, total_optimizer_steps(a))
         self.scheduler = OptimizerParamScheduler(self.optimizer, **dataclasses.asdict(steps))
         self.weights = ModelWeights(model, self.config, a, self.role)
         self._load_weights()
@@ -190,7 +193,7 @@ class MegatronTrainBackend(TrainBackend):
                                "forward or training step")
         groups = batches.split(samples, a.micro_batch_size, a.max_tokens_per_gpu if a.use_dynamic_batch_size else None)
         device = parallel.device()
-        multiple = a.tensor_model_parallel_size if a.sequence_parallel else 1
+        multiple = self.topology.tp if a.sequence_parallel else 1
         shapes = [batches.shape([samples[i] for i in group], multiple) for group in groups]
         same_count, same_shapes = self._lockstep()
         if same_count:

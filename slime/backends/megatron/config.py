@@ -1,6 +1,6 @@
 """megatron-core's own config objects, built from a validated Namespace through the Megatron registry.
 
-Every flag of ``slime.utils.megatron_flags`` that ``feeds`` a ``TransformerConfig``,
+Every flag of ``slime.arguments.megatron_flags`` that ``feeds`` a ``TransformerConfig``,
 ``MLATransformerConfig`` or ``ModelParallelConfig`` field lands in that field here; the flags that
 feed ``GPTModel``, ``OptimizerConfig``, ``DistributedDataParallelConfig`` and
 ``OptimizerParamScheduler`` land in theirs. Building the objects runs megatron-core's own
@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 
 import torch
 
 from slime.backends.megatron.defaults import gpu_defaults
-from slime.utils.megatron_flags import MEGATRON_FLAGS
-from slime.utils.parameters import padded_vocab
+from slime.arguments.megatron_flags import MEGATRON_FLAGS
+from slime.model.parameters import padded_vocab
 
 TRANSFORMER_OWNERS = ("TransformerConfig", "ModelParallelConfig")
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16, "fp8": torch.uint8}
@@ -188,36 +187,6 @@ def ddp_config(args: argparse.Namespace):
 
     fields = _fed(("DistributedDataParallelConfig",), args)
     return DistributedDataParallelConfig(**fields)
-
-
-@dataclasses.dataclass(frozen=True)
-class Schedule:
-    """``OptimizerParamScheduler``'s arguments, in optimizer steps."""
-
-    init_lr: float
-    max_lr: float
-    min_lr: float
-    lr_warmup_steps: int
-    lr_decay_steps: int
-    lr_decay_style: str
-    start_wd: float
-    end_wd: float
-    wd_incr_steps: int
-    wd_incr_style: str
-
-
-def schedule(args: argparse.Namespace, total_steps: int) -> Schedule:
-    decay = args.lr_decay_iters or max(total_steps, 1)
-    warmup = args.lr_warmup_iters or int((args.lr_warmup_fraction or 0.0) * decay)
-    start_wd = args.start_weight_decay if args.start_weight_decay is not None else args.weight_decay
-    end_wd = args.end_weight_decay if args.end_weight_decay is not None else args.weight_decay
-    return Schedule(init_lr=args.lr_warmup_init, max_lr=args.lr, min_lr=args.min_lr, lr_warmup_steps=warmup,
-                    lr_decay_steps=max(decay, warmup + 1), lr_decay_style=args.lr_decay_style, start_wd=start_wd,
-                    end_wd=end_wd, wd_incr_steps=max(total_steps, 1), wd_incr_style=args.weight_decay_incr_style)
-
-
-def total_optimizer_steps(args: argparse.Namespace) -> int:
-    return (args.num_rollout or 1) * (args.num_steps_per_rollout or 1)
 
 
 def unsupported_here(args: argparse.Namespace) -> list[tuple[str, list[str]]]:

@@ -23,9 +23,9 @@ import traceback
 from pathlib import Path
 
 from slime.backends.megatron import config as megatron_config
-from slime.utils.megatron_flags import MEGATRON_FLAGS
-from slime.utils.problems import Problem
-from slime.utils.role_overrides import role_args
+from slime.arguments.megatron_flags import MEGATRON_FLAGS
+from slime.arguments.problems import Problem
+from slime.arguments.role_overrides import role_args
 
 MEGATRON_CORE = f"{Path('megatron') / 'core'}"
 _SELF_FIELD = re.compile(r"\bself\.(\w+)")

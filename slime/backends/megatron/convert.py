@@ -16,6 +16,7 @@ import os
 import torch
 
 from slime.utils.hf_checkpoint import HFTensors, read_config, write_hf
+from slime.arguments.topology import Topology
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -42,7 +43,7 @@ def _model(args: argparse.Namespace, rank: int, world_size: int, port: int):
 
     cpu_compat.install()
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // world_size))
-    init_distributed(args, rank, world_size, "127.0.0.1", port)
+    init_distributed(args, Topology.of(args, world=world_size), rank, "127.0.0.1", port)
     config = transformer_config(args)
     module = build_model(args, config, "actor")
     return module, ModelWeights(module, config, args)

@@ -27,7 +27,7 @@ from typing import Callable
 
 import torch
 
-from slime.utils.hf_config import FAMILIES
+from slime.model.hf_config import FAMILIES
 
 # each family of FAMILIES has a tiny model (tools/make_tiny_model.py) whose megatron logits are tested
 # against HF's; FAMILIES lives with the light config checks, which name an unmapped model before the cluster
