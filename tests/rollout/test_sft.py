@@ -195,5 +195,4 @@ def test_the_tiny_sft_run_learns_the_same_through_megatron_and_torch(tmp_path, t
     by_torch, by_megatron = losses(torch_run.stdout), losses(megatron_run.stdout)
     assert len(by_torch) == len(by_megatron) == 8
     assert by_megatron == pytest.approx(by_torch, rel=1e-3)
-    print(f"\nLOSSES torch {by_torch}\nLOSSES megatron {by_megatron}")
     assert sum(by_torch[-3:]) < 0.8 * sum(by_torch[:3]), by_torch

@@ -126,7 +126,6 @@ def test_the_tiny_async_run_learns_one_step_off_policy(tiny_base, tmp_path):
     assert lag[0] < 1e-4 and min(lag[1:]) > 1e-3, lag
     assert re.search(r"^rollout 2/60 .*\|  wait [\d.]+s  generate [\d.]+s  train [\d.]+s  sync [\d.]+s", log, re.M)
     first, last = sum(rewards[:5]) / 5, sum(rewards[-5:]) / 5
-    print(f"\nREWARDS first5 {first:.4f} last5 {last:.4f} n {len(rewards)}")
     assert last >= first + 0.3, rewards
     assert leftovers(mark) == []
     # the run's curves, as TensorBoard reads them (issue 15, item 14): the logged values, rollout by rollout

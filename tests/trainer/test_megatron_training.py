@@ -48,7 +48,6 @@ def test_the_tiny_megatron_run_learns_the_count_task_through_its_launcher(base_f
     history = rewards(log)
     assert len(history) == 60
     first, last = sum(history[:5]) / 5, sum(history[-5:]) / 5
-    print(f"\nREWARDS first5 {first:.4f} last5 {last:.4f} n {len(history)}")
     assert first < 0.15 and last >= first + 0.3, history
 
 

@@ -73,7 +73,6 @@ def test_the_tiny_model_learns_its_toy_task_through_the_launcher(base_folder):
     history = rewards(log)
     assert len(history) == 60
     first, last = sum(history[:5]) / 5, sum(history[-5:]) / 5
-    print(f"\nREWARDS first5 {first:.4f} last5 {last:.4f} n {len(history)}")
     assert first < 0.2 and last >= first + 0.3, history
 
 
