@@ -359,26 +359,34 @@ def _sft(v: _Validator) -> None:
 
 
 def _sglang(v: _Validator) -> None:
-    """SGLang's own constraints, with SGLang's tensor-parallel size = --rollout-num-gpus-per-engine."""
+    """SGLang's own constraints, with SGLang's tensor-parallel size = --rollout-num-gpus-per-engine over
+    --sglang-pp-size (as upstream slime builds the engine)."""
     a = v.args
-    tp = a.rollout_num_gpus_per_engine
+    gpus, pp = a.rollout_num_gpus_per_engine, a.sglang_pp_size
+    if pp < 1 or gpus % pp:
+        v.fail(f"--sglang-pp-size {pp} must divide --rollout-num-gpus-per-engine {gpus}: each engine's GPUs are its "
+               "pipeline stages × its tensor-parallel size", "--sglang-pp-size", "--rollout-num-gpus-per-engine")
+        return
+    tp = gpus // pp
     dp = a.sglang_dp_size
     if a.sglang_enable_dp_attention:
         if dp < 2:
             v.fail("--sglang-enable-dp-attention needs --sglang-dp-size > 1 (attention data-parallel groups)",
                    "--sglang-enable-dp-attention", "--sglang-dp-size")
         elif tp % dp:
-            v.fail(f"with DP attention, --sglang-dp-size {dp} must divide the engine's tensor-parallel size "
-                   f"(--rollout-num-gpus-per-engine {tp})", "--sglang-dp-size", "--rollout-num-gpus-per-engine")
+            v.fail(f"with DP attention, --sglang-dp-size {dp} must divide the engine's tensor-parallel size {tp} "
+                   f"({_engine_tp(gpus, pp)})", "--sglang-dp-size", "--rollout-num-gpus-per-engine")
     elif dp > 1:
         v.fail(f"--sglang-dp-size {dp} without --sglang-enable-dp-attention would need {dp}×{tp} GPUs per engine; "
                "slime gives each engine --rollout-num-gpus-per-engine GPUs: add --sglang-enable-dp-attention or "
                "use more engines", "--sglang-dp-size", "--sglang-enable-dp-attention")
     if a.sglang_attn_dp_size > 1 and tp % a.sglang_attn_dp_size:
-        v.fail(f"--sglang-attn-dp-size {a.sglang_attn_dp_size} must divide --rollout-num-gpus-per-engine {tp}",
+        v.fail(f"--sglang-attn-dp-size {a.sglang_attn_dp_size} must divide the engine's tensor-parallel size {tp} "
+               f"({_engine_tp(gpus, pp)})",
                "--sglang-attn-dp-size", "--rollout-num-gpus-per-engine")
     if a.sglang_ep_size > 1 and tp % a.sglang_ep_size:
-        v.fail(f"--sglang-ep-size {a.sglang_ep_size} must divide --rollout-num-gpus-per-engine {tp}",
+        v.fail(f"--sglang-ep-size {a.sglang_ep_size} must divide the engine's tensor-parallel size {tp} "
+               f"({_engine_tp(gpus, pp)})",
                "--sglang-ep-size", "--rollout-num-gpus-per-engine")
     if a.sglang_enable_dp_lm_head and not (a.sglang_enable_dp_attention or a.sglang_attn_dp_size > 1):
         v.fail("--sglang-enable-dp-lm-head needs DP attention (--sglang-enable-dp-attention)",
@@ -395,6 +403,10 @@ def _sglang(v: _Validator) -> None:
     if sizes and a.sglang_cuda_graph_max_bs_decode and max(sizes) > a.sglang_cuda_graph_max_bs_decode:
         v.fail(f"--sglang-cuda-graph-bs goes up to {max(sizes)}, above --sglang-cuda-graph-max-bs "
                f"{a.sglang_cuda_graph_max_bs_decode}", "--sglang-cuda-graph-bs-decode", "--sglang-cuda-graph-max-bs-decode")
+
+
+def _engine_tp(gpus: int, pp: int) -> str:
+    return f"--rollout-num-gpus-per-engine {gpus}" + (f" / --sglang-pp-size {pp}" if pp > 1 else "")
 
 
 def _role_overrides(v: _Validator) -> None:
