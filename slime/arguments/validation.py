@@ -409,6 +409,20 @@ def _engine_tp(gpus: int, pp: int) -> str:
     return f"--rollout-num-gpus-per-engine {gpus}" + (f" / --sglang-pp-size {pp}" if pp > 1 else "")
 
 
+def _linear_attention(v: _Validator) -> None:
+    """Gated DeltaNet layers need their pattern (megatron-core asserts it at build time)."""
+    a = v.args
+    freq = a.linear_attention_freq
+    if a.experimental_attention_variant == "gated_delta_net" and freq is None:
+        v.fail("--experimental-attention-variant gated_delta_net needs --linear-attention-freq (every Nth layer full "
+               "attention, e.g. 4, or a 1/0 list per layer)", "--linear-attention-freq", "--experimental-attention-variant")
+    elif isinstance(freq, list) and a.num_layers and len(freq) != a.num_layers:
+        v.fail(f"--linear-attention-freq lists {len(freq)} layers, --num-layers is {a.num_layers}",
+               "--linear-attention-freq", "--num-layers")
+    elif isinstance(freq, int) and freq < 1:
+        v.fail(f"--linear-attention-freq must be at least 1, got {freq}", "--linear-attention-freq")
+
+
 def _role_overrides(v: _Validator) -> None:
     a = v.args
     if a.megatron_config_path:
@@ -439,6 +453,8 @@ def _megatron_model(v: _Validator) -> None:
         "attention_output_gate": "the attention output gate (Qwen3-Next, Qwen3.5) is not built by the megatron "
                                  "backend yet",
         "mtp_num_layers": "multi-token prediction layers are not mapped to HF weights by the megatron backend yet",
+        "experimental_attention_variant": "megatron-core's attention variants (Gated DeltaNet, DeepSeek sparse "
+                                          "attention) are not built by the megatron backend yet",
     }
     for attr, message in unsupported.items():
         if getattr(a, attr):
@@ -477,5 +493,5 @@ def _module_missing(dotted: str) -> bool:
 
 CHECKS = [
     _not_implemented, _required_inputs, _placement, _parallelism, _batch_sizes, _algorithm, _sampling, _evaluation, _debug, _router, _sft, _sglang,
-    _role_overrides, _megatron_model,
+    _role_overrides, _megatron_model, _linear_attention,
 ]
