@@ -17,7 +17,7 @@ from slime.arguments.problems import ProblemList
 from slime.arguments.registry import all_flags
 from slime.arguments.role_overrides import load_role_overrides, role_args
 from slime.arguments.slime_flags import FUNCTION_PATHS, REWARD_TYPES, UNIMPLEMENTED_CHOICES
-from slime.arguments.topology import Topology, gpus
+from slime.arguments.topology import Topology, critic_with_actor, gpus
 from slime.utils.functions import DEFAULT_ROLLOUT_FUNCTION, SFT_ROLLOUT_FUNCTION, path_problem, same_function
 
 
@@ -124,10 +124,17 @@ def _placement(v: _Validator) -> None:
                f"multiple of --num-gpus-per-node {a.num_gpus_per_node}",
                "--rollout-num-gpus-per-engine", "--num-gpus-per-node")
     if a.use_critic:
-        if a.critic_num_nodes is None:
-            v.derive("critic_num_nodes", a.actor_num_nodes, "defaults to --actor-num-nodes")
-        if a.critic_num_gpus_per_node is None:
-            v.derive("critic_num_gpus_per_node", a.actor_num_gpus_per_node, "defaults to --actor-num-gpus-per-node")
+        with_actor = critic_with_actor(a)
+        for size in ("num_nodes", "num_gpus_per_node"):
+            critic, actor = getattr(a, f"critic_{size}"), getattr(a, f"actor_{size}")
+            if critic is None:
+                v.derive(f"critic_{size}", actor, "the actor's: --critic-placement with-actor"
+                         if with_actor else f"defaults to {_flag('actor_' + size)}")
+            elif with_actor and critic != actor:
+                v.fail(f"{_flag('critic_' + size)} {critic} differs from {_flag('actor_' + size)} {actor}, but the critic "
+                       "trains on the actor's GPUs (--critic-placement with-actor, the default, as upstream slime places "
+                       "it): drop it, or give the critic GPUs of its own with --critic-placement separate",
+                       _flag("critic_" + size), "--critic-placement")
 
 
 def _model_parallel(v: _Validator, role: str, t: Topology) -> None:
