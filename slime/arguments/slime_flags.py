@@ -68,8 +68,8 @@ SLIME_FLAGS = [
          help="GPUs per node, used to place rollout engines that span nodes."),
     flag("--gpu-memory-gib", type=float, default=79.11, group=CLUSTER,
          help="Usable memory of each GPU in GiB, the total capacity PyTorch reports: 79.11 for an 80 GB H100, 79.14 "
-              "for an 80 GB A100. The launch plan estimates the memory each GPU needs against it, and SGLang's "
-              "--mem-fraction-static is a share of it."),
+              "for an 80 GB A100. The launch plan holds its estimate of each GPU to it (an engine's "
+              "--sglang-mem-fraction-static is a share of what is free of it when the engine starts)."),
     flag("--gpu-context-gib", type=float, default=1.0, group=CLUSTER,
          help="GPU memory each process on a GPU keeps whatever it releases (its CUDA context, library workspaces, "
               "NCCL's buffers): an estimate for the launch plan; measure yours with nvidia-smi while the trainer is "
