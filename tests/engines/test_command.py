@@ -275,8 +275,10 @@ def test_sglangs_deprecation_warnings_name_the_config_key(logging_configured_aft
     try:
         if logging_configured_after_sglang_imported:
             logging.config.dictConfig({"version": 1, "disable_existing_loggers": True})
-        else:  # as a fresh process has it, whatever an earlier test's logging config left (restored below)
-            logging.getLogger("sglang.srt.server_args").disabled = False
+        else:  # as SGLang leaves them, whatever an earlier test in this process configured
+            for logger in loggers:
+                if logger.name.startswith("sglang"):
+                    logger.disabled = False
         _, notes = check_server_args(_namespace("run_qwen3_235B_A22B"))
         left_disabled = logging.getLogger("sglang.srt.server_args").disabled
     finally:

@@ -63,6 +63,7 @@ def _family_checks(rank, world_size, port, base, ids, families=FAMILIES, layout=
     import torch.distributed as dist
     from megatron.core import parallel_state as ps
 
+    from slime.arguments.topology import Topology
     from slime.backends.megatron import checkpoint, cpu_compat
     from slime.backends.megatron.config import transformer_config
     from slime.backends.megatron.model import build_model
@@ -75,7 +76,7 @@ def _family_checks(rank, world_size, port, base, ids, families=FAMILIES, layout=
     for i, family in enumerate(families):
         args = tiny_args(base, family, *layout, f"cluster.actor_num_gpus_per_node={world_size}")
         if i == 0:
-            init_distributed(args, rank, world_size, "127.0.0.1", port)
+            init_distributed(args, Topology.of(args, world=world_size), rank, "127.0.0.1", port)
         config = transformer_config(args)
         module = build_model(args, config, "actor").eval()
         weights = ModelWeights(module, config, args)
