@@ -133,22 +133,27 @@ def _unshard(per_rank: list[list], steps: int, ranks: int) -> list:
 
 class StartupClock:
     """Seconds of each start-up phase, and a one-line summary since the process started. The engines
-    start while the data loads and then the train actors start: those are summed up side by side."""
+    start while the data loads and the train actors start: those are summed up side by side (colocated,
+    the train actors start after the engines: ``engines_first``)."""
 
     SIDE_BY_SIDE = ("engines", "data", "train actors")
 
     def __init__(self, started: float | None, before: str = "imports and connecting to Ray"):
         self.started, self.before, self.created = started, before, time.time()
         self.phases: dict[str, float] = {}
+        self.engines_first = False
 
     def phase(self, name: str):
         return timed(self.phases, name)
 
     def summary(self) -> str:
         parts = [f"{name} {seconds:.1f} s" for name, seconds in self.phases.items() if name not in self.SIDE_BY_SIDE]
-        beside = [f"{name} {self.phases[name]:.1f} s" for name in self.SIDE_BY_SIDE if name in self.phases]
-        if beside:
-            parts.append("then side by side " + ", ".join(beside))
+        beside = {name: f"{name} {self.phases[name]:.1f} s" for name in self.SIDE_BY_SIDE if name in self.phases}
+        if self.engines_first and "engines" in beside and "train actors" in beside:
+            parts.append(f"then {beside['engines']} and after them {beside['train actors']}"
+                         + (f" ({beside['data']} beside them)" if "data" in beside else ""))
+        elif beside:
+            parts.append("then side by side " + ", ".join(beside.values()))
         if self.started is None:
             return "ready to train: " + ", ".join(parts)
         parts.insert(0, f"{self.before} {self.created - self.started:.1f} s")
@@ -170,7 +175,7 @@ class Trainer:
 
     # -- setup ---------------------------------------------------------------------------------
     def setup(self) -> int:
-        """Data, placement, the train groups and the engines (started side by side); the rollout to start at."""
+        """Data, placement, the train groups and the engines (``_start_groups``); the rollout to start at."""
         import ray
 
         from slime.ray.placement import create_placement
@@ -193,7 +198,7 @@ class Trainer:
             self.log.note(f"--kl-coef {a.kl_coef:g} with {a.advantage_estimator}: as in upstream slime the KL to the "
                           "reference is logged but does not change the advantages (--kl-penalty-in-group-rewards "
                           "charges it to the rewards; --use-kl-loss puts it in the loss)")
-        self._start_groups(placement, clock)
+        released = self._start_groups(placement, clock)
         self._note_placement()
         start = 0
         resumed = self.actor.first("loaded_rollout_id") if self.actor else None
@@ -204,14 +209,28 @@ class Trainer:
                 self.data_source.load_state_dict(record["data_source"])
             self.log.note(f"resumed from {a.load} at rollout {resumed}: model and optimizer loaded, "
                           f"continuing at rollout {start}")
-            self._push_weights()
         if a.start_rollout_id is not None:
             start = a.start_rollout_id
             self.log.note(f"starting at rollout {start} (--start-rollout-id)")
-        if self.actor and self.engines and a.offload_train:
-            self.actor.on_every_rank("offload")
+        if self.engines and a.offload_train:
+            self._on_engine_gpus("offload")
+        if released:  # as after training: weights back, the trained ones in, then the KV cache
+            self.engines.resume(["weights"])
+            self._push_weights()
+            self.engines.resume(["kv_cache"])
+        elif resumed is not None:
+            self._push_weights()
         self.log.note(clock.summary())
         return start
+
+    def _on_engine_gpus(self, method: str) -> None:
+        """``method`` (offload, onload) on every train group on the engines' GPUs: the actor, and the critic
+        when it trains on the actor's GPUs (--critic-placement with-actor)."""
+        from slime.arguments.topology import critic_with_actor
+
+        for group in (self.actor, self.critic if critic_with_actor(self.args) else None):
+            if group is not None:
+                group.on_every_rank(method)
 
     def seats(self) -> list:
         """Every train rank and engine of the run, with the host it is on."""
@@ -280,30 +299,43 @@ class Trainer:
         if not a.debug_train_only:
             self.eval_sets = self._eval_sets()
 
-    def _start_groups(self, placement, clock: StartupClock) -> None:
+    def _start_groups(self, placement, clock: StartupClock) -> bool:
         """The engines here and, in threads meanwhile, the data and the train groups: the processes load
-        their models side by side. The train groups wait for the data only when --num-rollout comes from
-        it (their learning-rate schedules need it). (The engines start here, not in a thread: the router
-        they start dies with the thread that started it, PR_SET_PDEATHSIG.) An error of any is raised
-        once all are settled, and whatever did start is in ``self`` for ``run`` to shut down."""
+        their models side by side. Colocated, the train groups start once the engines are up (and have
+        released their memory, with --offload-rollout): SGLang sizes its KV cache from the GPU memory free
+        when it starts, which must not depend on how far a trainer on the same GPU has got (upstream slime
+        starts them in this order too). The train groups wait for the data only when --num-rollout comes
+        from it (their learning-rate schedules need it). (The engines start here, not in a thread: the
+        router they start dies with the thread that started it, PR_SET_PDEATHSIG.) An error of any is
+        raised once all are settled, and whatever did start is in ``self`` for ``run`` to shut down.
+        Returns whether the engines were released (to be resumed once the trainers are offloaded)."""
         from concurrent.futures import ThreadPoolExecutor
 
         from slime.engines.group import EngineGroup
 
         a = self.args
+        engines_first = clock.engines_first = bool(a.colocate) and not a.debug_train_only and not a.debug_rollout_only
+        released = False
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="start") as pool:
             data = pool.submit(self._timed_data, clock)
-            training = pool.submit(self._train_groups, placement, clock, data if a.num_rollout is None else None)
+            train = (self._train_groups, placement, clock, data if a.num_rollout is None else None)
+            training = None if engines_first else pool.submit(*train)
             errors = []
             try:
                 if not a.debug_train_only:
                     with clock.phase("engines"):
                         self.engines = EngineGroup(a, placement, log=self.log.note)
+                        if engines_first and a.offload_rollout:
+                            self.engines.release()
+                            released = True
             except BaseException as err:  # the threads are settled first, so that nothing is left starting
                 errors.append(err)
+            if training is None and not errors:
+                training = pool.submit(*train)
             for future in (data, training):
                 try:
-                    future.result()
+                    if future is not None:
+                        future.result()
                 except BaseException as err:
                     errors.append(err)
             if errors:
@@ -316,6 +348,7 @@ class Trainer:
                                          key=self.engines.key)
             if self.actor:
                 self.engines.on_restart = self._push_weights  # a restarted engine gets the current weights
+        return released
 
     def _eval_sets(self) -> dict:
         from slime.rollout.data_source import load_prompts
@@ -581,7 +614,7 @@ class Trainer:
             if self.engines and a.offload_rollout:
                 self.engines.release()
             if self.engines and a.offload_train:
-                self.actor.on_every_rank("onload")
+                self._on_engine_gpus("onload")
             with self.log.phase("train"):
                 metrics.update(self._train(rollout_id, samples))
             diverged = metrics_problem(metrics)
@@ -595,7 +628,7 @@ class Trainer:
                     self._save(rollout_id)
             if self.engines:
                 if a.offload_train:
-                    self.actor.on_every_rank("offload")
+                    self._on_engine_gpus("offload")
                 if a.offload_rollout:
                     self.engines.resume(["weights"])  # as slime: weights back, new ones in, then the KV cache
                 if (rollout_id + 1) % a.update_weights_interval == 0:

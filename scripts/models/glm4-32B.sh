@@ -5,7 +5,7 @@
 MODEL_ARGS=(
   --spec slime_plugins.models.glm4 get_glm_spec
   --swiglu
-  --num-layers 64
+  --num-layers 61
   --hidden-size 6144
   --ffn-hidden-size 23040
   --num-attention-heads 48
@@ -17,7 +17,7 @@ MODEL_ARGS=(
   --norm-epsilon 1e-5
   --rotary-base 10000
   --group-query-attention
-  --num-query-groups 8
+  --num-query-groups 2
   --vocab-size 151552
   --post-self-attn-layernorm
   --post-mlp-layernorm

@@ -36,5 +36,12 @@ MODEL_ARGS=(
   --moe-permute-fusion
   --moe-aux-loss-coeff 0
   --attention-output-gate
+  --experimental-attention-variant gated_delta_net
+  --linear-attention-freq 4
+  --linear-num-key-heads 16
+  --linear-num-value-heads 32
+  --linear-key-head-dim 128
+  --linear-value-head-dim 128
+  --linear-conv-kernel-dim 4
   --moe-shared-expert-gate
 )

@@ -24,4 +24,11 @@ MODEL_ARGS=(
   --vocab-size 248320
   --rotary-base 10000000
   --attention-output-gate
+  --experimental-attention-variant gated_delta_net
+  --linear-attention-freq 4
+  --linear-num-key-heads 16
+  --linear-num-value-heads 48
+  --linear-key-head-dim 128
+  --linear-value-head-dim 128
+  --linear-conv-kernel-dim 4
 )

@@ -87,7 +87,7 @@ def _eval_layer_pattern(node: ast.AST):
 
 
 def moe_freq_type(text: str) -> int | list[int]:
-    """MoE layer frequency: an integer N (every Nth layer is MoE) or a per-layer 0/1 list.
+    """A layer frequency (--moe-layer-freq, --linear-attention-freq): an integer N or a per-layer 0/1 list.
 
     The list may be written as Megatron-LM accepts it, e.g. ``[0,1,1]`` or ``([0]*3+[1]*58)``;
     it is evaluated as list arithmetic only, never as Python code.

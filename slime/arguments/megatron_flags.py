@@ -133,6 +133,24 @@ MEGATRON_FLAGS = [
     m("--mscale", type=float, default=1.0, group=MLA, feeds=f"{MLA_TC}.mscale", help="YaRN attention scale."),
     m("--mscale-all-dim", type=float, default=0.0, group=MLA, feeds=f"{MLA_TC}.mscale_all_dim",
       help="YaRN attention scale over all dimensions."),
+    # -- linear attention (Gated DeltaNet: Qwen3-Next, Qwen3.5) --------------------------------
+    m("--experimental-attention-variant", choices=("gated_delta_net", "dsa"), group=MODEL,
+      feeds=f"{TC}.experimental_attention_variant",
+      help="Attention variant of megatron-core: gated_delta_net layers between full-attention ones (Qwen3-Next, "
+           "Qwen3.5), or DeepSeek sparse attention."),
+    m("--linear-attention-freq", type=moe_freq_type, group=MODEL, feeds=f"{TC}.linear_attention_freq",
+      help="With gated_delta_net: every Nth layer is full attention, the others linear; or a 1/0 list per layer "
+           "(1 = linear)."),
+    m("--linear-conv-kernel-dim", type=int, default=4, group=MODEL, feeds=f"{TC}.linear_conv_kernel_dim",
+      help="Kernel of the gated delta net's causal convolution."),
+    m("--linear-key-head-dim", type=int, default=128, group=MODEL, feeds=f"{TC}.linear_key_head_dim",
+      help="Query and key head dimension of the gated delta net."),
+    m("--linear-value-head-dim", type=int, default=128, group=MODEL, feeds=f"{TC}.linear_value_head_dim",
+      help="Value and gate head dimension of the gated delta net."),
+    m("--linear-num-key-heads", type=int, default=16, group=MODEL, feeds=f"{TC}.linear_num_key_heads",
+      help="Query and key heads of the gated delta net."),
+    m("--linear-num-value-heads", type=int, default=32, group=MODEL, feeds=f"{TC}.linear_num_value_heads",
+      help="Value and gate heads of the gated delta net."),
     # -- mixture of experts -------------------------------------------------------------------
     m("--num-experts", type=int, group=MOE, feeds=f"{TC}.num_moe_experts", help="Routed experts per MoE layer."),
     m("--moe-ffn-hidden-size", type=int, group=MOE, feeds=f"{TC}.moe_ffn_hidden_size", help="Hidden size of each expert."),

@@ -33,7 +33,7 @@ SLIME_OWNED = {
     "model_path": "--hf-checkpoint",
     "tokenizer_path": "--hf-checkpoint",
     "tp_size": "--rollout-num-gpus-per-engine",
-    "random_seed": "--rollout-seed",
+    "random_seed": "--seed",
     "enable_memory_saver": "--offload-rollout",
     "config": "--sglang-config",
     "api_key": None,  # a secret the trainer makes for each run (slime.rollout.client.EngineKey)

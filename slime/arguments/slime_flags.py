@@ -57,15 +57,23 @@ SLIME_FLAGS = [
          help="Nodes that train the critic (PPO); defaults to --actor-num-nodes."),
     flag("--critic-num-gpus-per-node", type=int, group=CLUSTER,
          help="GPUs per node that train the critic; defaults to --actor-num-gpus-per-node."),
+    flag("--critic-placement", default="with-actor", choices=("with-actor", "separate"), group=CLUSTER,
+         help="Where the critic trains: on the actor's GPUs, taking turns with it (with-actor, as upstream slime "
+              "places it; its sizes are then the actor's), or on GPUs of its own after the actor's (separate)."),
     flag("--rollout-num-gpus", type=int, group=CLUSTER,
          help="GPUs for SGLang rollout engines in total; with --colocate it is the actor's GPU count."),
     flag("--rollout-num-gpus-per-engine", type=int, default=1, group=CLUSTER,
          help="GPUs per SGLang engine (its tensor-parallel size)."),
     flag("--num-gpus-per-node", type=int, default=8, group=CLUSTER,
          help="GPUs per node, used to place rollout engines that span nodes."),
-    flag("--gpu-memory-gib", type=float, default=80.0, group=CLUSTER,
-         help="Memory of each GPU in GiB (80 for an 80 GB A100 or H100, 140 for an H200): the launch plan estimates "
-              "the memory each GPU needs and warns above this."),
+    flag("--gpu-memory-gib", type=float, default=79.11, group=CLUSTER,
+         help="Usable memory of each GPU in GiB, the total capacity PyTorch reports: 79.11 for an 80 GB H100, 79.14 "
+              "for an 80 GB A100. The launch plan holds its estimate of each GPU to it (an engine's "
+              "--sglang-mem-fraction-static is a share of what is free of it when the engine starts)."),
+    flag("--gpu-context-gib", type=float, default=1.0, group=CLUSTER,
+         help="GPU memory each process on a GPU keeps whatever it releases (its CUDA context, library workspaces, "
+              "NCCL's buffers): an estimate for the launch plan; measure yours with nvidia-smi while the trainer is "
+              "offloaded."),
     switch("--colocate", group=CLUSTER,
            help="Train and generate on the same GPUs, taking turns; implies offloading both sides."),
     switch("--offload", group=CLUSTER, help="Shorthand for --offload-train and --offload-rollout."),

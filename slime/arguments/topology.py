@@ -17,6 +17,11 @@ def gpus(nodes: int | None, per_node: int | None) -> int:
     return (nodes or 0) * (per_node or 0)
 
 
+def critic_with_actor(args: argparse.Namespace) -> bool:
+    """Whether the critic trains on the actor's GPUs (--critic-placement with-actor), not on its own."""
+    return bool(args.use_critic) and args.critic_placement == "with-actor"
+
+
 @dataclass(frozen=True)
 class Topology:
     """One role's sizes; the defaults are one rank holding the whole model."""

@@ -17,7 +17,7 @@ from slime.arguments.problems import ProblemList
 from slime.arguments.registry import all_flags
 from slime.arguments.role_overrides import load_role_overrides, role_args
 from slime.arguments.slime_flags import FUNCTION_PATHS, REWARD_TYPES, UNIMPLEMENTED_CHOICES
-from slime.arguments.topology import Topology, gpus
+from slime.arguments.topology import Topology, critic_with_actor, gpus
 from slime.utils.functions import DEFAULT_ROLLOUT_FUNCTION, SFT_ROLLOUT_FUNCTION, path_problem, same_function
 
 
@@ -124,10 +124,17 @@ def _placement(v: _Validator) -> None:
                f"multiple of --num-gpus-per-node {a.num_gpus_per_node}",
                "--rollout-num-gpus-per-engine", "--num-gpus-per-node")
     if a.use_critic:
-        if a.critic_num_nodes is None:
-            v.derive("critic_num_nodes", a.actor_num_nodes, "defaults to --actor-num-nodes")
-        if a.critic_num_gpus_per_node is None:
-            v.derive("critic_num_gpus_per_node", a.actor_num_gpus_per_node, "defaults to --actor-num-gpus-per-node")
+        with_actor = critic_with_actor(a)
+        for size in ("num_nodes", "num_gpus_per_node"):
+            critic, actor = getattr(a, f"critic_{size}"), getattr(a, f"actor_{size}")
+            if critic is None:
+                v.derive(f"critic_{size}", actor, "the actor's: --critic-placement with-actor"
+                         if with_actor else f"defaults to {_flag('actor_' + size)}")
+            elif with_actor and critic != actor:
+                v.fail(f"{_flag('critic_' + size)} {critic} differs from {_flag('actor_' + size)} {actor}, but the critic "
+                       "trains on the actor's GPUs (--critic-placement with-actor, the default, as upstream slime places "
+                       "it): drop it, or give the critic GPUs of its own with --critic-placement separate",
+                       _flag("critic_" + size), "--critic-placement")
 
 
 def _model_parallel(v: _Validator, role: str, t: Topology) -> None:
@@ -380,26 +387,34 @@ def _sft(v: _Validator) -> None:
 
 
 def _sglang(v: _Validator) -> None:
-    """SGLang's own constraints, with SGLang's tensor-parallel size = --rollout-num-gpus-per-engine."""
+    """SGLang's own constraints, with SGLang's tensor-parallel size = --rollout-num-gpus-per-engine over
+    --sglang-pp-size (as upstream slime builds the engine)."""
     a = v.args
-    tp = a.rollout_num_gpus_per_engine
+    gpus, pp = a.rollout_num_gpus_per_engine, a.sglang_pp_size
+    if pp < 1 or gpus % pp:
+        v.fail(f"--sglang-pp-size {pp} must divide --rollout-num-gpus-per-engine {gpus}: each engine's GPUs are its "
+               "pipeline stages × its tensor-parallel size", "--sglang-pp-size", "--rollout-num-gpus-per-engine")
+        return
+    tp = gpus // pp
     dp = a.sglang_dp_size
     if a.sglang_enable_dp_attention:
         if dp < 2:
             v.fail("--sglang-enable-dp-attention needs --sglang-dp-size > 1 (attention data-parallel groups)",
                    "--sglang-enable-dp-attention", "--sglang-dp-size")
         elif tp % dp:
-            v.fail(f"with DP attention, --sglang-dp-size {dp} must divide the engine's tensor-parallel size "
-                   f"(--rollout-num-gpus-per-engine {tp})", "--sglang-dp-size", "--rollout-num-gpus-per-engine")
+            v.fail(f"with DP attention, --sglang-dp-size {dp} must divide the engine's tensor-parallel size {tp} "
+                   f"({_engine_tp(gpus, pp)})", "--sglang-dp-size", "--rollout-num-gpus-per-engine")
     elif dp > 1:
         v.fail(f"--sglang-dp-size {dp} without --sglang-enable-dp-attention would need {dp}×{tp} GPUs per engine; "
                "slime gives each engine --rollout-num-gpus-per-engine GPUs: add --sglang-enable-dp-attention or "
                "use more engines", "--sglang-dp-size", "--sglang-enable-dp-attention")
     if a.sglang_attn_dp_size > 1 and tp % a.sglang_attn_dp_size:
-        v.fail(f"--sglang-attn-dp-size {a.sglang_attn_dp_size} must divide --rollout-num-gpus-per-engine {tp}",
+        v.fail(f"--sglang-attn-dp-size {a.sglang_attn_dp_size} must divide the engine's tensor-parallel size {tp} "
+               f"({_engine_tp(gpus, pp)})",
                "--sglang-attn-dp-size", "--rollout-num-gpus-per-engine")
     if a.sglang_ep_size > 1 and tp % a.sglang_ep_size:
-        v.fail(f"--sglang-ep-size {a.sglang_ep_size} must divide --rollout-num-gpus-per-engine {tp}",
+        v.fail(f"--sglang-ep-size {a.sglang_ep_size} must divide the engine's tensor-parallel size {tp} "
+               f"({_engine_tp(gpus, pp)})",
                "--sglang-ep-size", "--rollout-num-gpus-per-engine")
     if a.sglang_enable_dp_lm_head and not (a.sglang_enable_dp_attention or a.sglang_attn_dp_size > 1):
         v.fail("--sglang-enable-dp-lm-head needs DP attention (--sglang-enable-dp-attention)",
@@ -420,6 +435,24 @@ def _sglang(v: _Validator) -> None:
     if sizes and a.sglang_cuda_graph_max_bs_decode and max(sizes) > a.sglang_cuda_graph_max_bs_decode:
         v.fail(f"--sglang-cuda-graph-bs goes up to {max(sizes)}, above --sglang-cuda-graph-max-bs "
                f"{a.sglang_cuda_graph_max_bs_decode}", "--sglang-cuda-graph-bs-decode", "--sglang-cuda-graph-max-bs-decode")
+
+
+def _engine_tp(gpus: int, pp: int) -> str:
+    return f"--rollout-num-gpus-per-engine {gpus}" + (f" / --sglang-pp-size {pp}" if pp > 1 else "")
+
+
+def _linear_attention(v: _Validator) -> None:
+    """Gated DeltaNet layers need their pattern (megatron-core asserts it at build time)."""
+    a = v.args
+    freq = a.linear_attention_freq
+    if a.experimental_attention_variant == "gated_delta_net" and freq is None:
+        v.fail("--experimental-attention-variant gated_delta_net needs --linear-attention-freq (every Nth layer full "
+               "attention, e.g. 4, or a 1/0 list per layer)", "--linear-attention-freq", "--experimental-attention-variant")
+    elif isinstance(freq, list) and a.num_layers and len(freq) != a.num_layers:
+        v.fail(f"--linear-attention-freq lists {len(freq)} layers, --num-layers is {a.num_layers}",
+               "--linear-attention-freq", "--num-layers")
+    elif isinstance(freq, int) and freq < 1:
+        v.fail(f"--linear-attention-freq must be at least 1, got {freq}", "--linear-attention-freq")
 
 
 def _role_overrides(v: _Validator) -> None:
@@ -457,6 +490,8 @@ def _megatron_model(v: _Validator) -> None:
         "attention_output_gate": "the attention output gate (Qwen3-Next, Qwen3.5) is not built by the megatron "
                                  "backend yet",
         "mtp_num_layers": "multi-token prediction layers are not mapped to HF weights by the megatron backend yet",
+        "experimental_attention_variant": "megatron-core's attention variants (Gated DeltaNet, DeepSeek sparse "
+                                          "attention) are not built by the megatron backend yet",
     }
     for attr, message in unsupported.items():
         if getattr(a, attr):
@@ -495,5 +530,5 @@ def _module_missing(dotted: str) -> bool:
 
 CHECKS = [
     _not_implemented, _required_inputs, _placement, _parallelism, _batch_sizes, _algorithm, _sampling, _evaluation, _debug, _router, _sft, _sglang,
-    _role_overrides, _megatron_model,
+    _role_overrides, _megatron_model, _linear_attention,
 ]

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from slime.engines.command import EngineSlot, engine_count, nodes_per_engine, server_command
+from slime.engines.command import EngineSlot, dist_init_block, engine_count, nodes_per_engine, server_command
 from slime.utils.addresses import reachable_host
 from slime.ray.groups import bundle_options
 from slime.ray.placement import ENGINE_GPU_FRACTION, Placement
@@ -55,14 +55,16 @@ class EngineProcess:
         self.key_path = str(Path(log_dir) / f"{label}.key.yaml")
         self.process = None
 
-    def where(self) -> dict:
-        """This node's address (and the node), free ports for the server, and the first GPU Ray gave this bundle."""
+    def where(self, block: int = 1, avoid: tuple[int, ...] = ()) -> dict:
+        """This node's address (and the node), free ports for the server (HTTP, NCCL, then the first of
+        ``block`` consecutive ones, none in ``avoid``, for the dist-init address), and the first GPU Ray
+        gave this bundle."""
         import ray
 
         from slime.ray.placement import this_host
-        from slime.utils.ports import free_ports
+        from slime.utils.ports import free_port_block, free_ports
 
-        ports = free_ports(3)  # HTTP, NCCL, and the dist-init address of an engine that spans nodes
+        ports = [*free_ports(2), free_port_block(block, set(avoid))]
         gpu_ids = ray.get_gpu_ids()
         return {"host": reachable_host(), "ports": ports, "node": this_host(),
                 "gpu": int(gpu_ids[0]) if gpu_ids and str(gpu_ids[0]).isdigit() else 0, "log": self.log_path,
@@ -162,6 +164,7 @@ class EngineGroup:
         self.router = None
         self.external_router = False
         self.placement = placement
+        self.reserved_ports: set[int] = set()  # the dist-init blocks handed out, taken once the servers start
         nnodes, per_node = nodes_per_engine(args), min(args.rollout_num_gpus_per_engine, args.num_gpus_per_node)
         self.engines = []
         for index, first in enumerate(placement.rollout[:engine_count(args)]):
@@ -200,10 +203,13 @@ class EngineGroup:
     def _place(self, engine: Engine, timeout: float | None = None) -> None:
         import ray
 
-        places = ray.get([a.where.remote() for a in engine.actors], timeout=timeout)
+        block = dist_init_block(self.args)
+        places = ray.get([a.where.remote(block, tuple(self.reserved_ports)) for a in engine.actors], timeout=timeout)
         engine.hosts = [p["node"] for p in places]
         head = places[0]
-        dist_init = f"{head['host']}:{head['ports'][2]}" if len(places) > 1 else None
+        first = head["ports"][2]
+        self.reserved_ports.update(range(first, first + block))  # the next engine on this host takes others
+        dist_init = f"{head['host']}:{first}"
         engine.slots = [EngineSlot(engine.index, rank, p["host"], head["ports"][0], head["ports"][1], p["gpu"],
                                    dist_init, p["key_file"]) for rank, p in enumerate(places)]
         engine.logs = [p["log"] for p in places]

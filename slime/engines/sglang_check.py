@@ -13,6 +13,7 @@ the config key (the ``--sglang-*`` flag, or slime's own for what slime sets).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import logging
 import re
@@ -75,19 +76,35 @@ def _warnings(output: str) -> list[str]:
     return found
 
 
-def _sglang_loggers() -> list[logging.Logger]:
-    """SGLang's logger and every logger below it that exists now."""
-    manager = logging.getLogger().manager
-    return [logging.getLogger("sglang")] + [
-        logger for name, logger in list(manager.loggerDict.items())
-        if name.startswith("sglang.") and isinstance(logger, logging.Logger)]
+@contextlib.contextmanager
+def _sglang_warnings():
+    """Collects what SGLang logs at WARNING and above while the block runs, and keeps it from SGLang's
+    own handlers (it is reported once, by config key). It hears them whatever the root logger's level
+    (Hydra's logging settings set it, in this process) and though a logging.config call in this process
+    disabled the SGLang loggers that existed then; every logger is as it was afterwards."""
+    collect = _Collect()
+    top = logging.getLogger("sglang")
+    loggers = [top] + [logger for name, logger in list(logging.getLogger().manager.loggerDict.items())
+                       if name.startswith("sglang.") and isinstance(logger, logging.Logger)]
+    disabled, propagate, level = {logger: logger.disabled for logger in loggers}, top.propagate, top.level
+    top.addHandler(collect)
+    top.propagate = False
+    top.setLevel(logging.WARNING)
+    for logger in loggers:
+        logger.disabled = False
+    try:
+        yield collect.messages
+    finally:
+        top.removeHandler(collect)
+        top.propagate = propagate
+        top.setLevel(level)
+        for logger, was in disabled.items():
+            logger.disabled = was
 
 
 def check_server_args(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     """(problems, notes) of every engine's server command: what SGLang rejects, and what it warns
     about or what stayed unchecked. Imports SGLang."""
-    import logging
-
     from sglang.srt.server_args import ServerArgs
 
     parser = _Parser(add_help=False, allow_abbrev=False)
@@ -99,40 +116,21 @@ def check_server_args(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     if not resolvable:
         unchecked.append("ServerArgs.resolve_once (model config, parallel sizes against the checkpoint) needs "
                          "torchvision and the checkpoint's config.json; not checked here")
-    seen = set()
     for engine in range(engine_count(args)):
         for node in range(nodes_per_engine(args)):
             command = server_command(args, _sample_slot(args, engine, node))
-            found, said = [], _Collect()
-            sglang_logger = logging.getLogger("sglang")
-            sglang_logger.addHandler(said)
-            propagate, sglang_logger.propagate = sglang_logger.propagate, False  # reported below, once
-            # its warnings whatever the root logger's level (Hydra's logging settings set it, in this process)
-            # and though a logging.config call in this process disabled SGLang's loggers that existed then
-            level = sglang_logger.level
-            disabled = {logger: logger.disabled for logger in _sglang_loggers()}
-            sglang_logger.setLevel(logging.WARNING)
-            for logger in disabled:
-                logger.disabled = False
-            try:
-                record = ServerArgs.from_cli_args(parser.parse_args(command[3:]))
-                if resolvable:
-                    record.resolve_once()
-            except _ParserError as err:
-                found.append(_parser_problem(str(err)))
-            except Exception as err:  # SGLang's own validation errors
-                found.append(f"{_culprit(args, engine, node, str(err))}SGLang says: {err}")
-            finally:
-                sglang_logger.removeHandler(said)
-                sglang_logger.propagate = propagate
-                sglang_logger.setLevel(level)
-                for logger, was in disabled.items():
-                    logger.disabled = was
-            for problem in found:
-                if problem not in seen:
-                    seen.add(problem)
-                    problems.append(problem)
-            for warning in _warnings("\n".join(said.messages)):
+            found = []
+            with _sglang_warnings() as said:
+                try:
+                    record = ServerArgs.from_cli_args(parser.parse_args(command[3:]))
+                    if resolvable:
+                        record.resolve_once()
+                except _ParserError as err:
+                    found.append(_parser_problem(str(err)))
+                except Exception as err:  # SGLang's own validation errors
+                    found.append(f"{_culprit(args, engine, node, str(err))}SGLang says: {err}")
+            problems += [problem for problem in found if problem not in problems]
+            for warning in _warnings("\n".join(said)):
                 if warning not in unchecked:
                     unchecked.append(warning)
     return problems, unchecked

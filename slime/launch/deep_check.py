@@ -38,7 +38,7 @@ from slime.config.generate import Generated, GenerationError
 from slime.config.hydra_errors import explain as explain_hydra
 from slime.config.shell import SHELL_REF
 from slime.utils.hf_checkpoint import read_config, tensor_names
-from slime.launch.memory import GIB, memory_plan, on_gpus
+from slime.launch.memory import EIGHT_BIT, GIB, engine_weight_format, memory_plan, on_gpus
 from slime.utils.checkout import CONF_DIR
 
 _LEADING_OPTIONS = re.compile(r"^((?:--[\w-]+)(?:, --[\w-]+)*): (.*)$", re.S)
@@ -113,6 +113,7 @@ def _checkpoint(gen: Generated, args: argparse.Namespace, report: Report, hf_con
     config = read_config(config_file.parent)
     if args.train_backend == "megatron":
         _megatron_weights(gen, config, config_file, report)
+    _engine_weights(gen, args, config, config_file, report)
     if config.get("model_type") not in FAMILIES:
         report.unchecked.append(f"checkpoint {config_file}: model_type {config.get('model_type')!r} is not mapped "
                                 f"(mapped: {', '.join(FAMILIES)}); its config.json was not compared")
@@ -120,6 +121,16 @@ def _checkpoint(gen: Generated, args: argparse.Namespace, report: Report, hf_con
     report.problems += [gen.explain(message, flags) for message, flags in described_mismatches(args, config_file.parent)]
     names = "and tensor names " if tensor_names(config_file.parent) is not None else ""
     report.checked.append(f"checkpoint: the model flags against {config_file} {names}({config['model_type']})")
+
+
+def _engine_weights(gen: Generated, args: argparse.Namespace, config: dict, config_file: Path, report: Report) -> None:
+    """SGLang serves a checkpoint's 8-bit weights as they are (DeepSeek-R1's block FP8): the memory estimate
+    counts them so only when --sglang-quantization says it."""
+    method = (config.get("quantization_config") or {}).get("quant_method")
+    if on_gpus(args) and not args.debug_train_only and method in EIGHT_BIT and engine_weight_format(args) == "bf16":
+        report.warnings.append(gen.explain(
+            f"{config_file} holds {method} weights, which SGLang serves as they are: set --sglang-quantization {method} "
+            "so that the memory estimate counts them at one byte each (it counts them in bf16)", ("--sglang-quantization",)))
 
 
 def _megatron_weights(gen: Generated, config: dict, config_file: Path, report: Report) -> None:
@@ -200,8 +211,10 @@ def render(report: Report) -> str:
     where = f" {' '.join(report.overrides)}" if report.overrides else ""
     count = len(report.problems)
     verdicts = [f"{count} problem{'s' if count != 1 else ''}"] if count else []
-    if report.over_memory and not report.allow_over_memory:
-        verdicts.append("does not fit in GPU memory (--allow-over-memory proceeds anyway)")
+    if report.over_memory:  # never "passes": allowed, it proceeds, but the figure says it does not fit
+        verdicts.append("does not fit in GPU memory " + ("(allowed by --allow-over-memory: exit status 0)"
+                                                         if report.allow_over_memory else
+                                                         "(--allow-over-memory proceeds anyway)"))
     verdict = ", ".join(verdicts) or "passes the deep check"
     lines = [f"{report.config_name}{where}: {verdict} ({report.seconds:.1f} s)"]
     lines += [f"  - {problem}" for problem in report.problems]

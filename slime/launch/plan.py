@@ -11,7 +11,7 @@ from slime.arguments.eval_datasets import pairs_of
 from slime.arguments.entry_points import DEFAULT_ENTRY_POINT, ENTRY_POINTS, entry_point_problems
 from slime.launch.memory import format_memory, memory_plan, on_gpus
 from slime.arguments.role_overrides import role_args
-from slime.arguments.topology import Topology
+from slime.arguments.topology import Topology, critic_with_actor
 
 
 def _role_topology(args: argparse.Namespace, role: str) -> dict:
@@ -36,7 +36,8 @@ def build_plan(args: argparse.Namespace, entry_point: str = DEFAULT_ENTRY_POINT)
     actor_gpus = actor.world
     critic_gpus = Topology.of(args, "critic").world if args.use_critic else 0
     rollout_gpus = 0 if args.debug_train_only else (args.rollout_num_gpus or 0)
-    train_gpus = 0 if args.debug_rollout_only else actor_gpus + critic_gpus
+    own_critic_gpus = 0 if critic_with_actor(args) else critic_gpus
+    train_gpus = 0 if args.debug_rollout_only else actor_gpus + own_critic_gpus
     total = max(train_gpus, rollout_gpus) if args.colocate else train_gpus + rollout_gpus
     per_engine = args.rollout_num_gpus_per_engine
     samples = args.rollout_batch_size * args.n_samples_per_prompt
@@ -45,6 +46,7 @@ def build_plan(args: argparse.Namespace, entry_point: str = DEFAULT_ENTRY_POINT)
         "loop": {"entry_point": entry_point, "meaning": ENTRY_POINTS.get(entry_point, "")},
         "placement": {
             "colocated": bool(args.colocate),
+            "critic_with_actor": critic_with_actor(args),
             "offload_train": bool(args.offload_train),
             "offload_rollout": bool(args.offload_rollout),
             "nodes": -(-total // args.num_gpus_per_node),
@@ -126,7 +128,8 @@ def format_plan(plan: dict) -> str:
     where = "colocated (rollout shares the actor's GPUs, taking turns)" if p["colocated"] else "separate GPUs per role"
     rows.append(("Placement", f"{where}; offload train: {_yes(p['offload_train'])}, "
                               f"offload rollout: {_yes(p['offload_rollout'])}"))
-    rows.append(("GPUs", f"actor {g['actor']}, critic {g['critic']}, rollout {g['rollout']}"
+    critic = f"critic {g['critic']}" + (" (the actor's, taking turns)" if p["critic_with_actor"] else "")
+    rows.append(("GPUs", f"actor {g['actor']}, {critic}, rollout {g['rollout']}"
                          f"{' (shared)' if p['colocated'] else ''}; total {g['total']} on {p['nodes']} node(s)"))
     for role in ("actor", "critic"):
         t = plan[role]

@@ -8,10 +8,17 @@ the arithmetic out for Qwen3-4B and Qwen3-30B-A3B.
 Per layer, with h the hidden size, a heads of dimension d, g key/value groups, f the FFN size,
 t the tensor-parallel size:
 
-- attention: the input norm (h, replicated), the fused QKV projection h·(a·d + 2·g·d)/t, per-head
-  query/key norms (d each, replicated), the output projection a·d·h/t; multi-latent attention
-  instead has down projections (replicated under transformer-engine's spec, split by t under the
-  local spec), their norms and up projections split by t;
+- attention: the input norm (h, replicated), the fused QKV projection h·(a·d + 2·g·d)/t (with the
+  output gate, --attention-output-gate, a·d more rows: h·(2·a·d + 2·g·d)/t), per-head query/key
+  norms (d each, replicated), the output projection a·d·h/t; multi-latent attention instead has down
+  projections (replicated under transformer-engine's spec, split by t under the local spec), their
+  norms and up projections split by t;
+- a Gated DeltaNet layer (linear attention: --experimental-attention-variant gated_delta_net, every
+  layer but each --linear-attention-freq-th), in place of attention, with nk key heads of dk, nv
+  value heads of dv and a convolution kernel K: the input norm h, the input projection
+  h·(2·nk·dk + 2·nv·dv + 2·nv)/t (queries, keys, values, the output gate, β and the decay), the
+  depth-wise convolution (2·nk·dk + nv·dv)·K/t, the decay's A_log and dt_bias nv/t each, the gated
+  output norm dv (replicated), the output projection nv·dv·h/t;
 - MLP: the pre-MLP norm (h), fc1 h·2f/t with SwiGLU (h·f/t without), fc2 f·h/t;
 - MoE layer: the pre-MLP norm, the router E·h (replicated), E/ep local experts, each split by the
   expert tensor-parallel size, and the shared experts split by t;
@@ -127,13 +134,36 @@ def _attention(args: argparse.Namespace, stage: StageParameters, topology: Topol
         stage.add("attention", heads * v * h // t + (h if bias else 0))
     else:
         d, groups = head_dim(args), query_groups(args)
-        qkv = heads * d + 2 * groups * d
+        qkv = heads * d * (2 if args.attention_output_gate else 1) + 2 * groups * d
         stage.add("attention", h * qkv // t + (qkv // t if bias or args.add_qkv_bias else 0))
         if args.qk_layernorm:
             stage.add("norms", 2 * _norm(args, d))
         stage.add("attention", heads * d * h // t + (h if bias else 0))
     if args.post_self_attn_layernorm:
         stage.add("norms", _norm(args, h))
+
+
+def _linear_attention(args: argparse.Namespace, stage: StageParameters, topology: Topology) -> None:
+    """megatron-core's GatedDeltaNet (``megatron.core.ssm.gated_delta_net``) and its layer's input norm."""
+    h, t = args.hidden_size, topology.tp
+    qk = args.linear_num_key_heads * args.linear_key_head_dim
+    v, value_heads = args.linear_num_value_heads * args.linear_value_head_dim, args.linear_num_value_heads
+    stage.add("norms", _norm(args, h) + args.linear_value_head_dim)  # the input norm, the gated output norm
+    stage.add("linear_attention", h * (2 * qk + 2 * v + 2 * value_heads) // t)  # in_proj
+    stage.add("linear_attention", (2 * qk + v) * args.linear_conv_kernel_dim // t)  # conv1d, no bias
+    stage.add("linear_attention", 2 * value_heads // t)  # A_log, dt_bias
+    stage.add("linear_attention", v * h // t)  # out_proj
+
+
+def linear_attention_layers(args: argparse.Namespace) -> list[bool]:
+    """Which layers are Gated DeltaNet layers, as megatron-core reads --linear-attention-freq: N makes
+    every Nth layer (the 4th, 8th, … for 4) full attention and the others linear; a list gives 1 for linear."""
+    freq = args.linear_attention_freq
+    if args.experimental_attention_variant != "gated_delta_net" or freq is None:
+        return [False] * args.num_layers
+    if isinstance(freq, list):
+        return [bool(x) for x in freq]
+    return [(layer + 1) % freq != 0 for layer in range(args.num_layers)]
 
 
 def _mlp(args: argparse.Namespace, ffn: int, t: int) -> int:
@@ -179,9 +209,9 @@ def stage_parameters(args: argparse.Namespace, topology: Topology, stage: int, r
         result.add("embedding", vocab_rows * h)
         if args.position_embedding_type == "learned_absolute" and not args.use_rotary_position_embeddings:
             result.add("embedding", (args.max_position_embeddings or args.seq_length) * h)
-    pattern = moe_layers(args)
+    pattern, linear = moe_layers(args), linear_attention_layers(args)
     for layer in layers:
-        _attention(args, result, topology)
+        (_linear_attention if linear[layer] else _attention)(args, result, topology)
         _feed_forward(args, result, topology, pattern[layer])
     if last:
         result.add("norms", _norm(args, h))  # final_layernorm

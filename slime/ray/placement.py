@@ -1,16 +1,18 @@
-"""Placement groups from the launch plan: one bundle per GPU, actor first, then critic, then rollout
-(unless colocated, where the rollout engines share the actor's bundles). Each process takes a
-fraction of its bundle's GPU, so that a colocated trainer rank and engine fit one GPU together."""
+"""Placement groups from the launch plan: one bundle per GPU, actor first, then the critic's own (with
+--critic-placement separate; by default the critic shares the actor's bundles, as upstream slime places
+it), then rollout (unless colocated, where the rollout engines share the actor's bundles). Each process
+takes a fraction of its bundle's GPU (upstream's shares), so that an actor rank, a critic rank and an
+engine fit one GPU together."""
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, field
 
-from slime.arguments.topology import gpus
+from slime.arguments.topology import critic_with_actor, gpus
 
 TRAIN_GPU_FRACTION = 0.4
-ENGINE_GPU_FRACTION = 0.4
+ENGINE_GPU_FRACTION = 0.2
 
 
 @dataclass(frozen=True)
@@ -90,9 +92,11 @@ def _bundle_places(group, count: int) -> tuple[list[int], list[Host]]:
 
 
 def gpus_needed(args: argparse.Namespace) -> tuple[int, int, int, bool]:
-    """(actor, critic, rollout) GPUs of this run, and whether the rollout shares the actor's."""
+    """(actor, critic, rollout) GPUs of this run that need bundles of their own (a critic on the actor's
+    GPUs needs none), and whether the rollout shares the actor's."""
     actor = 0 if args.debug_rollout_only else gpus(args.actor_num_nodes, args.actor_num_gpus_per_node)
-    critic = gpus(args.critic_num_nodes, args.critic_num_gpus_per_node) if args.use_critic and actor else 0
+    own_critic = args.use_critic and actor and not critic_with_actor(args)
+    critic = gpus(args.critic_num_nodes, args.critic_num_gpus_per_node) if own_critic else 0
     rollout = 0 if args.debug_train_only else args.rollout_num_gpus
     return actor, critic, rollout, bool(args.colocate and actor)
 
@@ -117,4 +121,5 @@ def create_placement(args: argparse.Namespace, available_gpus: float) -> Placeme
     per_engine = args.rollout_num_gpus_per_engine
     engines = [rollout_start + i * per_engine for i in range(rollout // per_engine)] if rollout else []
     order, hosts = _bundle_places(group, max(total, 1))
-    return Placement(group, list(range(actor)), list(range(actor, actor + critic)), engines, order, hosts)
+    critic_slots = list(range(actor)) if args.use_critic and critic_with_actor(args) else list(range(actor, actor + critic))
+    return Placement(group, list(range(actor)), critic_slots, engines, order, hosts)

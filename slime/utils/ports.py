@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 import sys
+from pathlib import Path
 
 
 def is_taken(port: int) -> bool:
@@ -33,6 +34,27 @@ def free_ports(count: int) -> list[int]:
     finally:
         for probe in probes:
             probe.close()
+
+
+def _ephemeral_start() -> int:
+    """The first port Linux hands out for outgoing connections (ip_local_port_range)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def free_port_block(size: int, avoid=(), start: int = 20000) -> int:
+    """The first of ``size`` consecutive ports that are free now and not in ``avoid``: above Ray's worker
+    ports (10002–19999) and below the ephemeral range, so that neither takes them before they are used."""
+    end = _ephemeral_start()
+    port = start
+    while port + size <= end:
+        clash = next((p for p in range(port, port + size) if p in avoid or is_taken(p)), None)
+        if clash is None:
+            return port
+        port = clash + 1
+    raise OSError(f"no {size} consecutive free ports between {start} and {end} on this host")
 
 
 def main(argv: list[str]) -> int:

@@ -104,6 +104,23 @@ RULES = {
     "SGLang DP size needs DP attention": (
         ["--rollout-num-gpus-per-engine", "4", "--sglang-dp-size", "2"], "--sglang-enable-dp-attention",
         ["--rollout-num-gpus-per-engine", "4"]),
+    "SGLang's pipeline stages split the engine's GPUs": (
+        ["--rollout-num-gpus-per-engine", "2", "--sglang-pp-size", "3"], "--sglang-pp-size",
+        ["--rollout-num-gpus-per-engine", "2", "--sglang-pp-size", "2"]),
+    "SGLang EP splits the engine's TP, its GPUs over its pipeline stages": (
+        ["--rollout-num-gpus-per-engine", "4", "--sglang-pp-size", "2", "--sglang-ep-size", "4"], "--sglang-ep-size",
+        ["--rollout-num-gpus-per-engine", "4", "--sglang-pp-size", "2", "--sglang-ep-size", "2"]),
+    "a critic on the actor's GPUs has the actor's sizes": (
+        ["--advantage-estimator", "ppo", "--use-critic", "--critic-num-nodes", "2"], "--critic-num-nodes",
+        ["--advantage-estimator", "ppo", "--use-critic", "--critic-num-nodes", "2", "--critic-placement", "separate"]),
+    "Gated DeltaNet layers need their pattern": (
+        ["--experimental-attention-variant", "gated_delta_net", "--train-backend", "torch"], "--linear-attention-freq",
+        ["--experimental-attention-variant", "gated_delta_net", "--linear-attention-freq", "2", "--train-backend", "torch"]),
+    "a linear-attention pattern lists every layer": (
+        ["--experimental-attention-variant", "gated_delta_net", "--linear-attention-freq", "[1,1,0]", "--train-backend",
+         "torch"], "--linear-attention-freq",
+        ["--experimental-attention-variant", "gated_delta_net", "--linear-attention-freq", "[1,0]", "--train-backend",
+         "torch"]),
     "SGLang EP splits the engine": (
         ["--rollout-num-gpus-per-engine", "4", "--sglang-ep-size", "3"], "--sglang-ep-size",
         ["--rollout-num-gpus-per-engine", "4", "--sglang-ep-size", "4"]),

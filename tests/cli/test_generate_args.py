@@ -99,7 +99,7 @@ def test_json_format(generated):
     assert data["roles"] == [{"name": "default", "role": "critic", "overrides": {"lr": 1e-5}}]
     cli = generator("--config-name", "run_qwen3_4B", "--format", "json")
     assert json.loads(cli.stdout)["arrays"]["CLUSTER_ARGS"] == ["--actor-num-nodes", "1", "--actor-num-gpus-per-node",
-                                                                 "8", "--colocate", "--gpu-memory-gib", "80"]
+                                                                 "8", "--colocate", "--gpu-memory-gib", "79.11"]
 
 
 def test_issue13_12_role_overrides_stay_in_the_args_file(generated, tmp_path):

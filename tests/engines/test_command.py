@@ -73,11 +73,111 @@ def test_slime_sets_what_it_owns():
     command = planned_commands(args)[1]["command"]  # engine 0, its second node
     text = " ".join(command)
     assert command[:3] == ["python3", "-m", "sglang.launch_server"]
-    assert "--model-path /models/Qwen3-235B-A22B --tp-size 32 --random-seed 42" in text
+    assert "--model-path /models/Qwen3-235B-A22B --tp-size 32 --random-seed 1234" in text
     assert "--nnodes 4 --node-rank 1 --dist-init-addr {ENGINE0_NODE0_HOST}:{ENGINE0_DIST_INIT_PORT}" in text
     assert "--host {ENGINE0_NODE1_HOST} --port {ENGINE0_PORT} --nccl-port {ENGINE0_NCCL_PORT}" in text
     assert "--enable-memory-saver" in text  # colocated: memory is released while training
     assert text.endswith("--config {ENGINE0_KEY_FILE}")  # the run's API key, in a file
+
+
+# Upstream slime's engine (slime/backends/sglang_utils/sglang_engine.py, _compute_server_args), written
+# down as rules, not as its code: what its ServerArgs holds for the engine actor of global rank ``rank``
+# (one actor per node of an engine). Upstream versions differ in three places, each noted.
+def _upstream_server_args(args, rank: int) -> dict:
+    gpus = args.rollout_num_gpus_per_engine
+    nnodes = max(1, gpus // args.num_gpus_per_node)
+    values = {
+        "model_path": args.hf_checkpoint,
+        "trust_remote_code": True,
+        "random_seed": args.seed + rank,  # one copy has args.seed + rank × --num-gpus-per-node
+        "enable_memory_saver": bool(args.offload_rollout),
+        "nnodes": nnodes,
+        "node_rank": rank % nnodes,
+        "tp_size": gpus // args.sglang_pp_size,
+        "dp_size": args.sglang_dp_size,
+        "pp_size": args.sglang_pp_size,
+        "ep_size": args.sglang_ep_size,
+        "skip_server_warmup": True,
+        "enable_draft_weights_cpu_backup": True,  # the newest copy: only with a draft model
+        "enable_metrics": True,  # the later copies
+    }
+    if args.fp16:
+        values["dtype"] = "float16"
+    if args.use_rollout_routing_replay:  # refused by slime's parser: not implemented (no routing replay)
+        values["enable_return_routed_experts"] = True
+    for entry in load_snapshot()["flags"]:  # every --sglang-<field> not set above
+        values.setdefault(entry["dest"], getattr(args, "sglang_" + entry["dest"], entry["default"]))
+    if values["enable_memory_saver"] and values["cuda_graph_backend_prefill"] is None:  # the later copies
+        values["cuda_graph_backend_prefill"] = "disabled"
+    return values
+
+
+# Where slime differs on purpose (docs/rollout_engines.md, "Where slime differs from upstream").
+DELIBERATE = {
+    "trust_remote_code": "a checkpoint's own code runs only with --sglang-trust-remote-code (issue 20)",
+    "enable_draft_weights_cpu_backup": "set only with a draft model (--sglang-speculative-algorithm), as upstream's "
+                                       "newest copy does",
+}
+RUN_TIME = ("host", "port", "nccl_port", "base_gpu_id", "dist_init_addr", "config", "api_key", "gpu_id_step")
+
+
+def _ours(args, engine: int, node: int) -> dict:
+    """Every ServerArgs field SGLang gets for one node of one engine: SGLang's defaults, then slime's values."""
+    from slime.engines.command import placeholder_slot, server_args
+
+    values = {entry["dest"]: entry["default"] for entry in load_snapshot()["flags"]}
+    values.update(server_args(args, placeholder_slot(engine, node, args.rollout_num_gpus_per_engine
+                                                     > args.num_gpus_per_node)))
+    return values
+
+
+@pytest.mark.parametrize("config, overrides, engines, nodes", [
+    ("run_qwen3_4B", [], 4, 1),  # colocated: the memory saver, with the prefill CUDA graph off
+    ("run_qwen3_235B_A22B", [], 2, 4),  # engines of 4 nodes, DP attention 4, EP 32
+    ("run_qwen3_4B", ["+sglang.sglang_pp_size=2"], 4, 1),  # 2 GPUs per engine: TP 1 × PP 2
+    ("run_qwen3_30B_A3B", ["+perf.fp16=true"], 1, 1),  # fp16 training, fp16 engines
+])
+def test_the_engines_get_the_server_arguments_upstreams_construction_gives(config, overrides, engines, nodes):
+    args = namespace_from_config(config, overrides, environ=_EveryVariable())
+    assert engine_count(args) == engines
+    for engine in range(engines):
+        for node in range(nodes):
+            ours, upstream = _ours(args, engine, node), _upstream_server_args(args, engine * nodes + node)
+            differ = {dest: (ours[dest], upstream[dest]) for dest in upstream
+                      if dest not in RUN_TIME and dest not in DELIBERATE and ours[dest] != upstream[dest]}
+            if node:  # one seed per engine: the node-0 actor's (docs/rollout_engines.md)
+                assert differ.pop("random_seed") == (args.seed + engine * nodes, args.seed + engine * nodes + node)
+            assert differ == {}, f"{config} engine {engine} node {node}"
+            assert ours["dist_init_addr"]  # every engine: the first of its block of free ports
+    first = _ours(args, 0, 0)
+    assert (first["tp_size"], first["pp_size"]) == ((1, 2) if "pp_size=2" in str(overrides) else (first["tp_size"], 1))
+    assert first["enable_memory_saver"] is True and first["cuda_graph_backend_prefill"] == "disabled"
+
+
+def test_pp_2_on_2_gpu_engines_is_tp_1_and_the_validation_wants_pp_to_divide_the_gpus():
+    args = namespace_from_config("run_qwen3_4B", ["+sglang.sglang_pp_size=2"], environ=ENV)
+    command = " ".join(planned_commands(args)[0]["command"])
+    assert "--pp-size 2" in command and "--tp-size 1 " in command
+    from slime.config.generate import GenerationError
+
+    with pytest.raises(GenerationError) as err:
+        generate_config("run_qwen3_4B", ["+sglang.sglang_pp_size=3"])
+    assert "--sglang-pp-size 3 must divide --rollout-num-gpus-per-engine 2" in str(err.value)
+
+
+def test_a_users_own_prefill_backend_and_dtype_stay_and_fp16_sets_the_engines_dtype():
+    from slime.engines.command import placeholder_slot, server_args
+
+    own = namespace_from_config("run_qwen3_4B", ["+sglang.sglang_cuda_graph_backend_prefill=full",
+                                                 "+sglang.sglang_dtype=bfloat16", "+perf.fp16=true"],
+                                environ=ENV)
+    values = server_args(own, placeholder_slot(0, 0, False))
+    assert (values["cuda_graph_backend_prefill"], values["dtype"]) == ("full", "bfloat16")
+    split = namespace_from_config("run_qwen3_4B", ["cluster.colocate=false", "+cluster.rollout_num_gpus=8",
+                                                   "+perf.fp16=true"], environ=ENV)
+    values = server_args(split, placeholder_slot(0, 0, False))
+    assert "enable_memory_saver" not in values and "cuda_graph_backend_prefill" not in values
+    assert values["dtype"] == "float16"
 
 
 def test_slimes_own_sglang_config_file_is_not_sglangs_config():
@@ -100,9 +200,10 @@ def test_train_dry_run_prints_each_engines_server_command_for_qwen3_4B():
     expected = ("python3 -m sglang.launch_server --mem-fraction-static 0.7 --model-path /models/Qwen3-4B "
                 "--tp-size 2 --random-seed {seed} --host {{ENGINE{i}_HOST}} "
                 "--port {{ENGINE{i}_PORT}} --nccl-port {{ENGINE{i}_NCCL_PORT}} --base-gpu-id {{ENGINE{i}_BASE_GPU_ID}} "
-                "--skip-server-warmup --enable-memory-saver --config {{ENGINE{i}_KEY_FILE}}")
+                "--skip-server-warmup --enable-metrics --dist-init-addr {{ENGINE{i}_HOST}}:{{ENGINE{i}_DIST_INIT_PORT}} "
+                "--enable-memory-saver --cuda-graph-backend-prefill disabled --config {{ENGINE{i}_KEY_FILE}}")
     for i in range(4):
-        assert f"  Engine {i}     " + expected.format(i=i, seed=42 + i) + "\n" in plan
+        assert f"  Engine {i}     " + expected.format(i=i, seed=1234 + i) + "\n" in plan
 
 
 def test_train_dry_run_prints_each_node_of_each_engine_for_qwen3_235B():
@@ -113,12 +214,13 @@ def test_train_dry_run_prints_each_node_of_each_engine_for_qwen3_235B():
     assert lines[0] == (
         "  Engine 0 node 0  python3 -m sglang.launch_server --mem-fraction-static 0.7 --dp-size 4 --enable-dp-lm-head "
         f"--cuda-graph-bs-decode {sizes} --ep-size 32 --enable-dp-attention --model-path /models/Qwen3-235B-A22B "
-        "--tp-size 32 --random-seed 42 --host {ENGINE0_NODE0_HOST} --port {ENGINE0_PORT} "
-        "--nccl-port {ENGINE0_NCCL_PORT} --base-gpu-id {ENGINE0_BASE_GPU_ID} --skip-server-warmup --nnodes 4 "
-        "--node-rank 0 --dist-init-addr {ENGINE0_NODE0_HOST}:{ENGINE0_DIST_INIT_PORT} --enable-memory-saver "
-        "--config {ENGINE0_KEY_FILE}")
+        "--tp-size 32 --random-seed 1234 --host {ENGINE0_NODE0_HOST} --port {ENGINE0_PORT} "
+        "--nccl-port {ENGINE0_NCCL_PORT} --base-gpu-id {ENGINE0_BASE_GPU_ID} --skip-server-warmup --enable-metrics "
+        "--nnodes 4 --node-rank 0 --dist-init-addr {ENGINE0_NODE0_HOST}:{ENGINE0_DIST_INIT_PORT} --enable-memory-saver "
+        "--cuda-graph-backend-prefill disabled --config {ENGINE0_KEY_FILE}")
+    assert "--random-seed 1238 " in lines[-1]  # engine 1: --seed + its first node's index among the engines' nodes
     assert lines[-1].endswith("--nnodes 4 --node-rank 3 --dist-init-addr {ENGINE1_NODE0_HOST}:{ENGINE1_DIST_INIT_PORT} "
-                              "--enable-memory-saver --config {ENGINE1_KEY_FILE}")
+                              "--enable-memory-saver --cuda-graph-backend-prefill disabled --config {ENGINE1_KEY_FILE}")
 
 
 def test_the_launchers_dry_run_prints_the_server_commands(tmp_path):
@@ -134,7 +236,7 @@ def test_the_torch_engine_command_takes_the_same_server_arguments(tmp_path):
     args = namespace_from_config("run_tiny_cpu", [], environ=ENV)
     command = planned_commands(args)[1]["command"]
     assert command == ["python3", "-m", "slime.engines.torch_engine", "--model-path", "/models/tiny-cpu",
-                       "--tp-size", "1", "--random-seed", "43", "--host", "{ENGINE1_HOST}",
+                       "--tp-size", "1", "--random-seed", "1235", "--host", "{ENGINE1_HOST}",
                        "--port", "{ENGINE1_PORT}", "--skip-server-warmup", "--enable-memory-saver",
                        "--config", "{ENGINE1_KEY_FILE}"]
     from slime.engines.torch_engine import parse_server_args

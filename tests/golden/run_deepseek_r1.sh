@@ -13,7 +13,7 @@ CLUSTER_ARGS=(
   --actor-num-nodes 16
   --actor-num-gpus-per-node 8
   --colocate
-  --gpu-memory-gib 80
+  --gpu-memory-gib 79.11
 )
 MODEL_ARGS=(
   --disable-bias-linear
@@ -132,6 +132,7 @@ SGLANG_ARGS=(
   --sglang-cuda-graph-bs-decode 1 2 4 8 16 24 32 40 48 56 64 72 80 88 96 104 112 120 128 136 144 152 160 168 176 184 192 200 208 216 224 232 240 248 256
   --sglang-dp-size 8
   --sglang-ep-size 64
+  --sglang-quantization fp8
 )
 MISC_ARGS=(
   --attention-dropout 0.0

@@ -13,7 +13,7 @@ CLUSTER_ARGS=(
   --actor-num-nodes 1
   --actor-num-gpus-per-node 8
   --colocate
-  --gpu-memory-gib 80
+  --gpu-memory-gib 79.11
 )
 MODEL_ARGS=(
   --disable-bias-linear

@@ -13,8 +13,6 @@ CLUSTER_ARGS=(
   --actor-num-nodes 1
   --actor-num-gpus-per-node 2
   --colocate
-  --critic-num-nodes 1
-  --critic-num-gpus-per-node 1
 )
 MODEL_ARGS=(
   --swiglu

@@ -139,7 +139,7 @@ def test_a_run_that_does_not_fit_in_gpu_memory_fails_naming_role_figure_and_knob
     report = deep_check.deep_check("run_qwen3_4B", ["cluster.gpu_memory_gib=24"], environ=ENV)
     assert report.problems == [] and not report.ok and report.status == 1
     [over] = report.over_memory
-    assert over.startswith("an actor GPU (shared with the engines) needs about 30.9 GiB, more than --gpu-memory-gib 24; "
+    assert over.startswith("an actor GPU (shared with the engines) needs about 32.9 GiB, more than --gpu-memory-gib 24; "
                            "lower it with --max-tokens-per-gpu, "), over
     assert "--tensor-model-parallel-size" in over and "--recompute-granularity" not in over  # full recompute is on
     assert "conf/perf/tp2_dynamic.yaml: perf.max_tokens_per_gpu=9216" in over
@@ -149,12 +149,25 @@ def test_a_run_that_does_not_fit_in_gpu_memory_fails_naming_role_figure_and_knob
     assert lines[1] == f"  - over memory: {over}"
 
 
-def test_allow_over_memory_proceeds_with_a_warning(deep_check):
+def test_allow_over_memory_proceeds_with_a_warning_but_never_passes(deep_check):
     report = deep_check.deep_check("run_qwen3_4B", ["cluster.gpu_memory_gib=24"], environ=ENV, allow_over_memory=True)
     assert report.ok and report.status == 0
     lines = deep_check.render(report).splitlines()
-    assert ": passes the deep check (" in lines[0]
+    assert re.fullmatch(r"run_qwen3_4B cluster.gpu_memory_gib=24: does not fit in GPU memory \(allowed by "
+                        r"--allow-over-memory: exit status 0\) \(\d+\.\d s\)", lines[0]), lines[0]
+    assert "passes" not in lines[0]
     assert lines[1].startswith("  warning: over memory (allowed): an actor GPU (shared with the engines) needs about")
+
+
+def test_a_block_fp8_checkpoint_without_the_engines_quantization_is_a_warning(deep_check):
+    """DeepSeek-R1's published config.json: SGLang serves its FP8 weights, so the estimate must count them so."""
+    quiet = deep_check.deep_check("run_deepseek_r1", [], environ=ENV)  # --sglang-quantization fp8 in the config
+    assert quiet.ok and all("deprecated" in w for w in quiet.warnings)
+    assert any("block-wise FP8 weights" in c for c in quiet.checked)
+    [warning] = [w for w in deep_check.deep_check("run_deepseek_r1", ["~sglang.sglang_quantization"],
+                                                  environ=ENV).warnings if "deprecated" not in w]
+    assert "DeepSeek-R1/config.json holds fp8 weights, which SGLang serves as they are: set --sglang-quantization fp8" \
+        in warning
 
 
 def test_a_config_problem_outranks_over_memory_in_the_exit_status(deep_check):

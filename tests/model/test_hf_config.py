@@ -38,6 +38,12 @@ def test_the_published_configs_agree_with_the_model_files(config):
     assert checkpoint_mismatches(_flags(config), read_config(CHECKPOINTS / PUBLISHED[config])) == []
 
 
+def test_glm4_32b_is_the_published_glm_4_32b_0414_61_layers_and_2_key_value_heads():
+    flags = _flags("run_glm4_9B", ["model=glm4-32B", "run.model_dir=GLM-4-32B-0414"])
+    assert checkpoint_mismatches(flags, read_config(CHECKPOINTS / "GLM-4-32B-0414")) == []
+    assert (flags["num_layers"], flags["num_query_groups"]) == (61, 2)
+
+
 # a field of the published Qwen3-30B-A3B config.json, a wrong value, and the flag the mismatch names
 WRONG = [("num_hidden_layers", 40, "--num-layers"), ("hidden_size", 4096, "--hidden-size"),
          ("num_attention_heads", 16, "--num-attention-heads"), ("num_key_value_heads", 8, "--num-query-groups"),

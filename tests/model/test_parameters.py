@@ -12,7 +12,8 @@ import pytest
 
 from slime.arguments.topology import Topology
 from slime.config.compose import namespace_from_config
-from slime.model.parameters import model_parameters, padded_vocab, rank_parameters, stage_parameters
+from slime.model.parameters import (active_parameters, model_parameters, padded_vocab, rank_parameters,
+                                    stage_parameters)
 from tests.helpers.megatron import TINY_FOLDERS, spawn
 
 ENV = {"BASE_FOLDER": "/data"}
@@ -42,6 +43,74 @@ def test_whole_models_have_their_published_sizes():
              "run_deepseek_r1": 671.0e9, "run_qwen2.5_0.5B": 0.494e9}
     for config, published in sizes.items():
         assert model_parameters(namespace_from_config(config, environ=ENV)) == pytest.approx(published, rel=2e-3), config
+
+
+def _model(name: str):
+    """A conf/model file's flags, through a primary config (its layout does not change whole-model counts)."""
+    return namespace_from_config("run_tiny_cpu", [f"model={name}", "run.model_dir=any"], environ=ENV)
+
+
+# Whole-model and active parameters (embeddings and head included) of the families with Gated DeltaNet layers
+# and the attention output gate, and of GLM-4-32B-0414: transformers' own modelling of each, built on the meta
+# device with the published dimensions, counts exactly these (test_the_counts_are_transformers_counts, slow)
+PUBLISHED_COUNTS = {
+    "qwen3-next-80B-A3B": (79_674_391_296, 3_874_929_408),  # published: 80 B, 3 B active
+    "qwen3.5-0.8B": (752_393_024, 752_393_024),
+    "qwen3.5-4B": (4_205_751_296, 4_205_751_296),
+    "qwen3.5-9B": (8_953_803_264, 8_953_803_264),
+    "qwen3.5-27B": (26_895_998_464, 26_895_998_464),
+    "qwen3.5-35B-A3B": (34_660_610_688, 3_454_988_928),
+    "glm4-32B": (32_566_081_536, 32_566_081_536),
+}
+
+
+@pytest.mark.parametrize("model", list(PUBLISHED_COUNTS))
+def test_hybrid_attention_and_glm4_32B_have_their_published_counts(model):
+    args = _model(model)
+    assert (model_parameters(args), active_parameters(args)) == PUBLISHED_COUNTS[model]
+
+
+def test_a_gated_delta_net_layer_is_its_hand_count():
+    """Qwen3-Next's layer 0 (linear) against layer 3 (full attention with the output gate), TP 1."""
+    args = _model("qwen3-next-80B-A3B")
+    args.num_layers, args.moe_layer_freq, args.num_experts = 4, 1, None  # the mixers alone, with a dense MLP
+    counts = stage_parameters(args, Topology(), 0).parts
+    h, qk, v = 2_048, 16 * 128, 32 * 128
+    linear = h * (2 * qk + 2 * v + 2 * 32) + (2 * qk + v) * 4 + 2 * 32 + v * h  # in_proj, conv1d, A_log + dt_bias, out_proj
+    assert linear == 33_718_336  # transformers' GatedDeltaNet of Qwen3-Next: 33,718,464 with its 128-wide norm
+    assert counts["linear_attention"] == 3 * linear
+    assert counts["attention"] == h * (2 * 16 * 256 + 2 * 2 * 256) + 16 * 256 * h  # the gate doubles the query rows
+
+
+@pytest.mark.slow  # imports transformers
+@pytest.mark.parametrize("model", list(PUBLISHED_COUNTS))
+def test_the_counts_are_transformers_counts(model):
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    published = {  # transformers' defaults are Qwen3-Next-80B-A3B's and Qwen3.5-35B-A3B's published configs
+        "qwen3-next-80B-A3B": ("qwen3_next", {}),
+        "qwen3.5-35B-A3B": ("qwen3_5_moe_text", {}),
+        "glm4-32B": ("glm4", {"num_hidden_layers": 61, "hidden_size": 6144, "intermediate_size": 23040,
+                               "num_attention_heads": 48, "num_key_value_heads": 2, "head_dim": 128,
+                               "vocab_size": 151552, "attention_bias": False, "tie_word_embeddings": False}),
+    }
+    # the Qwen3.5 dense sizes (a public table of the family's dimensions; every linear layer has 16 key heads)
+    for name, layers, hidden, ffn, heads, groups, value_heads, tied in [
+            ("qwen3.5-0.8B", 24, 1024, 3584, 8, 2, 16, True), ("qwen3.5-4B", 32, 2560, 9216, 16, 4, 32, True),
+            ("qwen3.5-9B", 32, 4096, 12288, 16, 4, 32, False), ("qwen3.5-27B", 64, 5120, 17408, 24, 4, 48, False)]:
+        published[name] = ("qwen3_5_text", {"num_hidden_layers": layers, "hidden_size": hidden,
+                                             "intermediate_size": ffn, "num_attention_heads": heads,
+                                             "num_key_value_heads": groups, "linear_num_value_heads": value_heads,
+                                             "tie_word_embeddings": tied})
+    model_type, fields = published[model]
+    with torch.device("meta"):
+        hf = AutoModelForCausalLM.from_config(AutoConfig.for_model(model_type, **fields))
+    total = sum(p.numel() for p in hf.parameters())
+    experts = sum(p.numel() for name, p in hf.named_parameters() if ".mlp.experts." in name)
+    config = hf.config
+    active = total - experts + experts * config.num_experts_per_tok // config.num_experts if experts else total
+    assert (total, active) == PUBLISHED_COUNTS[model]
 
 
 def test_pipeline_stages_take_megatrons_uneven_split():

@@ -61,8 +61,8 @@ def test_the_tiny_model_learns_its_toy_task_through_the_launcher(base_folder):
     assert re.search(r"^launcher: starting a Ray head at 127\.0\.0\.1:\d+$", log, re.M), log[-4000:]
     assert re.search(r"^launcher: Ray is up at http://127\.0\.0\.1:\d+$", log, re.M), log[-4000:]
     assert re.search(r"^slime: ready to train [\d.]+ s after the process started: imports and connecting to Ray "
-                     r"[\d.]+ s, placement [\d.]+ s, then side by side engines [\d.]+ s, data [\d.]+ s, "
-                     r"train actors [\d.]+ s$", log, re.M), log[-4000:]
+                     r"[\d.]+ s, placement [\d.]+ s, then engines [\d.]+ s and after them train actors [\d.]+ s "
+                     r"\(data [\d.]+ s beside them\)$", log, re.M), log[-4000:]
     # Each rollout's time in all, beside its phases: what a rollout costs, overheads included.
     assert len(re.findall(r"^rollout \d+/60 .*\|  generate [\d.]+s  train [\d.]+s  (save [\d.]+s  )?sync [\d.]+s  "
                           r"\([\d.]+s in all\)$", log, re.M)) == 60, log[-4000:]
@@ -166,9 +166,9 @@ def test_an_external_router_routes_the_run_and_forgets_its_engines_after(base_fo
         router.wait(timeout=30)
 
 
-def test_a_train_rank_failing_at_start_stops_the_engines_starting_beside_it(base_folder, tmp_path):
-    """The train ranks and the engines start side by side: the ranks' error ends the run once the engines
-    are settled, and they are shut down with it."""
+def test_a_train_rank_failing_at_start_stops_the_engines_started_before_it(base_folder, tmp_path):
+    """Colocated, the train ranks start once the engines are up: the ranks' error ends the run, and the engines
+    are shut down with it."""
     checkpoint = tmp_path / "ckpt"
     (checkpoint / "iter_0000003").mkdir(parents=True)  # a checkpoint of rollout 3 without the actor's model
     (checkpoint / "latest_checkpointed_iteration.txt").write_text("3")
@@ -178,7 +178,7 @@ def test_a_train_rank_failing_at_start_stops_the_engines_starting_beside_it(base
     assert re.search(r"^train\.py: /\S+/iter_0000003/model\.pt: the checkpoint of rollout 3 has no actor$", result.stdout,
                      re.M), result.stdout[-3000:]
     assert "ray::" not in result.stdout and "\n    raise " not in result.stdout  # the message, not the actor's traceback
-    assert "slime: starting 1 torch engine(s)" in result.stdout  # they did start, meanwhile
+    assert "slime: starting 1 torch engine(s)" in result.stdout  # they did start, first
     assert leftovers(mark) == []
 
 
