@@ -37,7 +37,7 @@ def _on_sigterm(signum, frame):
 
 def complete_run_note(args: argparse.Namespace) -> str | None:
     """What to say instead of training when --load already holds the last rollout of the run."""
-    done = latest_rollout_id(args.load) if not args.debug_rollout_only else None
+    done = latest_rollout_id(args.load) if not (args.debug_rollout_only or args.finetune) else None
     if done is None or args.num_rollout is None or done + 1 < args.num_rollout:
         return None
     return (f"the run is complete: {args.load} holds rollout {done + 1} of {args.num_rollout}, so there is nothing "
@@ -74,6 +74,44 @@ def rollout_old_log_probs(samples) -> list[list[float]]:
                              f"for {s.response_length} response tokens; the rollout function must fill "
                              "sample.rollout_log_probs (the SGLang rollout does), or drop the flag to recompute them")
     return [list(s.rollout_log_probs) for s in samples]
+
+
+def group_size(args: argparse.Namespace, samples: int) -> int:
+    """The samples one group normalization spans, by upstream slime's rule: a prompt's
+    --n-samples-per-prompt when the rollout holds --rollout-batch-size whole groups, else the whole
+    rollout (a rollout function that returns another count)."""
+    return args.n_samples_per_prompt if samples == args.n_samples_per_prompt * args.rollout_batch_size else samples
+
+
+def estimator_options(args: argparse.Namespace) -> dict:
+    """The settings of ``slime.algorithms.advantages.compute_advantages`` that the flags give."""
+    return {"kl_coef": args.kl_coef, "gamma": args.gamma, "lambd": args.lambd,
+            "divide_by_std": args.grpo_std_normalization, "normalize": args.normalize_advantages,
+            # a reward post-process hook's rewards replace group normalization, as upstream's do
+            "normalize_rewards": args.rewards_normalization and not args.custom_reward_post_process_path,
+            "kl_in_group_rewards": args.kl_penalty_in_group_rewards}
+
+
+def upstream_rollout_data(args: argparse.Namespace, samples, rewards, kl, values, old, ref) -> dict:
+    """What upstream's custom advantage function ``fn(args, rollout_data)`` reads, per sample: tensors of
+    the response tokens, and the rewards after the rollout side's normalization."""
+    import torch
+
+    from slime.algorithms.advantages import normalized_rewards
+
+    options = estimator_options(args)
+    normalized = normalized_rewards(args.advantage_estimator, rewards, group_size(args, len(samples)),
+                                    options["divide_by_std"], options["normalize_rewards"])
+
+    def tensors(rows):
+        return None if rows is None else [torch.tensor(row, dtype=torch.float32) for row in rows]
+
+    return {"rewards": normalized.float().tolist(), "raw_reward": [float(s.get_reward_value(args)) for s in samples],
+            "kl": tensors(kl) or [torch.zeros(s.response_length) for s in samples], "values": tensors(values),
+            "loss_masks": tensors([s.loss_mask for s in samples]), "log_probs": tensors(old),
+            "ref_log_probs": tensors(ref), "rollout_log_probs": tensors([s.rollout_log_probs or [] for s in samples]),
+            "response_lengths": [s.response_length for s in samples], "total_lengths": [len(s.tokens) for s in samples],
+            "tokens": [torch.tensor(s.tokens) for s in samples]}
 
 
 def ref_update_due(args: argparse.Namespace, rollout_id: int) -> bool:
@@ -156,6 +194,10 @@ class Trainer:
         if a.use_kl_loss and not uses_reference_model(a):
             self.log.note("--use-kl-loss with --kl-loss-coef 0 adds nothing to the loss: the reference model is "
                           "neither loaded nor run and no kl is logged (give --kl-loss-coef a weight to use it)")
+        if a.kl_coef and a.advantage_estimator in ("grpo", "gspo", "cispo") and not a.kl_penalty_in_group_rewards:
+            self.log.note(f"--kl-coef {a.kl_coef:g} with {a.advantage_estimator}: as in upstream slime the KL to the "
+                          "reference is logged but does not change the advantages (--kl-penalty-in-group-rewards "
+                          "charges it to the rewards; --use-kl-loss puts it in the loss)")
         released = self._start_groups(placement, clock)
         self._note_placement()
         start = 0
@@ -250,7 +292,7 @@ class Trainer:
                                    metadata_key=a.metadata_key, apply_chat_template=a.apply_chat_template,
                                    chat_template_kwargs=a.apply_chat_template_kwargs,
                                    max_prompt_len=a.rollout_max_prompt_len, tool_key=a.tool_key)
-            self.data_source = DataSource(prompts, a.rollout_shuffle, a.rollout_seed)
+            self.data_source = DataSource(prompts, a.rollout_shuffle, a.rollout_seed, a.n_samples_per_prompt)
             if a.num_rollout is None:
                 a.num_rollout = math.ceil(a.num_epoch * len(prompts) / a.rollout_batch_size)
                 self.log.note(f"{a.num_epoch} epoch(s) of {len(prompts)} prompts: {a.num_rollout} rollouts")
@@ -321,31 +363,43 @@ class Trainer:
                 for name, path in eval_datasets(a)}
 
     # -- one rollout ---------------------------------------------------------------------------
-    def _generate(self, rollout_id: int):
+    def rollout_context(self):
+        """What every rollout function gets as its ``data_source`` (slime.rollout.plugins)."""
+        from slime.rollout.sglang_rollout import RolloutContext
+
+        return RolloutContext(self.client if self.engines else None, self.tokenizer, self.data_source, self.eval_sets)
+
+    def _generate(self, rollout_id: int) -> tuple[list, dict]:
+        """One rollout's samples (replayed, or from the rollout function) and the metrics it reported."""
         import torch
 
+        from slime.rollout.plugins import call_rollout, train_samples, trimmed
         from slime.rollout.sample import Sample
-        from slime.rollout.sglang_rollout import RolloutContext
         from slime.utils.functions import load_function
 
         a = self.args
         if a.load_debug_rollout_data:
             rows = torch.load(a.load_debug_rollout_data.format(rollout_id=rollout_id), weights_only=False)
-            return [Sample.from_dict(row) for row in rows]
-        rollout = load_function(a.rollout_function_path)
-        samples = rollout(a, rollout_id, RolloutContext(self.client if self.engines else None, self.tokenizer,
-                                                        self.data_source))
+            return [Sample.from_dict(row) for row in rows], {}
+        path = a.rollout_function_path
+        samples, metrics = train_samples(call_rollout(load_function(path), a, rollout_id, self.rollout_context()),
+                                         a, path)
+        if len(samples) % a.global_batch_size:
+            kept = trimmed(samples, a.global_batch_size, path)
+            self.log.note(f"rollout {rollout_id}: {len(samples)} samples trimmed to {len(kept)}, a multiple of "
+                          f"--global-batch-size {a.global_batch_size}")
+            samples = kept
         if a.save_debug_rollout_data:
             path = Path(a.save_debug_rollout_data.format(rollout_id=rollout_id))
             path.parent.mkdir(parents=True, exist_ok=True)
             torch.save([s.to_dict() for s in samples], path)
-        return samples
+        return samples, metrics
 
     def _train(self, rollout_id: int, samples) -> dict:
         from slime.rollout.hooks import filter_samples
 
         a = self.args
-        steps, ranks = a.num_steps_per_rollout, self.actor.dp_size
+        steps, ranks = len(samples) // a.global_batch_size, self.actor.dp_size  # as upstream: whole global batches
         filtered = filter_samples(a, samples)  # removed samples train with a loss mask of zeros
         batch = _training_dicts(samples)
         shards, gather = self._shards(batch, steps, ranks)
@@ -404,13 +458,14 @@ class Trainer:
         kl = kl_estimate(pad_lists(old), pad_lists(ref), a.kl_loss_type) if ref else None
         rewards = torch.tensor(post_processed_rewards(a, samples), dtype=torch.float32)
         if a.custom_advantage_function_path:
-            advantages, returns = custom_advantages(a, samples, rewards, unpad_lists(kl, lengths) if ref else None,
-                                                    values)
+            per_sample_kl = unpad_lists(kl, lengths) if ref else None
+            advantages, returns = custom_advantages(
+                a, samples, rewards, per_sample_kl, values,
+                rollout_data=upstream_rollout_data(a, samples, rewards, per_sample_kl, values, old, ref))
         elif a.compute_advantages_and_returns:
             advantages, returns = compute_advantages(
-                a.advantage_estimator, rewards, lengths, a.n_samples_per_prompt, loss_mask=keep, kl=kl,
-                kl_coef=a.kl_coef, values=pad_lists(values) if values else None, gamma=a.gamma, lambd=a.lambd,
-                divide_by_std=a.grpo_std_normalization, normalize=a.normalize_advantages)
+                a.advantage_estimator, rewards, lengths, group_size(a, len(samples)), loss_mask=keep, kl=kl,
+                values=pad_lists(values) if values else None, **estimator_options(a))
             advantages, returns = unpad_lists(advantages, lengths), unpad_lists(returns, lengths)
         else:
             advantages = returns = [torch.as_tensor(s.metadata["advantages"]).tolist() for s in samples]
@@ -503,8 +558,8 @@ class Trainer:
         self._before_first_rollout(start)
         for rollout_id in range(start, self.args.num_rollout):
             with self.log.phase("generate"):
-                samples = self._generate(rollout_id)
-            self._learn_from(rollout_id, samples)
+                samples, rollout_metrics = self._generate(rollout_id)
+            self._learn_from(rollout_id, samples, rollout_metrics=rollout_metrics)
 
     def loop_one_step_off_policy(self, start: int) -> None:
         """train_async.py: rollout n + 1 is generated (in a thread of this process, over the engines' HTTP
@@ -515,13 +570,14 @@ class Trainer:
         pending = in_background(self._timed_generate, start, name="rollout")
         for rollout_id in range(start, a.num_rollout):
             with self.log.phase("wait"):  # the part of the generation that training did not hide
-                samples, seconds = pending.result()
+                (samples, rollout_metrics), seconds = pending.result()
             self.log.add_phase("generate", seconds)
             pending = in_background(self._timed_generate, rollout_id + 1, name="rollout") \
                 if rollout_id + 1 < a.num_rollout else None
-            self._learn_from(rollout_id, samples, before_push=pending.result if pending else None)
+            self._learn_from(rollout_id, samples, before_push=pending.result if pending else None,
+                             rollout_metrics=rollout_metrics)
 
-    def _timed_generate(self, rollout_id: int) -> tuple[list, float]:
+    def _timed_generate(self, rollout_id: int) -> tuple[tuple[list, dict], float]:
         began = time.perf_counter()
         samples = self._generate(rollout_id)
         return samples, time.perf_counter() - began
@@ -532,13 +588,13 @@ class Trainer:
         if self.engines and self.eval_sets and a.eval_interval and not a.skip_eval_before_train and start == 0:
             self._evaluate(start - 1)
 
-    def _learn_from(self, rollout_id: int, samples, before_push=None) -> None:
+    def _learn_from(self, rollout_id: int, samples, before_push=None, rollout_metrics: dict | None = None) -> None:
         """One rollout's checks, training, checkpoint, weight push (after ``before_push()``, which waits
-        for a generation in flight), evaluation and log line."""
+        for a generation in flight), evaluation and log line (with the metrics the rollout reported)."""
         a = self.args
-        metrics = {"response_len": sum(s.response_length for s in samples) / len(samples)}
+        metrics = {**(rollout_metrics or {}), "response_len": sum(s.response_length for s in samples) / len(samples)}
         if a.loss_type != "sft_loss":  # SFT samples have no reward
-            metrics["reward"] = sum(s.reward for s in samples) / len(samples)
+            metrics["reward"] = sum(s.get_reward_value(a) for s in samples) / len(samples)
         failed = sum("reward_error" in s.metadata for s in samples)
         if failed:
             first = next(s.metadata["reward_error"] for s in samples if "reward_error" in s.metadata)
@@ -547,7 +603,7 @@ class Trainer:
             self.engines.sweep()
         from slime.rewards.hub import reward_source
 
-        bad_rewards = reward_problem(reward_source(a), samples)
+        bad_rewards = reward_problem(reward_source(a), samples, a)
         if bad_rewards and not a.skip_non_finite_rewards:
             raise NonFinite(f"rollout {rollout_id}: {bad_rewards}; the run stops before training on them "
                             "(--skip-non-finite-rewards skips such a rollout instead)")
@@ -590,11 +646,21 @@ class Trainer:
         self.log.rollout(rollout_id, metrics)
 
     def _evaluate(self, rollout_id: int) -> dict:
-        from slime.rollout.sglang_rollout import evaluate
+        """Mean reward per evaluation dataset, from --eval-function-path (by default the rollout function)
+        called with ``evaluation=True``; a rollout function that takes no ``evaluation`` leaves it to the
+        default one."""
+        from slime.rollout.plugins import call_rollout, eval_results, takes_evaluation
+        from slime.utils.functions import DEFAULT_ROLLOUT_FUNCTION, load_function
 
-        results = evaluate(self.args, rollout_id, self.eval_sets, self.client)
+        path = self.args.eval_function_path or self.args.rollout_function_path
+        function = load_function(path)
+        if not takes_evaluation(function):
+            path, function = DEFAULT_ROLLOUT_FUNCTION, load_function(DEFAULT_ROLLOUT_FUNCTION)
+        data, extra = eval_results(call_rollout(function, self.args, rollout_id, self.rollout_context(),
+                                                evaluation=True), path)
+        results = {name: sum(d["rewards"]) / max(1, len(d["rewards"])) for name, d in data.items()}
         self.log.note("eval " + ", ".join(f"{name} {value:.4f}" for name, value in results.items()))
-        return {f"eval/{name}": value for name, value in results.items()}
+        return {**{f"eval/{name}": value for name, value in results.items()}, **extra}
 
 
 def _report(err: Exception, entry_point: str) -> int:

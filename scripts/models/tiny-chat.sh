@@ -17,6 +17,6 @@ MODEL_ARGS=(
   --normalization RMSNorm
   --norm-epsilon 1e-6
   --rotary-base 10000
-  --vocab-size 64
+  --vocab-size 128
   --kv-channels 16
 )

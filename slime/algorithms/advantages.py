@@ -1,20 +1,28 @@
 """Advantages and returns of a whole rollout per estimator, on right-padded ``[B, L]`` tensors with
-tensor operations only (packed data goes through ``slime.algorithms.layout.pad``/``unpad``).
+tensor operations only (packed data goes through ``slime.algorithms.layout.pad``/``unpad``), with
+upstream slime's meaning of every estimator.
 
 Inputs: one scalar reward per sample, each sample's response length, and per-token tensors (the loss
 mask, the KL to the reference, the critic's values) valid up to each row's length; whatever lies past
 it is ignored. Outputs are per-token, zero past each row's length, in the rewards' dtype; everything
 in between is computed in float64.
 
-- grpo / gspo / cispo: group-normalized reward, (r − mean) / (std + eps) within each prompt's group (std
-  division optional), the same for every token of the response; with --kl-coef the reward first pays
-  kl_coef × the sample's summed KL.
-- reinforce_plus_plus: token rewards (−kl_coef·KL per token, the reward on the last token),
-  discounted returns with gamma, whitened over the batch.
-- reinforce_plus_plus_baseline: reward minus the group mean, minus kl_coef·KL per token, whitened.
-- ppo: GAE with gamma and lambda on the token rewards and the critic's values; returns = A + V.
+- grpo / gspo / cispo: the group-normalized reward, (r − mean) / (std + 1e-6) within each prompt's
+  group, std the unbiased (N − 1) one (the division optional; a one-sample group is only centred), the
+  same for every token of the response. ``--kl-coef`` does not enter here (the KL reaches these
+  estimators through the KL loss); ``kl_in_group_rewards`` (--kl-penalty-in-group-rewards, this
+  project's) first charges each reward kl_coef × its summed KL over the loss-masked tokens.
+- reinforce_plus_plus: token rewards −kl_coef·KL on the loss-masked tokens and the reward on the last
+  loss-masked token; returns G_t = r_t + gamma·G_{t+1} over every response token.
+- reinforce_plus_plus_baseline: the reward minus its group's mean, minus kl_coef·KL on every token.
+- ppo: token rewards −kl_coef·KL on every response token, the reward on the last one; GAE with gamma
+  and lambda on the critic's values (0 after the last token); returns = A + V.
 
-Tokens the loss mask drops carry no KL penalty and do not enter the whitening statistics.
+``normalize`` (--normalize-advantages) whitens the advantages of every estimator: mean and variance
+over the loss-masked tokens of the batch (the variance with Bessel's N/(N − 1) from two tokens on),
+(A − mean) / sqrt(var + 1e-8) applied to every token. ``normalize_rewards`` False
+(--disable-rewards-normalization, or a reward post-process hook) leaves the rewards as they are where
+group normalization would apply.
 ``slime.algorithms.reference`` holds the same definitions token by token, the tests' oracle.
 """
 
@@ -25,7 +33,8 @@ import torch
 from slime.algorithms.layout import as_lengths, valid_mask
 from slime.algorithms.scan import reverse_discounted_cumsum
 
-EPS = 1e-6
+EPS = 1e-6  # added to a group's std
+WHITEN_EPS = 1e-8  # added to the batch's variance
 F64 = torch.float64
 GROUP_NORMALIZED = ("grpo", "gspo", "cispo")  # one advantage per sample: its group-normalized reward
 ESTIMATORS = ("grpo", "gspo", "cispo", "reinforce_plus_plus", "reinforce_plus_plus_baseline", "ppo")
@@ -33,19 +42,31 @@ ESTIMATORS = ("grpo", "gspo", "cispo", "reinforce_plus_plus", "reinforce_plus_pl
 
 def group_normalize(rewards: torch.Tensor, group_size: int, divide_by_std: bool = True) -> torch.Tensor:
     """Rewards of consecutive groups of ``group_size`` samples (one prompt each), centred per group
-    (and divided by the group's population std + EPS), in float64."""
+    (and divided by the group's unbiased std + EPS; a group of one has none and is only centred), in
+    float64."""
     if len(rewards) % group_size:
         raise ValueError(f"{len(rewards)} samples do not form whole groups of {group_size} (--n-samples-per-prompt)")
     grouped = rewards.to(F64).view(-1, group_size)
     centred = grouped - grouped.mean(dim=1, keepdim=True)
-    if divide_by_std:
-        centred = centred / (centred.square().mean(dim=1, keepdim=True).sqrt() + EPS)
+    if divide_by_std and group_size > 1:
+        centred = centred / (centred.std(dim=1, keepdim=True) + EPS)
     return centred.view(-1)
 
 
+def normalized_rewards(estimator: str, rewards: torch.Tensor, group_size: int, divide_by_std: bool = True,
+                       normalize_rewards: bool = True) -> torch.Tensor:
+    """The per-sample rewards after upstream's rollout-side normalization, in float64: grpo, gspo and
+    cispo group-normalized (the std division optional), reinforce_plus_plus_baseline centred per group,
+    the others (and all with ``normalize_rewards`` False) as they are."""
+    if not normalize_rewards or estimator not in (*GROUP_NORMALIZED, "reinforce_plus_plus_baseline"):
+        return rewards.to(F64)
+    return group_normalize(rewards, group_size, divide_by_std and estimator in GROUP_NORMALIZED)
+
+
 def masked_whiten(values: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-    """Zero mean and unit (population) variance over the tokens ``keep`` marks, applied to every token,
-    in float64. With no token kept there is nothing to normalize against: values come back unchanged."""
+    """(values − mean) / sqrt(var + 1e-8), mean and (Bessel-corrected) variance over the tokens
+    ``keep`` marks, applied to every token, in float64. With no token kept there is nothing to
+    normalize against: values come back unchanged."""
     return _masked_whiten_(values.to(F64, copy=True), keep)
 
 
@@ -57,22 +78,30 @@ def _masked_whiten_(values: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         return values
     kept = keep.to(F64)
     values.sub_(torch.dot(values.flatten(), kept.flatten()) / count)
-    variance = torch.dot(kept.mul_(values).flatten(), values.flatten()) / count  # two passes: no cancellation
-    return values.div_(variance.sqrt() + EPS)
+    squares = torch.dot(kept.mul_(values).flatten(), values.flatten())  # two passes: no cancellation
+    variance = squares / (count - 1) if count > 1 else squares / count
+    return values.mul_(torch.rsqrt(variance + WHITEN_EPS))
 
 
-def _kl_rewards(kl: torch.Tensor | None, keep: torch.Tensor, kl_coef: float) -> torch.Tensor:
-    """A new float64 tensor: −kl_coef·KL on every token the loss keeps, 0 elsewhere."""
+def _kl_rewards(kl: torch.Tensor | None, where: torch.Tensor, kl_coef: float) -> torch.Tensor:
+    """A new float64 tensor: −kl_coef·KL on the tokens ``where`` marks, 0 elsewhere."""
     if kl is None or not kl_coef:
-        return torch.zeros(keep.shape, dtype=F64, device=keep.device)
-    return kl.to(F64, copy=True).masked_fill_(~keep, 0.0).mul_(-kl_coef)
+        return torch.zeros(where.shape, dtype=F64, device=where.device)
+    return kl.to(F64, copy=True).masked_fill_(~where, 0.0).mul_(-kl_coef)
 
 
-def _token_rewards(rewards: torch.Tensor, lengths: torch.Tensor, kl: torch.Tensor | None, keep: torch.Tensor,
-                   kl_coef: float) -> torch.Tensor:
-    """A new float64 tensor: the KL rewards plus each sample's reward on its last token."""
+def last_kept_token(lengths: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """Each row's last token the loss keeps; the last response token of a row that keeps none."""
+    positions = torch.arange(keep.shape[1], device=keep.device).expand_as(keep)
+    last = torch.where(keep, positions, -1).max(dim=1).values if keep.shape[1] else lengths - 1
+    return torch.where(last >= 0, last, lengths - 1)
+
+
+def _add_rewards_(token_rewards: torch.Tensor, rewards: torch.Tensor, lengths: torch.Tensor,
+                  positions: torch.Tensor) -> torch.Tensor:
+    """Each non-empty row's reward added at its ``positions`` entry, in place."""
     rows = torch.nonzero(lengths > 0).squeeze(1)
-    return _kl_rewards(kl, keep, kl_coef).index_put_((rows, lengths[rows] - 1), rewards.to(F64)[rows], accumulate=True)
+    return token_rewards.index_put_((rows, positions[rows]), rewards.to(F64)[rows], accumulate=True)
 
 
 def _gae_(rewards: torch.Tensor, values: torch.Tensor, gamma: float, lambd: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -88,9 +117,10 @@ def _gae_(rewards: torch.Tensor, values: torch.Tensor, gamma: float, lambd: floa
 def compute_advantages(estimator: str, rewards: torch.Tensor, lengths, group_size: int, *,
                        loss_mask: torch.Tensor | None = None, kl: torch.Tensor | None = None, kl_coef: float = 0.0,
                        values: torch.Tensor | None = None, gamma: float = 1.0, lambd: float = 1.0,
-                       divide_by_std: bool = True, normalize: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+                       divide_by_std: bool = True, normalize: bool = False, normalize_rewards: bool = True,
+                       kl_in_group_rewards: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Token advantages and returns ``[B, L]`` (L: the per-token inputs' width, else the longest
-    response); returns equal advantages except for PPO."""
+    response); returns equal the advantages before whitening (A + V for PPO)."""
     if estimator not in ESTIMATORS:
         raise ValueError(f"unknown advantage estimator {estimator!r}; expected one of {', '.join(ESTIMATORS)}")
     if estimator == "ppo" and values is None:
@@ -105,25 +135,30 @@ def compute_advantages(estimator: str, rewards: torch.Tensor, lengths, group_siz
     def finish(per_token: torch.Tensor) -> torch.Tensor:  # a copy even in float64: whitening works in place
         return per_token.to(dtype, copy=True).masked_fill_(~valid, 0.0)
 
+    def whitened(per_token: torch.Tensor) -> torch.Tensor:
+        return finish(_masked_whiten_(per_token, keep) if normalize else per_token)
+
     if estimator in GROUP_NORMALIZED:
         scalar = rewards.to(F64)
-        if kl is not None and kl_coef:
+        if kl_in_group_rewards and kl is not None and kl_coef:
             scalar = scalar - kl_coef * torch.where(keep, kl, 0.0).sum(1, dtype=F64)
-        per_sample = group_normalize(scalar, group_size, divide_by_std)
+        per_sample = normalized_rewards(estimator, scalar, group_size, divide_by_std, normalize_rewards)
         returns = torch.where(valid, per_sample.to(dtype)[:, None], 0.0)
         if normalize:
             return finish(_masked_whiten_(per_sample[:, None].expand(valid.shape).contiguous(), keep)), returns
         return returns, returns
     if estimator == "reinforce_plus_plus_baseline":
-        centred = group_normalize(rewards, group_size, divide_by_std=False)[:, None]
-        per_token = _kl_rewards(kl, keep, kl_coef).add_(centred)
-        advantages = finish(_masked_whiten_(per_token, keep))
-        return advantages, advantages
+        centred = normalized_rewards(estimator, rewards, group_size, normalize_rewards=normalize_rewards)
+        per_token = _kl_rewards(kl, valid, kl_coef).add_(centred[:, None])
+        returns = finish(per_token)
+        return whitened(per_token), returns
     if estimator == "reinforce_plus_plus":
-        returns = reverse_discounted_cumsum(_token_rewards(rewards, lengths, kl, keep, kl_coef), gamma)
+        token_rewards = _add_rewards_(_kl_rewards(kl, keep, kl_coef), rewards, lengths, last_kept_token(lengths, keep))
+        returns = reverse_discounted_cumsum(token_rewards, gamma)
         token_returns = finish(returns)
-        return finish(_masked_whiten_(returns, keep)), token_returns
+        return whitened(returns), token_returns
     values = values.to(F64, copy=True).masked_fill_(~valid, 0.0)
-    advantages, returns = _gae_(_token_rewards(rewards, lengths, kl, keep, kl_coef), values, gamma, lambd)
+    token_rewards = _add_rewards_(_kl_rewards(kl, valid, kl_coef), rewards, lengths, lengths - 1)
+    advantages, returns = _gae_(token_rewards, values, gamma, lambd)
     token_returns = finish(returns)
-    return finish(_masked_whiten_(advantages, keep) if normalize else advantages), token_returns
+    return whitened(advantages), token_returns

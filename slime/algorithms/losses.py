@@ -6,10 +6,11 @@ exp of the mean log-ratio, for every token); loss = max(−A·ratio, −A·clip(
 −A·eps_clip_c. Truncated importance sampling multiplies the loss by clamp(exp(old_logp −
 rollout_logp), tis_clip_low, tis_clip). Value loss: ½·max((V−R)², (clip(V, V_old ± value_clip)−R)²).
 
-CISPO (MiniMax-M1): the importance weight itself is truncated, r̂ = min(ratio, 1+eps_clip_high), held
-constant (no gradient through it), and every token keeps its gradient: the gradient is −A·r̂·∇logp,
-where PPO-clip's is zero for clipped tokens. The loss's value is −A·r̂ (as PPO's is −A·ratio); its clip
-fraction is the share of tokens whose ratio exceeded the bound.
+CISPO (MiniMax-M1, as upstream slime computes it): the importance weight is clipped,
+r̂ = clamp(ratio, 1 − eps_clip, 1 + eps_clip_high), and held constant (no gradient through it); the
+loss is −sg(r̂)·A·logp, so every token keeps the gradient −A·r̂·∇logp, where PPO-clip's is zero for
+clipped tokens. Its clip fraction is the share of tokens whose weight was clipped at either bound.
+``--eps-clip 1.0`` leaves the lower bound at 0 (the paper's upper truncation alone).
 """
 
 from __future__ import annotations
@@ -45,15 +46,16 @@ def clipped_policy_loss(log_ratio: torch.Tensor, advantages: torch.Tensor, *, ep
     return loss, was_clipped
 
 
-def cispo_loss(log_ratio: torch.Tensor, advantages: torch.Tensor, *, eps_clip_high: float,
-               tis_weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The CISPO loss per token from log-ratios of any shape, and where the weight was truncated."""
+def cispo_loss(log_ratio: torch.Tensor, logp: torch.Tensor, advantages: torch.Tensor, *, eps_clip: float,
+               eps_clip_high: float, tis_weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The CISPO loss per token from log-ratios and the policy's log-probs (any one shape), and where the
+    weight was clipped."""
     ratio = torch.exp(log_ratio.detach())
-    # exp(x − sg(x)) is 1 with x's gradient: no inf·0 where the ratio overflows
-    loss = -advantages * ratio.clamp(max=1 + eps_clip_high) * torch.exp(log_ratio - log_ratio.detach())
+    weight = ratio.clamp(1 - eps_clip, 1 + eps_clip_high)
+    loss = -weight * advantages * logp
     if tis_weights is not None:
         loss = loss * tis_weights
-    return loss, (ratio > 1 + eps_clip_high).to(loss.dtype)
+    return loss, (weight != ratio).to(loss.dtype)
 
 
 def tis_weights(old_logp: torch.Tensor, rollout_logp: torch.Tensor, low: float, high: float) -> torch.Tensor:

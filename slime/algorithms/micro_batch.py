@@ -99,8 +99,8 @@ def actor_loss(args: argparse.Namespace, log_probs: torch.Tensor, entropy: torch
     if args.use_tis and batch.rollout_log_probs is not None:
         weights = tis_weights(old, batch.rollout_log_probs, args.tis_clip_low, args.tis_clip)
     if args.advantage_estimator == "cispo":
-        per_token, clipped = cispo_loss(log_ratio, batch.advantages, eps_clip_high=args.eps_clip_high,
-                                        tis_weights=weights)
+        per_token, clipped = cispo_loss(log_ratio, log_probs, batch.advantages, eps_clip=args.eps_clip,
+                                        eps_clip_high=args.eps_clip_high, tis_weights=weights)
     else:
         per_token, clipped = clipped_policy_loss(log_ratio, batch.advantages, eps_clip=args.eps_clip,
                                                  eps_clip_high=args.eps_clip_high, eps_clip_c=args.eps_clip_c,

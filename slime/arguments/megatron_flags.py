@@ -341,7 +341,8 @@ MEGATRON_FLAGS = [
     ms("--finetune", group=CHECKPOINT, controls="load weights only and reset the iteration count",
        help="Load weights only, starting the schedule afresh."),
     m("--ckpt-format", default="torch_dist", choices=("torch", "torch_dist", "torch_dcp", "fsdp_dtensor"),
-      group=CHECKPOINT, controls="megatron.core.dist_checkpointing save format", help="Checkpoint format."),
+      group=CHECKPOINT, controls="megatron.core.dist_checkpointing save format", help="Checkpoint format.",
+      unimplemented="checkpoint formats other than torch_dist"),
     ms("--auto-detect-ckpt-format", group=CHECKPOINT, controls="detect the format of the checkpoint being loaded",
        help="Detect the checkpoint format when loading."),
     ms("--async-save", group=CHECKPOINT, controls="writing checkpoints in the background",
@@ -365,5 +366,6 @@ MEGATRON_FLAGS = [
       help="Samples per micro-batch (ignored with --use-dynamic-batch-size)."),
     m("--tensorboard-dir", group=LOGGING, controls="TensorBoard log directory", help="TensorBoard log directory."),
     m("--log-interval", type=int, default=100, group=LOGGING, controls="Megatron's logging interval in steps",
-      help="Steps between Megatron's training log lines."),
+      help="Steps between Megatron's training log lines.",
+      unimplemented="Megatron's per-step log lines (the run logs one line per rollout)"),
 ]

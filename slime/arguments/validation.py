@@ -256,6 +256,7 @@ def _algorithm(v: _Validator) -> None:
                "use ppo or drop --use-critic", "--use-critic", "--advantage-estimator")
     if a.num_critic_only_steps and not a.use_critic:
         v.fail("--num-critic-only-steps needs --use-critic", "--num-critic-only-steps", "--use-critic")
+    _upstream_estimator_rules(v)
     if a.eps_clip_high is None:
         v.derive("eps_clip_high", a.eps_clip, "defaults to --eps-clip")
     if a.eps_clip <= 0 or a.eps_clip_high <= 0:
@@ -285,13 +286,33 @@ def _algorithm(v: _Validator) -> None:
                "the ones to freeze", "--trainable-params-regex", "--frozen-params-regex")
     if a.reward_timeout is not None and not a.reward_timeout > 0:
         v.fail(f"--reward-timeout must be a number of seconds above 0, got {a.reward_timeout}", "--reward-timeout")
-    if a.rm_type is not None and a.rm_type not in REWARD_TYPES:
+    if a.rm_type is not None and a.rm_type.removeprefix("boxed_") not in REWARD_TYPES:
         v.fail(f"--rm-type {a.rm_type} is not implemented here; the built-in rewards are {', '.join(REWARD_TYPES)} "
                "(or give your own with --custom-rm-path)", "--rm-type")
+    if a.rm_type in ("dapo", "boxed_dapo") and not a.custom_rm_path and a.reward_key is None:
+        v.fail(f"--rm-type {a.rm_type} returns {{score, acc, pred}}: add --reward-key score (as upstream slime's DAPO "
+               "recipes do)", "--rm-type", "--reward-key")
     if a.rm_type == "remote_rm" and not a.rm_url:
         v.fail("--rm-type remote_rm needs --rm-url", "--rm-type", "--rm-url")
     if a.save_interval is not None and a.save is None:
         v.fail("--save-interval needs --save (where checkpoints go)", "--save-interval", "--save")
+
+
+def _upstream_estimator_rules(v: _Validator) -> None:
+    """Upstream slime's rules of the estimators (slime.algorithms.advantages says what each computes)."""
+    a = v.args
+    group = a.advantage_estimator in ("grpo", "gspo", "cispo")
+    if group and a.n_samples_per_prompt == 1 and a.grpo_std_normalization:
+        v.derive("grpo_std_normalization", False, "--n-samples-per-prompt 1: a group of one sample has no "
+                 "standard deviation to divide by")
+    if a.advantage_estimator in ("reinforce_plus_plus", "reinforce_plus_plus_baseline") and not a.normalize_advantages:
+        v.fail(f"--advantage-estimator {a.advantage_estimator} needs --normalize-advantages (its advantages are "
+               "whitened over the batch only by that flag, and upstream slime requires it)",
+               "--advantage-estimator", "--normalize-advantages")
+    if a.kl_penalty_in_group_rewards and not (group and a.kl_coef):
+        v.fail("--kl-penalty-in-group-rewards charges --kl-coef to the rewards of grpo, gspo and cispo: it needs "
+               f"one of them and a nonzero --kl-coef (here {a.advantage_estimator}, --kl-coef {a.kl_coef:g})",
+               "--kl-penalty-in-group-rewards", "--kl-coef", "--advantage-estimator")
 
 
 def _sampling(v: _Validator) -> None:
@@ -398,6 +419,10 @@ def _sglang(v: _Validator) -> None:
     if a.sglang_enable_dp_lm_head and not (a.sglang_enable_dp_attention or a.sglang_attn_dp_size > 1):
         v.fail("--sglang-enable-dp-lm-head needs DP attention (--sglang-enable-dp-attention)",
                "--sglang-enable-dp-lm-head", "--sglang-enable-dp-attention")
+    if a.sglang_enable_return_routed_experts:
+        v.fail("--sglang-enable-return-routed-experts: the routed experts it returns are read only by routing replay, "
+               "which is not implemented yet (--use-rollout-routing-replay); drop the flag",
+               "--sglang-enable-return-routed-experts")
     if a.sglang_moe_dense_tp_size not in (None, 1):
         v.fail(f"--sglang-moe-dense-tp-size supports only 1, got {a.sglang_moe_dense_tp_size}", "--sglang-moe-dense-tp-size")
     if a.sglang_deepep_mode != "auto" and a.sglang_moe_a2a_backend != "deepep":
@@ -443,6 +468,11 @@ def _role_overrides(v: _Validator) -> None:
 def _megatron_model(v: _Validator) -> None:
     """What the megatron backend cannot build or map yet is an error before the cluster, not at hour two."""
     a = v.args
+    rope = a.position_embedding_type == "rope" or a.use_rotary_position_embeddings
+    if not a.add_position_embedding and not rope:  # Megatron-LM's own rule
+        v.fail(f"--no-position-embedding needs --position-embedding-type rope (Megatron-LM deprecated it for any other "
+               f"type), got {a.position_embedding_type}: give the model's type with --position-embedding-type",
+               "--no-position-embedding", "--position-embedding-type")
     if a.train_backend != "megatron" or a.debug_rollout_only:
         return
     if a.spec:

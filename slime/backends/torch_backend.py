@@ -204,6 +204,8 @@ class TorchTrainBackend(TrainBackend):
         if not (source / "model.pt").exists():
             raise FileNotFoundError(f"{source}/model.pt: the checkpoint of rollout {rollout_id} has no {self.role}")
         self.model.load_state_dict(torch.load(source / "model.pt", weights_only=True))
+        if self.args.finetune:  # its weights only: the run starts afresh at rollout 0
+            return
         if not self.args.no_load_optim:
             state = torch.load(source / "optimizer.pt", weights_only=True)
             self.optimizer.load_state_dict(state["optimizer"])

@@ -8,9 +8,10 @@ writes
     <out>/tiny-cpu/          a Qwen2-style model with the architecture of conf/model/tiny.yaml (the
                              tiny runs train it), and a character tokenizer with a chat template
     <out>/tiny-chat/         the same architecture with a chat tokenizer (conf/model/tiny-chat.yaml):
-                             letters, newline and space, and the special tokens of the chat formats
-                             the SFT loss masks know (Qwen's <|im_start|>/<|im_end|>, <think>,
-                             DeepSeek-R1-Distill's <｜User｜>/<｜Assistant｜>); Qwen's chat template
+                             lower- and upper-case letters, newline and space, and the special
+                             tokens of the chat formats the SFT loss masks know (Qwen's
+                             <|im_start|>/<|im_end|>, <think>, DeepSeek-R1-Distill's
+                             <｜User｜>/<｜Assistant｜>); Qwen's chat template
     <out>/<name>/            one model per other conf/model/tiny-*.yaml (Llama, Qwen3, Qwen3-MoE,
                              GLM-4, DeepSeek-V3), each consistent with its file: the HF ↔ megatron mapping tests
     <out>/toy/               the one-token task: "d+1=" → the last digit of d + 1
@@ -40,7 +41,9 @@ CHAT_TEMPLATE = "{% for message in messages %}{{ message['content'] }}{% endfor 
 # the chat tokenizer (tiny-chat): the special tokens of every --loss-mask-type's format, and Qwen's template
 CHAT_SPECIAL = ["<|im_start|>", "<|im_end|>", "<think>", "</think>", "<｜User｜>", "<｜Assistant｜>",
                 "<｜end▁of▁sentence｜>"]
-CHAT_CHARACTERS = CHARACTERS + list("abcdefghijklmnopqrstuvwxyz") + ["\n", " "]
+DISTILL_SPECIAL = ["<｜User｜>", "<｜Assistant｜>", "<｜end▁of▁sentence｜>"]
+# upper case last (the other ids stay): the loss masks' probe text, "FOR TESTING ONLY", must encode
+CHAT_CHARACTERS = CHARACTERS + list("abcdefghijklmnopqrstuvwxyz") + ["\n", " "] + list("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 QWEN_CHAT_TEMPLATE = ("{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}"
                       "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 # conf/model file → folder under --out; the HF model_type is the file's own (run.model_type)
@@ -70,13 +73,14 @@ def model_flags(name: str) -> dict:
     return vars(parse_args(argv, validate=False))
 
 
-def build_tokenizer(chat: bool = False):
+def build_tokenizer(chat: bool = False, distill_tokens: bool = True):
     """A character tokenizer; ``chat``: with the chat formats' special tokens (whole tokens, never split)
-    and Qwen's chat template."""
+    and Qwen's chat template; without ``distill_tokens``, DeepSeek-R1-Distill's are left out (a Qwen
+    tokenizer's set: with ``<｜Assistant｜>`` upstream's --loss-mask-type qwen works as distill_qwen)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    special = CHAT_SPECIAL if chat else []
+    special = [t for t in CHAT_SPECIAL if distill_tokens or t not in DISTILL_SPECIAL] if chat else []
     vocab = {token: i for i, token in enumerate(SPECIAL + special + (CHAT_CHARACTERS if chat else CHARACTERS))}
     core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<pad>"))
     core.pre_tokenizer = pre_tokenizers.Split(pattern="", behavior="isolated")

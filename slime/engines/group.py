@@ -35,6 +35,7 @@ STARTUP_POLL = 0.5
 # How long an engine whose host was lost waits, under --use-fault-tolerance, for Ray to find its GPUs
 # room on another host (Ray first marks the lost node dead: about 15 s with its default health checks).
 REPLACE_TIMEOUT = 120.0
+EXIT_CODE_GRACE_CHECKS = 5  # a server that just died is reaped by its actor within a second
 # A server sees all of its node's GPUs and picks its own from --base-gpu-id, as SGLang expects.
 NOSET_GPUS = {"RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES": "1"}
 
@@ -329,6 +330,16 @@ class EngineGroup:
             tail = f"(its log {engine.logs[0]} stays on {engine.host}, which this process cannot reach now)"
         return EngineError(f"{engine.describe()} {what}; the last lines of its log:\n{tail}")
 
+    def _unhealthy_why(self, engine: Engine) -> str:
+        """Why an engine failed its health check: a server that died while it was asked is named by its exit
+        code (its socket closes before its actor has reaped it), one that lives and does not answer as such."""
+        for _ in range(EXIT_CODE_GRACE_CHECKS):
+            code = self._exit_code(engine)
+            if code is not None:
+                return self._what(code)
+            time.sleep(0.2)
+        return f"did not answer /health_generate within {self.args.rollout_health_check_timeout:g} s"
+
     @staticmethod
     def _what(code: int | str) -> str:
         return code if isinstance(code, str) else f"died (exit code {code})"
@@ -347,8 +358,7 @@ class EngineGroup:
                         self._failed(engine, self._what(code), generation)
                     elif time.time() >= next_check and not self.paused and \
                             not _healthy(engine.url, timeout=a.rollout_health_check_timeout, key=self.key):
-                        self._failed(engine, f"did not answer /health_generate within "
-                                             f"{a.rollout_health_check_timeout:g} s", generation)
+                        self._failed(engine, self._unhealthy_why(engine), generation)
                 if time.time() >= next_check:
                     next_check = time.time() + a.rollout_health_check_interval
             except Exception as err:  # the monitor never dies silently; the run stops with the reason

@@ -9,10 +9,11 @@ short slices, handles SIGTERM within a fraction of a second.
 
     python -m slime.rewards.worker IN_FD OUT_FD    # a worker (slime.rewards.worker), started by RewardPool
 
-A worker gets the trainer's ``sys.path`` and ``args`` once, loads the reward function (``--rm-type``
-or ``--custom-rm-path``) itself, then answers one sample at a time with the reward as a float or the
-error as text. Workers end with the process that started them (PR_SET_PDEATHSIG). What a reward
-function changes on its sample or its args stays in the worker.
+A worker gets the trainer's ``sys.path`` and ``args`` once, loads ``--custom-rm-path`` (if any) itself,
+then answers one sample at a time (``slime.rewards.hub.RewardDispatch``: the sample's own reward path,
+``--custom-rm-path`` or the built-in ``--rm-type``) with the reward as a float or the error as text.
+Workers end with the process that started them (PR_SET_PDEATHSIG). What a reward function changes on
+its sample or its args stays in the worker.
 """
 
 from __future__ import annotations

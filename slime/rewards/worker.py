@@ -2,9 +2,10 @@
 
     python -m slime.rewards.worker IN_FD OUT_FD
 
-It gets the trainer's ``sys.path`` and ``args`` once on IN_FD, loads the reward function the hub selects
-(``--rm-type`` or ``--custom-rm-path``), says on OUT_FD whether that worked, then answers one sample at a
-time with ``(OK, reward)`` or ``(ERROR, "Type: message")`` until the pool closes the pipe."""
+It gets the trainer's ``sys.path`` and ``args`` once on IN_FD, loads ``--custom-rm-path`` (if any), says
+on OUT_FD whether that worked, then answers one sample at a time, rewarded as the hub dispatches it
+(``slime.rewards.hub.RewardDispatch``: the sample's own reward path, ``--custom-rm-path`` or the built-in
+``--rm-type``), with ``(OK, reward)`` or ``(ERROR, "Type: message")`` until the pool closes the pipe."""
 
 from __future__ import annotations
 
@@ -22,10 +23,10 @@ def _error_text(err: BaseException) -> str:
 def _serve(requests: Connection, results: Connection) -> None:
     path, args = requests.recv()
     sys.path[:] = path
-    from slime.rewards.hub import reward_function
+    from slime.rewards.hub import RewardDispatch, reward_value
 
     try:
-        function = reward_function(args)
+        reward = RewardDispatch(args)
     except Exception as err:  # noqa: BLE001 - the user's module may raise anything: the run's error
         results.send((ERROR, str(err) if isinstance(err, ValueError) else _error_text(err)))
         return
@@ -36,10 +37,7 @@ def _serve(requests: Connection, results: Connection) -> None:
         except EOFError:  # the pool closed the pipe
             return
         try:
-            value = function(args, sample)
-            if isinstance(value, dict):
-                value = value[reward_key]
-            results.send((OK, float(value)))
+            results.send((OK, reward_value(reward(sample), reward_key)))
         except Exception as err:  # noqa: BLE001 - a reward that raises is that sample's outcome
             results.send((ERROR, _error_text(err)))
 

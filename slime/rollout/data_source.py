@@ -40,8 +40,10 @@ def load_prompts(path: str, tokenizer, *, input_key: str, label_key: str | None,
         content = row[input_key]
         if isinstance(content, list) and not apply_chat_template:
             # a conversation to train on (SFT): the rollout function renders it with its loss mask
-            prompts.append(Prompt("", row.get(label_key) if label_key else None,
-                                  row.get(metadata_key) or {} if metadata_key else {}, [],
+            metadata = dict(row.get(metadata_key) or {}) if metadata_key else {}
+            if tool_key and row.get(tool_key):  # the SFT rollout gives them to the chat template, as upstream's
+                metadata["tools"] = row[tool_key]
+            prompts.append(Prompt("", row.get(label_key) if label_key else None, metadata, [],
                                   messages=_conversation(path, number, input_key, content)))
             continue
         if apply_chat_template:
@@ -106,11 +108,21 @@ def _rows(path: str):
 
 
 class DataSource:
-    """Batches of prompts in order, epoch after epoch; with ``shuffle`` each epoch has its own order."""
+    """Batches of prompts in order, epoch after epoch; with ``shuffle`` each epoch has its own order.
 
-    def __init__(self, prompts: list[Prompt], shuffle: bool, seed: int):
+    It also serves upstream slime's data-source interface, for rollout functions written for upstream
+    (``RolloutDataSourceWithBuffer``): ``get_samples(k)`` gives ``k`` groups of ``n_samples_per_prompt``
+    fresh samples each (``group_index`` and ``index`` counted across the run), taken first from the
+    groups ``add_samples`` put back (oldest first); ``get_examples(k)`` gives ``k`` prompts as example
+    dicts for ``Sample.from_example`` and ``add_examples`` takes them back."""
+
+    def __init__(self, prompts: list[Prompt], shuffle: bool, seed: int, n_samples_per_prompt: int = 1):
         self.prompts, self.shuffle, self.seed = prompts, shuffle, seed
+        self.n_samples_per_prompt = n_samples_per_prompt
         self.epoch, self.offset = 0, 0
+        self.next_group, self.next_index = 0, 0
+        self.buffer: list[list] = []
+        self.returned_examples: list[dict] = []
         self._order = self._epoch_order()
 
     def _epoch_order(self) -> list[int]:
@@ -129,9 +141,54 @@ class DataSource:
             self.offset += 1
         return batch
 
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    # -- upstream slime's interface ----------------------------------------------------------------
+    def get_samples(self, num_samples: int) -> list[list]:
+        from slime.utils.types import Sample
+
+        groups = self.buffer[:num_samples]
+        del self.buffer[:num_samples]
+        for prompt in self.next_batch(num_samples - len(groups)):
+            group = []
+            for _ in range(self.n_samples_per_prompt):
+                group.append(Sample(group_index=self.next_group, index=self.next_index, prompt=prompt.text,
+                                    label=prompt.label, tokens=list(prompt.tokens), metadata=dict(prompt.metadata)))
+                self.next_index += 1
+            self.next_group += 1
+            groups.append(group)
+        return groups
+
+    def add_samples(self, groups: list[list]) -> None:
+        for group in groups:
+            if len(group) != self.n_samples_per_prompt:
+                raise ValueError(f"add_samples: a group of {len(group)} samples, expected --n-samples-per-prompt "
+                                 f"{self.n_samples_per_prompt}")
+        self.buffer.extend(groups)
+
+    def get_examples(self, num_prompts: int) -> list[dict]:
+        examples = self.returned_examples[:num_prompts]
+        del self.returned_examples[:num_prompts]
+        examples += [{"prompt": p.text if p.messages is None else p.messages, "label": p.label,
+                      "metadata": dict(p.metadata), "tokens": list(p.tokens)}
+                     for p in self.next_batch(num_prompts - len(examples))]
+        return examples
+
+    def add_examples(self, examples: list[dict]) -> None:
+        self.returned_examples.extend(examples)
+
+    def save(self, rollout_id: int) -> None:
+        """Upstream's hook; here the position is saved with each checkpoint's run record (``state_dict``)."""
+
+    def load(self, rollout_id: int | None = None) -> None:
+        """Upstream's hook; a resumed run restores the position from the run record (``load_state_dict``)."""
+
     def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "offset": self.offset}
+        return {"epoch": self.epoch, "offset": self.offset, "next_group": self.next_group,
+                "next_index": self.next_index}
 
     def load_state_dict(self, state: dict) -> None:
         self.epoch, self.offset = state["epoch"], state["offset"]
+        self.next_group, self.next_index = state.get("next_group", 0), state.get("next_index", 0)
         self._order = self._epoch_order()

@@ -19,13 +19,14 @@ class NonFinite(RuntimeError):
     """A NaN or infinite value where training cannot go on; the message says which and where."""
 
 
-def reward_problem(reward: str, samples) -> str | None:
-    """Which samples got a non-finite reward from ``reward`` (the reward function as the user named it,
-    ``slime.rewards.hub.reward_source``); None if none did."""
-    bad = [s for s in samples if not math.isfinite(s.reward)]
+def reward_problem(reward: str, samples, args) -> str | None:
+    """Which samples got a non-finite reward (its ``--reward-key`` entry) from ``reward`` (the reward
+    function as the user named it, ``slime.rewards.hub.reward_source``); None if none did."""
+    bad = [s for s in samples if not math.isfinite(s.get_reward_value(args))]
     if not bad:
         return None
-    shown = ", ".join(f"sample {s.index} (prompt group {s.group_index}): {s.reward}" for s in bad[:SHOWN])
+    shown = ", ".join(f"sample {s.index} (prompt group {s.group_index}): {s.get_reward_value(args)}"
+                      for s in bad[:SHOWN])
     more = f", and {len(bad) - SHOWN} more" if len(bad) > SHOWN else ""
     return (f"the reward function ({reward}) returned a non-finite reward for {len(bad)} of "
             f"{len(samples)} samples: {shown}{more}")

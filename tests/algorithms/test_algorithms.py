@@ -35,34 +35,37 @@ def test_group_normalize():
     rewards = T([1.0, 0.0, 0.0, 0.0, 1.0, 1.0])  # two groups of three
     centred = group_normalize(rewards, 3, divide_by_std=False)
     close(centred, [2 / 3, -1 / 3, -1 / 3, -2 / 3, 1 / 3, 1 / 3])
-    std = math.sqrt(2 / 9)
+    std = math.sqrt(1 / 3)  # unbiased: (4/9 + 1/9 + 1/9) / 2
     close(group_normalize(rewards, 3), [(2 / 3) / std, (-1 / 3) / std, (-1 / 3) / std, (-2 / 3) / std,
                                         (1 / 3) / std, (1 / 3) / std], tol=1e-4)
 
 
-def test_grpo_broadcasts_to_tokens_and_kl_coef_lowers_rewards():
+def test_grpo_broadcasts_to_tokens_and_kl_coef_lowers_rewards_only_when_asked():
     adv, ret = compute_advantages("grpo", T([1.0, 0.0]), [2, 3], 2)
-    close(adv[0], [1.0, 1.0], tol=1e-4)
-    close(adv[1], [-1.0, -1.0, -1.0], tol=1e-4)
+    close(adv[0], [math.sqrt(0.5)] * 2, tol=1e-4)  # 0.5 / the unbiased std sqrt(0.5)
+    close(adv[1], [-math.sqrt(0.5)] * 3, tol=1e-4)
     assert ret is adv
     kl = [T([0.5, 0.5]), T([0.0, 0.0, 0.0])]
-    adv, _ = compute_advantages("grpo", T([1.0, 1.0]), [2, 3], 2, kl=kl, kl_coef=1.0)
+    adv, _ = compute_advantages("grpo", T([1.0, 1.0]), [2, 3], 2, kl=kl, kl_coef=1.0, kl_in_group_rewards=True)
     assert adv[0][0] < 0 < adv[1][0]  # the first sample paid 1.0 of KL penalty
+    adv, _ = compute_advantages("grpo", T([1.0, 1.0]), [2, 3], 2, kl=kl, kl_coef=1.0)
+    close(torch.cat(adv), [0.0] * 5)  # upstream's meaning: --kl-coef leaves group advantages alone
 
 
 def test_discounted_returns_and_reinforce_plus_plus():
     close(discounted_returns(T([1.0, 0.0, 2.0]), 0.5), [1 + 0 + 0.5, 0 + 1.0, 2.0])
     adv, ret = compute_advantages("reinforce_plus_plus", T([1.0, 0.0]), [2, 2], 2, gamma=1.0,
-                                  kl=[T([0.1, 0.1]), T([0.0, 0.0])], kl_coef=1.0)
+                                  kl=[T([0.1, 0.1]), T([0.0, 0.0])], kl_coef=1.0, normalize=True)
     close(ret[0], [0.8, 0.9])  # token rewards -0.1, -0.1 + 1 → returns 0.8, 0.9
     close(ret[1], [0.0, 0.0])
     flat = torch.cat(adv)
-    close(flat.mean(), 0.0) and close(flat.std(unbiased=False), 1.0)
+    close(flat.mean(), 0.0)
+    close(flat.std(unbiased=True), 1.0, tol=1e-4)
 
 
 def test_reinforce_plus_plus_baseline():
-    adv, _ = compute_advantages("reinforce_plus_plus_baseline", T([1.0, 0.0]), [1, 1], 2)
-    close(torch.cat(adv), [1.0, -1.0], tol=1e-4)  # centred 0.5, -0.5, then whitened
+    adv, _ = compute_advantages("reinforce_plus_plus_baseline", T([1.0, 0.0]), [1, 1], 2, normalize=True)
+    close(torch.cat(adv), [math.sqrt(0.5), -math.sqrt(0.5)], tol=1e-4)  # centred 0.5, -0.5; unbiased var 0.5
 
 
 def test_gae():
@@ -87,11 +90,12 @@ def test_whiten_uses_the_tokens_the_loss_mask_keeps():
     out = whiten([T([1.0, 2.0]), T([3.0])], [T([1, 1]), T([1])])
     flat = torch.cat(out)
     close(flat.mean(), 0.0)
-    close(flat.std(unbiased=False), 1.0, tol=1e-4)
-    # the masked token neither moves the statistics (mean 1.5, std 0.5) nor escapes whitening
-    close(torch.cat(whiten([T([1.0, 2.0]), T([3.0])], [T([1, 1]), T([0])])), [-1.0, 1.0, 3.0], tol=1e-4)
+    close(flat.std(unbiased=True), 1.0, tol=1e-4)
+    # the masked token neither moves the statistics (mean 1.5, unbiased variance 0.5) nor escapes whitening
+    r = math.sqrt(2)
+    close(torch.cat(whiten([T([1.0, 2.0]), T([3.0])], [T([1, 1]), T([0])])), [-r / 2, r / 2, 1.5 * r], tol=1e-4)
     keep = T([[True, True], [False, False]])
-    close(batched.masked_whiten(T([[1.0, 2.0], [3.0, 0.0]]), keep), [[-1.0, 1.0], [3.0, -3.0]], tol=1e-4)
+    close(batched.masked_whiten(T([[1.0, 2.0], [3.0, 0.0]]), keep), [[-r / 2, r / 2], [1.5 * r, -1.5 * r]], tol=1e-4)
     close(torch.cat(whiten([T([1.0, 2.0])], [T([0, 0])])), [1.0, 2.0])  # nothing kept: left as it is
 
 
@@ -111,7 +115,7 @@ def test_batched_matches_hand_computed_ppo_and_grpo():
     close(unpad_lists(advantages, lengths)[1], [-0.25])
     close(unpad_lists(returns, lengths)[0], [0.45, 1.0])
     advantages, returns = batched.compute_advantages("grpo", T([1.0, 0.0]), lengths, 2)
-    close(advantages, [[1.0, 1.0], [-1.0, 0.0]], tol=1e-4)
+    close(advantages, [[math.sqrt(0.5)] * 2, [-math.sqrt(0.5), 0.0]], tol=1e-4)
     assert returns is advantages
 
 
@@ -189,14 +193,15 @@ def test_aggregation_per_token_and_per_sample():
     close(aggregate(losses, masks, per_token_mean=True, total_tokens=6), 1.0)
 
 
-def test_cispo_keeps_the_gradient_of_tokens_ppo_clips_with_the_weight_truncated():
-    log_ratio = torch.tensor([math.log(1.5), math.log(0.9), math.log(1.5)], dtype=torch.float64, requires_grad=True)
+def test_cispo_keeps_the_gradient_of_tokens_ppo_clips_with_the_weight_clipped():
+    log_ratio = torch.tensor([math.log(1.5), math.log(0.9), math.log(1.5)], dtype=torch.float64)
+    logp = torch.tensor([-1.0, -1.0, -0.5], dtype=torch.float64, requires_grad=True)
     advantages = torch.tensor([1.0, -1.0, -2.0], dtype=torch.float64)
-    loss, clipped = cispo_loss(log_ratio, advantages, eps_clip_high=0.28)
-    assert loss.tolist() == pytest.approx([-1.28, 0.9, 2 * 1.28])  # −A·min(ratio, 1 + eps_clip_high)
+    loss, clipped = cispo_loss(log_ratio, logp, advantages, eps_clip=0.2, eps_clip_high=0.28)
+    assert loss.tolist() == pytest.approx([1.28, -0.9, -1.28])  # −sg(w)·A·log p, w = clamp(ratio, 0.8, 1.28)
     assert clipped.tolist() == [1.0, 0.0, 1.0]
     loss.sum().backward()
-    assert log_ratio.grad.tolist() == pytest.approx([-1.28, 0.9, 2 * 1.28])  # −A·r̂: every token keeps a gradient
+    assert logp.grad.tolist() == pytest.approx([-1.28, 0.9, 2 * 1.28])  # −A·w: every token keeps a gradient
     ppo_ratio = log_ratio.detach().clone().requires_grad_()
     ppo, _ = clipped_policy_loss(ppo_ratio, advantages, eps_clip=0.2, eps_clip_high=0.28)
     ppo.sum().backward()
@@ -204,7 +209,7 @@ def test_cispo_keeps_the_gradient_of_tokens_ppo_clips_with_the_weight_truncated(
 
 
 def test_cispo_stays_finite_where_the_ratio_overflows():
-    log_ratio = torch.tensor([200.0], requires_grad=True)
-    loss, _ = cispo_loss(log_ratio, torch.tensor([1.0]), eps_clip_high=0.2)
+    logp = torch.tensor([-1.0], requires_grad=True)
+    loss, clipped = cispo_loss(torch.tensor([200.0]), logp, torch.tensor([1.0]), eps_clip=0.2, eps_clip_high=0.2)
     loss.backward()
-    assert loss.item() == pytest.approx(-1.2) and log_ratio.grad.item() == pytest.approx(-1.2)
+    assert loss.item() == pytest.approx(1.2) and logp.grad.item() == pytest.approx(-1.2) and clipped.item() == 1.0

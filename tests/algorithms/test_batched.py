@@ -84,7 +84,8 @@ def rollouts(draw):
     tokens = {"loss_mask": per_token(st.sampled_from([0.0, 1.0, 1.0, 1.0])),
               "kl": per_token(st.floats(-1.0, 1.0, width=32, allow_subnormal=False)), "values": per_token(float32s)}
     options = {"kl_coef": draw(st.sampled_from([0.0, 0.05, 1.0])), "gamma": draw(discounts),
-               "lambd": draw(discounts), "divide_by_std": draw(st.booleans()), "normalize": draw(st.booleans())}
+               "lambd": draw(discounts), "divide_by_std": draw(st.booleans()), "normalize": draw(st.booleans()),
+               "normalize_rewards": draw(st.booleans()), "kl_in_group_rewards": draw(st.booleans())}
     return rewards, lengths, group_size, tokens, options
 
 

@@ -84,7 +84,7 @@ RULES = {
         ["--custom-rm-path", "reward"], "--custom-rm-path", ["--custom-rm-path", "my.rewards.score"]),
     "module:function paths too": (
         ["--rollout-function-path", "my.rollout:"], "--rollout-function-path", ["--rollout-function-path", "my.rollout:run"]),
-    "rm type is a built-in": (["--rm-type", "gpqa"], "--rm-type", ["--rm-type", "deepscaler"]),
+    "rm type is a built-in": (["--rm-type", "ifbench"], "--rm-type", ["--rm-type", "deepscaler"]),
     "remote reward needs a URL": (["--rm-type", "remote_rm"], "--rm-url", ["--rm-type", "remote_rm", "--rm-url", "http://rm"]),
     "debug modes are exclusive": (
         ["--debug-rollout-only", "--debug-train-only", "--load-debug-rollout-data", "/r/{rollout_id}.pt"],

@@ -29,7 +29,7 @@ MODEL_ARGS=(
   --normalization RMSNorm
   --norm-epsilon 1e-6
   --rotary-base 10000
-  --vocab-size 64
+  --vocab-size 128
   --kv-channels 16
 )
 CKPT_ARGS=(
@@ -55,7 +55,7 @@ PERF_ARGS=(
 )
 GRPO_ARGS=(
   --loss-type sft_loss
-  --loss-mask-type qwen
+  --loss-mask-type qwen3
   --calculate-per-token-loss
   --disable-compute-advantages-and-returns
 )

@@ -19,7 +19,8 @@ MOE_64_GPUS = """
 --expert-model-parallel-size 16 --expert-tensor-parallel-size 1 --sequence-parallel
 --decoder-last-pipeline-num-layers 22
 --hf-checkpoint /data/Qwen3-235B-A22B --ref-load /data/ref --load /data/ckpt --save /data/ckpt --save-interval 20
---prompt-data /data/dapo.jsonl --input-key prompt --label-key label --apply-chat-template --rm-type dapo
+--prompt-data /data/dapo.jsonl --input-key prompt --label-key label --apply-chat-template
+--rm-type dapo --reward-key score
 --num-rollout 3000 --rollout-batch-size 32 --n-samples-per-prompt 8 --global-batch-size 64
 --use-dynamic-batch-size --max-tokens-per-gpu 9216 --advantage-estimator gspo --lr 1e-6
 --use-kl-loss --kl-loss-coef 0.00 --kl-loss-type low_var_kl

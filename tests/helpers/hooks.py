@@ -16,7 +16,7 @@ KL = ["--use-kl-loss", "--kl-loss-coef", "0.01", "--ref-load", "/models/ref"]
 
 
 def samples(*lengths: int) -> list[Sample]:
-    return [Sample(group_index=i // 2, index=i, prompt="p", response_tokens=[7] * n, loss_mask=[1] * n,
+    return [Sample(group_index=i // 2, index=i, prompt="p", tokens=[7] * n, response_length=n, loss_mask=[1] * n,
                    rollout_log_probs=[-1.0 - i] * n, reward=float(i % 2)) for i, n in enumerate(lengths)]
 
 
@@ -40,16 +40,16 @@ def with_nan(args, batch):
     return [math.nan] * len(batch)
 
 
-def keep_even(args, batch):
-    return [s.index % 2 == 0 for s in batch]
+def keep_even(args, groups):
+    return [s.index % 2 == 0 for group in groups for s in group]
 
 
-def remove_first(args, batch):
-    batch[0].remove_sample = True
+def remove_first(args, groups):
+    groups[0][0].remove_sample = True
 
 
-def keep_as_ints(args, batch):
-    return [1] * len(batch)
+def keep_as_ints(args, groups):
+    return [1] * sum(len(group) for group in groups)
 
 
 def reward_per_token(args, batch, rewards, kl, values):

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from fractions import Fraction
-
 import pytest
 
 from slime.rewards.hub import RewardFailure, f1_score, score
-from slime.rewards.math_reward import extract_answer, is_equivalent, last_boxed, math_correct
+from slime.rewards.math_reward import answers_agree, extract_answer, last_boxed, math_correct
 from slime.rollout.sample import Sample
 
 
@@ -23,16 +21,16 @@ def samples(*pairs):
 
 def test_boxed_answers_nest():
     assert last_boxed(r"so \boxed{1} then \boxed{\frac{1}{2}}.") == r"\frac{1}{2}"
-    assert extract_answer("the answer is 42.") == "42"
+    assert extract_answer("the answer is 42.") is None  # no \boxed, no answer (upstream's rule)
     assert extract_answer("no number") is None
 
 
 @pytest.mark.parametrize(("predicted", "label"), [
-    ("0.5", "1/2"), (r"\frac{1}{2}", "0.5"), (r"\dfrac{3}{4}", "0.75"), ("50%", "0.5"), ("1,000", "1000"),
+    ("0.5", "1/2"), (r"\frac{1}{2}", "0.5"), (r"\dfrac{3}{4}", "0.75"), ("1,000", "1000"),
     ("$12$", "12"), (r"\text{7}", "7"), ("3.", "3"), ("-2", "-2.0"),
 ])
 def test_numeric_equivalence(predicted, label):
-    assert is_equivalent(predicted, label)
+    assert answers_agree(predicted, label)
 
 
 def test_math_correct_and_wrong():
@@ -45,8 +43,8 @@ def test_hub_rewards():
     batch = samples((r"\boxed{2}", "2"), (r"\boxed{3}", "2"))
     score(args(rm_type="math"), batch)
     assert [s.reward for s in batch] == [1.0, 0.0]
-    batch = samples(("<think>\\boxed{9}</think> \\boxed{2}", "2"), (r"\boxed{3}", "2"))
-    score(args(rm_type="dapo"), batch)
+    batch = samples(("<think>Answer: 9</think>\nAnswer: 2", "2"), (r"\boxed{2}", "2"))
+    score(args(rm_type="dapo", reward_key="score"), batch)
     assert [s.reward for s in batch] == [1.0, -1.0]
     batch = samples((" 4 ", "4"), ("44", "4"))
     score(args(rm_type="exact_match"), batch)
@@ -54,9 +52,9 @@ def test_hub_rewards():
 
 
 def test_f1():
-    assert f1_score("The cat sat", "cat sat") == 1.0
-    assert f1_score("a dog", "the cat") == 0.0
-    assert f1_score("cat dog", "cat") == pytest.approx(2 / 3)
+    assert f1_score("The cat sat", "cat sat")[0] == 1.0
+    assert f1_score("a dog", "the cat")[0] == 0.0
+    assert f1_score("cat dog", "cat")[0] == pytest.approx(2 / 3)
 
 
 def flaky(args, sample):
@@ -138,13 +136,14 @@ def test_issue13_4_non_finite_rewards_name_their_samples_and_function():
 
     batch = samples(*[("a", "a")] * 8)
     assert score(args(custom_rm_path="tests.helpers.training:nan_for_the_first_sample"), batch) == 0
-    message = reward_problem(reward_source(args(custom_rm_path="tests.helpers.training:nan_for_the_first_sample")),
-                             batch)
+    nan_args = args(custom_rm_path="tests.helpers.training:nan_for_the_first_sample")
+    message = reward_problem(reward_source(nan_args), batch, nan_args)
     assert message == ("the reward function (tests.helpers.training:nan_for_the_first_sample) returned a non-finite "
                        "reward for 1 of 8 samples: sample 0 (prompt group 0): nan")
     for s in batch[3:]:
         s.reward = float("inf")
-    many = reward_problem(reward_source(args(rm_type="f1", custom_rm_path=None)), batch)
+    f1_args = args(rm_type="f1", custom_rm_path=None)
+    many = reward_problem(reward_source(f1_args), batch, f1_args)
     assert many.startswith("the reward function (--rm-type f1) returned a non-finite reward for 6 of 8 samples")
     assert many.endswith(", and 1 more")
 
@@ -158,10 +157,6 @@ def test_issue13_4_non_finite_losses_and_gradient_norms_are_found_in_any_backend
 
 
 def test_issue20_3_the_eleven_character_boxed_answer_is_checked_without_building_its_number():
-    from slime.rewards.math_reward import MAX_EXPONENT, as_number
-
-    assert as_number("1e10000000") is None and as_number(f"1e{MAX_EXPONENT}") == 10 ** MAX_EXPONENT
-    assert as_number("1" * 5000) is None and as_number("1e-5") == Fraction(1, 100000)
     assert math_correct(r"\boxed{1e10000000}", "1e10000000") and not math_correct(r"\boxed{1e10000000}", "1")
     # Unbounded, this one answer took 9.6 s under Python's global lock: far past the timeout given here.
     batch = samples((r"\boxed{1e10000000}", "1"), (r"\boxed{1}", "1"))

@@ -47,7 +47,7 @@ def test_filtered_samples_stay_in_the_rollout_with_no_loss(hook, removed):
 
 
 def test_a_filter_returning_no_bools_is_an_error():
-    with pytest.raises(HookError, match="must return one bool per sample"):
+    with pytest.raises(HookError, match="or one bool per sample"):
         filter_samples(args_with("--rollout-sample-filter-path", f"{HERE}.keep_as_ints"), samples(1, 1))
 
 

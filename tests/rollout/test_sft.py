@@ -16,13 +16,16 @@ from tests.helpers.command_lines import MINIMAL
 from tests.helpers.stack import require_module
 
 # Chat templates in the shape of each family's (a system turn where Qwen2.5 adds one, an empty reasoning
-# block where Qwen3 answers without thinking, DeepSeek-R1-Distill's markers).
+# block where Qwen3 answers without thinking, DeepSeek-R1-Distill's markers), with generation prompts.
 QWEN25 = ("{% if messages[0]['role'] != 'system' %}<|im_start|>system\nbe brief<|im_end|>\n{% endif %}"
-          "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}")
+          "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 QWEN3 = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{% if m['role'] == 'assistant' %}<think>\n\n</think>\n\n"
-         "{% endif %}{{ m['content'] }}<|im_end|>\n{% endfor %}")
+         "{% endif %}{{ m['content'] }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n"
+         "{% endif %}")
 DISTILL = ("<bos>{% for m in messages %}{% if m['role'] == 'user' %}<｜User｜>{{ m['content'] }}{% else %}"
-           "<｜Assistant｜>{{ m['content'] }}<｜end▁of▁sentence｜>{% endif %}{% endfor %}")
+           "<｜Assistant｜>{{ m['content'] }}<｜end▁of▁sentence｜>{% endif %}{% endfor %}"
+           "{% if add_generation_prompt %}<｜Assistant｜>{% endif %}")
 CHAT = [{"role": "user", "content": "3="}, {"role": "assistant", "content": "456"},
         {"role": "user", "content": "8="}, {"role": "assistant", "content": "901"}]
 
@@ -33,6 +36,15 @@ def chat_tokenizer():
     from slime.cli.make_tiny_model import build_tokenizer
 
     return build_tokenizer(chat=True)
+
+
+@pytest.fixture(scope="module")
+def qwen_tokenizer():
+    """The chat tokenizer without DeepSeek-R1-Distill's tokens, as a Qwen tokenizer is."""
+    require_module("transformers")
+    from slime.cli.make_tiny_model import build_tokenizer
+
+    return build_tokenizer(chat=True, distill_tokens=False)
 
 
 def trained_text(tokenizer, template: str | None, mask_type: str, messages=CHAT) -> list[str]:
@@ -61,31 +73,38 @@ def _with_template(tokenizer, template: str):
     return clone
 
 
-@pytest.mark.parametrize(("mask_type", "template"), [
-    ("qwen", None), ("qwen", QWEN25), ("qwen3", QWEN3), ("qwen3_5", QWEN3), ("distill_qwen", DISTILL)])
-def test_every_assistant_turn_and_its_end_marker_is_trained_and_nothing_else(chat_tokenizer, mask_type, template):
-    end = "<｜end▁of▁sentence｜>" if mask_type == "distill_qwen" else "<|im_end|>"
-    assert trained_text(chat_tokenizer, template, mask_type) == [f"456{end}", f"901{end}"]
+@pytest.mark.parametrize(("mask_type", "template", "want"), [
+    ("qwen", None, ["456<|im_end|>\n", "901<|im_end|>\n"]),
+    ("qwen", QWEN25, ["456<|im_end|>\n", "901<|im_end|>\n"]),  # the default system prompt is cut off
+    ("qwen3", QWEN3, ["<think>\n\n</think>\n\n456<|im_end|>\n", "<think>\n\n</think>\n\n901<|im_end|>\n"]),
+    ("qwen3_5", QWEN3, ["456<|im_end|>\n", "901<|im_end|>\n"]),  # the empty reasoning block is the template's
+    ("distill_qwen", DISTILL, ["901"]),  # the last message only
+])
+def test_each_mask_type_trains_what_upstream_trains(qwen_tokenizer, chat_tokenizer, mask_type, template, want):
+    tokenizer = chat_tokenizer if mask_type == "distill_qwen" else qwen_tokenizer
+    assert trained_text(tokenizer, template, mask_type) == want
 
 
-def test_qwen_keeps_a_reasoning_block_that_qwen3_leaves_in_the_header(chat_tokenizer):
-    """qwen3's empty reasoning block is the template's, not the model's answer; qwen (2.5) has none to strip."""
-    assert trained_text(chat_tokenizer, QWEN3, "qwen")[0] == "<think>\n\n</think>\n\n456<|im_end|>"
+def test_qwen_keeps_a_reasoning_block_that_qwen3_5_leaves_to_the_template(qwen_tokenizer):
+    assert trained_text(qwen_tokenizer, QWEN3, "qwen")[0] == "<think>\n\n</think>\n\n456<|im_end|>\n"
     thinking = [{"role": "user", "content": "3="}, {"role": "assistant", "content": "<think>\nadd one</think>\n456"}]
-    assert trained_text(chat_tokenizer, None, "qwen3", thinking) == ["<think>\nadd one</think>\n456<|im_end|>"]
+    assert trained_text(qwen_tokenizer, None, "qwen3", thinking) == ["<think>\nadd one</think>\n456<|im_end|>\n"]
+    assert trained_text(qwen_tokenizer, None, "qwen3_5", thinking) == ["add one</think>\n456<|im_end|>\n"]
 
 
-def test_a_turn_cut_off_before_its_end_marker_is_trained_to_the_end(chat_tokenizer):
-    template = "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}{% endfor %}"
-    assert trained_text(chat_tokenizer, template, "qwen", CHAT[:2]) == ["456"]
+def test_a_turn_cut_off_before_its_end_marker_is_trained_to_the_end(qwen_tokenizer):
+    template = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}{% endfor %}"
+                "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    assert trained_text(qwen_tokenizer, template, "qwen", CHAT[:2]) == ["456"]
 
 
-def test_a_mask_type_of_another_family_is_named_with_what_the_template_rendered(chat_tokenizer):
+def test_a_template_without_qwens_assistant_header_is_named_with_what_it_rendered(chat_tokenizer):
     from slime.rollout.loss_mask import LossMaskError
 
-    with pytest.raises(LossMaskError, match=r"no assistant turn in the format of --loss-mask-type distill_qwen .*"
-                                            r"rendered '<\|im_start\|>user.*choose the mask type"):
-        trained_text(chat_tokenizer, None, "distill_qwen")
+    with pytest.raises(LossMaskError, match=r"assistant turn not found: the chat template rendered no "
+                                            r"'<\|im_start\|>assistant\\n' for it after character 0 of "
+                                            r"'<bos><｜User｜>"):
+        trained_text(chat_tokenizer, DISTILL, "qwen3_5")
 
 
 def test_the_chat_tokenizer_keeps_special_tokens_whole(chat_tokenizer):
@@ -97,13 +116,13 @@ def test_the_chat_tokenizer_keeps_special_tokens_whole(chat_tokenizer):
 def test_an_sft_sample_is_a_prompt_up_to_the_first_trained_token_and_a_masked_response(chat_tokenizer):
     from slime.rollout.sft_rollout import sft_sample
 
-    args = argparse.Namespace(loss_mask_type="qwen", apply_chat_template_kwargs=None)
+    args = argparse.Namespace(loss_mask_type="qwen3", apply_chat_template_kwargs=None)
     sample = sft_sample(args, chat_tokenizer, CHAT, 0)
     text = chat_tokenizer.decode(sample.prompt_tokens)
     assert text == "<|im_start|>user\n3=<|im_end|>\n<|im_start|>assistant\n"
     assert chat_tokenizer.decode(sample.response_tokens).startswith("456<|im_end|>\n<|im_start|>user")
-    assert len(sample.loss_mask) == sample.response_length and sum(sample.loss_mask) == 8  # "456", "901", two ends
-    assert sample.loss_mask[:4] == [1, 1, 1, 1] and sample.loss_mask[4] == 0 and sample.reward == 0.0
+    assert len(sample.loss_mask) == sample.response_length and sum(sample.loss_mask) == 10  # "456", "901", ends, "\n"s
+    assert sample.loss_mask[:5] == [1] * 5 and sample.loss_mask[5] == 0 and sample.reward == 0.0
 
 
 def test_conversations_load_as_messages_and_a_bad_message_names_file_and_line(chat_tokenizer, tmp_path):

@@ -48,12 +48,12 @@ def context(engine_and_base, args):
 
 def test_a_rollout_has_groups_of_scored_samples_in_sglangs_shape(engine):
     args = rollout_args()
-    samples = generate_rollout(args, 0, context(engine, args))
+    samples = generate_rollout(args, 0, context(engine, args)).samples
     assert len(samples) == 16 and [s.group_index for s in samples] == [g for g in range(4) for _ in range(4)]
     for s in samples:
         assert 1 <= s.response_length <= 2 and len(s.rollout_log_probs) == s.response_length
         assert all(lp <= 0 for lp in s.rollout_log_probs) and s.reward in (0.0, 1.0)
-    again = generate_rollout(args, 0, context(engine, args))
+    again = generate_rollout(args, 0, context(engine, args)).samples
     assert [s.response_tokens for s in again] == [s.response_tokens for s in samples]  # per-request seeds
 
 
@@ -62,7 +62,7 @@ def test_the_dynamic_filter_over_samples_until_the_rollout_is_full(engine):
     KEPT_GROUPS.clear()
     args = rollout_args(dynamic_sampling_filter_path="tests.rollout.test_sglang_rollout:keep_mixed_groups",
                         over_sampling_batch_size=8)
-    samples = generate_rollout(args, 3, context(engine, args))
+    samples = generate_rollout(args, 3, context(engine, args)).samples
     assert len(samples) == 16
     assert all(len({s.reward for s in samples[g * 4:(g + 1) * 4]}) > 1 for g in range(4))
     assert len(KEPT_GROUPS) >= 8 and KEPT_GROUPS.count(True) >= 4
@@ -113,6 +113,6 @@ def test_no_response_limit_means_up_to_the_context_as_sglang_does(engine):
 
 def test_the_context_length_bounds_each_response(engine):
     args = rollout_args(rollout_max_context_len=5, rollout_max_response_len=3)
-    samples = generate_rollout(args, 0, context(engine, args))
+    samples = generate_rollout(args, 0, context(engine, args)).samples
     assert all(len(s.prompt_tokens) == 4 for s in samples)  # "d+1=" in one token per character
     assert all(s.response_length <= 1 for s in samples)

@@ -55,6 +55,9 @@ class MegatronTrainBackend(TrainBackend):
 
         a = self.args
         cpu_compat.install()
+        from megatron.core.config import set_experimental_flag
+
+        set_experimental_flag(bool(a.enable_megatron_core_experimental))  # --enable-experimental
         problems = megatron_config.unsupported_here(a)
         if problems:
             raise ValueError("the megatron backend cannot run this configuration here:\n" +
@@ -103,10 +106,12 @@ class MegatronTrainBackend(TrainBackend):
         if self.role == "actor" and uses_reference_model(a):
             self._load_initial(initial)
             self.reference_weights, started = self._snapshot(), True
-        if latest_rollout_id(a.load) is not None:
+        if latest_rollout_id(a.load) is not None and a.finetune:  # its weights only, the run starts afresh
+            checkpoint.load(a.load, self.module)
+        elif latest_rollout_id(a.load) is not None:
             with cpu_compat.cuda_as_cpu():
                 self._loaded = checkpoint.load(a.load, self.module, None if a.no_load_optim else self.optimizer,
-                                               self.scheduler)
+                                               self.scheduler, with_rng=not a.no_load_rng)
         elif checkpoint.is_torch_dist(a.load):
             self._load_initial(a.load)
         elif not started:
@@ -352,7 +357,8 @@ class MegatronTrainBackend(TrainBackend):
     def save(self, directory: str, rollout_id: int) -> None:
         with cpu_compat.cuda_as_cpu():
             checkpoint.save(directory, rollout_id, self.module,
-                            None if self.args.no_save_optim else self.optimizer, self.scheduler)
+                            None if self.args.no_save_optim else self.optimizer, self.scheduler,
+                            with_rng=not self.args.no_save_rng)
 
     def state_fingerprint(self) -> dict:
         """This rank's model shards and optimizer state, to compare a resumed run with the saved one."""

@@ -79,9 +79,10 @@ def _layout() -> dict:
     return {"tp": ps.get_tensor_model_parallel_world_size(), "pp": ps.get_pipeline_model_parallel_world_size()}
 
 
-def save(path: str | Path, rollout_id: int | None, model, optimizer=None, scheduler=None) -> Path:
+def save(path: str | Path, rollout_id: int | None, model, optimizer=None, scheduler=None,
+         with_rng: bool = True) -> Path:
     """Every rank writes its shards; rank 0 writes the tracker file last. ``rollout_id`` None writes a
-    release (weights only)."""
+    release (weights only); ``with_rng`` False (--no-save-rng) leaves the RNG state out."""
     import torch.distributed as dist
     from megatron.core import dist_checkpointing
 
@@ -89,11 +90,13 @@ def save(path: str | Path, rollout_id: int | None, model, optimizer=None, schedu
     if dist.get_rank() == 0:
         folder.mkdir(parents=True, exist_ok=True)
     dist.barrier()
-    state = {"model": model.sharded_state_dict(), "layout": _layout(), "rollout_id": rollout_id}
+    state = {"model": model.sharded_state_dict(), "layout": _layout(), "rollout_id": rollout_id,
+             "has_rng": optimizer is not None and with_rng}
     if optimizer is not None:
         state["optimizer"] = optimizer.sharded_state_dict(state["model"])
         state["opt_param_scheduler"] = scheduler.state_dict()
-        state["rng_state"] = _rng_state()
+        if with_rng:
+            state["rng_state"] = _rng_state()
     dist_checkpointing.save(state, str(folder))
     dist.barrier()
     if dist.get_rank() == 0:
@@ -104,10 +107,12 @@ def save(path: str | Path, rollout_id: int | None, model, optimizer=None, schedu
     return folder
 
 
-def load(path: str | Path, model, optimizer=None, scheduler=None, skip: tuple[str, ...] = ()) -> int | None:
+def load(path: str | Path, model, optimizer=None, scheduler=None, skip: tuple[str, ...] = (),
+         with_rng: bool = True) -> int | None:
     """Load the latest checkpoint under ``path`` into ``model`` (the GPTModel, not its DDP wrapper): the
     model always, but for parameters named with a ``skip`` prefix; optimizer, scheduler and RNG when given
-    and saved. Returns the rollout id saved (None for a release)."""
+    and saved (the RNG not with ``with_rng`` False: --no-load-rng). Returns the rollout id saved (None for
+    a release)."""
     from megatron.core import dist_checkpointing
 
     folder = checkpoint_folder(path)
@@ -117,7 +122,7 @@ def load(path: str | Path, model, optimizer=None, scheduler=None, skip: tuple[st
     state = {"model": model_state}
     if has_training_state:
         state["optimizer"] = optimizer.sharded_state_dict(model_state, is_loading=True)
-        if common.get("layout") == _layout():
+        if with_rng and common.get("layout") == _layout() and common.get("has_rng", True):
             state["rng_state"] = _rng_state()
     loaded = dist_checkpointing.load(state, str(folder))
     model.load_state_dict(loaded["model"], strict=not skip)

@@ -27,7 +27,7 @@ def init_distributed(args: argparse.Namespace, topology: Topology, rank: int, ma
     """Join the role's process group of ``topology.world`` ranks and carve it by ``topology``'s sizes."""
     from megatron.core import parallel_state, tensor_parallel
 
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    backend = args.distributed_backend if torch.cuda.is_available() else "gloo"  # CPU collectives: gloo
     if torch.cuda.is_available():
         torch.cuda.set_device(0)  # Ray gives each train actor one GPU of its bundle
     dist.init_process_group(backend, init_method=f"tcp://{master_addr}:{master_port}", rank=rank,

@@ -1,0 +1,3 @@
+"""Dynamic-sampling filters (``--dynamic-sampling-filter-path``), by upstream slime's module names.
+
+May import: slime.rollout, slime.utils."""
