@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from slime.importer.importer import ImportTarget, import_launcher
+from slime.importer.capture import capture
+from slime.importer.convert import convert
+from slime.importer.importer import ImportTarget, import_launcher, parity
+from tests.helpers.bash import source_arrays
 from tests.helpers.paths import ROOT
 
 FIXTURES = ROOT / "tests" / "fixtures" / "launchers"
@@ -20,6 +23,21 @@ def _config(result, name: str) -> str:
     return next(text for path, text in result.files.items() if path == INTO.config_file(name))
 
 
+def _golden_argv(name: str, env: dict[str, str] | None = None) -> list[str]:
+    """train.py's argv from the committed golden file of an import, sourced in bash."""
+    arrays = source_arrays(INTO.golden(name).read_text(), env)
+    return [token for array, tokens in arrays.items() if array != "SLIME_JOB_ENV" for token in tokens]
+
+
+def _assert_parity(script: str, name: str, env: dict[str, str] | None = None) -> None:
+    """The launcher's own argv (its variables given; a number flag's ${X:-d} as d, the value it has unset)
+    and the golden's, sourced with the same variables, parse to the same Namespace."""
+    captured = capture(FIXTURES / script, values=env)
+    launcher = convert(captured.argv, captured.arrays).argv(captured.argv)
+    differences, _ = parity(launcher, _golden_argv(name, env))
+    assert differences == []
+
+
 def test_arrays_commented_out_but_still_expanded_are_empty_with_a_note():
     result = import_launcher(FIXTURES / "run-imported-upstream-undefined-array.sh", target=INTO)
     for array in ("EVAL_ARGS", "WANDB_ARGS"):
@@ -28,3 +46,45 @@ def test_arrays_commented_out_but_still_expanded_are_empty_with_a_note():
     config = _config(result, "run_imported_upstream_undefined_array")
     assert "\neval:" not in config and "\nwandb:" not in config and "_ARGS" not in config
     assert "eval_interval" not in INTO.golden("run_imported_upstream_undefined_array").read_text()
+    _assert_parity("run-imported-upstream-undefined-array.sh", "run_imported_upstream_undefined_array")
+
+
+@pytest.mark.parametrize("script, name, model, env", [
+    ("run-imported-upstream-moonlight.sh", "run_imported_upstream_moonlight", "moonlight", {}),
+    ("run-imported-upstream-deepseek-r1.sh", "run_imported_upstream_deepseek_r1", "deepseek-v3",
+     {"BASE_DIR": "/mnt/ckpt", "MASTER_ADDR": "10.0.0.1"}),
+])
+def test_a_later_array_overriding_the_model_file_is_a_model_section_not_a_conflict(script, name, model, env):
+    result = import_launcher(FIXTURES / script, target=INTO)
+    assert result.model == model and not result.new_model  # the model file is reused, matched on MODEL_ARGS
+    assert ("--moe-token-dispatcher-type: MISC_ARGS gives flex after MODEL_ARGS's alltoall, and argparse keeps the "
+            f"last: the config's model: section overrides model/{model}.yaml with it") in result.notes
+    assert "--moe-token-dispatcher-type" not in result.respelled
+    config = _config(result, name)
+    assert (f"model:\n  # from MISC_ARGS; model/{model}.yaml has alltoall\n  moe_token_dispatcher_type: flex\n"
+            in config)
+    assert config.count("moe_token_dispatcher_type") == 1  # not in misc: as well
+    golden = source_arrays(INTO.golden(name).read_text(), env)
+    assert golden["MODEL_ARGS"][golden["MODEL_ARGS"].index("--moe-token-dispatcher-type") + 1] == "flex"
+    assert "--moe-token-dispatcher-type" not in golden["MISC_ARGS"]
+    _assert_parity(script, name, env)
+
+
+def test_deepseek_r1_keeps_deepep_in_misc_and_its_layer_freq_round_trips():
+    config = (CONF / "run_imported_upstream_deepseek_r1.yaml").read_text()
+    assert "moe_enable_deepep: true" in config.split("\nmisc:\n")[1] and "moe_layer_freq" not in config
+    golden = source_arrays(INTO.golden("run_imported_upstream_deepseek_r1").read_text(), {"BASE_DIR": "/b"})
+    model_args = golden["MODEL_ARGS"]
+    assert model_args[model_args.index("--moe-layer-freq") + 1] == "[0]*3+[1]*58"  # quoted there: no glob
+
+
+@pytest.mark.parametrize("later, expected", [
+    (["--moe-token-dispatcher-type", "flex"], {"moe_token_dispatcher_type": "flex"}),
+    # back to MODEL_ARGS's value by the last array: nothing to override
+    (["--moe-token-dispatcher-type", "flex", "--moe-token-dispatcher-type", "alltoall"], {}),
+])
+def test_the_model_override_is_the_last_value_argparse_keeps(later, expected):
+    model = ["--num-layers", "2", "--moe-token-dispatcher-type", "alltoall"]
+    converted = convert([*model, *later], {"MODEL_ARGS": model, "MISC_ARGS": later})
+    assert {key: o.value for key, o in converted.model_overrides.items()} == expected
+    assert converted.groups["model"]["moe_token_dispatcher_type"] == "alltoall" and "misc" not in converted.groups
