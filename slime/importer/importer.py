@@ -8,6 +8,8 @@ it is listed as a re-spelling. Any difference fails the import and nothing is wr
 
 from __future__ import annotations
 
+import fnmatch
+import re
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,7 +24,7 @@ from slime.arguments.entry_points import DEFAULT_ENTRY_POINT
 from slime.config.launcher_template import launcher_name, render_launcher
 from slime.config.provenance import Provenance
 from slime.config.shell import referenced_names, shell_refs
-from slime.importer.capture import Capture, CaptureError, capture
+from slime.importer.capture import SOURCED_LIMIT, Capture, CaptureError, capture, read_bounded
 from slime.importer.convert import Converted, ModelOverride, convert
 from slime.importer.yaml_out import mapping, value
 from slime.arguments.parser import ArgumentProblems, parse_args
@@ -34,6 +36,10 @@ from slime.utils.checkout import CONF_DIR, ROOT
 
 class ImportFailed(Exception):
     """The import cannot be written; the message lists every reason."""
+
+
+class ModelArgsProblems(ArgumentProblems):
+    """The script's MODEL_ARGS themselves do not parse."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +118,10 @@ def find_model(model_tokens: list[str], sourced: list[Path], name: str,
     for a new one."""
     model_dirs = target.model_dirs()
     if model_tokens and not any("${" in token for token in model_tokens):
-        wanted = _namespace(model_tokens)
+        try:
+            wanted = _namespace(model_tokens)
+        except ArgumentProblems as err:
+            raise ModelArgsProblems(err.problems, "MODEL_ARGS") from None
         for model_dir in model_dirs:
             for path in sorted(model_dir.glob("*.yaml")):
                 if _namespace(model_argv(load_model_entries(path))) == wanted:
@@ -122,6 +131,27 @@ def find_model(model_tokens: list[str], sourced: list[Path], name: str,
     if any((model_dir / f"{stem}.yaml").exists() for model_dir in model_dirs):
         stem = f"{stem}_{name.removeprefix('run_')}"
     return stem, True
+
+
+_GLOB_WORD = re.compile(r"[^\s'\"()=]*[\[*?][^\s'\"()]*")
+
+
+def model_args_problems(captured: Capture, model_tokens: list[str], err: ArgumentProblems) -> str:
+    """Why the script's MODEL_ARGS do not parse, each problem with the file that defines them; a value bash
+    expanded as a glob to the name of a file beside the script is named with its spelling and the fix."""
+    files = [p for p in captured.sourced if p.is_file()] or [captured.script]
+    lines = [f"MODEL_ARGS (from {', '.join(shown(p) for p in dict.fromkeys(files))}) do not parse as train.py's flags:"]
+    lines += [f"  - {problem.message}" for problem in err.problems]
+    for path in dict.fromkeys([captured.script, *files]):
+        text = read_bounded(path, SOURCED_LIMIT).decode(errors="replace")
+        words = {w for line in text.splitlines() if not line.lstrip().startswith("#") for w in _GLOB_WORD.findall(line)}
+        for token in model_tokens:
+            if (captured.script.parent / token).exists():
+                for word in sorted(w for w in words if fnmatch.fnmatchcase(token, w)):
+                    lines.append(f"  bash expanded the unquoted {word} of {shown(path)} to {token}, the name of a file "
+                                 f"in {shown(captured.script.parent)} (where the script runs): quote it, '{word}', "
+                                 "so bash passes it as written")
+    return "\n".join(lines)
 
 
 def render_config(script: Path, name: str, model: str, converted: Converted, variables: list[str],
@@ -222,7 +252,10 @@ def import_launcher(script: Path, name: str | None = None, values: dict[str, str
     converted = convert(captured.argv, captured.arrays)
     if converted.problems:
         raise ImportFailed(f"{script.name}: " + "; ".join(converted.problems))
-    model, new_model = find_model(converted.model_tokens, captured.sourced, name, target)
+    try:
+        model, new_model = find_model(converted.model_tokens, captured.sourced, name, target)
+    except ModelArgsProblems as err:
+        raise ImportFailed(model_args_problems(captured, converted.model_tokens, err)) from None
     override_notes = [f"{o.option}: {o.source} gives {value(o.value)} after MODEL_ARGS's {value(o.model_value)}, and "
                       f"argparse keeps the last: the config's model: section overrides model/{model}.yaml with it"
                       for o in converted.model_overrides.values()]

@@ -88,3 +88,22 @@ def test_the_model_override_is_the_last_value_argparse_keeps(later, expected):
     converted = convert([*model, *later], {"MODEL_ARGS": model, "MISC_ARGS": later})
     assert {key: o.value for key, o in converted.model_overrides.items()} == expected
     assert converted.groups["model"]["moe_token_dispatcher_type"] == "alltoall" and "misc" not in converted.groups
+
+
+def test_the_unquoted_layer_freq_that_bash_globs_to_a_file_is_a_clear_error(tmp_path, capsys):
+    """``[0]*3+[1]*58`` unquoted is a bash glob: with a file ``03+158`` where the script runs, bash passes that."""
+    from slime.cli.import_launcher import main
+
+    (tmp_path / "models").mkdir()
+    script = tmp_path / "run-imported-upstream-deepseek-r1.sh"
+    script.write_text((FIXTURES / script.name).read_text())
+    (tmp_path / "models" / "deepseek-v3.sh").write_text((FIXTURES / "models" / "deepseek-v3.sh").read_text())
+    (tmp_path / "03+158").touch()
+    assert main([str(script), "--into", str(tmp_path / "into"), "--set", "BASE_DIR=/b"]) == 2
+    message = capsys.readouterr().err
+    assert f"MODEL_ARGS (from {tmp_path}/models/deepseek-v3.sh) do not parse as train.py's flags:" in message
+    assert "argument --moe-layer-freq: expected an integer or a list of 0/1 per layer" in message and "'03+158'" in message
+    assert (f"bash expanded the unquoted [0]*3+[1]*58 of {tmp_path}/models/deepseek-v3.sh to 03+158, the name of a "
+            f"file in {tmp_path} (where the script runs): quote it, '[0]*3+[1]*58', so bash passes it as written"
+            in message)
+    assert "Traceback" not in message and not (tmp_path / "into").exists()
