@@ -49,6 +49,43 @@ def test_arrays_commented_out_but_still_expanded_are_empty_with_a_note():
     _assert_parity("run-imported-upstream-undefined-array.sh", "run_imported_upstream_undefined_array")
 
 
+def test_gpu_counts_the_script_computes_from_nvidia_smi_are_its_own_value_with_a_note():
+    result = import_launcher(FIXTURES / "run-imported-upstream-numgpus.sh", target=INTO)
+    config = _config(result, "run_imported_upstream_numgpus")
+    assert "actor_num_gpus_per_node: 8\n" in config and "rollout_num_gpus: 8\n" in config and "GPUS" not in config
+    for name, how in [("NUM_GPUS", "${NUM_GPUS:-$(nvidia-smi -L | wc -l)}"),
+                      ("ROLLOUT_GPUS", "$(nvidia-smi -L 2>/dev/null | wc -l)")]:
+        assert (f"{name}: the script computes it, {how}; nvidia-smi is a stand-in while importing that prints nothing, "
+                f"and with it the script's value is 8. The config holds 8 where a number flag uses it "
+                f"(${{{name}:-8}} in a text flag): import with --set {name}=VALUE for another value, or override "
+                "the flag in the config") in result.notes
+    assert not [note for note in result.notes if "not literal text" in note] and result.substituted == []
+    _assert_parity("run-imported-upstream-numgpus.sh", "run_imported_upstream_numgpus")
+    given = import_launcher(FIXTURES / "run-imported-upstream-numgpus.sh", values={"NUM_GPUS": "4"}, target=INTO)
+    assert "actor_num_gpus_per_node: 4\n" in _config(given, "run_imported_upstream_numgpus")
+    assert not [note for note in given.notes if note.startswith("NUM_GPUS")]
+
+
+def test_a_computed_variable_in_a_text_flag_keeps_the_scripts_value_as_its_default(tmp_path):
+    script = tmp_path / "run-x.sh"
+    script.write_text("""#!/bin/bash
+set -eu
+NUM_GPUS=${NUM_GPUS:-$(nvidia-smi -L | wc -l)}
+[ "${NUM_GPUS}" -gt 0 ] || NUM_GPUS=8
+if [ -z "${OUT:-}" ]; then OUT=$(pwd)/out; fi
+python3 train.py --save "/ckpt/on-${NUM_GPUS}" --load "${OUT}/last" --actor-num-gpus-per-node "${NUM_GPUS}"
+""")
+    captured = capture(script, timeout=30)
+    assert captured.argv == ["--save", "/ckpt/on-${NUM_GPUS:-8}", "--load", f"${{OUT:-{tmp_path}/out}}/last",
+                             "--actor-num-gpus-per-node", "${NUM_GPUS:-8}"]
+    assert f"OUT: the script computes it, $(pwd)/out; the script's value is {tmp_path}/out here. The config holds " \
+           f"{tmp_path}/out where a number flag uses it (${{OUT:-{tmp_path}/out}} in a text flag): import with --set " \
+           "OUT=VALUE for another value, or override the flag in the config" in captured.notes
+    # not a count: listed with the values of command substitutions, to be checked before committing
+    assert captured.substituted == {"OUT": ("$(pwd)/out", f"{tmp_path}/out")}
+    assert capture(script, values={"NUM_GPUS": "2"}, timeout=30).argv[1] == "/ckpt/on-2"
+
+
 @pytest.mark.parametrize("script, name, model, env", [
     ("run-imported-upstream-moonlight.sh", "run_imported_upstream_moonlight", "moonlight", {}),
     ("run-imported-upstream-deepseek-r1.sh", "run_imported_upstream_deepseek_r1", "deepseek-v3",
