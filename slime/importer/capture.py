@@ -588,12 +588,19 @@ class _Restorer:
         self.defaults = defaults
         argv, arrays, _ = _train_call(unset_run) if unset_run is not None else (None, {}, None)
         self.unset = {"": argv or [], **arrays}
+        self.computed: dict[int, str] = {}  # index in train.py's argv → the script's value kept there
 
     def __call__(self, token: str, where: str = "", index: int | None = None) -> str:
         plain = _PLACEHOLDER.sub(lambda m: reference(m.group(1)), token)
         unset = self.unset.get(where, [])
         if index is None or index >= len(unset):
             return plain
+        if plain == token and unset[index] != token and not _PLACEHOLDER.search(unset[index]):
+            # No reference left, yet the value changes with the defaulted or computed variables: the script
+            # computed it from them ($((NUM_GPUS / 2))), which no reference can hold. Keep the script's value.
+            if not where:
+                self.computed[index] = unset[index]
+            return unset[index]
         with_defaults = _PLACEHOLDER.sub(lambda m: self.defaults.get(m.group(1), m.group(0)), token)
         if with_defaults == token or with_defaults != unset[index]:
             return plain
@@ -615,6 +622,9 @@ def _parse(script: Path, records: list[str], result: subprocess.CompletedProcess
         raise CaptureError(f"it never ran train.py (exit status {result.returncode}); the end of its output:{detail}"
                            if detail else f"it never ran train.py (exit status {result.returncode})")
     argv = [restore(t, "", i) for i, t in enumerate(argv)]
+    computed = [f"{argv[i - 1] if i and argv[i - 1].startswith('-') else 'train.py'} {value}: the script computes it "
+                "from variables it defaults or computes, in a form no shell reference can hold (arithmetic?), so the "
+                "config holds the script's own value" for i, value in restore.computed.items()]
     used = [name for name in variables if any(shell_refs_of(name, t) for t in argv)]
     return Capture(
         script=script,
@@ -623,7 +633,7 @@ def _parse(script: Path, records: list[str], result: subprocess.CompletedProcess
         sourced=_sourced(records, script),
         variables=used,
         defaults={name: defaults[name] for name in used if reference(name, defaults.get(name, "")) in "".join(argv)},
-        notes=[f"{name}: the script gives it several defaults, or one that is not literal text, so the config "
+        notes=computed + [f"{name}: the script gives it several defaults, or one that is not literal text, so the config "
                f"refers to ${{{name}}} without one: export it" for name in used if name in without_default] +
               [f"{name}: the script expands \"${{{name}[@]}}\" but never defines it, and bash expands an undefined "
                "array to nothing: it is taken as empty" for name in expanded_arrays if name not in arrays],

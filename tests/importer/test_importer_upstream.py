@@ -86,6 +86,21 @@ python3 train.py --save "/ckpt/on-${NUM_GPUS}" --load "${OUT}/last" --actor-num-
     assert capture(script, values={"NUM_GPUS": "2"}, timeout=30).argv[1] == "/ckpt/on-2"
 
 
+def test_arithmetic_on_a_computed_or_defaulted_variable_is_the_scripts_value_not_the_placeholders(tmp_path):
+    script = tmp_path / "run-x.sh"
+    script.write_text("""#!/bin/bash
+NUM_GPUS=${NUM_GPUS:-$(nvidia-smi -L | wc -l)}
+[ "${NUM_GPUS}" -gt 0 ] || NUM_GPUS=8
+HALF=${HALF:-4}
+python3 train.py --rollout-num-gpus $((NUM_GPUS / 2)) --actor-num-gpus-per-node $((HALF * 2))
+""")
+    captured = capture(script, timeout=30)
+    assert captured.argv == ["--rollout-num-gpus", "4", "--actor-num-gpus-per-node", "8"]
+    assert "--rollout-num-gpus 4: the script computes it from variables it defaults or computes, in a form no shell " \
+           "reference can hold (arithmetic?), so the config holds the script's own value" in captured.notes
+    assert any(note.startswith("--actor-num-gpus-per-node 8: the script computes it") for note in captured.notes)
+
+
 @pytest.mark.parametrize("script, name, model, env", [
     ("run-imported-upstream-moonlight.sh", "run_imported_upstream_moonlight", "moonlight", {}),
     ("run-imported-upstream-deepseek-r1.sh", "run_imported_upstream_deepseek_r1", "deepseek-v3",
