@@ -394,7 +394,10 @@ def capture(script: Path, args: list[str] | None = None, values: dict[str, str] 
             break
         variables += more
     defaults, without_default = script_defaults(list(texts.values()))
-    computed = {name: how for name, how in computed.items() if name in variables and name not in defaults}
+    # Only a variable that still holds what it entered with can be given by the user (SCRIPT_DIR=$(…) cannot).
+    kept = {name for kind, (name, *rest) in _fields(records) if kind == "SCALAR" and rest[0] == PLACEHOLDER.format(name)}
+    computed = {name: how for name, how in computed.items()
+                if name in variables and name not in defaults and name in kept}
     # A second run with the defaulted and computed variables unset tells, token by token, where the script's
     # default or its own value applies (``${X:-d}``, X=${X:-d} or X=$(…) before reading $X) and where it
     # reads X bare, unset.
