@@ -159,3 +159,17 @@ def test_the_unquoted_layer_freq_that_bash_globs_to_a_file_is_a_clear_error(tmp_
             f"file in {tmp_path} (where the script runs): quote it, '[0]*3+[1]*58', so bash passes it as written"
             in message)
     assert "Traceback" not in message and not (tmp_path / "into").exists()
+
+
+def test_an_inline_flag_over_a_new_model_file_is_an_override_too(tmp_path):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "acme-moe-16B.sh").write_text((FIXTURES / "models" / "acme-moe-16B.sh").read_text())
+    script = tmp_path / "run-acme.sh"
+    script.write_text((FIXTURES / "run-imported-upstream-newmodel.sh").read_text().replace(
+        '"${OPTIMIZER_ARGS[@]}"', '"${OPTIMIZER_ARGS[@]}" --moe-token-dispatcher-type flex'))
+    result = import_launcher(script, target=ImportTarget(tmp_path / "into"))  # parity holds, or it raises
+    assert result.new_model
+    files = {path.name: text for path, text in result.files.items()}
+    assert "moe_token_dispatcher_type: alltoall\n" in files["acme-moe-16B.yaml"]  # the model file is MODEL_ARGS
+    assert ("model:\n  # from train.py's command line; model/acme-moe-16B.yaml has alltoall\n"
+            "  moe_token_dispatcher_type: flex\n") in files["run_acme.yaml"]
