@@ -17,7 +17,11 @@ script set to a placeholder, unless bash sets it or the caller gives its value: 
 assigns before reading replaces its placeholder, so the placeholders left in the argv are exactly the
 variables it reads without setting, and they turn back into shell references. A test such as
 ``[ -z "$MASTER_ADDR" ] && exit 1`` thus passes. A variable the script gives one literal default
-(``${BASE_DIR:-/data}``, ``: "${BASE_DIR:=/data}"``) comes back as ``${BASE_DIR:-/data}``. Files
+(``${BASE_DIR:-/data}``, ``: "${BASE_DIR:=/data}"``) comes back as ``${BASE_DIR:-/data}``. A variable
+it computes from a command (``NUM_GPUS=${NUM_GPUS:-$(nvidia-smi -L | wc -l)}``, ``X=$(…)`` in an
+``if [ -z "$X" ]``) enters as a number, so numeric tests see a value given, and comes back with the
+value the script gives it when unset as its default (``${NUM_GPUS:-8}``, with a note naming the
+command and the stand-ins it ran). Files
 sourced that refer to variables not seen before make the script run once more with those too.
 
 What the script leaves in the capture folder is read as hostile input: the capture file is opened
@@ -50,6 +54,10 @@ from slime.arguments.entry_points import DEFAULT_ENTRY_POINT, ENTRY_POINTS
 FAKED = ("ray", "ssh", "scp", "pkill", "killall", "kill", "nvidia-smi", "sleep", "python", "python3", "pip", "pip3",
          "nohup", "docker", "srun", "sbatch", "huggingface-cli", "wandb")
 PLACEHOLDER = "__slime_var_{}__"
+# A variable the script computes from a command enters as a number, so that its numeric tests
+# ([ "$NUM_GPUS" -gt 0 ] || NUM_GPUS=8) see a value given, as a user's export would be.
+NUMERIC_PLACEHOLDER = 860461000000
+_NUMERIC_PLACEHOLDER = re.compile(r"(?<![0-9])860461([0-9]{6})(?![0-9])")
 CAPTURE_FILE = "capture"  # in the sandbox's scratch folder, copied out when the script ends
 _PLACEHOLDER = re.compile(r"__slime_var_([A-Za-z_][A-Za-z0-9_]*)__")
 _REFERENCE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
@@ -145,15 +153,51 @@ class Capture:
     substituted: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
+def computed_variables(texts: list[str]) -> dict[str, str]:
+    """{name: how the texts compute it} for variables assigned from a command substitution, ``NAME=$(…)``,
+    or given one as their default, ``NAME=${NAME:-$(…)}``."""
+    found = substitutions(texts)
+    for text in texts:
+        for match in _DEFAULT.finditer(text):
+            word = _default_text(text, match.end())
+            if word and ("$(" in word or "`" in word):
+                found.setdefault(match.group(1), text[match.start():match.end() + len(word) + 1])
+    return found
+
+
 def substitutions(texts: list[str]) -> dict[str, str]:
     """{name: the command substitution it is assigned} for every ``NAME=$(…)`` / ``NAME=`…``` of the texts."""
     found = {}
     for text in texts:
         for match in _SUBSTITUTED.finditer(text):
             start = match.start("command")
-            line_end = text.find("\n", start)
-            found.setdefault(match["name"], text[start:line_end if line_end >= 0 else len(text)].strip()[:120])
+            found.setdefault(match["name"], text[start:_word_end(text, start)].strip()[:120])
     return found
+
+
+def _word_end(text: str, start: int) -> int:
+    """Where the shell word that starts at ``start`` ends: at a blank, a newline, ``;``, ``&`` or ``|`` outside
+    quotes, ``$(…)``, ``${…}`` and backquotes (so ``X=$(pwd)/out; fi`` is ``$(pwd)/out``)."""
+    depth, quote, i = 0, None, start
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == quote:
+                quote = None
+            elif ch == "\\" and quote != "'":
+                i += 1
+        elif ch == "\\":
+            i += 1
+        elif ch in "'\"`":
+            quote = ch
+        elif text.startswith(("$(", "${"), i):
+            depth, i = depth + 1, i + 1
+        elif ch in ")}" and depth:
+            depth -= 1
+        elif depth == 0 and (ch in " \t\n;&|" or ch in ")}"):
+            return i
+        i += 1
+    return i
 
 
 def read_bounded(path: Path, limit: int, seconds: float = READ_SECONDS) -> bytes:
@@ -321,11 +365,18 @@ def capture(script: Path, args: list[str] | None = None, values: dict[str, str] 
     environ = {"LANG": "C.UTF-8", **(values or {})}
     variables = referenced_variables(list(texts.values()), environ)
     unset: set[str] = set()  # variables read only as ${X:-} (unset is fine) enter the script unset
+    computed = computed_variables(list(texts.values()))
+
+    def placeholder(name: str) -> str:
+        if name in computed:
+            return str(NUMERIC_PLACEHOLDER + variables.index(name))
+        return PLACEHOLDER.format(name)
 
     def run(extra: dict[str, str] | None = None, without: set[str] = frozenset()):
-        given = {n: PLACEHOLDER.format(n) for n in variables if n not in unset and n not in without}
-        recorded = {"SLIME_CAPTURE_SUBSTITUTED": " ".join(assigned)}
-        return _run(unshare, script, args, {**environ, **given, **recorded, **(extra or {})}, timeout)
+        given = {n: placeholder(n) for n in variables if n not in unset and n not in without}
+        recorded = {"SLIME_CAPTURE_SUBSTITUTED": " ".join({**assigned, **computed})}
+        records, result = _run(unshare, script, args, {**environ, **given, **recorded, **(extra or {})}, timeout)
+        return _named_placeholders(records, variables), result
 
     for attempt in range(_RERUNS):
         unset = optional_variables(list(texts.values())) if attempt == 0 else unset
@@ -337,20 +388,65 @@ def capture(script: Path, args: list[str] | None = None, values: dict[str, str] 
                for text in [_text_of(path)] if text is not None}
         texts.update(new)
         assigned = {**substitutions(list(new.values())), **assigned}
+        computed = {**computed_variables(list(new.values())), **computed}
         more = [name for name in referenced_variables(list(new.values()), environ) if name not in variables]
         if not more:
             break
         variables += more
     defaults, without_default = script_defaults(list(texts.values()))
-    # A second run with the defaulted variables unset tells, token by token, where the script's default
-    # applies (``${X:-d}``, or X=${X:-d} before reading $X) and where it reads X bare, unset.
+    # Only a variable that still holds what it entered with can be given by the user (SCRIPT_DIR=$(…) cannot).
+    kept = {name for kind, (name, *rest) in _fields(records) if kind == "SCALAR" and rest[0] == PLACEHOLDER.format(name)}
+    computed = {name: how for name, how in computed.items()
+                if name in variables and name not in defaults and name in kept}
+    # A second run with the defaulted and computed variables unset tells, token by token, where the script's
+    # default or its own value applies (``${X:-d}``, X=${X:-d} or X=$(…) before reading $X) and where it
+    # reads X bare, unset.
     unset_run = None
-    if any(name in defaults and name not in unset for name in variables):
-        unset_run = run({"SLIME_CAPTURE_ALLOW_UNSET": "1"}, set(defaults))[0]
-    captured = _parse(script, records, result, variables, defaults, without_default, unset_run,
-                      array_references(list(texts.values())))
+    if any((name in defaults or name in computed) and name not in unset for name in variables):
+        unset_run = run({"SLIME_CAPTURE_ALLOW_UNSET": "1"}, set(defaults) | set(computed))[0]
+    values = _computed_values(unset_run or [], computed)
+    captured = _parse(script, records, result, variables, {**defaults, **values}, without_default - set(values),
+                      unset_run, array_references(list(texts.values())))
+    used = [name for name in captured.variables if name in values]
+    captured.notes += [_computed_note(name, computed[name], values[name]) for name in used]
     captured.substituted = _substituted_values(records, assigned, captured.argv)
+    # What a command gave is listed like any substituted value (it may be a key read from a file), but for
+    # a count: not a secret, and its occurrences in the argv cannot be told from other numbers.
+    captured.substituted.update({name: (computed[name], values[name]) for name in used
+                                 if not values[name].isdigit()})
     return captured
+
+
+def _named_placeholders(records: list[str], variables: list[str]) -> list[str]:
+    """The records with each computed variable's numeric placeholder turned into its named one."""
+    def named(match: re.Match) -> str:
+        index = int(match.group(1))
+        return PLACEHOLDER.format(variables[index]) if index < len(variables) else match.group(0)
+
+    return [_NUMERIC_PLACEHOLDER.sub(named, record) for record in records]
+
+
+def _computed_values(unset_run: list[str], computed: dict[str, str]) -> dict[str, str]:
+    """{name: the value the script computed} of the computed variables, as the run with them unset held
+    them at train.py's call: only values of literal text (a default a shell reference can hold)."""
+    values = {}
+    for kind, (name, *rest) in _fields(unset_run):
+        if kind == "SCALAR" and name in computed and name not in values:
+            if rest[0] and not _PLACEHOLDER.search(rest[0]) and re.fullmatch(DEFAULT_TEXT, rest[0]):
+                values[name] = rest[0]
+    return values
+
+
+def _computed_note(name: str, how: str, value: str) -> str:
+    stand_ins = [command for command in FAKED if re.search(rf"(?<![\w/.-]){re.escape(command)}(?![\w.-])", how)]
+    if stand_ins:
+        source = (f"{' and '.join(stand_ins)} {'is a stand-in' if len(stand_ins) == 1 else 'are stand-ins'} while "
+                  f"importing that prints nothing, and with it the script's value is {value}")
+    else:
+        source = f"the script's value is {value} here"
+    return (f"{name}: the script computes it, {how}; {source}. The config holds {value} where a number flag uses it "
+            f"(${{{name}:-{value}}} in a text flag): import with --set {name}=VALUE for another value, or override "
+            "the flag in the config")
 
 
 def _substituted_values(records: list[str], assigned: dict[str, str], argv: list[str]) -> dict[str, tuple[str, str]]:
@@ -495,12 +591,19 @@ class _Restorer:
         self.defaults = defaults
         argv, arrays, _ = _train_call(unset_run) if unset_run is not None else (None, {}, None)
         self.unset = {"": argv or [], **arrays}
+        self.computed: dict[int, str] = {}  # index in train.py's argv → the script's value kept there
 
     def __call__(self, token: str, where: str = "", index: int | None = None) -> str:
         plain = _PLACEHOLDER.sub(lambda m: reference(m.group(1)), token)
         unset = self.unset.get(where, [])
         if index is None or index >= len(unset):
             return plain
+        if plain == token and unset[index] != token and not _PLACEHOLDER.search(unset[index]):
+            # No reference left, yet the value changes with the defaulted or computed variables: the script
+            # computed it from them ($((NUM_GPUS / 2))), which no reference can hold. Keep the script's value.
+            if not where:
+                self.computed[index] = unset[index]
+            return unset[index]
         with_defaults = _PLACEHOLDER.sub(lambda m: self.defaults.get(m.group(1), m.group(0)), token)
         if with_defaults == token or with_defaults != unset[index]:
             return plain
@@ -522,6 +625,9 @@ def _parse(script: Path, records: list[str], result: subprocess.CompletedProcess
         raise CaptureError(f"it never ran train.py (exit status {result.returncode}); the end of its output:{detail}"
                            if detail else f"it never ran train.py (exit status {result.returncode})")
     argv = [restore(t, "", i) for i, t in enumerate(argv)]
+    computed = [f"{argv[i - 1] if i and argv[i - 1].startswith('-') else 'train.py'} {value}: the script computes it "
+                "from variables it defaults or computes, in a form no shell reference can hold (arithmetic?), so the "
+                "config holds the script's own value" for i, value in restore.computed.items()]
     used = [name for name in variables if any(shell_refs_of(name, t) for t in argv)]
     return Capture(
         script=script,
@@ -530,7 +636,7 @@ def _parse(script: Path, records: list[str], result: subprocess.CompletedProcess
         sourced=_sourced(records, script),
         variables=used,
         defaults={name: defaults[name] for name in used if reference(name, defaults.get(name, "")) in "".join(argv)},
-        notes=[f"{name}: the script gives it several defaults, or one that is not literal text, so the config "
+        notes=computed + [f"{name}: the script gives it several defaults, or one that is not literal text, so the config "
                f"refers to ${{{name}}} without one: export it" for name in used if name in without_default] +
               [f"{name}: the script expands \"${{{name}[@]}}\" but never defines it, and bash expands an undefined "
                "array to nothing: it is taken as empty" for name in expanded_arrays if name not in arrays],

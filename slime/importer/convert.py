@@ -27,6 +27,16 @@ class RawNumber(str):
     """A number to be written as the launcher spelled it (``1e-6``, ``0.00``)."""
 
 
+@dataclass(frozen=True)
+class ModelOverride:
+    """A model flag that another array, later on train.py's command line, sets to another value."""
+
+    option: str
+    value: object
+    source: str  # the array that gives it (MISC_ARGS), or "train.py's command line" for an inline flag
+    model_value: object  # what MODEL_ARGS says
+
+
 @dataclass
 class Converted:
     groups: dict[str, dict[str, object]] = field(default_factory=dict)  # group → key → YAML value
@@ -34,6 +44,8 @@ class Converted:
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     resolved: dict[str, str] = field(default_factory=dict)  # a typed flag's reference → the default it holds
+    # model key → the value a later array gives it over MODEL_ARGS's (argparse keeps the last), and where
+    model_overrides: dict[str, ModelOverride] = field(default_factory=dict)
 
     def argv(self, captured: list[str]) -> list[str]:
         """The captured argv as the config holds it: typed flags' references resolved to their defaults."""
@@ -166,6 +178,9 @@ def convert(argv: list[str], arrays: dict[str, list[str]]) -> Converted:
             if previous and f.kind == APPEND:  # every occurrence adds to the list, as argparse's append does
                 out.groups[previous[0]][previous[1]] = [*out.groups[previous[0]][previous[1]], *value]
                 continue
+            if previous and previous[0] == "model" and array != "MODEL_ARGS":
+                _override_model(out, option, key, value, array)
+                continue
             if previous:
                 if out.groups[previous[0]].get(previous[1]) == value:
                     continue  # the same value again: keep it where it first appeared
@@ -175,3 +190,13 @@ def convert(argv: list[str], arrays: dict[str, list[str]]) -> Converted:
             out.groups.setdefault(group, {})[key] = value
             placed[f.name] = (group, key)
     return out
+
+
+def _override_model(out: Converted, option: str, key: str, value, array: str | None) -> None:
+    """A model flag given again after MODEL_ARGS: the model file keeps MODEL_ARGS's value (it is matched on
+    MODEL_ARGS) and the config overrides it, unless the later value is the same."""
+    model_value = out.groups["model"][key]
+    if value == model_value:
+        out.model_overrides.pop(key, None)
+    else:
+        out.model_overrides[key] = ModelOverride(option, value, array or "train.py's command line", model_value)

@@ -8,6 +8,8 @@ it is listed as a re-spelling. Any difference fails the import and nothing is wr
 
 from __future__ import annotations
 
+import fnmatch
+import re
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,17 +24,22 @@ from slime.arguments.entry_points import DEFAULT_ENTRY_POINT
 from slime.config.launcher_template import launcher_name, render_launcher
 from slime.config.provenance import Provenance
 from slime.config.shell import referenced_names, shell_refs
-from slime.importer.capture import Capture, CaptureError, capture
-from slime.importer.convert import Converted, convert
-from slime.importer.yaml_out import mapping
+from slime.importer.capture import SOURCED_LIMIT, Capture, CaptureError, capture, read_bounded
+from slime.importer.convert import Converted, ModelOverride, convert
+from slime.importer.yaml_out import mapping, value
 from slime.arguments.parser import ArgumentProblems, parse_args
 from slime.arguments.registry import flag_by_option
+from slime.arguments.flags import APPEND
 from slime.utils.files import atomic_write
 from slime.utils.checkout import CONF_DIR, ROOT
 
 
 class ImportFailed(Exception):
     """The import cannot be written; the message lists every reason."""
+
+
+class ModelArgsProblems(ArgumentProblems):
+    """The script's MODEL_ARGS themselves do not parse."""
 
 
 @dataclass(frozen=True)
@@ -111,7 +118,10 @@ def find_model(model_tokens: list[str], sourced: list[Path], name: str,
     for a new one."""
     model_dirs = target.model_dirs()
     if model_tokens and not any("${" in token for token in model_tokens):
-        wanted = _namespace(model_tokens)
+        try:
+            wanted = _namespace(model_tokens)
+        except ArgumentProblems as err:
+            raise ModelArgsProblems(err.problems, "MODEL_ARGS") from None
         for model_dir in model_dirs:
             for path in sorted(model_dir.glob("*.yaml")):
                 if _namespace(model_argv(load_model_entries(path))) == wanted:
@@ -121,6 +131,27 @@ def find_model(model_tokens: list[str], sourced: list[Path], name: str,
     if any((model_dir / f"{stem}.yaml").exists() for model_dir in model_dirs):
         stem = f"{stem}_{name.removeprefix('run_')}"
     return stem, True
+
+
+_GLOB_WORD = re.compile(r"[^\s'\"()=]*[\[*?][^\s'\"()]*")
+
+
+def model_args_problems(captured: Capture, model_tokens: list[str], err: ArgumentProblems) -> str:
+    """Why the script's MODEL_ARGS do not parse, each problem with the file that defines them; a value bash
+    expanded as a glob to the name of a file beside the script is named with its spelling and the fix."""
+    files = [p for p in captured.sourced if p.is_file()] or [captured.script]
+    lines = [f"MODEL_ARGS (from {', '.join(shown(p) for p in dict.fromkeys(files))}) do not parse as train.py's flags:"]
+    lines += [f"  - {problem.message}" for problem in err.problems]
+    for path in dict.fromkeys([captured.script, *files]):
+        text = read_bounded(path, SOURCED_LIMIT).decode(errors="replace")
+        words = {w for line in text.splitlines() if not line.lstrip().startswith("#") for w in _GLOB_WORD.findall(line)}
+        for token in model_tokens:
+            if (captured.script.parent / token).exists():
+                for word in sorted(w for w in words if fnmatch.fnmatchcase(token, w)):
+                    lines.append(f"  bash expanded the unquoted {word} of {shown(path)} to {token}, the name of a file "
+                                 f"in {shown(captured.script.parent)} (where the script runs): quote it, '{word}', "
+                                 "so bash passes it as written")
+    return "\n".join(lines)
 
 
 def render_config(script: Path, name: str, model: str, converted: Converted, variables: list[str],
@@ -136,11 +167,26 @@ def render_config(script: Path, name: str, model: str, converted: Converted, var
         lines += [f"# the launcher runs {entry_point}, as the script did", f"entry_point: {entry_point}", ""]
     text = "\n".join(lines) + "\n"
     for group in ARRAY_GROUPS:
-        entries = converted.groups.get(group)
-        if group == "model" or not entries:
+        if group == "model":
+            text += render_model_overrides(model, converted.model_overrides)
             continue
-        text += f"{group}:\n{mapping(entries, '  ')}\n"
+        entries = converted.groups.get(group)
+        if entries:
+            text += f"{group}:\n{mapping(entries, '  ')}\n"
     return text.rstrip("\n") + "\n"
+
+
+def render_model_overrides(model: str, overrides: dict[str, ModelOverride]) -> str:
+    """The primary config's ``model:`` section: the values later arrays of the launcher give model flags,
+    over model/<model>.yaml's (which holds MODEL_ARGS's, as the launcher's model file did)."""
+    if not overrides:
+        return ""
+    lines = [f"# over model/{model}.yaml: set again later on the launcher's train.py line, where argparse keeps the last",
+             "model:"]
+    for key, override in overrides.items():
+        lines.append(f"  # from {override.source}; model/{model}.yaml has {value(override.model_value)}")
+        lines.append(mapping({key: override.value}, "  ").rstrip("\n"))
+    return "\n".join(lines) + "\n\n"
 
 
 def render_model(model: str, script: Path, entries: dict) -> str:
@@ -182,12 +228,16 @@ def parity(original: list[str], generated: list[str]) -> tuple[list[str], list[s
     return differences, respelled
 
 
-def _tokens_of(argv: list[str], option: str | None) -> list[str]:
-    if option is None or option not in argv:
+def _tokens_of(argv: list[str], option: str | None) -> list[list[str]]:
+    """The tokens of the occurrence of ``option`` that argparse keeps: the last one, or every one of a
+    repeatable flag."""
+    if option is None:
         return []
-    start = argv.index(option)
-    end = next((i for i in range(start + 1, len(argv)) if argv[i].startswith("--")), len(argv))
-    return argv[start:end]
+    occurrences = []
+    for start in (i for i, token in enumerate(argv) if token == option):
+        end = next((i for i in range(start + 1, len(argv)) if argv[i].startswith("--")), len(argv))
+        occurrences.append(argv[start:end])
+    return occurrences if flag_by_option()[option].kind == APPEND else occurrences[-1:]
 
 
 def import_launcher(script: Path, name: str | None = None, values: dict[str, str] | None = None,
@@ -202,7 +252,13 @@ def import_launcher(script: Path, name: str | None = None, values: dict[str, str
     converted = convert(captured.argv, captured.arrays)
     if converted.problems:
         raise ImportFailed(f"{script.name}: " + "; ".join(converted.problems))
-    model, new_model = find_model(converted.model_tokens, captured.sourced, name, target)
+    try:
+        model, new_model = find_model(converted.model_tokens, captured.sourced, name, target)
+    except ModelArgsProblems as err:
+        raise ImportFailed(model_args_problems(captured, converted.model_tokens, err)) from None
+    override_notes = [f"{o.option}: {o.source} gives {value(o.value)} after MODEL_ARGS's {value(o.model_value)}, and "
+                      f"argparse keeps the last: the config's model: section overrides model/{model}.yaml with it"
+                      for o in converted.model_overrides.values()]
     held = converted.argv(captured.argv)
     variables = [v for v in captured.variables if any(v in shell_refs(token) for token in held)]
     required = set(referenced_names(held))
@@ -232,7 +288,7 @@ def import_launcher(script: Path, name: str | None = None, values: dict[str, str
         model_text = overlay[f"model/{model}.yaml"]
         files[target.model_file(model)] = model_text
         files[target.model_script(model)] = model_script_of(model, model_text)
-    return ImportResult(name, files, model, new_model, respelled, captured.notes + converted.notes, variables, defaults,
+    return ImportResult(name, files, model, new_model, respelled, captured.notes + converted.notes + override_notes, variables, defaults,
                         substituted_values(captured))
 
 
