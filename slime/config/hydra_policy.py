@@ -318,9 +318,20 @@ def sweep_problems(overrides: list[str]) -> list[tuple[str, str]]:
     return found
 
 
+# Warnings and errors on stderr (stdout is the args file), no file, and the loggers that libraries and
+# plugins made before Hydra configured logging keep working (Hydra's "disabled" option disables them).
+QUIET_LOGGING = {
+    "version": 1,
+    "formatters": {"plain": {"format": "%(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"}},
+    "root": {"level": "WARNING", "handlers": ["console"]},
+    "disable_existing_loggers": False,
+}
+
+
 def install_baseline() -> None:
     """Make the generator's Hydra settings Hydra's defaults for every config composed in this process:
-    logging off, no ``.hydra/`` copies, the run folder ``.`` (a sweep's stays Hydra's
+    warnings on stderr only (existing loggers kept), no ``.hydra/`` copies, the run folder ``.`` (a sweep's stays Hydra's
     ``multirun/<date>/<time>``). A config may still choose otherwise, within ``RULES``."""
     from hydra.conf import HydraConf
     from hydra.core.config_store import ConfigStore
@@ -329,8 +340,11 @@ def install_baseline() -> None:
     store.store(group="hydra/output", name="slime", package="hydra", provider="slime",
                 node={"run": {"dir": "."}, "sweep": {"dir": "multirun/${now:%Y-%m-%d}/${now:%H-%M-%S}",
                                                      "subdir": "${hydra.job.num}"}})
+    for group in ("hydra_logging", "job_logging"):
+        store.store(group=f"hydra/{group}", name="slime", package=f"hydra.{group}", provider="slime",
+                    node=QUIET_LOGGING)
     defaults = [{**entry} for entry in HydraConf().defaults]
-    chosen = {"output": "slime", "hydra_logging": "disabled", "job_logging": "disabled"}
+    chosen = {"output": "slime", "hydra_logging": "slime", "job_logging": "slime"}
     defaults = [{group: chosen.get(group, option) for group, option in entry.items()} for entry in defaults]
     store.store(group="hydra", name="config", provider="hydra", node=HydraConf(defaults=defaults, output_subdir=None))
 

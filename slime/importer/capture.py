@@ -178,6 +178,13 @@ def substitutions(texts: list[str]) -> dict[str, str]:
 def _word_end(text: str, start: int) -> int:
     """Where the shell word that starts at ``start`` ends: at a blank, a newline, ``;``, ``&`` or ``|`` outside
     quotes, ``$(…)``, ``${…}`` and backquotes (so ``X=$(pwd)/out; fi`` is ``$(pwd)/out``)."""
+    end = _scan_to(text, start, " \t\n;&|)}")
+    return len(text) if end is None else end
+
+
+def _scan_to(text: str, start: int, stops: str) -> int | None:
+    """The index of the first character of ``stops`` from ``start`` on that is outside quotes, backquotes,
+    ``$(…)`` and ``${…}``; None if there is none."""
     depth, quote, i = 0, None, start
     while i < len(text):
         ch = text[i]
@@ -192,12 +199,12 @@ def _word_end(text: str, start: int) -> int:
             quote = ch
         elif text.startswith(("$(", "${"), i):
             depth, i = depth + 1, i + 1
+        elif depth == 0 and ch in stops:
+            return i
         elif ch in ")}" and depth:
             depth -= 1
-        elif depth == 0 and (ch in " \t\n;&|" or ch in ")}"):
-            return i
         i += 1
-    return i
+    return None
 
 
 def read_bounded(path: Path, limit: int, seconds: float = READ_SECONDS) -> bytes:
@@ -278,26 +285,8 @@ def array_references(texts: list[str]) -> list[str]:
 
 def _default_text(text: str, start: int) -> str | None:
     """The word of ``${NAME:-word}`` that starts at ``start``, up to its closing brace."""
-    depth, i, quote = 0, start, None
-    while i < len(text):
-        ch = text[i]
-        if quote:
-            if ch == quote:
-                quote = None
-            elif ch == "\\" and quote == '"':
-                i += 1
-        elif ch in "'\"":
-            quote = ch
-        elif ch == "\\":
-            i += 1
-        elif text.startswith("${", i):
-            depth, i = depth + 1, i + 1
-        elif ch == "}":
-            if depth == 0:
-                return text[start:i]
-            depth -= 1
-        i += 1
-    return None
+    end = _scan_to(text, start, "}")
+    return None if end is None else text[start:end]
 
 
 def script_defaults(texts: list[str]) -> tuple[dict[str, str], set[str]]:

@@ -173,3 +173,28 @@ def test_issue20_1_a_hydra_setting_the_rules_do_not_know_is_refused():
     found = problems({"plugins_of_the_future": {"x": 1}, "verbose": False}, {}, lambda key: None)
     assert [r.key for r in found] == ["hydra.plugins_of_the_future"]
     assert "does not know" in found[0].why
+
+
+@pytest.mark.slow  # a generator subprocess, ~4 s
+def test_the_generators_logging_keeps_loggers_made_before_it_and_writes_them_to_stderr_only():
+    """Hydra's own "disabled" logging disables every logger that existed when it configured logging (a
+    plugin's, a library's); the generator's keeps them, on stderr, so stdout stays the args file."""
+    script = (
+        "import logging, sys\n"
+        "plugin = logging.getLogger('a_plugin')\n"
+        "from slime.cli import generate_args\n"
+        "import hydra.core.utils as hydra_utils\n"
+        "configure = hydra_utils.configure_log\n"
+        "def configure_then_warn(*args, **kwargs):\n"
+        "    configure(*args, **kwargs)\n"
+        "    plugin.warning('still heard')\n"
+        "    logging.getLogger('a_plugin').info('not heard: below WARNING')\n"
+        "hydra_utils.configure_log = configure_then_warn\n"
+        "sys.exit(generate_args.main(['--config-name', 'run_tiny_cpu']))\n"
+    )
+    result = subprocess.run(["python3", "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    assert "WARNING a_plugin: still heard" in result.stderr
+    assert "not heard" not in result.stderr + result.stdout
+    assert "still heard" not in result.stdout and result.stdout.startswith(("#", "MODEL_ARGS", "SLIME")), result.stdout[:200]
