@@ -24,10 +24,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import queue
 import secrets
 import sys
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -66,7 +70,7 @@ def load_safetensors_dir(directory: str) -> dict[str, torch.Tensor]:
 
 
 class TorchEngine:
-    """One model; requests are answered one at a time (a tiny model is fast)."""
+    """One model; concurrent requests are sampled in batches (``Batcher``)."""
 
     def __init__(self, server_args: argparse.Namespace):
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -83,6 +87,7 @@ class TorchEngine:
         self.released = False
         self.update_groups: dict[str, object] = {}
         self.lock = threading.Lock()
+        self.batcher = Batcher(self._sample_batch)
         self.started = time.time()
 
     # -- weights ------------------------------------------------------------------------------
@@ -169,29 +174,28 @@ class TorchEngine:
                 "version": SGLANG_VERSION, "frontend": "python"}
 
     # -- generation ---------------------------------------------------------------------------
-    @torch.no_grad()
     def generate(self, request: dict) -> dict:
+        """One /generate request, answered from the batch it joins (``Batcher``)."""
         params = request.get("sampling_params") or {}
         input_ids = request.get("input_ids")
         if input_ids is None:
             input_ids = self.tokenizer(request["text"], add_special_tokens=False)["input_ids"]
-        temperature = float(params.get("temperature", 1.0))
-        top_p, top_k = float(params.get("top_p", 1.0)), int(params.get("top_k", -1))
         # SGLang's bound: at most the context length minus the prompt and one; no max_new_tokens means that bound
         limit = max(0, self.model.config.max_position_embeddings - len(input_ids) - 1)
         requested = params.get("max_new_tokens", 128)
-        max_new = limit if requested is None else min(int(requested), limit)
         stop_ids = set(params.get("stop_token_ids") or [])
         if not params.get("ignore_eos") and self.tokenizer.eos_token_id is not None:
             stop_ids.add(self.tokenizer.eos_token_id)
         stop_strings = params.get("stop") or []
-        stop_strings = [stop_strings] if isinstance(stop_strings, str) else list(stop_strings)
         seed = params.get("sampling_seed")
-        generator = torch.Generator().manual_seed(int(self.args.random_seed if seed is None else seed))
+        wanted = SampleRequest(
+            input_ids=list(input_ids), max_new=limit if requested is None else min(int(requested), limit),
+            temperature=float(params.get("temperature", 1.0)), top_p=float(params.get("top_p", 1.0)),
+            top_k=int(params.get("top_k", -1)), stop_ids=stop_ids,
+            stop_strings=[stop_strings] if isinstance(stop_strings, str) else list(stop_strings),
+            generator=torch.Generator().manual_seed(int(self.args.random_seed if seed is None else seed)))
         start = time.time()
-        with self.lock:
-            output, logprobs, finish = self._sample(input_ids, max_new, temperature, top_p, top_k, stop_ids,
-                                                    stop_strings, generator)
+        output, logprobs, finish = self.batcher.submit(wanted)
         text = self.tokenizer.decode(output, skip_special_tokens=params.get("skip_special_tokens", True))
         meta = {"id": request.get("rid") or f"{time.time_ns():x}", "finish_reason": finish,
                 "prompt_tokens": len(input_ids), "weight_version": self.weight_version, "num_retractions": 0,
@@ -202,27 +206,114 @@ class TorchEngine:
             meta["output_token_logprobs"] = [[lp, tok, None] for lp, tok in zip(logprobs, output)]
         return {"text": text, "output_ids": output, "meta_info": meta}
 
-    def _sample(self, input_ids, max_new, temperature, top_p, top_k, stop_ids, stop_strings, generator):
-        ids = torch.tensor([input_ids])
-        past, output, logprobs = None, [], []
-        for _ in range(max_new):
-            result = self.model(input_ids=ids if past is None else ids[:, -1:], past_key_values=past, use_cache=True)
-            past = result.past_key_values
-            logits = result.logits[0, -1].float() / max(temperature, 1e-6)
-            log_probs = torch.log_softmax(logits, -1)
-            probs = torch.softmax(_filter_logits(logits, top_k, top_p), -1)
-            token = int(torch.multinomial(probs, 1, generator=generator))
-            output.append(token)
-            logprobs.append(float(log_probs[token]))
-            ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
-            if token in stop_ids:
-                return output, logprobs, {"type": "stop", "matched": token}
-            if stop_strings:
-                text = self.tokenizer.decode(output)
-                matched = next((stop for stop in stop_strings if stop in text), None)
-                if matched is not None:
-                    return output, logprobs, {"type": "stop", "matched": matched}
-        return output, logprobs, {"type": "length", "length": max_new}
+    def _sample_batch(self, requests: list[SampleRequest]) -> list[tuple]:
+        with self.lock:  # not while new weights are copied in
+            return sample_batch(self.model, self.tokenizer, requests)
+
+
+@dataclass
+class SampleRequest:
+    """What one request asks of the sampler."""
+
+    input_ids: list[int]
+    max_new: int
+    temperature: float
+    top_p: float
+    top_k: int
+    stop_ids: set
+    stop_strings: list[str]
+    generator: torch.Generator
+
+
+@torch.no_grad()
+def sample_batch(model, tokenizer, requests: list[SampleRequest]) -> list[tuple[list[int], list[float], dict]]:
+    """(tokens, their log-probs, finish reason) of each request. Requests whose prompts are of one length
+    share their forward passes (no padding, so a row's logits do not depend on the others'); each row is
+    sampled with its own parameters and seeded generator, as it would be alone."""
+    results: list = [None] * len(requests)
+    by_length: dict[int, list[int]] = {}
+    for i, request in enumerate(requests):
+        by_length.setdefault(len(request.input_ids), []).append(i)
+    for rows in by_length.values():
+        for i, result in zip(rows, _sample_rows(model, tokenizer, [requests[i] for i in rows])):
+            results[i] = result
+    return results
+
+
+def _sample_rows(model, tokenizer, requests: list[SampleRequest]) -> list[tuple]:
+    ids = torch.tensor([r.input_ids for r in requests])
+    outputs: list[list[int]] = [[] for _ in requests]
+    logprobs: list[list[float]] = [[] for _ in requests]
+    finish: list = [None if r.max_new > 0 else {"type": "length", "length": r.max_new} for r in requests]
+    past, step = None, 0
+    while any(f is None for f in finish):
+        result = model(input_ids=ids, past_key_values=past, use_cache=True)
+        past = result.past_key_values
+        last = result.logits[:, -1].float()
+        step += 1
+        chosen = []
+        for row, r in enumerate(requests):
+            if finish[row] is not None:
+                chosen.append(0)  # a finished row is carried along; what it draws is not kept
+                continue
+            logits = last[row] / max(r.temperature, 1e-6)
+            probs = torch.softmax(_filter_logits(logits, r.top_k, r.top_p), -1)
+            token = int(torch.multinomial(probs, 1, generator=r.generator))
+            chosen.append(token)
+            outputs[row].append(token)
+            logprobs[row].append(float(torch.log_softmax(logits, -1)[token]))
+            if token in r.stop_ids:
+                finish[row] = {"type": "stop", "matched": token}
+            elif r.stop_strings and (matched := next((s for s in r.stop_strings
+                                                      if s in tokenizer.decode(outputs[row])), None)) is not None:
+                finish[row] = {"type": "stop", "matched": matched}
+            elif step >= r.max_new:
+                finish[row] = {"type": "length", "length": r.max_new}
+        ids = torch.tensor(chosen)[:, None]
+    return [(outputs[row], logprobs[row], finish[row]) for row in range(len(requests))]
+
+
+class Batcher:
+    """Requests from many threads answered in batches: the first request waits ``gather`` seconds for
+    others to join it (a rollout sends its requests at once), then one thread samples them together."""
+
+    def __init__(self, sample: Callable[[list], list], gather: float = 0.001):
+        self.sample, self.gather = sample, gather
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.thread: threading.Thread | None = None
+        self.starting = threading.Lock()
+
+    def submit(self, request):
+        done: Future = Future()
+        self.queue.put((request, done))
+        with self.starting:
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._serve, name="sampler", daemon=True)
+                self.thread.start()
+        return done.result()
+
+    def _serve(self) -> None:
+        while True:
+            batch = [self.queue.get()]
+            deadline = time.perf_counter() + self.gather
+            while (left := deadline - time.perf_counter()) > 0:
+                try:
+                    batch.append(self.queue.get(timeout=left))
+                except queue.Empty:
+                    break
+            while True:  # and whatever else is already waiting
+                try:
+                    batch.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                results = self.sample([request for request, _ in batch])
+            except Exception as err:  # each request's caller gets the failure
+                for _, done in batch:
+                    done.set_exception(err)
+                continue
+            for (_, done), result in zip(batch, results):
+                done.set_result(result)
 
 
 class _Server(ThreadingHTTPServer):

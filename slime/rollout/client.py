@@ -81,6 +81,11 @@ def http_json(url: str, path: str, payload: dict, timeout: float, engine: str | 
     request = urllib.request.Request(url + path, data=json.dumps(payload).encode(),
                                      headers=_headers(key, **{"Content-Type": "application/json"}))
     status, body = _open(request, timeout, who, path)
+    return _reply(who, path, status, body)
+
+
+def _reply(who: str, path: str, status: int, body: bytes):
+    """The decoded reply to a POST, or an EngineError with the server's own message."""
     text = body.decode(errors="replace")
     if status == 401:
         raise EngineError(f"{who} refused {path} (HTTP 401): the request lacks the API key it was started with")
@@ -109,6 +114,23 @@ class GenerateClient:
         self.engine_urls = list(engine_urls or [url])
         self._check = check or (lambda: None)
         self._recover = recover or (lambda: False)
+        self._pool = None
+
+    def _post_kept(self, path: str, payload: dict):
+        """``http_json``'s request and answers over connections kept open between requests (a rollout
+        sends thousands: a new TCP connection each costs more than a tiny model's forward pass)."""
+        import urllib3  # here, not at the top: the config path imports this module without needing it
+
+        if self._pool is None:
+            self._pool = urllib3.PoolManager(maxsize=64, block=False, retries=False)
+        who = f"the router {self.url} of the rollout engines"
+        try:
+            reply = self._pool.request("POST", self.url + path, body=json.dumps(payload).encode(),
+                                       headers=_headers(self.key, **{"Content-Type": "application/json"}),
+                                       timeout=self.timeout)
+        except urllib3.exceptions.HTTPError as err:
+            raise EngineError(f"{who} did not answer {path}: {getattr(err, 'reason', None) or err}") from None
+        return _reply(who, path, reply.status, reply.data)
 
     def check(self) -> None:
         self._check()
@@ -117,8 +139,7 @@ class GenerateClient:
         self._check()
         for attempt in range(1, self.RETRIES + 1):
             try:
-                reply = http_json(self.url, path, payload, self.timeout,
-                                  engine=f"the router {self.url} of the rollout engines", key=self.key)
+                reply = self._post_kept(path, payload)
                 break
             except EngineError:
                 self._check()  # a failed engine the group found explains this better than the router's answer

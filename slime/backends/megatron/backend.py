@@ -37,6 +37,13 @@ from slime.arguments.topology import Topology
 from slime.backends.schedule import schedule, total_optimizer_steps
 
 
+def loss_outside_mode(compute, micro, output):
+    """``compute(micro, output)``: the micro-batch's loss, which megatron's schedule calls inside
+    ``cuda_as_cpu``, computed outside it."""
+    with cpu_compat.outside_cuda_as_cpu():
+        return compute(micro, output)
+
+
 class MegatronTrainBackend(TrainBackend):
     def __init__(self, args: argparse.Namespace, role: str):
         self.args, self.role = megatron_config.with_slime_defaults(args), role
@@ -204,8 +211,9 @@ class MegatronTrainBackend(TrainBackend):
 
         def forward_step(iterator, model):
             micro = next(iterator)
-            output = model(micro.input_ids, micro.position_ids, micro.attention_mask)
-            return output, partial(compute if micro.samples else self._nothing, micro)
+            with cpu_compat.outside_cuda_as_cpu():
+                output = model(micro.input_ids, micro.position_ids, micro.attention_mask)
+            return output, partial(loss_outside_mode, compute if micro.samples else self._nothing, micro)
 
         context = torch.no_grad() if forward_only else contextlib.nullcontext()
         with context, cpu_compat.cuda_as_cpu():

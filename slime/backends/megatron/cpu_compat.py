@@ -14,7 +14,8 @@ Active only when CUDA is absent (``install()`` does nothing on a GPU machine). E
   only: megatron's optimizer creates tensors with ``device='cuda'``, calls ``Tensor.cuda()`` and checks
   ``Tensor.type() == 'torch.cuda.FloatTensor'`` (``optimizer/optimizer.py``, ``optimizer/clip_grads.py``).
   The mode maps those devices onto the CPU and reports CPU tensors by their CUDA type names. It is
-  not kept on for the model's forward and backward, where it would only cost time.
+  on for megatron's schedule too (its token counters are made on "cuda"), but not for the model's
+  forward and the loss inside it (``outside_cuda_as_cpu``), where it would only cost time.
 
 And two fixes where transformer-engine is absent (as on every CPU machine), for megatron-core 0.16.1:
 its MoE router calls ``te_general_gemm`` if it "is not None" but never defines the name when the TE
@@ -76,6 +77,20 @@ def cuda_as_cpu():
         yield
         return
     with _CudaAsCpu():
+        yield
+
+
+@contextlib.contextmanager
+def outside_cuda_as_cpu():
+    """The model's forward and loss without ``cuda_as_cpu``'s mode, inside megatron's schedule (which
+    needs it for its own CUDA tensors): the mode would add a Python call to every op of the forward."""
+    from torch.overrides import _get_current_function_mode_stack, _pop_mode_temporarily
+
+    stack = _get_current_function_mode_stack()
+    if not stack or not isinstance(stack[-1], _CudaAsCpu):
+        yield
+        return
+    with _pop_mode_temporarily():
         yield
 
 

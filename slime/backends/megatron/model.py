@@ -4,8 +4,8 @@ critic's value head.
 The spec comes from ``--spec MODULE FUNCTION`` when given (called as ``FUNCTION(args, config,
 vp_stage)``, slime's plugin convention), else from megatron-core: the transformer-engine spec for
 ``--transformer-impl transformer_engine``, the local spec (pure megatron-core modules, what runs on
-CPU) for ``local``; MoE models get megatron's per-layer decoder block spec (dense and expert layers by
-``--moe-layer-freq``).
+CPU) for ``local``, with torch's SDPA as its core attention (``sdpa_attention``); MoE models get
+megatron's per-layer decoder block spec (dense and expert layers by ``--moe-layer-freq``).
 """
 
 from __future__ import annotations
@@ -42,9 +42,12 @@ def layer_spec(args: argparse.Namespace, config, vp_stage: int | None = None, pp
         spec = specs.get_gpt_layer_local_spec(qk_layernorm=args.qk_layernorm,
                                               multi_latent_attention=args.multi_latent_attention,
                                               normalization=args.normalization)
-    if args.multi_latent_attention and not use_te:
+    if not use_te:
+        from slime.backends.megatron.sdpa_attention import sdpa_core_attention
+
+        core = _mla_core_attention() if args.multi_latent_attention else sdpa_core_attention()
         for layer in getattr(spec, "layer_specs", [spec]):
-            layer.submodules.self_attention.submodules.core_attention = _mla_core_attention()
+            layer.submodules.self_attention.submodules.core_attention = core
     return spec
 
 
