@@ -17,6 +17,7 @@ import functools
 def sdpa_core_attention():
     import torch
     from megatron.core.transformer.dot_product_attention import DotProductAttention
+    from megatron.core.transformer.enums import AttnMaskType
 
     class SDPACoreAttention(DotProductAttention):
         def _fused(self) -> bool:
@@ -31,9 +32,11 @@ def sdpa_core_attention():
                                        attention_bias=attention_bias, packed_seq_params=packed_seq_params)
             # [s, b, heads, dim] -> [b, heads, s, dim]
             q, k, v = (t.permute(1, 2, 0, 3) for t in (query, key, value))
-            # megatron's mask is True where attention is masked out; SDPA's is True where it is allowed
+            # megatron's mask is True where attention is masked out; SDPA's is True where it is allowed.
+            # With no mask, megatron's softmax makes the causal one itself (for more than one query).
+            causal = attention_mask is None and self.attn_mask_type == AttnMaskType.causal and q.shape[2] > 1
             context = torch.nn.functional.scaled_dot_product_attention(
-                q, k, v, attn_mask=None if attention_mask is None else ~attention_mask,
+                q, k, v, attn_mask=None if attention_mask is None else ~attention_mask, is_causal=causal,
                 scale=self.softmax_scale, enable_gqa=k.shape[1] != q.shape[1])
             # [b, heads, s, dim] -> [s, b, heads × dim]
             return context.permute(2, 0, 1, 3).reshape(context.shape[2], context.shape[0], self.hidden_size_per_partition)
