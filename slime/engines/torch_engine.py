@@ -280,30 +280,21 @@ class Batcher:
     def __init__(self, sample: Callable[[list], list], gather: float = 0.001):
         self.sample, self.gather = sample, gather
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
-        self.thread: threading.Thread | None = None
-        self.starting = threading.Lock()
+        threading.Thread(target=self._serve, name="sampler", daemon=True).start()
 
     def submit(self, request):
         done: Future = Future()
         self.queue.put((request, done))
-        with self.starting:
-            if self.thread is None:
-                self.thread = threading.Thread(target=self._serve, name="sampler", daemon=True)
-                self.thread.start()
         return done.result()
 
     def _serve(self) -> None:
         while True:
             batch = [self.queue.get()]
             deadline = time.perf_counter() + self.gather
-            while (left := deadline - time.perf_counter()) > 0:
+            while True:  # those that come within the gather time, and whatever is already waiting after it
+                left = deadline - time.perf_counter()
                 try:
-                    batch.append(self.queue.get(timeout=left))
-                except queue.Empty:
-                    break
-            while True:  # and whatever else is already waiting
-                try:
-                    batch.append(self.queue.get_nowait())
+                    batch.append(self.queue.get(timeout=left) if left > 0 else self.queue.get_nowait())
                 except queue.Empty:
                     break
             try:
